@@ -1,0 +1,38 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck bench protos clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## demo: learn policies from the bundled example flows into ./out
+demo: $(STAMP)
+	$(BIN)/netpol-learner generate examples/flows -o out --inventory examples/inventory
+	@echo "Policies and report written to ./out (open out/report.md)"
+
+## test: run the whole test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check learner collectors outputs tests benchmarks
+	$(BIN)/ruff format --check learner collectors outputs tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy learner collectors outputs
+
+## protos: regenerate Python stubs from proto/ (see proto/README.md)
+protos: $(STAMP)
+	$(BIN)/python -m collectors.protogen
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

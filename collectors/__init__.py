@@ -1,0 +1,1 @@
+"""Flow collectors: each turns one source format into learner.model.Flow values."""

@@ -1,0 +1,1 @@
+"""netpol-learner: learn least-privilege network policies from observed flows."""

@@ -1,0 +1,210 @@
+"""Aggregation: flows in, edges out.
+
+An edge is (source identity, destination identity, protocol, port) with how often, when and
+through which pods it was seen. The :class:`EdgeStore` is the only thing the learner reads, and
+what batch files, live streams and the SQLite state all produce. Memory grows with distinct
+edges and workloads, never with the number of flows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from learner.identity import Identity, IdentityResolver, workload_name_from_pod
+from learner.model import Direction, Endpoint, Flow, Labels, Protocol
+
+SAMPLE_LIMIT = 3
+"""Example pods, names and requests kept per edge."""
+HTTP_SAMPLE_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class EdgeKey:
+    source: Identity
+    destination: Identity
+    protocol: str
+    """A :class:`~learner.model.Protocol` value."""
+    port: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.source.key} -> {self.destination.key} {self.port}/{self.protocol}"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(slots=True)
+class EdgeStats:
+    """What is known about one edge. Mutable accumulator owned by an :class:`EdgeStore`."""
+
+    first_seen: float
+    last_seen: float
+    egress_count: int = 0
+    """Flows observed at the source (Hubble EGRESS, Calico reporter=src)."""
+    ingress_count: int = 0
+    """Flows observed at the destination."""
+    other_count: int = 0
+    """Flows whose observation point is unknown."""
+    source_pods: list[str] = field(default_factory=list)
+    destination_pods: list[str] = field(default_factory=list)
+    dns_names: set[str] = field(default_factory=set)
+    http: set[tuple[str, str]] = field(default_factory=set)
+    """(method, path) pairs seen on this edge (L7 HTTP flows)."""
+    dns_queries: set[str] = field(default_factory=set)
+    """Names looked up over this edge (L7 DNS flows to a resolver)."""
+
+    @property
+    def count(self) -> int:
+        """Connections, counting a connection seen at both of its ends once."""
+        return max(self.egress_count, self.ingress_count) + self.other_count
+
+    def merge(self, other: EdgeStats) -> None:
+        self.first_seen = min(self.first_seen, other.first_seen)
+        self.last_seen = max(self.last_seen, other.last_seen)
+        self.egress_count += other.egress_count
+        self.ingress_count += other.ingress_count
+        self.other_count += other.other_count
+        _add_samples(self.source_pods, other.source_pods)
+        _add_samples(self.destination_pods, other.destination_pods)
+        self.dns_names |= other.dns_names
+        if len(self.http) < HTTP_SAMPLE_LIMIT:
+            self.http |= other.http
+        self.dns_queries |= other.dns_queries
+
+
+def _add_samples(samples: list[str], new: Iterable[str]) -> None:
+    for item in new:
+        if len(samples) >= SAMPLE_LIMIT:
+            return
+        if item and item not in samples:
+            samples.append(item)
+
+
+@dataclass(slots=True)
+class WorkloadInfo:
+    """What the flows told us about one pod identity."""
+
+    names: Counter[str] = field(default_factory=Counter)
+    """Workload names seen (from the CNI's workload field or derived from pod names)."""
+    kinds: Counter[str] = field(default_factory=Counter)
+    pods: set[str] = field(default_factory=set)
+    ips: set[str] = field(default_factory=set)
+    service_accounts: set[str] = field(default_factory=set)
+    full_labels: Labels = ()
+    """Labels as last observed, volatile ones included."""
+
+    @property
+    def name(self) -> str:
+        if not self.names:
+            return ""
+        best = max(self.names.values())
+        return min(name for name, n in self.names.items() if n == best)
+
+    @property
+    def kind(self) -> str:
+        return self.kinds.most_common(1)[0][0] if self.kinds else ""
+
+
+POD_SAMPLE_LIMIT = 50
+
+
+class EdgeStore:
+    """Edges, workloads and namespaces learned so far (in memory)."""
+
+    def __init__(self, resolver: IdentityResolver | None = None) -> None:
+        self.resolver = resolver or IdentityResolver()
+        self.edges: dict[EdgeKey, EdgeStats] = {}
+        self.workloads: dict[Identity, WorkloadInfo] = {}
+        self.namespace_labels: dict[str, Labels] = {}
+
+    def __len__(self) -> int:
+        return len(self.edges)
+
+    def add(self, flow: Flow) -> EdgeKey:
+        source = self._observe_endpoint(flow.source)
+        destination = self._observe_endpoint(flow.destination)
+        key = EdgeKey(source, destination, str(flow.protocol), flow.port)
+        stats = self.edges.get(key)
+        if stats is None:
+            stats = EdgeStats(first_seen=flow.time, last_seen=flow.time)
+            self.edges[key] = stats
+        elif flow.time < stats.first_seen:
+            stats.first_seen = flow.time
+        elif flow.time > stats.last_seen:
+            stats.last_seen = flow.time
+        if flow.direction == Direction.EGRESS:
+            stats.egress_count += flow.count
+        elif flow.direction == Direction.INGRESS:
+            stats.ingress_count += flow.count
+        else:
+            stats.other_count += flow.count
+        if len(stats.source_pods) < SAMPLE_LIMIT:
+            _add_samples(stats.source_pods, (flow.source.pod,))
+        if len(stats.destination_pods) < SAMPLE_LIMIT:
+            _add_samples(stats.destination_pods, (flow.destination.pod,))
+        if flow.dns_names:
+            stats.dns_names.update(flow.dns_names)
+        if flow.http is not None and len(stats.http) < HTTP_SAMPLE_LIMIT:
+            stats.http.add((flow.http.method, flow.http.path))
+        if flow.dns_query:
+            stats.dns_queries.add(flow.dns_query)
+        return key
+
+    def _observe_endpoint(self, endpoint: Endpoint) -> Identity:
+        identity = self.resolver.resolve(endpoint)
+        if not identity.is_pod:
+            return identity
+        info = self.workloads.get(identity)
+        if info is None:
+            info = WorkloadInfo()
+            self.workloads[identity] = info
+        if endpoint.pod and endpoint.pod not in info.pods:
+            if len(info.pods) < POD_SAMPLE_LIMIT:
+                info.pods.add(endpoint.pod)
+            info.names[endpoint.workload_name or workload_name_from_pod(endpoint.pod)] += 1
+            if endpoint.workload_kind:
+                info.kinds[endpoint.workload_kind] += 1
+            info.full_labels = endpoint.labels
+        elif endpoint.workload_name and not info.names:
+            info.names[endpoint.workload_name] += 1
+        if endpoint.ip and len(info.ips) < POD_SAMPLE_LIMIT:
+            info.ips.add(endpoint.ip)
+        if endpoint.service_account:
+            info.service_accounts.add(endpoint.service_account)
+        if endpoint.namespace_labels and endpoint.namespace not in self.namespace_labels:
+            self.namespace_labels[endpoint.namespace] = endpoint.namespace_labels
+        return identity
+
+    def merge(self, other: EdgeStore) -> None:
+        """Fold another store (e.g. from a parallel worker) into this one."""
+        for key, stats in other.edges.items():
+            mine = self.edges.get(key)
+            if mine is None:
+                self.edges[key] = stats
+            else:
+                mine.merge(stats)
+        for identity, info in other.workloads.items():
+            target = self.workloads.setdefault(identity, WorkloadInfo())
+            target.names.update(info.names)
+            target.kinds.update(info.kinds)
+            target.pods |= info.pods
+            target.ips |= info.ips
+            target.service_accounts |= info.service_accounts
+            target.full_labels = target.full_labels or info.full_labels
+        for namespace, labels in other.namespace_labels.items():
+            self.namespace_labels.setdefault(namespace, labels)
+
+    def sorted_edges(self) -> Iterator[tuple[EdgeKey, EdgeStats]]:
+        for key in sorted(self.edges):
+            yield key, self.edges[key]
+
+    def namespaces(self) -> set[str]:
+        found = {i.namespace for i in self.workloads}
+        return {n for n in found if n}
+
+
+def protocol_of(edge: EdgeKey) -> Protocol:
+    return Protocol(edge.protocol)

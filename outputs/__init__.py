@@ -1,0 +1,1 @@
+"""Policy renderers: each turns learner.policy.ProposedPolicy values into one dialect."""
