@@ -228,3 +228,27 @@ class ProposedPolicy:
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEdge:
+    """An observed edge left out of the proposal, and why (below --min-flows, expired, ...)."""
+
+    edge: EdgeKey
+    reason: str
+    evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """Everything the learner proposes, ready for any renderer and the report."""
+
+    policies: tuple[ProposedPolicy, ...]
+    namespaces: tuple[str, ...] = ()
+    """Namespaces the proposal covers (for per-namespace defaults such as default-deny)."""
+    dns_peers: tuple[Peer, ...] = ()
+    """The cluster DNS as detected (empty when none was seen)."""
+    pending: tuple[PendingEdge, ...] = ()
+    warnings: tuple[str, ...] = ()
+    learner: str = ""
+    """Name and settings of the learner that made it, for the report."""

@@ -1,0 +1,145 @@
+"""Deterministic YAML for policies a human reviews in a pull request.
+
+Mappings keep the order they were built in (renderers build them in Kubernetes' customary
+order: apiVersion, kind, metadata, spec), strings are quoted whenever YAML 1.1 or 1.2 could
+read them as anything but the same string (``true``, ``yes``, ``on``, ``010``, ``1e3``,
+``0x1F``, ``null``, ``~`` ...), and a value wrapped in :class:`Commented` gets a ``#`` comment.
+The same document always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True, slots=True)
+class Commented:
+    """A value with a comment printed above it (mappings, list items) or after it (scalars)."""
+
+    value: Any
+    comment: str
+
+
+_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:@-]*$")
+_NUMBER_LIKE = re.compile(r"^[-+.]?[0-9][0-9a-fA-F_.:eExXoObB+-]*$")
+_RISKY_WORDS = {
+    "y", "yes", "n", "no", "true", "false", "on", "off", "null", "~", "",
+}  # fmt: skip
+
+
+def _needs_quotes(text: str) -> bool:
+    if text.lower() in _RISKY_WORDS:
+        return True
+    if not _PLAIN_SAFE.match(text):
+        return True
+    if text.endswith(":") or _NUMBER_LIKE.match(text):
+        return True
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return True
+    return loaded != text
+
+
+def scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    text = str(value)
+    if _needs_quotes(text):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def _comment_lines(comment: str, indent: str) -> list[str]:
+    return [f"{indent}# {line}".rstrip() for line in comment.splitlines()]
+
+
+def _is_empty_collection(value: Any) -> bool:
+    return isinstance(value, Mapping | list | tuple) and not value
+
+
+def _empty(value: Any) -> str:
+    return "{}" if isinstance(value, Mapping) else "[]"
+
+
+def _emit(value: Any, indent: int, out: list[str]) -> None:
+    """Emit a non-empty mapping or sequence at ``indent`` spaces."""
+    pad = " " * indent
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            comment = ""
+            if isinstance(item, Commented):
+                comment, item = item.comment, item.value
+            key_text = scalar(key)
+            if isinstance(item, Mapping | list | tuple) and item:
+                out.extend(_comment_lines(comment, pad) if comment else [])
+                out.append(f"{pad}{key_text}:")
+                child_indent = indent + 2 if isinstance(item, Mapping) else indent
+                _emit(item, child_indent, out)
+            else:
+                text = _empty(item) if _is_empty_collection(item) else scalar(item)
+                suffix = f"  # {comment}" if comment and "\n" not in comment else ""
+                if comment and not suffix:
+                    out.extend(_comment_lines(comment, pad))
+                out.append(f"{pad}{key_text}: {text}{suffix}")
+        return
+    for item in value:
+        comment = ""
+        if isinstance(item, Commented):
+            comment, item = item.comment, item.value
+        if comment:
+            out.extend(_comment_lines(comment, pad))
+        if isinstance(item, Mapping) and item:
+            inner: list[str] = []
+            _emit(item, indent + 2, inner)
+            first = inner[0]
+            # Put the first key on the dash line, unless it is a comment.
+            if first.lstrip().startswith("#"):
+                out.append(f"{pad}-")
+                out.extend(inner)
+            else:
+                out.append(f"{pad}- {first[indent + 2 :]}")
+                out.extend(inner[1:])
+        elif isinstance(item, list | tuple) and item:
+            out.append(f"{pad}-")
+            _emit(item, indent + 2, out)
+        else:
+            text = _empty(item) if _is_empty_collection(item) else scalar(item)
+            out.append(f"{pad}- {text}")
+
+
+def dump(document: Mapping[str, Any], header: str = "") -> str:
+    """One YAML document (no ``---``), ending in a newline."""
+    out: list[str] = _comment_lines(header, "") if header else []
+    _emit(document, 0, out)
+    return "\n".join(out) + "\n"
+
+
+def dump_all(documents: Sequence[Mapping[str, Any]], header: str = "") -> str:
+    """Several documents separated by ``---``."""
+    parts = [dump(doc) for doc in documents]
+    text = "---\n".join(parts)
+    if header:
+        text = "\n".join(_comment_lines(header, "")) + "\n" + text
+    return text
+
+
+def strip_comments(value: Any) -> Any:
+    """The plain data under any :class:`Commented` wrappers (what a YAML parser would read)."""
+    if isinstance(value, Commented):
+        return strip_comments(value.value)
+    if isinstance(value, Mapping):
+        return {k: strip_comments(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strip_comments(v) for v in value]
+    return value
