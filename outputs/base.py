@@ -1,0 +1,97 @@
+"""What every renderer shares: its options, the registry of formats, and atomic writing.
+
+A renderer is a module exposing ``FORMAT: str`` and
+``render(proposal: Proposal, options: RenderOptions) -> dict[str, str]``: relative file path →
+file text. Renderers translate; they never re-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from learner.errors import UsageError
+from learner.policy import Proposal
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    default_deny: bool = False
+    """Also write a per-namespace default-deny policy."""
+    l7: bool = False
+    """Emit L7 (HTTP) rules where the dialect supports them."""
+    tier: str = "default"
+    """Calico tier."""
+    evidence: bool = True
+    """Comment every rule with its evidence (flow count, first/last seen)."""
+
+
+class Renderer(Protocol):
+    FORMAT: str
+
+    def render(self, proposal: Proposal, options: RenderOptions) -> dict[str, str]: ...
+
+
+FORMATS: dict[str, str] = {
+    "networkpolicy": "outputs.networkpolicy",
+    "cilium": "outputs.cilium",
+    "calico": "outputs.calico",
+    "calico-staged": "outputs.calico_staged",
+}
+
+
+def renderer(format_name: str) -> Callable[[Proposal, RenderOptions], dict[str, str]]:
+    module_name = FORMATS.get(format_name)
+    if module_name is None:
+        raise UsageError(f"unknown format {format_name!r} (choose from {', '.join(FORMATS)})")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"format {format_name!r} is not available in this build") from exc
+    return cast(Renderer, module).render
+
+
+MARKER = ".netpol-learner"
+MARKER_TEXT = "This directory is written by netpol-learner and replaced whole on every run.\n"
+
+
+def write_tree(files: Mapping[str, str], out_dir: str) -> None:
+    """Replace ``out_dir`` with exactly ``files``, atomically: readers never see half of it.
+
+    The tree is written beside ``out_dir`` and renamed into place; the previous contents are
+    removed afterwards.
+    """
+    out_dir = os.path.abspath(out_dir)
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        if not os.path.exists(os.path.join(out_dir, MARKER)):
+            raise UsageError(
+                f"{out_dir}: refusing to replace a non-empty directory that netpol-learner did "
+                "not write (choose an empty or new output directory)"
+            )
+    elif os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UsageError(f"{out_dir}: exists and is not a directory")
+    files = {**files, MARKER: MARKER_TEXT}
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".netpol-learner-", dir=parent)
+    try:
+        for relative, text in files.items():
+            path = os.path.join(staging, relative)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+        old = None
+        if os.path.exists(out_dir):
+            old = out_dir + ".old-" + os.path.basename(staging)
+            os.rename(out_dir, old)
+        os.rename(staging, out_dir)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
