@@ -197,6 +197,51 @@ class EdgeStore:
         for namespace, labels in other.namespace_labels.items():
             self.namespace_labels.setdefault(namespace, labels)
 
+    def resolve_unlabelled(self) -> int:
+        """Re-key edges of pods seen without labels onto the labelled identity of the same pod.
+
+        Real captures sometimes report a pod behind the L7 proxy without its labels (only
+        namespace, pod name and IP). When the same pod (by name, else by IP) was also seen
+        with labels, its edges belong to that workload. Returns how many identities moved.
+        """
+        by_pod: dict[tuple[str, str], Identity] = {}
+        by_ip: dict[tuple[str, str], Identity] = {}
+        for identity, info in self.workloads.items():
+            if not identity.labels:
+                continue
+            for pod in info.pods:
+                by_pod[(identity.namespace, pod)] = identity
+            for ip in info.ips:
+                by_ip[(identity.namespace, ip)] = identity
+        moves: dict[Identity, Identity] = {}
+        for identity, info in self.workloads.items():
+            if identity.labels:
+                continue
+            target = next(
+                (by_pod[(identity.namespace, p)] for p in sorted(info.pods) if (identity.namespace, p) in by_pod),
+                by_ip.get((identity.namespace, identity.address)),
+            )
+            if target is not None:
+                moves[identity] = target
+        if not moves:
+            return 0
+        for key in [k for k in self.edges if k.source in moves or k.destination in moves]:
+            stats = self.edges.pop(key)
+            new_key = EdgeKey(
+                moves.get(key.source, key.source),
+                moves.get(key.destination, key.destination),
+                key.protocol,
+                key.port,
+            )
+            existing = self.edges.get(new_key)
+            if existing is None:
+                self.edges[new_key] = stats
+            else:
+                existing.merge(stats)
+        for identity in moves:
+            del self.workloads[identity]
+        return len(moves)
+
     def sorted_edges(self) -> Iterator[tuple[EdgeKey, EdgeStats]]:
         for key in sorted(self.edges):
             yield key, self.edges[key]

@@ -1,0 +1,163 @@
+"""The batch pipeline as plain functions: read → normalise → aggregate → learn → render.
+
+``generate``, ``learn``, ``export`` and the benchmarks all go through these, so every entry
+point reads, counts and renders the same way.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol as TypingProtocol
+
+from collectors.base import STDIN, CollectorStats, expand_inputs
+from learner.aggregate import EdgeStore
+from learner.console import Progress
+from learner.errors import UsageError
+from learner.identity import IdentityResolver
+from learner.inventory import Inventory, from_store
+from learner.model import Flow
+from learner.normalize import NormalizeOptions, NormalizeStats, normalize
+from learner.policy import Proposal
+from outputs.base import RenderOptions, renderer
+
+COLLECTORS: dict[str, str] = {
+    "hubble": "collectors.hubble_file",
+    "calico": "collectors.calico_file",
+}
+LEARNERS = ("least-privilege", "baseline")
+
+
+class Collector(TypingProtocol):
+    def iter_flows(
+        self, inputs: Sequence[str], *, strict: bool = False, stats: CollectorStats
+    ) -> Iterator[Flow]: ...
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    """Every setting of a learning run, whatever the entry point."""
+
+    include_dropped: bool = False
+    namespaces: tuple[str, ...] = ()
+    ignore_labels: tuple[str, ...] = ()
+    learner: str = "least-privilege"
+    max_overreach: int = 0
+    min_flows: int = 1
+    min_age: float = 0.0
+    expire_after: float | None = None
+    now: float | None = None
+    """The time that ages are measured against; default: the newest flow seen."""
+    port_range_min: int = 0
+    cluster_cidrs: tuple[str, ...] = ()
+    format: str = "networkpolicy"
+    render: RenderOptions = field(default_factory=RenderOptions)
+
+    def normalize_options(self) -> NormalizeOptions:
+        return NormalizeOptions(
+            include_dropped=self.include_dropped, namespaces=frozenset(self.namespaces)
+        )
+
+
+def collector(source: str) -> Collector:
+    module_name = COLLECTORS.get(source)
+    if module_name is None:
+        raise UsageError(f"unknown source {source!r} (choose from auto, {', '.join(COLLECTORS)})")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"source {source!r} is not available in this build") from exc
+    return module  # type: ignore[return-value]
+
+
+def detect_source(path: str) -> str:
+    if path == STDIN:
+        return "hubble"
+    try:
+        detect = importlib.import_module("collectors.detect")
+    except ModuleNotFoundError:
+        return "hubble"
+    found = detect.detect_source(path)
+    return str(found) if found else "hubble"
+
+
+def read_flows(
+    inputs: Sequence[str],
+    *,
+    source: str = "auto",
+    strict: bool = False,
+    stats: CollectorStats,
+) -> Iterator[Flow]:
+    """Flows from every input, each file read by its collector (detected when ``auto``)."""
+    for path in expand_inputs(inputs):
+        kind = detect_source(path) if source == "auto" else source
+        stats.files += 1
+        yield from collector(kind).iter_flows([path], strict=strict, stats=stats)
+
+
+def new_store(config: LearnConfig) -> EdgeStore:
+    return EdgeStore(IdentityResolver(config.ignore_labels))
+
+
+def ingest(
+    flows: Iterable[Flow],
+    store: EdgeStore,
+    config: LearnConfig,
+    stats: NormalizeStats,
+    progress: Progress | None = None,
+) -> None:
+    """Normalise ``flows`` and add the included ones to ``store``."""
+    add = store.add
+    options = config.normalize_options()
+    if progress is None:
+        for flow in normalize(flows, options, stats):
+            add(flow)
+        return
+    for flow in normalize(flows, options, stats):
+        add(flow)
+        if stats.included & 0x3FFF == 0:
+            progress.update(stats.seen, unit="flows")
+    progress.close()
+
+
+def make_learner(config: LearnConfig) -> object:
+    if config.learner == "baseline":
+        from learner.baseline import BaselineLearner
+
+        return BaselineLearner()
+    if config.learner != "least-privilege":
+        raise UsageError(f"unknown learner {config.learner!r} (choose from {', '.join(LEARNERS)})")
+    try:
+        infer = importlib.import_module("learner.infer")
+    except ModuleNotFoundError:
+        from learner.baseline import BaselineLearner
+
+        return BaselineLearner()
+    return infer.PolicyLearner(
+        max_overreach=config.max_overreach,
+        min_flows=config.min_flows,
+        min_age=config.min_age,
+        expire_after=config.expire_after,
+        now=config.now,
+        port_range_min=config.port_range_min,
+        cluster_cidrs=config.cluster_cidrs,
+    )
+
+
+def effective_inventory(store: EdgeStore, inventory: Inventory | None) -> Inventory:
+    """The given inventory completed with what the flows show (never less than observed)."""
+    observed = from_store(store)
+    return observed if inventory is None else inventory.merged(observed)
+
+
+def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnConfig) -> Proposal:
+    store.resolve_unlabelled()
+    learner = make_learner(config)
+    learner.fit(store, effective_inventory(store, inventory))  # type: ignore[attr-defined]
+    proposal: Proposal = learner.proposal_  # type: ignore[attr-defined]
+    return proposal
+
+
+def render_policies(proposal: Proposal, config: LearnConfig) -> dict[str, str]:
+    return renderer(config.format)(proposal, config.render)
