@@ -1,0 +1,105 @@
+"""One learning run from inputs to a written bundle; what ``generate`` does, as a function."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from collectors.base import CollectorStats
+from learner.aggregate import EdgeStore
+from learner.console import Env
+from learner.inventory import Inventory
+from learner.normalize import NormalizeStats
+from learner.pipeline import (
+    LearnConfig,
+    build_proposal,
+    effective_inventory,
+    ingest,
+    new_store,
+    read_flows,
+    render_policies,
+)
+from learner.policy import Proposal
+from learner.selfcheck import self_check
+from outputs.base import write_tree
+
+
+@dataclass
+class RunResult:
+    proposal: Proposal
+    store: EdgeStore
+    collected: CollectorStats
+    normalized: NormalizeStats
+    files_written: int
+    edges: int
+    workloads: int
+
+
+def load_inventory(
+    source: str | None, kubeconfig: str | None, context: str | None
+) -> Inventory | None:
+    if not source:
+        return None
+    loader = importlib.import_module("learner.inventory_load")
+    inventory: Inventory = loader.load_inventory(source, kubeconfig=kubeconfig, context=context)
+    return inventory
+
+
+def load_state(path: str, config: LearnConfig) -> EdgeStore:
+    state = importlib.import_module("learner.state")
+    store: EdgeStore = state.load_store(path, ignore_labels=config.ignore_labels)
+    return store
+
+
+def learn_and_render(
+    *,
+    inputs: Sequence[str],
+    output: str,
+    config: LearnConfig,
+    env: Env,
+    source: str = "auto",
+    strict: bool = False,
+    inventory_source: str | None = None,
+    current_source: str | None = None,
+    state_path: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+) -> RunResult:
+    inventory = load_inventory(inventory_source, kubeconfig, context)
+    store = load_state(state_path, config) if state_path else new_store(config)
+    collected = CollectorStats()
+    normalized = NormalizeStats()
+    if inputs:
+        flows = read_flows(inputs, source=source, strict=strict, stats=collected)
+        ingest(flows, store, config, normalized, env.progress("reading flows"))
+    proposal = build_proposal(store, inventory, config)
+    files = render_policies(proposal, config)
+    full_inventory = effective_inventory(store, inventory)
+    self_check(proposal, files, store, full_inventory, config)
+    bundle = dict(files)
+    report = importlib.import_module("outputs.report")
+    bundle.update(
+        report.report_files(
+            proposal=proposal,
+            store=store,
+            collected=collected,
+            normalized=normalized,
+            config=config,
+            policy_files=files,
+            inventory=full_inventory,
+            current_source=current_source,
+            kubeconfig=kubeconfig,
+            context=context,
+        )
+    )
+    write_tree(bundle, output)
+    return RunResult(
+        proposal=proposal,
+        store=store,
+        collected=collected,
+        normalized=normalized,
+        files_written=len(bundle),
+        edges=len(store.edges),
+        workloads=len(store.workloads),
+    )
