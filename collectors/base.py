@@ -34,6 +34,8 @@ class CollectorStats:
     errors: list[InputError] = field(default_factory=list)
     """The first few malformed records."""
     files: int = 0
+    warnings: Counter[str] = field(default_factory=Counter)
+    """Conditions the user should know about: message → how many records had it."""
 
     def bad_record(self, error: InputError, strict: bool) -> None:
         if strict:
@@ -51,6 +53,7 @@ class CollectorStats:
         room = MAX_REPORTED_ERRORS - len(self.errors)
         self.errors.extend(other.errors[: max(room, 0)])
         self.files += other.files
+        self.warnings.update(other.warnings)
 
 
 STDIN = "-"
