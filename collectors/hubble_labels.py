@@ -115,7 +115,9 @@ def parse_labels(labels: Iterable[str]) -> ParsedLabels:
     )
 
 
-def endpoint_kind(identity: int, parsed: ParsedLabels, namespace: str, pod_name: str) -> EndpointKind:
+def endpoint_kind(
+    identity: int, parsed: ParsedLabels, namespace: str, pod_name: str
+) -> EndpointKind:
     """Decide what an endpoint is from its numeric identity, reserved labels and pod fields.
 
     Reserved labels win, except that real captures sometimes tag a pod seen through the L7

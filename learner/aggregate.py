@@ -218,7 +218,11 @@ class EdgeStore:
             if identity.labels:
                 continue
             target = next(
-                (by_pod[(identity.namespace, p)] for p in sorted(info.pods) if (identity.namespace, p) in by_pod),
+                (
+                    by_pod[(identity.namespace, p)]
+                    for p in sorted(info.pods)
+                    if (identity.namespace, p) in by_pod
+                ),
                 by_ip.get((identity.namespace, identity.address)),
             )
             if target is not None:

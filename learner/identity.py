@@ -81,7 +81,9 @@ class IdentityResolver:
         cache_key = (endpoint.kind, endpoint.namespace, endpoint.labels, address)
         found = self._cache.get(cache_key)
         if found is None:
-            labels = self.stable_labels(endpoint.labels) if endpoint.kind == EndpointKind.POD else ()
+            labels = (
+                self.stable_labels(endpoint.labels) if endpoint.kind == EndpointKind.POD else ()
+            )
             found = Identity(str(endpoint.kind), endpoint.namespace, labels, address)
             if len(self._cache) < 200_000:
                 self._cache[cache_key] = found

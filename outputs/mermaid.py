@@ -90,7 +90,9 @@ def split_by_group(edges: Sequence[GraphEdge]) -> list[tuple[str, list[GraphEdge
         return [("", list(edges))]
     by_group: dict[str, list[GraphEdge]] = defaultdict(list)
     for edge in edges:
-        group = edge.destination.group if edge.destination.group != "external" else edge.source.group
+        group = (
+            edge.destination.group if edge.destination.group != "external" else edge.source.group
+        )
         by_group[group].append(edge)
     return sorted(by_group.items())
 

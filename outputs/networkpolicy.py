@@ -18,7 +18,6 @@ from typing import Any
 from learner.policy import (
     CIDRPeer,
     Entity,
-    EntityPeer,
     LabelSelector,
     Peer,
     PodPeer,
@@ -135,9 +134,7 @@ def policy_document(policy: ProposedPolicy, options: RenderOptions) -> dict[str,
     if flows and options.evidence:
         seen = [r.evidence for r in rules if r.evidence.flows]
         annotations[ANNOTATION_PREFIX + "observed-flows"] = str(flows)
-        annotations[ANNOTATION_PREFIX + "first-seen"] = timestamp(
-            min(e.first_seen for e in seen)
-        )
+        annotations[ANNOTATION_PREFIX + "first-seen"] = timestamp(min(e.first_seen for e in seen))
         annotations[ANNOTATION_PREFIX + "last-seen"] = timestamp(max(e.last_seen for e in seen))
     spec: dict[str, Any] = {
         "podSelector": selector_dict(policy.subject),

@@ -56,41 +56,78 @@ def rule_risks(policy: ProposedPolicy, rule: Rule, direction: str) -> list[Risk]
             risks.append(Risk(kind, policy.key, f"{direction} to/from {peer.cidr}{names}"))
             if peer.names:
                 risks.append(
-                    Risk("dns-churn", policy.key, f"{peer.cidr} stands for {', '.join(peer.names[:3])}: addresses behind DNS names change; prefer --format cilium (toFQDNs)")
+                    Risk(
+                        "dns-churn",
+                        policy.key,
+                        f"{peer.cidr} stands for {', '.join(peer.names[:3])}: addresses behind DNS names change; prefer --format cilium (toFQDNs)",
+                    )
                 )
         elif isinstance(peer, EntityPeer) and peer.entity == Entity.WORLD:
             kind = "world-egress" if direction == "egress" else "world-ingress"
             risks.append(Risk(kind, policy.key, f"{direction}: any address outside the cluster"))
         elif isinstance(peer, PodPeer) and peer.namespaces is not None and peer.namespaces.is_empty:
             pods = peer.pods.key if peer.pods is not None else "every pod"
-            risks.append(Risk("broad-selector", policy.key, f"{direction}: {pods} in every namespace"))
+            risks.append(
+                Risk("broad-selector", policy.key, f"{direction}: {pods} in every namespace")
+            )
     if not rule.peers:
         risks.append(Risk("broad-selector", policy.key, f"{direction}: any peer"))
     if rule.admits:
         risks.append(
-            Risk("overreach", policy.key, f"{direction} rule also admits {len(rule.admits)} unobserved: {', '.join(rule.admits[:5])}")
+            Risk(
+                "overreach",
+                policy.key,
+                f"{direction} rule also admits {len(rule.admits)} unobserved: {', '.join(rule.admits[:5])}",
+            )
         )
     return risks
 
 
 def collect_risks(
-    proposal: Proposal, collected: CollectorStats, normalized: NormalizeStats, diff: DiffResult | None
+    proposal: Proposal,
+    collected: CollectorStats,
+    normalized: NormalizeStats,
+    diff: DiffResult | None,
 ) -> list[Risk]:
     risks: list[Risk] = []
     if diff is not None:
         for change in diff.newly_blocked:
-            risks.append(Risk("newly-blocked", "", f"{change.edge.key} ({change.flows} flows): {change.proposed}"))
+            risks.append(
+                Risk(
+                    "newly-blocked",
+                    "",
+                    f"{change.edge.key} ({change.flows} flows): {change.proposed}",
+                )
+            )
     for policy in proposal.policies:
         for direction, rules in (("ingress", policy.ingress), ("egress", policy.egress)):
             for rule in rules or ():
                 risks.extend(rule_risks(policy, rule, direction))
-    dropped = sum(n for reason, n in normalized.skipped.items() if reason.startswith(("dropped", "error")))
+    dropped = sum(
+        n for reason, n in normalized.skipped.items() if reason.startswith(("dropped", "error"))
+    )
     if dropped:
-        risks.append(Risk("dropped-traffic", "", f"{dropped} dropped/errored flows were seen and not learned from (--include-dropped)"))
+        risks.append(
+            Risk(
+                "dropped-traffic",
+                "",
+                f"{dropped} dropped/errored flows were seen and not learned from (--include-dropped)",
+            )
+        )
     if collected.lost_events:
-        risks.append(Risk("lost-events", "", f"the CNI lost {collected.lost_events} events: some traffic may be missing"))
+        risks.append(
+            Risk(
+                "lost-events",
+                "",
+                f"the CNI lost {collected.lost_events} events: some traffic may be missing",
+            )
+        )
     if collected.malformed:
-        risks.append(Risk("malformed-input", "", f"{collected.malformed} malformed input records were skipped"))
+        risks.append(
+            Risk(
+                "malformed-input", "", f"{collected.malformed} malformed input records were skipped"
+            )
+        )
     return risks
 
 
@@ -115,7 +152,9 @@ def observed_graph(store: EdgeStore, diff: DiffResult | None) -> list[GraphEdge]
     grouped: dict[tuple[GraphNode, GraphNode, str], list[str]] = defaultdict(list)
     for edge, _ in store.sorted_edges():
         port = f"{edge.port}/{edge.protocol}" if edge.port else edge.protocol
-        state = change.get((edge.source.key, edge.destination.key, f"{edge.port}/{edge.protocol}"), "")
+        state = change.get(
+            (edge.source.key, edge.destination.key, f"{edge.port}/{edge.protocol}"), ""
+        )
         src = graph_node(edge.source, store)
         dst = graph_node(edge.destination, store)
         if src.group == "external" and dst.group == "external":
@@ -350,16 +389,32 @@ def diff_section(diff: DiffResult) -> list[str]:
         )
 
     if diff.newly_allowed:
-        lines.append(details(f"Newly allowed observed connections ({len(diff.newly_allowed)})", change_list(diff.newly_allowed)))
+        lines.append(
+            details(
+                f"Newly allowed observed connections ({len(diff.newly_allowed)})",
+                change_list(diff.newly_allowed),
+            )
+        )
     if diff.pairs_newly_denied or diff.pairs_newly_allowed:
         body = "\n".join(
-            [f"- ➕ {p.source} → {p.destination} {p.port}" for p in diff.pairs_newly_allowed[:MAX_LIST]]
-            + [f"- ➖ {p.source} → {p.destination} {p.port}" for p in diff.pairs_newly_denied[:MAX_LIST]]
+            [
+                f"- ➕ {p.source} → {p.destination} {p.port}"
+                for p in diff.pairs_newly_allowed[:MAX_LIST]
+            ]
+            + [
+                f"- ➖ {p.source} → {p.destination} {p.port}"
+                for p in diff.pairs_newly_denied[:MAX_LIST]
+            ]
         )
         lines.append(details("Reachability changes between workloads", body))
     if diff.unused_rules:
-        body = "\n".join(f"- `{u.policy}` {u.direction} rule {u.index}: {md_escape(u.summary)}" for u in diff.unused_rules[:MAX_LIST])
-        lines.append(details(f"Current rules no observed flow used ({len(diff.unused_rules)})", body))
+        body = "\n".join(
+            f"- `{u.policy}` {u.direction} rule {u.index}: {md_escape(u.summary)}"
+            for u in diff.unused_rules[:MAX_LIST]
+        )
+        lines.append(
+            details(f"Current rules no observed flow used ({len(diff.unused_rules)})", body)
+        )
     if diff.text:
         body = "\n".join(f"```diff\n{text.rstrip()}\n```" for _, text in sorted(diff.text.items()))
         lines.append(details(f"Textual diff ({len(diff.text)} files)", body))
@@ -401,7 +456,8 @@ def report_markdown(
             lines.append(block)
             lines.append("")
     rule_body = "\n\n".join(
-        f"**{p.key}** (`{md_escape(p.subject.key)}`)\n\n{rules_markdown(p)}" for p in proposal.policies
+        f"**{p.key}** (`{md_escape(p.subject.key)}`)\n\n{rules_markdown(p)}"
+        for p in proposal.policies
     )
     if rule_body:
         lines.append(details("Rules and their evidence", rule_body))
@@ -421,7 +477,12 @@ def report_markdown(
     )
     lines.append(details("Input", input_body))
     if proposal.warnings:
-        lines.append(details(f"Warnings ({len(proposal.warnings)})", "\n".join(f"- {md_escape(w)}" for w in proposal.warnings[:MAX_LIST])))
+        lines.append(
+            details(
+                f"Warnings ({len(proposal.warnings)})",
+                "\n".join(f"- {md_escape(w)}" for w in proposal.warnings[:MAX_LIST]),
+            )
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 
