@@ -1,0 +1,519 @@
+"""Label selectors for policy subjects and peers, chosen against what exists.
+
+The :class:`Universe` is every workload the learner knows of (the inventory, plus workloads
+seen only in the flows), indexed as bitsets: bit *i* stands for ``members[i]``, so "which
+workloads does this selector admit?" is a few integer ANDs.
+
+Subjects get the cheapest label set that selects exactly their pods in their namespace.
+Peers get a greedy weighted set cover: candidate terms (a pod selector in one or more
+namespaces) that admit no unobserved workload, unless ``budget`` allows some, picked by
+positives covered per unit of cost. Costs favour the keys people use to name workloads and
+penalise keys that describe many unrelated workloads (``team``, ``managed-by``) or change on
+release (``version``, ``chart``, hash-like values).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from learner.identity import Identity, IdentityResolver
+from learner.inventory import ContainerPort, Inventory
+from learner.model import Labels
+from learner.policy import (
+    NAMESPACE_NAME_LABEL,
+    LabelSelector,
+    Operator,
+    PodPeer,
+    Requirement,
+    namespace_name_selector,
+)
+
+NAME_KEYS: tuple[str, ...] = ("app.kubernetes.io/name", "app", "k8s-app", "name")
+INSTANCE_KEYS: tuple[str, ...] = (
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+    "component",
+    "release",
+)
+GROUP_KEYS: tuple[str, ...] = ("app.kubernetes.io/part-of", "tier", "role")
+GENERIC_KEYS: frozenset[str] = frozenset(
+    {
+        "app.kubernetes.io/managed-by",
+        "heritage",
+        "env",
+        "environment",
+        "stage",
+        "team",
+        "owner",
+        "cost-center",
+        "region",
+        "zone",
+        "tenant",
+    }
+)
+"""Keys shared by many unrelated workloads: grouping by them admits strangers later."""
+FRAGILE_KEY = re.compile(r"(^|[./-])(version|chart|revision|commit|sha|build|date|timestamp)$")
+FRAGILE_VALUE = re.compile(r"^(v?\d+([.-]\d+)+.*|[0-9a-f]{7,40}|\d{8,})$")
+"""Version numbers, commit hashes and timestamps: values a release changes."""
+
+KEY_COST_NAME = 0.5
+KEY_COST_INSTANCE = 0.7
+KEY_COST_GROUP = 1.0
+KEY_COST_OTHER = 1.0
+KEY_COST_GENERIC = 3.0
+KEY_COST_FRAGILE = 6.0
+EXPRESSION_COST = 1.5
+TERM_COST = 1.0
+ALL_PODS_COST = 0.25
+EXTRA_NAMESPACE_COST = 0.15
+ALL_NAMESPACES_COST = 1.0
+OVERREACH_COST = 1.0
+"""Cost of admitting one unobserved workload, when the budget allows it at all."""
+MAX_SUBJECT_KEYS = 4
+MAX_PEER_KEYS = 2
+ALL = "*"
+"""Namespace scope meaning every namespace."""
+
+
+def key_cost(key: str, value: str) -> float:
+    """How much using ``key=value`` in a selector costs (lower is preferred)."""
+    if FRAGILE_KEY.search(key) or FRAGILE_VALUE.match(value):
+        return KEY_COST_FRAGILE
+    if key in NAME_KEYS:
+        return KEY_COST_NAME + 0.01 * NAME_KEYS.index(key)
+    if key in INSTANCE_KEYS:
+        return KEY_COST_INSTANCE + 0.01 * INSTANCE_KEYS.index(key)
+    if key in GROUP_KEYS:
+        return KEY_COST_GROUP + 0.01 * GROUP_KEYS.index(key)
+    if key in GENERIC_KEYS or key.startswith("topology.kubernetes.io/"):
+        return KEY_COST_GENERIC
+    return KEY_COST_OTHER + 0.02
+
+
+def selector_cost(selector: LabelSelector | None) -> float:
+    if selector is None or selector.is_empty:
+        return ALL_PODS_COST
+    cost = sum(key_cost(k, v) for k, v in selector.match_labels)
+    for requirement in selector.match_expressions:
+        if requirement.operator is Operator.IN:
+            cost += max(key_cost(requirement.key, v) for v in requirement.values)
+        else:
+            cost += EXPRESSION_COST
+    return cost
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One workload as the learner sees it: a namespace and its stable labels."""
+
+    namespace: str
+    labels: Labels
+    names: tuple[str, ...] = ()
+    """Workload names (inventory names, or names derived from pods in the flows)."""
+    ports: tuple[ContainerPort, ...] = ()
+    observed_only: bool = False
+    """Not in the inventory: known from the flows alone."""
+
+    @property
+    def display(self) -> str:
+        if self.names:
+            return f"{self.namespace}/{self.names[0]}"
+        return Identity("pod", self.namespace, self.labels).key
+
+
+def bits_of(indices: Iterable[int]) -> int:
+    value = 0
+    for index in indices:
+        value |= 1 << index
+    return value
+
+
+def iter_bits(bits: int) -> Iterator[int]:
+    while bits:
+        low = bits & -bits
+        yield low.bit_length() - 1
+        bits ^= low
+
+
+@dataclass
+class Universe:
+    """Every known workload, with bitset indexes for fast selector evaluation."""
+
+    members: tuple[Member, ...]
+    namespace_labels: Mapping[str, Labels] = field(default_factory=dict)
+    all_bits: int = 0
+    ns_bits: dict[str, int] = field(default_factory=dict)
+    label_bits: dict[tuple[str, str], int] = field(default_factory=dict)
+    key_bits: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for index, member in enumerate(self.members):
+            bit = 1 << index
+            self.all_bits |= bit
+            self.ns_bits[member.namespace] = self.ns_bits.get(member.namespace, 0) | bit
+            for key, value in member.labels:
+                self.label_bits[(key, value)] = self.label_bits.get((key, value), 0) | bit
+                self.key_bits[key] = self.key_bits.get(key, 0) | bit
+
+    def selected(self, selector: LabelSelector | None) -> int:
+        """Members (in any namespace) whose labels match ``selector`` (None: all)."""
+        bits = self.all_bits
+        if selector is None:
+            return bits
+        for pair in selector.match_labels:
+            bits &= self.label_bits.get(pair, 0)
+        for requirement in selector.match_expressions:
+            bits &= self._requirement_bits(requirement)
+        return bits
+
+    def _requirement_bits(self, requirement: Requirement) -> int:
+        has_key = self.key_bits.get(requirement.key, 0)
+        if requirement.operator is Operator.EXISTS:
+            return has_key
+        if requirement.operator is Operator.DOES_NOT_EXIST:
+            return self.all_bits & ~has_key
+        inside = 0
+        for value in requirement.values:
+            inside |= self.label_bits.get((requirement.key, value), 0)
+        return inside if requirement.operator is Operator.IN else self.all_bits & ~inside
+
+    def in_namespaces(self, namespaces: Iterable[str]) -> int:
+        bits = 0
+        for namespace in namespaces:
+            bits |= self.ns_bits.get(namespace, 0)
+        return bits
+
+    def names(self, bits: int) -> tuple[str, ...]:
+        return tuple(sorted(self.members[i].display for i in iter_bits(bits)))
+
+
+class UniverseBuilder:
+    """Builds the universe from an inventory and maps flow identities onto its members.
+
+    An identity maps to the inventory workload with the same namespace and stable labels;
+    failing that, to every workload whose labels include the identity's (Cilium reports only
+    identity-relevant labels); failing that, it becomes a member of its own. Pods reported
+    without labels are matched by IP.
+    """
+
+    def __init__(self, inventory: Inventory, resolver: IdentityResolver) -> None:
+        self._resolver = resolver
+        grouped: dict[tuple[str, Labels], tuple[list[str], set[ContainerPort]]] = {}
+        self._ip_index: dict[str, tuple[str, Labels]] = {}
+        for workload in sorted(inventory.workloads):
+            if workload.host_network:
+                continue
+            labels = resolver.stable_labels(workload.labels)
+            names, ports = grouped.setdefault((workload.namespace, labels), ([], set()))
+            if workload.name not in names:
+                names.append(workload.name)
+            ports.update(workload.ports)
+            for ip in workload.ips:
+                self._ip_index.setdefault(ip, (workload.namespace, labels))
+        self._members: list[Member] = [
+            Member(ns, labels, tuple(sorted(names)), tuple(sorted(ports)))
+            for (ns, labels), (names, ports) in sorted(grouped.items())
+        ]
+        self._index: dict[tuple[str, Labels], int] = {
+            (m.namespace, m.labels): i for i, m in enumerate(self._members)
+        }
+        self._by_namespace: dict[str, list[int]] = {}
+        for i, m in enumerate(self._members):
+            self._by_namespace.setdefault(m.namespace, []).append(i)
+        self._resolved: dict[Identity, int] = {}
+        self._namespace_labels = {ns.name: ns.labels for ns in inventory.namespaces}
+
+    def resolve(self, identity: Identity, name: str = "", ip: str = "") -> int:
+        """The member bits standing for a pod identity (adding a member when none fits)."""
+        found = self._resolved.get(identity)
+        if found is not None:
+            return found
+        bits = self._match(identity, ip)
+        if not bits:
+            index = len(self._members)
+            self._members.append(
+                Member(identity.namespace, identity.labels, (name,) if name else (), (), True)
+            )
+            self._index[(identity.namespace, identity.labels)] = index
+            self._by_namespace.setdefault(identity.namespace, []).append(index)
+            bits = 1 << index
+        self._resolved[identity] = bits
+        return bits
+
+    def _match(self, identity: Identity, ip: str) -> int:
+        exact = self._index.get((identity.namespace, identity.labels))
+        if exact is not None:
+            return 1 << exact
+        if not identity.labels:
+            known = self._ip_index.get(identity.address or ip)
+            if known is not None and known[0] == identity.namespace:
+                return 1 << self._index[known]
+            return 0
+        wanted = set(identity.labels)
+        return bits_of(
+            i
+            for i in self._by_namespace.get(identity.namespace, ())
+            if not self._members[i].observed_only and wanted <= set(self._members[i].labels)
+        )
+
+    def member_for_ip(self, ip: str) -> int:
+        known = self._ip_index.get(ip)
+        return 1 << self._index[known] if known is not None else 0
+
+    def build(self, extra_namespace_labels: Mapping[str, Labels] = {}) -> Universe:
+        labels = dict(extra_namespace_labels)
+        labels.update(self._namespace_labels)
+        return Universe(tuple(self._members), labels)
+
+
+def exact_selector(universe: Universe, target: int, namespace: str) -> tuple[LabelSelector, int]:
+    """The cheapest selector admitting exactly ``target`` among ``namespace``'s members.
+
+    Returns the selector and what it admits in the namespace; that equals ``target`` unless
+    no selector can tell the targets apart from a neighbour (then the admitted set is wider).
+    """
+    scope = universe.ns_bits.get(namespace, 0)
+    members = [universe.members[i] for i in iter_bits(target)]
+    common = set(members[0].labels)
+    for member in members[1:]:
+        common &= set(member.labels)
+    pool = sorted(common, key=lambda kv: (key_cost(*kv), kv))
+    best: tuple[float, tuple[tuple[str, str], ...]] | None = None
+    for size in range(1, min(len(pool), MAX_SUBJECT_KEYS) + 1):
+        if best is not None and size > best[0]:
+            break
+        for combo in itertools.combinations(pool, size):
+            bits = scope
+            for pair in combo:
+                bits &= universe.label_bits[pair]
+            if bits == target:
+                cost = sum(key_cost(*kv) for kv in combo)
+                if best is None or (cost, sorted(combo)) < (best[0], sorted(best[1])):
+                    best = (cost, combo)
+    if best is not None:
+        return LabelSelector(match_labels=tuple(sorted(best[1]))), target
+    return _selector_with_absent_keys(universe, target, scope, tuple(sorted(common)), members)
+
+
+def _selector_with_absent_keys(
+    universe: Universe,
+    target: int,
+    scope: int,
+    common: Labels,
+    members: Sequence[Member],
+) -> tuple[LabelSelector, int]:
+    """All shared labels, plus ``DoesNotExist`` for keys only the neighbours carry."""
+    admitted = scope
+    for pair in common:
+        admitted &= universe.label_bits[pair]
+    target_keys = {k for m in members for k, _ in m.labels}
+    absent: list[str] = []
+    others = admitted & ~target
+    while others:
+        counts: dict[str, int] = {}
+        for index in iter_bits(others):
+            for key, _ in universe.members[index].labels:
+                if key not in target_keys:
+                    counts[key] = counts.get(key, 0) + 1
+        if not counts:
+            break
+        key = min(counts, key=lambda k: (-counts[k], k))
+        absent.append(key)
+        others &= ~universe.key_bits[key]
+        admitted &= ~universe.key_bits[key]
+    expressions = tuple(Requirement(k, Operator.DOES_NOT_EXIST) for k in sorted(absent))
+    return LabelSelector(match_labels=common, match_expressions=expressions), admitted
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    pods: LabelSelector | None
+    namespaces: tuple[str, ...]
+    """Namespace names, or ``(ALL,)`` for every namespace."""
+    bits: int
+    cost: float
+
+    @property
+    def order(self) -> tuple[str, str]:
+        return (",".join(self.namespaces), self.pods.key if self.pods is not None else "")
+
+
+@dataclass(frozen=True, slots=True)
+class PeerChoice:
+    """Pod peers covering the positives, and everything they admit."""
+
+    peers: tuple[PodPeer, ...]
+    admitted: int
+
+
+class PeerSelector:
+    """Chooses pod peers for rules. Exact selectors are cached per member."""
+
+    def __init__(self, universe: Universe) -> None:
+        self.universe = universe
+        self._exact: dict[int, tuple[LabelSelector, int]] = {}
+
+    def exact(self, index: int) -> tuple[LabelSelector, int]:
+        found = self._exact.get(index)
+        if found is None:
+            member = self.universe.members[index]
+            found = exact_selector(self.universe, 1 << index, member.namespace)
+            self._exact[index] = found
+        return found
+
+    def choose(self, positives: int, own_namespace: str, budget: int) -> PeerChoice:
+        """Peers admitting every member in ``positives`` and at most ``budget`` others, unless
+        even exact selectors cannot avoid more (then the unavoidable ones are admitted)."""
+        candidates = self._candidates(positives, budget)
+        chosen: list[_Candidate] = []
+        uncovered = positives
+        admitted = 0
+        while uncovered:
+            best: tuple[tuple[float, int, float, tuple[str, str]], _Candidate] | None = None
+            for candidate in candidates:
+                gain = _popcount(candidate.bits & uncovered)
+                if not gain:
+                    continue
+                extra = _popcount(candidate.bits & ~positives & ~admitted)
+                spent = _popcount(admitted & ~positives)
+                if extra and spent + extra > budget:
+                    continue
+                cost = candidate.cost + OVERREACH_COST * extra
+                score = (-gain / cost, extra, cost, candidate.order)
+                if best is None or score < best[0]:
+                    best = (score, candidate)
+            if best is None:
+                # Only reachable when exact selectors themselves overreach: take them.
+                index = next(iter_bits(uncovered))
+                selector, bits = self.exact(index)
+                member = self.universe.members[index]
+                pick = _Candidate(selector, (member.namespace,), bits, 0.0)
+            else:
+                pick = best[1]
+            chosen.append(pick)
+            uncovered &= ~pick.bits
+            admitted |= pick.bits
+        chosen = _drop_redundant(chosen, positives)
+        admitted = 0
+        for candidate in chosen:
+            admitted |= candidate.bits
+        peers = [_as_peer(c, own_namespace) for c in _merge_values(chosen)]
+        return PeerChoice(tuple(sorted(set(peers), key=peer_sort_key)), admitted)
+
+    def _candidates(self, positives: int, budget: int) -> list[_Candidate]:
+        universe = self.universe
+        pos_namespaces = sorted({universe.members[i].namespace for i in iter_bits(positives)})
+        selectors: dict[LabelSelector | None, None] = {None: None}
+        for index in iter_bits(positives):
+            selectors[self.exact(index)[0]] = None
+            labels = universe.members[index].labels
+            for size in range(1, min(len(labels), MAX_PEER_KEYS) + 1):
+                for combo in itertools.combinations(labels, size):
+                    selectors[LabelSelector(match_labels=combo)] = None
+        candidates: list[_Candidate] = []
+        for selector in selectors:
+            selected = universe.selected(selector)
+            base = TERM_COST + selector_cost(selector)
+            pure: list[str] = []
+            pure_bits = 0
+            for namespace in pos_namespaces:
+                in_ns = selected & universe.ns_bits.get(namespace, 0)
+                if not in_ns & positives:
+                    continue
+                if selector is None and _popcount(universe.ns_bits[namespace]) < 2:
+                    continue  # a lone workload is better named by its labels
+                if in_ns & ~positives:
+                    if budget > 0 and _popcount(in_ns & ~positives) <= budget:
+                        candidates.append(_Candidate(selector, (namespace,), in_ns, base))
+                    continue
+                pure.append(namespace)
+                pure_bits |= in_ns
+            if pure:
+                cost = base + EXTRA_NAMESPACE_COST * (len(pure) - 1)
+                candidates.append(_Candidate(selector, tuple(pure), pure_bits, cost))
+            if len(pos_namespaces) > 1 or selector is None:
+                extra = _popcount(selected & ~positives)
+                if extra <= budget and selected & positives:
+                    cost = base + ALL_NAMESPACES_COST
+                    candidates.append(_Candidate(selector, (ALL,), selected, cost))
+        return candidates
+
+
+def _popcount(bits: int) -> int:
+    return bits.bit_count()
+
+
+def _drop_redundant(chosen: list[_Candidate], positives: int) -> list[_Candidate]:
+    """Remove terms whose positives the others already cover (latest picks go first)."""
+    kept = list(chosen)
+    for candidate in reversed(chosen):
+        others = 0
+        for other in kept:
+            if other is not candidate:
+                others |= other.bits
+        if candidate.bits & positives & ~others == 0 and len(kept) > 1:
+            kept.remove(candidate)
+    return kept
+
+
+def _merge_values(chosen: list[_Candidate]) -> list[_Candidate]:
+    """Fold terms in the same namespaces whose plain label selectors differ in one value into
+    one ``key In (...)`` term. Exact: the union admits the same workloads."""
+    result: list[_Candidate] = []
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[_Candidate]] = {}
+    for candidate in chosen:
+        pods = candidate.pods
+        if pods is None or pods.match_expressions or not pods.match_labels:
+            result.append(candidate)
+            continue
+        keys = tuple(k for k, _ in pods.match_labels)
+        groups.setdefault((candidate.namespaces, keys), []).append(candidate)
+    for (namespaces, keys), members in groups.items():
+        remaining = list(members)
+        for key in sorted(keys, key=lambda k: (key_cost(k, ""), k)):
+            buckets: dict[Labels, list[_Candidate]] = {}
+            for candidate in remaining:
+                assert candidate.pods is not None
+                rest = tuple(kv for kv in candidate.pods.match_labels if kv[0] != key)
+                buckets.setdefault(rest, []).append(candidate)
+            remaining = []
+            for rest, bucket in buckets.items():
+                if len(bucket) < 2:
+                    remaining.extend(bucket)
+                    continue
+                values = tuple(
+                    sorted(dict(c.pods.match_labels)[key] for c in bucket if c.pods is not None)
+                )
+                bits = 0
+                for candidate in bucket:
+                    bits |= candidate.bits
+                merged = LabelSelector(
+                    match_labels=rest,
+                    match_expressions=(Requirement(key, Operator.IN, values),),
+                )
+                result.append(_Candidate(merged, namespaces, bits, 0.0))
+        result.extend(remaining)
+    return result
+
+
+def _as_peer(candidate: _Candidate, own_namespace: str) -> PodPeer:
+    if candidate.namespaces == (ALL,):
+        return PodPeer(pods=candidate.pods, namespaces=LabelSelector())
+    if candidate.namespaces == (own_namespace,):
+        return PodPeer(pods=candidate.pods or LabelSelector(), namespaces=None)
+    if len(candidate.namespaces) == 1:
+        return PodPeer(
+            pods=candidate.pods, namespaces=namespace_name_selector(candidate.namespaces[0])
+        )
+    names_in = Requirement(NAMESPACE_NAME_LABEL, Operator.IN, tuple(sorted(candidate.namespaces)))
+    return PodPeer(pods=candidate.pods, namespaces=LabelSelector(match_expressions=(names_in,)))
+
+
+def peer_sort_key(peer: object) -> tuple[int, str]:
+    """A total order over peers of any kind (their dataclass order cannot compare None)."""
+    kind = type(peer).__name__
+    key = getattr(peer, "key", "")
+    return ({"PodPeer": 0, "EntityPeer": 1, "CIDRPeer": 2}.get(kind, 3), str(key))
