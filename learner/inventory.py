@@ -37,6 +37,25 @@ class Workload:
 
 
 @dataclass(frozen=True, slots=True, order=True)
+class ServicePort:
+    port: int
+    protocol: str = "TCP"
+    name: str = ""
+    target_port: str = ""
+    """The pod port it forwards to: a number or a container port name (empty = ``port``)."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Service:
+    namespace: str
+    name: str
+    selector: Labels = ()
+    """Pods it forwards to (empty: none chosen by selector, e.g. ExternalName)."""
+    cluster_ips: tuple[str, ...] = ()
+    ports: tuple[ServicePort, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, order=True)
 class Namespace:
     name: str
     labels: Labels = ()
@@ -50,6 +69,7 @@ class Inventory:
     """Current policy documents as loaded (any supported kind), in load order."""
     inferred: bool = False
     """True when built from flows only: negatives are then only what the flows showed."""
+    services: tuple[Service, ...] = ()
 
     def namespace_labels(self, name: str) -> Labels:
         for ns in self.namespaces:
@@ -69,6 +89,7 @@ class Inventory:
             workloads=tuple(sorted(workloads)),
             policies=self.policies + other.policies,
             inferred=self.inferred and other.inferred,
+            services=tuple(sorted(set(self.services) | set(other.services))),
         )
 
 
