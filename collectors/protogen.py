@@ -21,9 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 DEFAULT_OUT = Path(__file__).resolve().parent / "_proto"
 PACKAGE = "collectors._proto"
-PROTO_FILES = ("flow/flow.proto", "relay/relay.proto", "observer/observer.proto")
-SERVICE_FILES = ("observer/observer.proto",)
-PROTO_PACKAGES = ("flow", "relay", "observer")
+PROTO_FILES = (
+    "flow/flow.proto",
+    "relay/relay.proto",
+    "observer/observer.proto",
+    "goldmane/api.proto",
+)
+SERVICE_FILES = ("observer/observer.proto", "goldmane/api.proto")
+PROTO_PACKAGES = ("flow", "relay", "observer", "goldmane")
 
 _LOCAL_IMPORT = re.compile(
     r"^(?P<indent>\s*)(?P<kw>from|import) (?P<pkg>" + "|".join(PROTO_PACKAGES) + r")\b",
