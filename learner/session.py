@@ -1,0 +1,120 @@
+"""One learning model for batch and live learning: an edge store backed by a state file.
+
+``ingest`` (files) and ``learn`` (a gRPC stream) both feed normalised flows to
+:meth:`LearningSession.add`, and both save through :meth:`LearningSession.capture` +
+:meth:`LearningSession.write`: capture serialises what changed since the last save (cheap, done
+under the caller's lock), write commits it in one transaction (outside the lock). Counters saved
+are cumulative across runs: what the file held when the session opened plus this run's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from collectors.base import CollectorStats
+from learner.aggregate import EdgeKey, EdgeStore, WorkloadInfo
+from learner.model import Flow
+from learner.normalize import NormalizeStats
+from learner.pipeline import LearnConfig, new_store
+from learner.state import CollectorPosition, SaveBatch, StateStore
+
+__all__ = ["LearningSession", "copy_store"]
+
+
+def copy_store(store: EdgeStore) -> EdgeStore:
+    """An independent copy (for building a proposal while the original keeps learning)."""
+    copy = EdgeStore(store.resolver)
+    copy.edges = {
+        key: replace(
+            stats,
+            source_pods=list(stats.source_pods),
+            destination_pods=list(stats.destination_pods),
+            dns_names=set(stats.dns_names),
+            http=set(stats.http),
+            dns_queries=set(stats.dns_queries),
+        )
+        for key, stats in store.edges.items()
+    }
+    copy.workloads = {
+        identity: WorkloadInfo(
+            names=Counter(info.names),
+            kinds=Counter(info.kinds),
+            pods=set(info.pods),
+            ips=set(info.ips),
+            service_accounts=set(info.service_accounts),
+            full_labels=info.full_labels,
+        )
+        for identity, info in store.workloads.items()
+    }
+    copy.namespace_labels = dict(store.namespace_labels)
+    return copy
+
+
+class LearningSession:
+    """The in-memory model of a state file, and what changed since it was last saved."""
+
+    def __init__(self, state: StateStore, config: LearnConfig) -> None:
+        self.state = state
+        self.config = config
+        self.store = new_store(config)
+        state.load_into(self.store)
+        self.normalized = NormalizeStats()
+        self.collected = CollectorStats()
+        self.extra_counters: Counter[str] = Counter()
+        """Other counters of this run (reconnects, duplicates ...), saved with the rest."""
+        self._saved_counters = state.counters()
+        self._dirty: set[EdgeKey] = set()
+        self.flows_since_save = 0
+
+    def add(self, flow: Flow) -> None:
+        """Take in one normalised flow."""
+        self._dirty.add(self.store.add(flow))
+        self.flows_since_save += 1
+
+    @property
+    def unsaved_edges(self) -> int:
+        return len(self._dirty)
+
+    def counters(self) -> Counter[str]:
+        """Cumulative counters: those saved before this session plus this session's."""
+        totals = Counter(self._saved_counters)
+        normalized, collected = self.normalized, self.collected
+        totals["flows.seen"] += normalized.seen
+        totals["flows.included"] += normalized.included
+        for reason, count in normalized.skipped.items():
+            totals[f"flows.skipped:{reason.name.lower()}"] += count
+        totals["collector.records"] += collected.records
+        totals["collector.flows"] += collected.flows
+        totals["collector.malformed"] += collected.malformed
+        totals["collector.lost_events"] += collected.lost_events
+        for kind, count in collected.non_flow.items():
+            totals[f"collector.non_flow:{kind}"] += count
+        for name, count in self.extra_counters.items():
+            totals[name] += count
+        return totals
+
+    def capture(
+        self,
+        positions: Mapping[str, CollectorPosition] | None = None,
+        files: Iterable[tuple[str, str]] = (),
+    ) -> SaveBatch:
+        """Serialise the changes since the last capture; the caller holds its lock."""
+        batch = SaveBatch.capture(
+            self.store,
+            self._dirty,
+            positions=positions,
+            counters=self.counters(),
+            files=files,
+        )
+        self._dirty = set()
+        self.flows_since_save = 0
+        return batch
+
+    def write(self, batch: SaveBatch) -> None:
+        """Commit a captured batch (one transaction)."""
+        self.state.write(batch)
+
+    def save(self, positions: Mapping[str, CollectorPosition] | None = None) -> None:
+        self.write(self.capture(positions))
