@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from learner.identity import Identity, IdentityResolver
@@ -65,11 +65,12 @@ KEY_COST_GROUP = 1.0
 KEY_COST_OTHER = 1.0
 KEY_COST_GENERIC = 3.0
 KEY_COST_FRAGILE = 6.0
-EXPRESSION_COST = 1.5
+EXPRESSION_COST = 2.0
 TERM_COST = 1.0
 ALL_PODS_COST = 0.25
 EXTRA_NAMESPACE_COST = 0.15
 ALL_NAMESPACES_COST = 1.0
+ALL_NAMESPACES_FROM = 3
 OVERREACH_COST = 1.0
 """Cost of admitting one unobserved workload, when the budget allows it at all."""
 MAX_SUBJECT_KEYS = 4
@@ -272,44 +273,53 @@ class UniverseBuilder:
 def exact_selector(universe: Universe, target: int, namespace: str) -> tuple[LabelSelector, int]:
     """The cheapest selector admitting exactly ``target`` among ``namespace``'s members.
 
-    Returns the selector and what it admits in the namespace; that equals ``target`` unless
-    no selector can tell the targets apart from a neighbour (then the admitted set is wider).
+    Plain labels first; ``DoesNotExist`` for keys only a neighbour carries when labels alone
+    cannot tell the target from a neighbour whose labels include the target's. Returns the
+    selector and what it admits in the namespace: ``target``, unless nothing can tell them
+    apart (then the admitted set is wider).
     """
     scope = universe.ns_bits.get(namespace, 0)
     members = [universe.members[i] for i in iter_bits(target)]
     common = set(members[0].labels)
     for member in members[1:]:
         common &= set(member.labels)
+    target_keys = frozenset(k for m in members for k, _ in m.labels)
     pool = sorted(common, key=lambda kv: (key_cost(*kv), kv))
-    best: tuple[float, tuple[tuple[str, str], ...]] | None = None
-    for size in range(1, min(len(pool), MAX_SUBJECT_KEYS) + 1):
-        if best is not None and size > best[0]:
-            break
-        for combo in itertools.combinations(pool, size):
-            bits = scope
-            for pair in combo:
-                bits &= universe.label_bits[pair]
-            if bits == target:
-                cost = sum(key_cost(*kv) for kv in combo)
-                if best is None or (cost, sorted(combo)) < (best[0], sorted(best[1])):
-                    best = (cost, combo)
+    combos: list[tuple[tuple[str, str], ...]] = [
+        combo
+        for size in range(1, min(len(pool), MAX_SUBJECT_KEYS) + 1)
+        for combo in itertools.combinations(pool, size)
+    ]
+    combos.append(tuple(pool))
+    best: tuple[float, LabelSelector, int] | None = None
+    for combo in combos:
+        label_cost = sum(key_cost(*kv) for kv in combo)
+        if best is not None and label_cost >= best[0]:
+            continue
+        bits = scope
+        for pair in combo:
+            bits &= universe.label_bits[pair]
+        absent: tuple[str, ...] = ()
+        if bits != target:
+            absent, bits = _absent_keys(universe, bits, target, target_keys)
+            if bits != target:
+                continue
+        cost = label_cost + EXPRESSION_COST * len(absent)
+        if best is None or cost < best[0]:
+            expressions = tuple(Requirement(k, Operator.DOES_NOT_EXIST) for k in absent)
+            best = (cost, LabelSelector(tuple(sorted(combo)), expressions), bits)
     if best is not None:
-        return LabelSelector(match_labels=tuple(sorted(best[1]))), target
-    return _selector_with_absent_keys(universe, target, scope, tuple(sorted(common)), members)
-
-
-def _selector_with_absent_keys(
-    universe: Universe,
-    target: int,
-    scope: int,
-    common: Labels,
-    members: Sequence[Member],
-) -> tuple[LabelSelector, int]:
-    """All shared labels, plus ``DoesNotExist`` for keys only the neighbours carry."""
+        return best[1], best[2]
     admitted = scope
-    for pair in common:
+    for pair in pool:
         admitted &= universe.label_bits[pair]
-    target_keys = {k for m in members for k, _ in m.labels}
+    return LabelSelector(match_labels=tuple(sorted(pool))), admitted
+
+
+def _absent_keys(
+    universe: Universe, admitted: int, target: int, target_keys: frozenset[str]
+) -> tuple[tuple[str, ...], int]:
+    """Keys only the unwanted members carry, greedily, to exclude them with ``DoesNotExist``."""
     absent: list[str] = []
     others = admitted & ~target
     while others:
@@ -324,8 +334,7 @@ def _selector_with_absent_keys(
         absent.append(key)
         others &= ~universe.key_bits[key]
         admitted &= ~universe.key_bits[key]
-    expressions = tuple(Requirement(k, Operator.DOES_NOT_EXIST) for k in sorted(absent))
-    return LabelSelector(match_labels=common, match_expressions=expressions), admitted
+    return tuple(sorted(absent)), admitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +409,7 @@ class PeerSelector:
         admitted = 0
         for candidate in chosen:
             admitted |= candidate.bits
-        peers = [_as_peer(c, own_namespace) for c in _merge_values(chosen)]
+        peers = [_as_peer(c, own_namespace) for c in _merge_values(self.universe, chosen)]
         return PeerChoice(tuple(sorted(set(peers), key=peer_sort_key)), admitted)
 
     def _candidates(self, positives: int, budget: int) -> list[_Candidate]:
@@ -437,7 +446,10 @@ class PeerSelector:
             if len(pos_namespaces) > 1 or selector is None:
                 extra = _popcount(selected & ~positives)
                 if extra <= budget and selected & positives:
-                    cost = base + ALL_NAMESPACES_COST
+                    # Listing every namespace the selector matches anyway says the same at
+                    # greater length: from three namespaces on, "any namespace" is cheaper.
+                    wide = not extra and len(pure) >= ALL_NAMESPACES_FROM
+                    cost = base + (EXTRA_NAMESPACE_COST if wide else ALL_NAMESPACES_COST)
                     candidates.append(_Candidate(selector, (ALL,), selected, cost))
         return candidates
 
@@ -459,19 +471,20 @@ def _drop_redundant(chosen: list[_Candidate], positives: int) -> list[_Candidate
     return kept
 
 
-def _merge_values(chosen: list[_Candidate]) -> list[_Candidate]:
-    """Fold terms in the same namespaces whose plain label selectors differ in one value into
-    one ``key In (...)`` term. Exact: the union admits the same workloads."""
+def _merge_values(universe: Universe, chosen: list[_Candidate]) -> list[_Candidate]:
+    """Fold terms in the same namespaces whose selectors differ only in one label's value into
+    one ``key In (...)`` term, when that admits exactly what the terms admitted together."""
     result: list[_Candidate] = []
     groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[_Candidate]] = {}
     for candidate in chosen:
         pods = candidate.pods
-        if pods is None or pods.match_expressions or not pods.match_labels:
+        if pods is None or not pods.match_labels:
             result.append(candidate)
             continue
         keys = tuple(k for k, _ in pods.match_labels)
         groups.setdefault((candidate.namespaces, keys), []).append(candidate)
     for (namespaces, keys), members in groups.items():
+        scope = universe.all_bits if namespaces == (ALL,) else universe.in_namespaces(namespaces)
         remaining = list(members)
         for key in sorted(keys, key=lambda k: (key_cost(k, ""), k)):
             buckets: dict[Labels, list[_Candidate]] = {}
@@ -481,22 +494,42 @@ def _merge_values(chosen: list[_Candidate]) -> list[_Candidate]:
                 buckets.setdefault(rest, []).append(candidate)
             remaining = []
             for rest, bucket in buckets.items():
-                if len(bucket) < 2:
+                merged = _merged(universe, scope, namespaces, key, rest, bucket)
+                if merged is None:
                     remaining.extend(bucket)
-                    continue
-                values = tuple(
-                    sorted(dict(c.pods.match_labels)[key] for c in bucket if c.pods is not None)
-                )
-                bits = 0
-                for candidate in bucket:
-                    bits |= candidate.bits
-                merged = LabelSelector(
-                    match_labels=rest,
-                    match_expressions=(Requirement(key, Operator.IN, values),),
-                )
-                result.append(_Candidate(merged, namespaces, bits, 0.0))
+                else:
+                    result.append(merged)
         result.extend(remaining)
     return result
+
+
+def _merged(
+    universe: Universe,
+    scope: int,
+    namespaces: tuple[str, ...],
+    key: str,
+    rest: Labels,
+    bucket: list[_Candidate],
+) -> _Candidate | None:
+    if len(bucket) < 2:
+        return None
+    values: set[str] = set()
+    expressions: set[Requirement] = set()
+    bits = 0
+    for candidate in bucket:
+        assert candidate.pods is not None
+        values.add(dict(candidate.pods.match_labels)[key])
+        expressions.update(candidate.pods.match_expressions)
+        bits |= candidate.bits
+    selector = LabelSelector(
+        match_labels=rest,
+        match_expressions=tuple(
+            sorted({Requirement(key, Operator.IN, tuple(sorted(values))), *expressions})
+        ),
+    )
+    if universe.selected(selector) & scope != bits:
+        return None
+    return _Candidate(selector, namespaces, bits, 0.0)
 
 
 def _as_peer(candidate: _Candidate, own_namespace: str) -> PodPeer:
