@@ -131,6 +131,7 @@ def aggregate(
         width = 32 if version == 4 else 128
         limits = _Limits(version, width, waste, cluster_cidrs)
         blocks.extend(limits.cover(sorted(values)))
+    blocks.sort(key=lambda b: (b.network.version, int(b.network.network_address)))
     return tuple(blocks)
 
 
