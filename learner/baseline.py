@@ -65,9 +65,10 @@ def exact_peer(peer: Identity, policy_namespace: str, stats: EdgeStats) -> Peer 
     """The narrowest peer that matches ``peer`` exactly; None when it cannot be expressed."""
     if peer.is_pod:
         if not peer.labels:
-            if not peer.address:
-                return None
-            return CIDRPeer(host_prefix(peer.address))
+            # Seen without labels (e.g. only through an L7 proxy) and not resolvable: the
+            # namespace is all we know, so allow it and let the report say so.
+            same = peer.namespace == policy_namespace
+            return PodPeer(namespaces=None if same else namespace_name_selector(peer.namespace))
         pods = LabelSelector(match_labels=peer.labels)
         if peer.namespace == policy_namespace:
             return PodPeer(pods=pods)

@@ -92,7 +92,6 @@ def read_flows(
     """Flows from every input, each file read by its collector (detected when ``auto``)."""
     for path in expand_inputs(inputs):
         kind = detect_source(path) if source == "auto" else source
-        stats.files += 1
         yield from collector(kind).iter_flows([path], strict=strict, stats=stats)
 
 
