@@ -88,8 +88,9 @@ class CollectorPosition:
     """Where a live collector has got to: resume after this, without counting anything twice."""
 
     time_ns: int
-    boundary: frozenset[str] = frozenset()
-    """Keys of the flows already counted whose time is exactly ``time_ns``."""
+    boundary: tuple[str, ...] = ()
+    """Keys of the flows already counted whose time is exactly ``time_ns`` (sorted, with
+    repeats: identical flows each count)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,7 +404,7 @@ class StateStore:
         ).fetchone()
         if row is None:
             return None
-        return CollectorPosition(int(row["time_ns"]), frozenset(json.loads(row["boundary"])))
+        return CollectorPosition(int(row["time_ns"]), tuple(json.loads(row["boundary"])))
 
     def counters(self) -> Counter[str]:
         return Counter(

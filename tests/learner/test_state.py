@@ -87,7 +87,7 @@ def test_positions_counters_inventory_and_statuses_round_trip(tmp_path: Path) ->
         state.save(
             EdgeStore(),
             positions={
-                "localhost:4245": CollectorPosition(1_700_000_000_123456789, frozenset({"a", "b"}))
+                "localhost:4245": CollectorPosition(1_700_000_000_123456789, ("a", "b", "b"))
             },
             counters={"flows.seen": 7, "collector.lost_events": 2},
         )
@@ -95,7 +95,7 @@ def test_positions_counters_inventory_and_statuses_round_trip(tmp_path: Path) ->
         state.save_statuses([StoredStatus(identity, "Stable", 10.0, 20.0)])
     with StateStore(path, create=False) as state:
         assert state.position("localhost:4245") == CollectorPosition(
-            1_700_000_000_123456789, frozenset({"a", "b"})
+            1_700_000_000_123456789, ("a", "b", "b")
         )
         assert state.position("other") is None
         assert state.counters() == {"flows.seen": 7, "collector.lost_events": 2}
