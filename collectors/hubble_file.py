@@ -37,6 +37,7 @@ __all__ = ["UnsupportedFlow", "flow_from_json", "iter_flows", "parse_rfc3339"]
 
 
 class _RawEndpoint(TypedDict, total=False):
+    ID: int
     identity: int | str
     namespace: str
     labels: list[str]
@@ -221,67 +222,46 @@ _REPLY_BY_L7_TYPE: dict[str | int, bool] = {"REQUEST": False, "RESPONSE": True, 
 _L7_REQUEST = ("REQUEST", 1)
 
 # Endpoints repeat across lines and building one parses its labels, so finished endpoints are
-# kept, keyed by what is cheap to hash and checked against the rest. Bounded: external
-# addresses are unbounded in number.
+# kept. The key is what is cheap to hash; a hit also needs the whole raw endpoint to be equal
+# (one comparison in C). ``ID`` is in the key because the same pod is reported with its
+# endpoint ID by its own node and without by others, and both shapes should stay cached.
+# Bounded, since external addresses are unbounded in number.
 _ENDPOINT_CACHE_LIMIT = 1 << 16
-_CachedEndpoint = tuple[list[str], str, str, Any, Endpoint]
-_endpoint_cache: dict[tuple[str, str, object], _CachedEndpoint] = {}
-_NO_LABELS: list[str] = []
+_endpoint_cache: dict[tuple[object, ...], tuple[object, Endpoint]] = {}
 _NO_ENDPOINT: _RawEndpoint = {}
 
 
 def _endpoint(raw: _RawEndpoint | None, ip: str) -> Endpoint:
     if not raw:
         raw = _NO_ENDPOINT
-    identity = raw.get("identity") or 0
-    labels = raw.get("labels") or _NO_LABELS
-    namespace = raw.get("namespace") or ""
-    pod = raw.get("pod_name") or ""
-    cluster = raw.get("cluster_name") or ""
-    workloads = raw.get("workloads")
-    key = (pod, ip, identity)
+    key = (raw.get("pod_name"), ip, raw.get("identity"), raw.get("ID"))
     cached = _endpoint_cache.get(key)
-    if (
-        cached is not None
-        and cached[0] == labels
-        and cached[1] == namespace
-        and cached[2] == cluster
-        and cached[3] == workloads
-    ):
-        return cached[4]
-    endpoint = _new_endpoint(identity, labels, namespace, pod, ip, cluster, workloads)
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    endpoint = _new_endpoint(raw, ip)
     if len(_endpoint_cache) >= _ENDPOINT_CACHE_LIMIT:
         _endpoint_cache.clear()
-    # Copies, so that a caller changing its dict later cannot change what the key stands for.
-    kept_workloads = [dict(workload) for workload in workloads] if workloads else workloads
-    _endpoint_cache[key] = (list(labels), namespace, cluster, kept_workloads, endpoint)
+    # A deep copy, so that a caller changing its dict later cannot change what the entry means.
+    _endpoint_cache[key] = (orjson.loads(orjson.dumps(raw)), endpoint)
     return endpoint
 
 
-def _new_endpoint(
-    identity: object,
-    labels: list[str],
-    namespace: str,
-    pod: str,
-    ip: str,
-    cluster: str,
-    workloads: list[dict[str, str]] | None,
-) -> Endpoint:
-    if type(labels) is not list or not all(type(label) is str for label in labels):
+def _new_endpoint(raw: _RawEndpoint, ip: str) -> Endpoint:
+    labels = raw.get("labels") or ()
+    if not isinstance(labels, list | tuple) or not all(type(label) is str for label in labels):
         raise ValueError(f"endpoint labels are not a list of strings: {labels!r}")
-    workload_kind = workload_name = ""
-    if workloads:
-        workload_kind = workloads[0].get("kind") or ""
-        workload_name = workloads[0].get("name") or ""
+    identity = raw.get("identity") or 0
+    workloads = raw.get("workloads")
+    workload = workloads[0] if workloads else {}
     return make_endpoint(
-        identity=identity if type(identity) is int else int(str(identity)),
+        identity=identity if type(identity) is int else int(identity),
         labels=labels,
-        namespace=namespace,
-        pod_name=pod,
+        namespace=raw.get("namespace") or "",
+        pod_name=raw.get("pod_name") or "",
         ip=ip,
-        workload_kind=workload_kind,
-        workload_name=workload_name,
-        cluster_name=cluster,
+        workload_kind=workload.get("kind") or "",
+        workload_name=workload.get("name") or "",
+        cluster_name=raw.get("cluster_name") or "",
     )
 
 
