@@ -163,7 +163,7 @@ class PolicyLearner:
         cluster_cidrs: tuple[str, ...] = (),
         cidr_waste: float = 4.0,
         internet_min_networks: int = 8,
-        named_ports: bool = True,
+        named_ports: bool = False,
     ) -> None:
         self.max_overreach = max_overreach
         self.min_flows = min_flows

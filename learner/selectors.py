@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from learner.identity import Identity, IdentityResolver
-from learner.inventory import ContainerPort, Inventory
+from learner.inventory import ContainerPort, Inventory, Workload
 from learner.model import Labels
 from learner.policy import (
     NAMESPACE_NAME_LABEL,
@@ -204,10 +204,7 @@ class UniverseBuilder:
         self._resolver = resolver
         grouped: dict[tuple[str, Labels], tuple[list[str], set[ContainerPort]]] = {}
         self._ip_index: dict[str, tuple[str, Labels]] = {}
-        for workload in sorted(inventory.workloads):
-            if workload.host_network:
-                continue
-            labels = resolver.stable_labels(workload.labels)
+        for workload, labels in _distinct_workloads(inventory, resolver):
             names, ports = grouped.setdefault((workload.namespace, labels), ([], set()))
             if workload.name not in names:
                 names.append(workload.name)
@@ -268,6 +265,33 @@ class UniverseBuilder:
         labels = dict(extra_namespace_labels)
         labels.update(self._namespace_labels)
         return Universe(tuple(self._members), labels)
+
+
+def _distinct_workloads(
+    inventory: Inventory, resolver: IdentityResolver
+) -> list[tuple[Workload, Labels]]:
+    """Selectable workloads with their stable labels, without the copies flows add.
+
+    An inventory completed from the flows lists a workload twice when the CNI reports only
+    some of its labels (Cilium drops keys such as ``*.kubernetes.io/*``): same namespace and
+    name, labels a subset of the manifest's. Only the fuller copy is kept, or a selector
+    would tell the two apart with ``DoesNotExist`` and select no real pod.
+    """
+    found = [
+        (w, resolver.stable_labels(w.labels))
+        for w in sorted(inventory.workloads)
+        if not w.host_network
+    ]
+    by_name: dict[tuple[str, str], list[frozenset[tuple[str, str]]]] = {}
+    for workload, labels in found:
+        by_name.setdefault((workload.namespace, workload.name), []).append(frozenset(labels))
+    return [
+        (workload, labels)
+        for workload, labels in found
+        if not any(
+            frozenset(labels) < other for other in by_name[(workload.namespace, workload.name)]
+        )
+    ]
 
 
 def exact_selector(universe: Universe, target: int, namespace: str) -> tuple[LabelSelector, int]:

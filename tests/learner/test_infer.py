@@ -121,9 +121,12 @@ def non_dns(rules: tuple[Rule, ...] | None) -> list[Rule]:
 # -- invariants -----------------------------------------------------------------------------
 
 
-def test_every_included_edge_is_allowed_by_the_rendered_policies() -> None:
+@pytest.mark.parametrize(
+    "params", [{}, {"named_ports": True, "port_range_min": 2}, {"max_overreach": 3}]
+)
+def test_every_included_edge_is_allowed_by_the_rendered_policies(params: dict[str, object]) -> None:
     store, inventory = store_of(shop_flows()), shop_inventory()
-    proposal = PolicyLearner().fit(store, inventory).proposal_
+    proposal = PolicyLearner(**params).fit(store, inventory).proposal_  # type: ignore[arg-type]
     assert denied_observed(proposal, store, inventory) == []
 
 
@@ -384,11 +387,14 @@ def test_monitoring_scrapes_are_marked() -> None:
 # -- ports ----------------------------------------------------------------------------------
 
 
-def test_inventory_port_names_are_used() -> None:
-    _, proposal = fitted()
+def test_inventory_port_names_are_used_when_asked() -> None:
+    _, proposal = fitted(named_ports=True)
     (rule,) = non_dns(policy(proposal, "shop-data/db").ingress)
     assert rule.ports == (PortSpec("TCP", name="tcp-postgresql"),)
-    _, plain = fitted(named_ports=False)
+    # Egress names a port only when every destination names it alike.
+    (rule,) = [r for r in non_dns(policy(proposal, "shop/frontend").egress)]
+    assert rule.ports == (PortSpec("TCP", name="http"),)
+    _, plain = fitted()
     (rule,) = non_dns(policy(plain, "shop-data/db").ingress)
     assert rule.ports == (PortSpec("TCP", 5432),)
 
