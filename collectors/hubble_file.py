@@ -611,19 +611,24 @@ def _flows_in_documents(
 def _flows_in_file(
     path: str, handle: IO[str], strict: bool, stats: CollectorStats
 ) -> Iterator[Flow]:
+    # The first line is read with a limit: it may be a whole file's JSON array.
     line_number = 0
-    for first in handle:
-        line_number += 1
+    while True:
+        first = handle.readline(_CHUNK_CHARS)
+        if not first:
+            return
         if not first.isspace():
+            line_number += 1
             break
-    else:
-        return
+        line_number += first.count("\n")
     first = first.lstrip("\ufeff")
     opening = first.lstrip()
     if opening.startswith("[") or opening.rstrip() == "{":
         yield from _flows_in_documents(path, handle, first, line_number, strict, stats)
-    else:
-        yield from _flows_in_lines(path, chain((first,), handle), line_number, strict, stats)
+        return
+    if not first.endswith("\n"):
+        first += handle.readline()  # the rest of a long first line
+    yield from _flows_in_lines(path, chain((first,), handle), line_number, strict, stats)
 
 
 def iter_flows(

@@ -330,6 +330,25 @@ def test_json_documents_give_the_same_flows_with_their_lines(
     assert [flow.origin.line for flow in flows] == starts
 
 
+def test_long_first_lines_are_read_in_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hubble_file, "_CHUNK_CHARS", 1000)  # shorter than any one flow line
+    source = REAL / "basic-sample-400-udp-flows.jsonl"
+    lines = source.read_text().splitlines()
+    expected, _ = collect(source)
+    one_line_array = tmp_path / "array.json"  # e.g. jq -c -s .
+    one_line_array.write_text("\n  " + json.dumps([json.loads(line) for line in lines]))
+    flows, stats = collect(one_line_array)
+    assert stats.malformed == 0
+    assert without_origin(flows) == without_origin(expected)
+    assert {flow.origin.line for flow in flows} == {2}
+    long_first = write_lines(tmp_path / "flows.jsonl", ["", " " * 2500, *lines])
+    flows, stats = collect(long_first)
+    assert stats.malformed == 0
+    assert [flow.origin.line for flow in flows] == [line + 2 for line in range(1, len(lines) + 1)]
+
+
 def test_invalid_json_in_a_document_file_names_its_line_and_stops(tmp_path: Path) -> None:
     objects = records(TKE)
     pieces = [json.dumps(item, indent=2) for item in objects]
