@@ -753,10 +753,10 @@ def test_list_item_errors_name_the_item() -> None:
 
 def test_unsupported_but_known_dialect_is_reported() -> None:
     body = {
-        "apiVersion": "projectcalico.org/v3",
-        "kind": "GlobalNetworkPolicy",
+        "apiVersion": "policy.networking.k8s.io/v1alpha1",
+        "kind": "AdminNetworkPolicy",
         "metadata": {"name": "p"},
         "spec": {},
     }
     with pytest.raises(PolicyError, match="cannot be evaluated yet"):
-        compile_policies([PolicyDocument("calico.yaml", 0, body)])
+        compile_policies([PolicyDocument("anp.yaml", 0, body)])
