@@ -55,9 +55,13 @@ GENERIC_KEYS: frozenset[str] = frozenset(
     }
 )
 """Keys shared by many unrelated workloads: grouping by them admits strangers later."""
-FRAGILE_KEY = re.compile(r"(^|[./-])(version|chart|revision|commit|sha|build|date|timestamp)$")
+FRAGILE_KEY = re.compile(
+    r"(^|[./-])(version|chart|revision|commit|sha|hash|build|date|timestamp|instanceName)$"
+)
 FRAGILE_VALUE = re.compile(r"^(v?\d+([.-]\d+)+.*|[0-9a-f]{7,40}|\d{8,})$")
 """Version numbers, commit hashes and timestamps: values a release changes."""
+PER_REVISION_KEY = re.compile(r"(^|[./-])(hash|pod-name|pod-index|revision)$")
+"""Labels a controller puts on pods per revision or per pod, beyond the template's."""
 
 KEY_COST_NAME = 0.5
 KEY_COST_INSTANCE = 0.7
@@ -251,9 +255,21 @@ class UniverseBuilder:
                 return 1 << self._index[known]
             return 0
         wanted = set(identity.labels)
+        found = self._covering(identity.namespace, wanted)
+        if not found:
+            # Controllers add revision labels the manifests lack (``rollouts-pod-template-hash``):
+            # without them the identity may still be a manifest's workload.
+            found = self._covering(
+                identity.namespace, {kv for kv in wanted if not PER_REVISION_KEY.search(kv[0])}
+            )
+        return found
+
+    def _covering(self, namespace: str, wanted: set[tuple[str, str]]) -> int:
+        if not wanted:
+            return 0
         return bits_of(
             i
-            for i in self._by_namespace.get(identity.namespace, ())
+            for i in self._by_namespace.get(namespace, ())
             if not self._members[i].observed_only and wanted <= set(self._members[i].labels)
         )
 
@@ -273,9 +289,9 @@ def _distinct_workloads(
     """Selectable workloads with their stable labels, without the copies flows add.
 
     An inventory completed from the flows lists a workload twice when the CNI reports only
-    some of its labels (Cilium drops keys such as ``*.kubernetes.io/*``): same namespace and
-    name, labels a subset of the manifest's. Only the fuller copy is kept, or a selector
-    would tell the two apart with ``DoesNotExist`` and select no real pod.
+    some of its labels (Cilium drops keys such as ``*.kubernetes.io/*``) or labels a
+    controller adds per revision (``rollouts-pod-template-hash``): same namespace and name.
+    Only the manifest's copy is kept, or selectors would tell copies of one workload apart.
     """
     found = [
         (w, resolver.stable_labels(w.labels))
@@ -289,9 +305,19 @@ def _distinct_workloads(
         (workload, labels)
         for workload, labels in found
         if not any(
-            frozenset(labels) < other for other in by_name[(workload.namespace, workload.name)]
+            _copy_of(frozenset(labels), other)
+            for other in by_name[(workload.namespace, workload.name)]
         )
     ]
+
+
+def _copy_of(labels: frozenset[tuple[str, str]], other: frozenset[tuple[str, str]]) -> bool:
+    """``labels`` (same namespace and name) are a partial or revision-labelled copy of ``other``."""
+    if labels < other:
+        # Unless the fuller one only adds revision labels: then it is the copy.
+        return not all(PER_REVISION_KEY.search(k) for k, _ in other - labels)
+    template = frozenset(kv for kv in labels if not PER_REVISION_KEY.search(kv[0]))
+    return template != labels and template <= other and labels != other
 
 
 def exact_selector(universe: Universe, target: int, namespace: str) -> tuple[LabelSelector, int]:

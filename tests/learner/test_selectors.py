@@ -163,3 +163,33 @@ def test_peers_in_several_namespaces_share_one_term() -> None:
     everywhere = bits(universe, "a/worker", "b/worker", "c/worker", "d/worker")
     choice = selector.choose(everywhere, "x", 0)
     assert [p.key for p in choice.peers] == ["ns(<all>)/app=worker"]
+
+
+def test_flow_made_copies_of_a_workload_collapse_onto_the_manifest() -> None:
+    manifest = make_labels({"app": "pricing", "tier": "backend", "example.kubernetes.io/x": "1"})
+    inventory = Inventory(
+        workloads=(
+            Workload("a", "pricing", manifest),
+            # What completing the inventory from Cilium flows adds: a label-filtered copy and
+            # copies carrying a controller's per-revision label.
+            Workload("a", "pricing", make_labels({"app": "pricing", "tier": "backend"})),
+            Workload(
+                "a",
+                "pricing",
+                make_labels({**dict(manifest), "rollouts-pod-template-hash": "6ccdb4d79d"}),
+            ),
+            Workload("a", "other", make_labels({"app": "other"})),
+        )
+    )
+    builder = UniverseBuilder(inventory, IdentityResolver())
+    revision = Identity(
+        "pod",
+        "a",
+        make_labels(
+            {"app": "pricing", "tier": "backend", "rollouts-pod-template-hash": "69f97b6c7"}
+        ),
+    )
+    filtered = Identity("pod", "a", make_labels({"app": "pricing", "tier": "backend"}))
+    assert builder.resolve(revision) == builder.resolve(filtered)
+    universe = builder.build()
+    assert sorted(m.labels for m in universe.members) == [(("app", "other"),), manifest]
