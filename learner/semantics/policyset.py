@@ -77,7 +77,7 @@ PolicyParser = Callable[[PolicyDocument], CompiledPolicy]
 input."""
 
 _DIALECTS: dict[tuple[str, str], PolicyParser] = {}
-_BUILTIN_DIALECTS = ("learner.semantics.k8s",)
+_BUILTIN_DIALECTS = ("learner.semantics.k8s", "learner.semantics.cilium")
 _builtins_loaded = False
 
 KNOWN_POLICY_KINDS: frozenset[str] = frozenset(
@@ -109,7 +109,11 @@ def _load_builtin_dialects() -> None:
     if not _builtins_loaded:
         _builtins_loaded = True
         for module in _BUILTIN_DIALECTS:
-            importlib.import_module(module)
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:  # a dialect that is there but broken must not hide
+                    raise
 
 
 def dialect_for(api_version: str, kind: str) -> PolicyParser | None:
