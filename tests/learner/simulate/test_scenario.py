@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from learner.policy import NAMESPACE_NAME_LABEL
+from learner.simulate import SCENARIOS, simulate
+from learner.simulate.cluster import ENTITIES, WorkloadKind
+from learner.simulate.scenario import build_scenario
+from learner.simulate.traffic import L7, PerJobRun
+
+REPLICASET_POD = re.compile(
+    r"^(?P<name>.+)-(?P<hash>[4-9bcdf]{9,10})-[bcdfghjklmnpqrstvwxz2-9]{5}$"
+)
+JOB_POD = re.compile(r"^(?P<name>.+)-(?P<minutes>\d{8})-[bcdfghjklmnpqrstvwxz2-9]{5}$")
+DAEMON_POD = re.compile(r"^(?P<name>.+)-[bcdfghjklmnpqrstvwxz2-9]{5}$")
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_scenario_is_consistent(name: str) -> None:
+    scenario = build_scenario(name)
+    cluster = scenario.cluster
+    workload_ids = {w.id for w in cluster.workloads}
+    external_ids = {e.id for e in cluster.externals}
+    for spec in scenario.connections:
+        assert spec.client in workload_ids | set(ENTITIES), spec.key
+        assert spec.server in workload_ids | external_ids | set(ENTITIES), spec.key
+    keys = [spec.key for spec in scenario.connections]
+    assert len(keys) == len(set(keys)), Counter(keys).most_common(3)
+    assert scenario.learning.end_ns <= scenario.held_out.start_ns
+    for namespace in cluster.namespaces:
+        assert (NAMESPACE_NAME_LABEL, namespace.name) in namespace.labels
+    for workload in cluster.workloads:
+        assert set(workload.selector) <= set(workload.labels), workload.id
+        rare_job = workload.kind is WorkloadKind.CRONJOB and all(
+            s.rare for s in scenario.connections if s.client == workload.id
+        )
+        assert cluster.pods_of(workload) or rare_job, f"{workload.id} has no pods"
+
+
+def test_same_seed_same_topology_other_seed_other_names() -> None:
+    first, again, other = (build_scenario("shop", seed=s).cluster for s in (1, 1, 2))
+    names = [(p.name, p.ip, p.node.name, p.labels) for p in first.pods]
+    assert names == [(p.name, p.ip, p.node.name, p.labels) for p in again.pods]
+    assert {p.name for p in first.pods} != {p.name for p in other.pods}
+
+
+def test_pod_names_and_volatile_labels_are_shaped_like_kubernetes_makes_them() -> None:
+    cluster = build_scenario("shop").cluster
+    seen: set[WorkloadKind] = set()
+    for pod in cluster.pods:
+        labels = dict(pod.labels)
+        kind = pod.workload.kind
+        seen.add(kind)
+        if kind is WorkloadKind.DEPLOYMENT:
+            match = REPLICASET_POD.match(pod.name)
+            assert match and match["name"] == pod.workload.name, pod.name
+            assert labels["pod-template-hash"] == match["hash"]
+        elif kind is WorkloadKind.STATEFULSET:
+            ordinal = labels["apps.kubernetes.io/pod-index"]
+            assert pod.name == f"{pod.workload.name}-{ordinal}"
+            assert labels["statefulset.kubernetes.io/pod-name"] == pod.name
+            assert labels["controller-revision-hash"].startswith(pod.workload.name + "-")
+        elif kind is WorkloadKind.CRONJOB:
+            match = JOB_POD.match(pod.name)
+            assert match and match["name"] == pod.workload.name, pod.name
+            job = f"{pod.workload.name}-{match['minutes']}"
+            assert labels["job-name"] == labels["batch.kubernetes.io/job-name"] == job
+            assert labels["controller-uid"] == labels["batch.kubernetes.io/controller-uid"]
+            # The Job is named after its scheduled minute; the pod starts just after it.
+            assert 0 < pod.start_ns - int(match["minutes"]) * 60_000_000_000 < 10_000_000_000
+        elif kind is WorkloadKind.DAEMONSET:
+            assert DAEMON_POD.match(pod.name), pod.name
+            assert "pod-template-generation" in labels
+        else:
+            assert pod.name == pod.workload.name and labels == {"run": pod.name}
+    assert seen == set(WorkloadKind)
+
+
+def test_daemonset_runs_one_pod_per_node() -> None:
+    cluster = build_scenario("shop").cluster
+    daemonset = next(w for w in cluster.workloads if w.kind is WorkloadKind.DAEMONSET)
+    assert sorted(p.node.name for p in cluster.pods_of(daemonset)) == sorted(
+        n.name for n in cluster.nodes
+    )
+
+
+def test_pod_addresses_are_unique_at_any_instant() -> None:
+    # Four days of a job every five minutes: more pods than a node's /24 has addresses.
+    cluster = build_scenario("cronjobs", hours=96).cluster
+    by_ip: dict[str, list[tuple[int, int]]] = {}
+    for pod in cluster.pods:
+        by_ip.setdefault(pod.ip, []).append((pod.start_ns, pod.end_ns))
+        node_range = pod.node.pod_cidr.rsplit(".", 1)[0]
+        assert pod.ip.startswith(node_range + "."), (pod.name, pod.ip, pod.node.pod_cidr)
+    reused = 0
+    for spans in by_ip.values():
+        spans.sort()
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+            assert end <= start
+            reused += 1
+    assert reused > 0  # addresses are recycled, as on a real node
+
+
+def test_label_styles_scenario_has_every_style_and_per_pod_noise() -> None:
+    cluster = build_scenario("label-styles").cluster
+    keys_by_workload = {w.name: {k for k, _ in w.labels} for w in cluster.workloads}
+    assert keys_by_workload["catalog"] <= {
+        "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
+        "app.kubernetes.io/version", "app.kubernetes.io/part-of",
+    }  # fmt: skip
+    assert keys_by_workload["inventory"] == {"k8s-app"}
+    assert "helm.sh/chart" in keys_by_workload["fluent-bit"]
+    ledger = [dict(p.labels) for p in cluster.pods if p.workload.name == "ledger-db"]
+    assert {labels["cnpg.io/instanceName"] for labels in ledger} == {
+        "ledger-db-0", "ledger-db-1", "ledger-db-2",
+    }  # fmt: skip
+    assert sorted(labels["role"] for labels in ledger) == ["primary", "replica", "replica"]
+    pricing = {dict(p.labels)["rollouts-pod-template-hash"] for p in cluster.pods
+               if p.workload.name == "pricing"}  # fmt: skip
+    assert len(pricing) == 2  # one hash per revision: the rollout changes it
+
+
+def test_shop_has_what_real_clusters_have() -> None:
+    scenario = build_scenario("shop")
+    specs = scenario.connections
+    servers = {s.server for s in specs}
+    assert "kube-system/coredns" in servers
+    dns_clients = {s.client for s in specs if s.server == "kube-system/coredns"}
+    pod_workloads = {w.id for w in scenario.cluster.workloads} - {
+        "kube-system/coredns", "shop/netshoot",
+    }  # fmt: skip
+    assert pod_workloads <= dns_clients
+    assert any(s.server == "kube-system/coredns" and s.protocol == "TCP" for s in specs)
+    assert any(s.client == "entity:host" for s in specs)
+    assert any(s.server == "entity:kube-apiserver" for s in specs)
+    scraped = {s.server.split("/")[0] for s in specs if s.client == "monitoring/prometheus-k8s"}
+    assert {"shop", "shop-data", "kube-system", "ingress-nginx", "cert-manager"} <= scraped
+    assert any(s.l7 is L7.HTTP for s in specs) and any(s.l7 is L7.DNS for s in specs)
+    assert any(s.denied and s.scan_ports for s in specs)
+    assert any(s.rare for s in specs)
+    stripe = scenario.cluster.external("external:stripe")
+    assert len(stripe.ips) >= 4 and len(stripe.cidrs) == 2
+    assert any(isinstance(s.pattern, PerJobRun) for s in specs)
+
+
+def test_weekly_job_outside_the_learning_window_is_marked_rare() -> None:
+    scenario = build_scenario("shop")  # Monday to Tuesday; the backup runs on Sundays
+    backup = [s for s in scenario.connections if s.client == "shop-data/db-backup"]
+    assert backup and all(s.rare for s in backup)
+    nightly = [s for s in scenario.connections if s.client == "shop/nightly-report"]
+    assert nightly and not any(s.rare for s in nightly)
+
+
+def test_rolling_restart_mid_window_changes_pod_names() -> None:
+    result = simulate("shop", lines=3000)
+    api_pods = set()
+    for event in result.events("learning"):
+        for peer in (event.client, event.server):
+            if peer.pod is not None and peer.pod.workload.id == "shop/api":
+                api_pods.add(peer.pod)
+    assert len({p.revision for p in api_pods}) == 2
+    assert len(api_pods) > 3
+
+
+def test_rollout_scenario_windows_share_no_pod_hash() -> None:
+    result = simulate("rollout", lines=4000)
+    revisions: dict[str, set[str]] = {}
+    for window in result.windows:
+        seen = revisions.setdefault(window.name, set())
+        for event in result.events(window.name):
+            for peer in (event.client, event.server):
+                pod = peer.pod
+                if pod is not None and pod.workload.kind in (
+                    WorkloadKind.DEPLOYMENT, WorkloadKind.STATEFULSET, WorkloadKind.DAEMONSET,
+                ):  # fmt: skip
+                    seen.add(pod.revision)
+    assert revisions["learning"] and revisions["held-out"]
+    assert not revisions["learning"] & revisions["held-out"]
+
+
+def test_lines_calibration_is_close() -> None:
+    for name in ("shop", "cronjobs", "mixed"):
+        result = simulate(name, lines=4000)
+        from learner.simulate.hubble_writer import lines_per_event
+
+        written = sum(lines_per_event(e) for e in result.events())
+        assert 3000 < written < 5000, (name, written)
+
+
+def test_unknown_scenario() -> None:
+    with pytest.raises(KeyError):
+        simulate("no-such-scenario")
