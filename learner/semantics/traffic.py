@@ -121,7 +121,11 @@ class TrafficBuilder:
         for workload in inventory.workloads:
             self._workloads_by_namespace.setdefault(workload.namespace, []).append(workload)
             for ip in workload.ips:
-                self._workloads_by_ip.setdefault(ip, workload)
+                known = self._workloads_by_ip.get(ip)
+                # Flow-made inventory entries may know an address without labels: a workload
+                # that has labels for the same address (from manifests or the cluster) wins.
+                if known is None or (workload.labels and not known.labels):
+                    self._workloads_by_ip[ip] = workload
         self._peers: dict[tuple[Identity, tuple[str, ...]], TrafficPeer] = {}
         self._workload_of: dict[Identity, Workload | None] = {}
         self._port_names: dict[tuple[Identity, str, int], str] = {}

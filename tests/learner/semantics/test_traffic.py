@@ -105,3 +105,19 @@ def test_builder_reuses_peers_and_flow_inventory_works() -> None:
     first, second = builder.for_edge(a), builder.for_edge(b)
     assert first.source is second.source
     assert first.port_name == "", "an inventory inferred from flows knows no port names"
+
+
+def test_labelled_workload_wins_an_address_over_a_flow_made_copy() -> None:
+    unlabelled = Endpoint(kind=EndpointKind.POD, namespace="shop", ip="10.0.0.9", pod="api-1")
+    store = EdgeStore()
+    edge = store.add(flow(pod("shop", "client-1", app="client"), unlabelled, 8080))
+    manifests = Inventory(
+        workloads=(
+            Workload(namespace="shop", name="zz-api", labels=(("app", "api"),), ips=("10.0.0.9",)),
+        )
+    )
+    # from_store() adds a label-less "api" workload with the same address, sorted first.
+    inventory = manifests.merged(from_store(store))
+    assert inventory.workloads[0].labels == ()
+    traffic = traffic_for_edge(edge, inventory, None)
+    assert traffic.destination.labels == (("app", "api"),)
