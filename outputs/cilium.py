@@ -198,19 +198,42 @@ def _networks(cidrs: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IP
     return out
 
 
-def _world_covered(edges: Sequence[EdgeKey], fqdn_blocks: Sequence[Any]) -> bool:
-    """Whether every world destination observed for a rule lies in a block named by FQDNs."""
-    addresses = [e.destination.address for e in edges if e.destination.kind == EndpointKind.WORLD]
-    if not addresses or not fqdn_blocks:
+def _port_admits(ports: Sequence[PortSpec], protocol: str, port: int) -> bool:
+    if not ports:
+        return True
+    return any(
+        spec.protocol == protocol
+        and not spec.name
+        and (spec.port is None or spec.port <= port <= (spec.end_port or spec.port))
+        for spec in ports
+    )
+
+
+def _world_covered(edges: Sequence[EdgeKey], coverage: Sequence[_FQDNBlock]) -> bool:
+    """Whether every world connection observed for a rule goes to an address and port that a
+    ``toFQDNs`` rule of the policy covers."""
+    world = [e for e in edges if e.destination.kind == EndpointKind.WORLD]
+    if not world or not coverage:
         return False
-    for address in addresses:
+    for edge in world:
         try:
-            ip = ipaddress.ip_address(address)
+            ip = ipaddress.ip_address(edge.destination.address)
         except ValueError:
             return False
-        if not any(ip in block for block in fqdn_blocks):
+        if not any(
+            ip in block.network and _port_admits(block.ports, edge.protocol, edge.port)
+            for block in coverage
+        ):
             return False
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class _FQDNBlock:
+    """An egress block rendered as ``toFQDNs``, with the ports of its rule."""
+
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    ports: tuple[PortSpec, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +242,8 @@ class _Scope:
 
     namespace: str
     options: RenderOptions
-    fqdn_blocks: tuple[Any, ...] = ()
-    """Networks of the egress blocks rendered as ``toFQDNs`` (they cover ``world``)."""
+    fqdn_blocks: tuple[_FQDNBlock, ...] = ()
+    """The egress blocks rendered as ``toFQDNs`` (they may cover ``world``)."""
     fqdns: tuple[str, ...] = ()
     """Every FQDN selector of the policy (the DNS rule must let them resolve)."""
 
@@ -463,14 +486,18 @@ def _direction_rules(
 
 
 def _scope(policy: ProposedPolicy, options: RenderOptions) -> _Scope:
-    fqdn_peers = [
-        p for rule in policy.egress or () for p in rule.peers if isinstance(p, CIDRPeer) and p.fqdns
-    ]
+    blocks: list[_FQDNBlock] = []
+    fqdns: set[str] = set()
+    for rule in policy.egress or ():
+        for peer in rule.peers:
+            if isinstance(peer, CIDRPeer) and peer.fqdns:
+                fqdns.update(peer.fqdns)
+                blocks.extend(_FQDNBlock(net, rule.ports) for net in _networks((peer.cidr,)))
     return _Scope(
         namespace=policy.namespace,
         options=options,
-        fqdn_blocks=tuple(_networks(p.cidr for p in fqdn_peers)),
-        fqdns=tuple(sorted({s for p in fqdn_peers for s in p.fqdns})),
+        fqdn_blocks=tuple(blocks),
+        fqdns=tuple(sorted(fqdns)),
     )
 
 

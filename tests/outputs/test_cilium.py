@@ -401,23 +401,27 @@ def test_dns_lookups_give_fqdns_and_the_dns_rule(max_overreach: int) -> None:
     assert policies.evaluate(Traffic(web, new_bucket, "TCP", 443)).allowed is bool(max_overreach)
 
 
-def world_edge(address: str) -> EdgeKey:
-    return EdgeKey(Identity("pod", "shop", (("app", "web"),)), Identity("world", address=address), "TCP", 443)  # fmt: skip
+def world_edge(address: str, port: int = 443) -> EdgeKey:
+    web = Identity("pod", "shop", (("app", "web"),))
+    return EdgeKey(web, Identity("world", address=address), "TCP", port)
 
 
 @pytest.mark.parametrize(
-    ("addresses", "world_kept"),
-    [(("140.82.112.3",), False), (("140.82.112.3", "203.0.113.9"), True)],
+    ("edges", "world_kept"),
+    [
+        ((world_edge("140.82.112.3"),), False),
+        ((world_edge("140.82.112.3"), world_edge("203.0.113.9")), True),
+        ((world_edge("140.82.112.3", port=80),), True),
+    ],
 )
 def test_world_entity_is_left_out_only_when_fqdns_cover_it(
-    addresses: tuple[str, ...], world_kept: bool
+    edges: tuple[EdgeKey, ...], world_kept: bool
 ) -> None:
-    rule = Rule(
-        (EntityPeer(Entity.WORLD), CIDRPeer("140.82.112.3/32", fqdns=("api.github.com",))),
-        (PortSpec("TCP", 443),),
-        edges=tuple(world_edge(a) for a in addresses),
+    world = Rule((EntityPeer(Entity.WORLD),), (PortSpec("TCP", 443), PortSpec("TCP", 80)), edges=edges)  # fmt: skip
+    github = Rule(
+        (CIDRPeer("140.82.112.3/32", fqdns=("api.github.com",)),), (PortSpec("TCP", 443),)
     )
-    files = rendered(web_policy(egress=(rule,)), dns_peers=(KUBE_DNS,))
+    files = rendered(web_policy(egress=(world, github)), dns_peers=(KUBE_DNS,))
     egress = spec_of(files)["egress"]
     assert any(r.get("toEntities") == ["world"] for r in egress) is world_kept
     assert any("toFQDNs" in r for r in egress)
