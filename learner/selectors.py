@@ -14,6 +14,7 @@ release (``version``, ``chart``, hash-like values).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -83,6 +84,7 @@ ALL = "*"
 """Namespace scope meaning every namespace."""
 
 
+@functools.lru_cache(maxsize=65536)
 def key_cost(key: str, value: str) -> float:
     """How much using ``key=value`` in a selector costs (lower is preferred)."""
     if FRAGILE_KEY.search(key) or FRAGILE_VALUE.match(value):
@@ -98,6 +100,7 @@ def key_cost(key: str, value: str) -> float:
     return KEY_COST_OTHER + 0.02
 
 
+@functools.lru_cache(maxsize=65536)
 def selector_cost(selector: LabelSelector | None) -> float:
     if selector is None or selector.is_empty:
         return ALL_PODS_COST
@@ -395,8 +398,8 @@ class _Candidate:
     bits: int
     cost: float
 
-    @property
     def order(self) -> tuple[str, str]:
+        """A deterministic tie-break, computed only when scores tie."""
         return (",".join(self.namespaces), self.pods.key if self.pods is not None else "")
 
 
@@ -414,6 +417,7 @@ class PeerSelector:
     def __init__(self, universe: Universe) -> None:
         self.universe = universe
         self._exact: dict[int, tuple[LabelSelector, int]] = {}
+        self._chosen: dict[tuple[int, str, int], PeerChoice] = {}
 
     def exact(self, index: int) -> tuple[LabelSelector, int]:
         found = self._exact.get(index)
@@ -426,23 +430,35 @@ class PeerSelector:
     def choose(self, positives: int, own_namespace: str, budget: int) -> PeerChoice:
         """Peers admitting every member in ``positives`` and at most ``budget`` others, unless
         even exact selectors cannot avoid more (then the unavoidable ones are admitted)."""
+        # Many subjects share a peer group (every scraped workload has the same scraper).
+        key = (positives, own_namespace, budget)
+        found = self._chosen.get(key)
+        if found is None:
+            found = self._chosen[key] = self._choose(positives, own_namespace, budget)
+        return found
+
+    def _choose(self, positives: int, own_namespace: str, budget: int) -> PeerChoice:
         candidates = self._candidates(positives, budget)
         chosen: list[_Candidate] = []
         uncovered = positives
         admitted = 0
         while uncovered:
-            best: tuple[tuple[float, int, float, tuple[str, str]], _Candidate] | None = None
+            best: tuple[tuple[float, int, float], _Candidate] | None = None
+            spent = (admitted & ~positives).bit_count()
             for candidate in candidates:
-                gain = _popcount(candidate.bits & uncovered)
+                gain = (candidate.bits & uncovered).bit_count()
                 if not gain:
                     continue
-                extra = _popcount(candidate.bits & ~positives & ~admitted)
-                spent = _popcount(admitted & ~positives)
+                extra = (candidate.bits & ~positives & ~admitted).bit_count() if budget else 0
                 if extra and spent + extra > budget:
                     continue
                 cost = candidate.cost + OVERREACH_COST * extra
-                score = (-gain / cost, extra, cost, candidate.order)
-                if best is None or score < best[0]:
+                score = (-gain / cost, extra, cost)
+                if (
+                    best is None
+                    or score < best[0]
+                    or (score == best[0] and candidate.order() < best[1].order())
+                ):
                     best = (score, candidate)
             if best is None:
                 # Only reachable when exact selectors themselves overreach: take them.
