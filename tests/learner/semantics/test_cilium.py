@@ -266,7 +266,7 @@ specs:
   ingress: [{fromEntities: [cluster]}]
 """
 )
-KUBE_DNS = pod("kube-system", **{"k8s-app": "kube-dns"})
+KUBE_DNS = TrafficPeer("pod", "kube-system", (("k8s-app", "kube-dns"),))
 
 CASES = [
     # Peers: namespaces, label sources, entities, CIDRs, FQDNs.
