@@ -372,11 +372,6 @@ class _Fit:
         self.detect_dns()
         for key, stats, source, destination in refs:
             self.classify(key, stats, source, destination)
-        if self.implicit:
-            self.warnings.append(
-                f"{len(self.implicit)} edges from pods' own nodes need no rule "
-                "(NetworkPolicy always allows them)"
-            )
         self.name_counts = self._planned_names()
         self.policies = tuple(
             sorted(
@@ -560,6 +555,7 @@ class _RuleBuilder:
         groups: dict[frozenset[tuple[str, int]], list[_PeerRef]] = {}
         for peer, ports in ports_by_peer.items():
             groups.setdefault(frozenset(ports), []).append(peer)
+        self.internet = self.internet_families(direction, halves)
         rules = [
             self.rule(direction, ports, peers, halves)
             for ports, peers in sorted(groups.items(), key=lambda item: sorted(item[0]))
@@ -645,41 +641,49 @@ class _RuleBuilder:
         return merged
 
     # -- peers ----------------------------------------------------------------------------
+    def internet_families(self, direction: str, halves: Sequence[_Half]) -> dict[int, str]:
+        """Address families in which this workload's peers look like "the internet": public
+        addresses in at least ``internet_min_networks`` /16 networks (unnamed ones, for
+        egress). Decided once per direction, so every port set agrees."""
+        threshold = self.fit.settings.internet_min_networks
+        public: dict[int, dict[str, bool]] = {4: {}, 6: {}}
+        for half in halves:
+            address = parse_address(half.peer.address) if half.peer.kind == "address" else None
+            if address is not None and is_public(address):
+                named = public[address.version].get(half.peer.address, False)
+                public[address.version][half.peer.address] = named or bool(half.names)
+        found: dict[int, str] = {}
+        for version, addresses in public.items():
+            counted = [
+                a
+                for text, named in addresses.items()
+                # Named egress destinations are identified services, not "the internet".
+                if (direction == INGRESS or not named) and (a := parse_address(text)) is not None
+            ]
+            networks = distinct_networks(counted)
+            if threshold and networks >= threshold:
+                found[version] = (
+                    f"any public IPv{version} address "
+                    f"({len(addresses)} addresses in {networks} networks observed)"
+                )
+        return found
+
     def cidr_peers(
         self, direction: str, addresses: Mapping[str, set[str]]
     ) -> tuple[list[CIDRPeer], list[str]]:
         settings = self.fit.settings
         peers: list[CIDRPeer] = []
         admits: list[str] = []
-        widened_families: set[int] = set()
-        threshold = settings.internet_min_networks
-        if threshold:
-            for version in (4, 6):
-                public = [
-                    a
-                    for text in addresses
-                    if (a := parse_address(text)) is not None
-                    and a.version == version
-                    and is_public(a)
-                    # Named egress destinations are identified services, not "the internet".
-                    and (direction == INGRESS or not addresses[text])
-                ]
-                networks = distinct_networks(public)
-                if networks >= threshold:
-                    widened_families.add(version)
-                    block = internet_blocks(version, self.fit.cluster_cidrs)
-                    family = [
-                        t for t in addresses
-                        if (a := parse_address(t)) and a.version == version and is_public(a)
-                    ]  # fmt: skip
-                    names = sorted({n for t in family for n in addresses[t]})
-                    peers.append(
-                        CIDRPeer(block.cidr, block.excepts, tuple(names), _fqdns(names, settings))
-                    )
-                    admits.append(
-                        f"{block.cidr}: any public IPv{version} address "
-                        f"({len(family)} addresses in {networks} networks observed)"
-                    )
+        widened_families = set()
+        for version, reason in sorted(self.internet.items()):
+            if any(
+                (a := parse_address(t)) and a.version == version and is_public(a) for t in addresses
+            ):
+                widened_families.add(version)
+                block = internet_blocks(version, self.fit.cluster_cidrs)
+                # No names: the block stands for any address, not for the names seen.
+                peers.append(CIDRPeer(block.cidr, block.excepts))
+                admits.append(f"{block.cidr}: {reason}")
         rest = [
             t
             for t in sorted(addresses)

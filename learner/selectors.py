@@ -514,7 +514,11 @@ class PeerSelector:
                 if extra <= budget and selected & positives:
                     # Listing every namespace the selector matches anyway says the same at
                     # greater length: from three namespaces on, "any namespace" is cheaper.
-                    wide = not extra and len(pure) >= ALL_NAMESPACES_FROM
+                    wide = (
+                        not extra
+                        and len(pure) >= ALL_NAMESPACES_FROM
+                        and _names_workloads(selector)
+                    )
                     cost = base + (EXTRA_NAMESPACE_COST if wide else ALL_NAMESPACES_COST)
                     candidates.append(_Candidate(selector, (ALL,), selected, cost))
         return candidates
@@ -522,6 +526,15 @@ class PeerSelector:
 
 def _popcount(bits: int) -> int:
     return bits.bit_count()
+
+
+def _names_workloads(selector: LabelSelector | None) -> bool:
+    """All pods, or pods picked by workload-naming keys only (``app=worker``), the selectors
+    safe to apply in every namespace."""
+    if selector is None:
+        return True
+    keys = [k for k, _ in selector.match_labels] + [r.key for r in selector.match_expressions]
+    return all(k in NAME_KEYS for k in keys)
 
 
 def _drop_redundant(chosen: list[_Candidate], positives: int) -> list[_Candidate]:
