@@ -282,6 +282,29 @@ def test_many_internet_clients_become_any_public_address_except_cluster_ranges()
     assert any("any public IPv4 address" in a for a in rule.admits)
 
 
+def test_internet_widening_is_decided_once_for_every_port_set() -> None:
+    web = pod_labels("edge", "web", {"app": "web"})
+    flows = [flow(external(f"{30 + i}.1.2.3"), web, 443) for i in range(10)]
+    flows += [flow(external(f"{30 + i}.1.2.3"), web, 80) for i in range(5)]
+    flows += [flow(external("150.1.2.3"), web, 80)]
+    proposal = PolicyLearner().fit(store_of(flows)).proposal_
+    (rule,) = listed(policy(proposal, "edge/web").ingress)
+    assert [p.key for p in rule.peers] == [
+        "0.0.0.0/0 except 10.0.0.0/8,100.64.0.0/10,169.254.0.0/16,172.16.0.0/12,192.168.0.0/16"
+    ]
+    assert [p.key for p in rule.ports] == ["80/TCP", "443/TCP"]
+
+
+def test_named_egress_destinations_do_not_count_as_the_internet() -> None:
+    app = pod_labels("a", "app", {"app": "app"})
+    flows = [flow(app, external(f"{20 + i}.9.9.9"), 443, dns_names=(f"api{i}.example.com",))
+             for i in range(10)]  # fmt: skip
+    proposal = PolicyLearner().fit(store_of(flows)).proposal_
+    (rule,) = non_dns(policy(proposal, "a/app").egress)
+    assert len(rule.peers) == 10
+    assert all(isinstance(p, CIDRPeer) and p.fqdns for p in rule.peers)
+
+
 def test_internet_widening_is_off_at_zero() -> None:
     _, proposal = fitted(internet_min_networks=0)
     (rule,) = non_dns(policy(proposal, "shop/frontend").ingress)
