@@ -155,15 +155,15 @@ def _generalize(node: _Node, prefix: str, collapse_after: int, notes: list[str])
     literals = sorted(
         (t for t in node.children if t[0] is _Kind.LITERAL and t != _EMPTY), key=_sort_key
     )
+    numbers = [t for t in literals if t[1].isdigit()]
+    if len(numbers) >= 2:
+        _merge_children(node, numbers, (_Kind.NUMBER, ""))
+        literals = [t for t in literals if not t[1].isdigit()]
     if len(literals) >= collapse_after:
         _merge_children(node, literals, (_Kind.SEGMENT, ""))
         notes.append(
             f"{prefix or '/'}: {len(literals)} distinct path segments collapsed to {prefix}/[^/]+"
         )
-    else:
-        numbers = [t for t in literals if t[1].isdigit()]
-        if len(numbers) >= 2:
-            _merge_children(node, numbers, (_Kind.NUMBER, ""))
     for token in sorted(node.children, key=_sort_key):
         child_prefix = f"{prefix}/{_token_label(token)}"
         _generalize(node.children[token], child_prefix, collapse_after, notes)

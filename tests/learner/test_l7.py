@@ -136,3 +136,10 @@ def test_escape_literal_round_trips() -> None:
     text = "a.b*c+d?e(f)[g]{h}|i\\j^k$l/-_"
     assert re.fullmatch(escape_literal(text), text)
     assert not re.fullmatch(escape_literal(text), text.replace(".", "x"))
+
+
+def test_many_numeric_ids_stay_numeric_rather_than_any_segment() -> None:
+    requests = [("GET", f"/users/{i}/orders") for i in range(100)]
+    report = generalize_http_report(requests, collapse_after=20)
+    assert [r.path for r in report.rules] == ["^/users/[0-9]+/orders([?].*)?$"]
+    assert report.collapsed == ()
