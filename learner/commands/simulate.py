@@ -7,9 +7,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
-from learner.console import Env
+from learner.console import Env, Progress
 from learner.errors import ExitStatus, UsageError
 from learner.simulate import (
     DEFAULT_SCENARIO,
@@ -181,6 +182,7 @@ def _write_flows(
     suffix = ".jsonl.gz" if args.gzip else ".jsonl"
     files: dict[str, list[str]] = {}
     progress = env.progress("simulating")
+    done = 0
     try:
         for window in result.windows:
             relative = f"flows/{window.name}{suffix}"
@@ -190,13 +192,23 @@ def _write_flows(
                 window=window.name,
                 gzip=args.gzip,
                 options=options,
+                progress=_counting_from(progress, done),
             )
-            progress.update(count)
+            done += count
             files[window.name] = [relative]
             env.info(f"wrote {count:,} lines to {os.path.join(args.output, relative)}")
     finally:
         progress.close()
     return files
+
+
+def _counting_from(progress: Progress, before: int) -> Callable[[int], None]:
+    """Progress across files: a file's line count shifted by the lines already written."""
+
+    def update(lines: int) -> None:
+        progress.update(before + lines)
+
+    return update
 
 
 def _summarise(

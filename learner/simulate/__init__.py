@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import gzip as gzip_module
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from learner.simulate.cluster import Cluster
@@ -132,6 +132,7 @@ def write_hubble(
     window: str | None = None,
     gzip: bool = False,
     options: HubbleOptions | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Write the events of ``window`` (default: both) as ``hubble observe -o jsonpb`` lines
     to ``path`` (gzip-compressed, with a fixed header, when ``gzip``). Returns the line count."""
@@ -142,8 +143,8 @@ def write_hubble(
     with open(path, "wb") as raw:
         if gzip:
             with gzip_module.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0) as zipped:
-                return writer.write(result.events(window), zipped)
-        return writer.write(result.events(window), raw)
+                return writer.write(result.events(window), zipped, progress)
+        return writer.write(result.events(window), raw, progress)
 
 
 def write_manifests(result: SimulationResult, directory: str) -> list[str]:

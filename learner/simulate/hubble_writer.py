@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 import time
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +104,7 @@ def lines_per_connection(spec: ConnectionSpec) -> float:
     included): what ``simulate(lines=...)`` calibrates with."""
     if spec.denied:
         return 1.0
+    # Workload ids are "namespace/name"; entities and externals have no slash.
     client_pod = "/" in spec.client
     server_pod = "/" in spec.server
     l7 = 2 if spec.l7 is not L7.NONE else 0
@@ -412,8 +413,15 @@ class HubbleWriter:
 
     # --- output ----------------------------------------------------------------------------
 
-    def write(self, events: Iterable[ConnectionEvent], stream: ByteSink) -> int:
-        """Write every event's records as JSON lines; returns the number of lines."""
+    def write(
+        self,
+        events: Iterable[ConnectionEvent],
+        stream: ByteSink,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Write every event's records as JSON lines; returns the number of lines.
+
+        ``progress`` is called with the running line count every few thousand lines."""
         dumps = orjson.dumps
         newline = orjson.OPT_APPEND_NEWLINE
         written = 0
@@ -425,6 +433,8 @@ class HubbleWriter:
                 written += len(buffer)
                 stream.write(b"".join(buffer))
                 buffer.clear()
+                if progress is not None:
+                    progress(written)
         written += len(buffer)
         stream.write(b"".join(buffer))
         return written

@@ -172,6 +172,7 @@ class TrafficGenerator:
             s.client: s for s in self.specs if s.l7 is L7.DNS and s.protocol is Protocol.UDP
         }
         self._world_peers: dict[str, Peer] = {}
+        self._pod_peers: dict[int, Peer] = {}
         self._apiserver = Peer(EndpointKind.KUBE_APISERVER, cluster.apiserver_ip)
         client_rng = random.Random(f"{seed}|internet-clients")
         self._internet_clients = tuple(_public_ip(client_rng) for _ in range(200))
@@ -355,7 +356,11 @@ class TrafficGenerator:
         return self._pod_peer(rng.choice(alive)) if alive else None
 
     def _pod_peer(self, pod: Pod) -> Peer:
-        return Peer(EndpointKind.POD, pod.ip, pod=pod)
+        peer = self._pod_peers.get(id(pod))
+        if peer is None:
+            peer = Peer(EndpointKind.POD, pod.ip, pod=pod)
+            self._pod_peers[id(pod)] = peer
+        return peer
 
     def _world_peer(self, ip: str, external: External | None) -> Peer:
         peer = self._world_peers.get(ip)

@@ -274,3 +274,13 @@ def test_lines_per_event_matches_what_is_written(shop: SimulationResult) -> None
     writer = HubbleWriter(shop.cluster)
     for event in shop.events("held-out"):
         assert len(writer.records(event)) == lines_per_event(event)
+
+
+def test_progress_is_reported_while_writing(tmp_path: Path) -> None:
+    seen: list[int] = []
+    total = write_hubble(
+        simulate("cross-namespace-monitoring", lines=9000),
+        str(tmp_path / "f.jsonl"),
+        progress=seen.append,
+    )
+    assert seen and seen == sorted(seen) and seen[-1] < total
