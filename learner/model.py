@@ -7,8 +7,9 @@ sorted tuples of ``(key, value)`` pairs so that equal endpoints hash and compare
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 Labels = tuple[tuple[str, str], ...]
 """Sorted, duplicate-free ``(key, value)`` pairs."""
@@ -116,9 +117,12 @@ class HTTPRequest:
     path: str
 
 
-@dataclass(frozen=True, slots=True)
-class Flow:
-    """One observed connection attempt (or a record standing for ``count`` of them)."""
+class Flow(NamedTuple):
+    """One observed connection attempt (or a record standing for ``count`` of them).
+
+    A NamedTuple rather than a frozen dataclass: collectors build one per input line, millions
+    of times, and a frozen dataclass's field-by-field ``__init__`` costs twice as much.
+    """
 
     time: float
     """Seconds since the Unix epoch (UTC)."""
@@ -142,5 +146,5 @@ class Flow:
     dns_query: str = ""
     """The name looked up, for an L7 DNS request flow (no trailing dot)."""
     node: str = ""
-    policies: tuple[str, ...] = field(default=())
+    policies: tuple[str, ...] = ()
     """Names of the policies the CNI reported as deciding this flow, when it says."""

@@ -8,7 +8,6 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ def collect(*inputs: str | Path, strict: bool = False) -> tuple[list[Flow], Coll
 
 
 def without_origin(flows: list[Flow]) -> list[Flow]:
-    return [replace(flow, origin=Origin("")) for flow in flows]
+    return [flow._replace(origin=Origin("")) for flow in flows]
 
 
 def records(path: Path) -> list[dict[str, Any]]:

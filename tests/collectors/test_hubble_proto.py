@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ SAMPLES = sorted(LIVE_FIXTURES.glob("*.jsonl"))
 
 
 def _without_origin(flow: Flow) -> Flow:
-    return dataclasses.replace(flow, origin=Origin("-"))
+    return flow._replace(origin=Origin("-"))
 
 
 def _through_proto(path: Path) -> dict[int, Flow]:
