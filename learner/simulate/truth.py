@@ -23,8 +23,8 @@ The JSON (``ground-truth.json``, format ``netpol-learner/ground-truth/v1``) has:
     Connections that were attempted and dropped by policy: like ``allowed`` entries, but with
     ``ports`` (every port a scan tries) instead of ``port``/``port_name``.
 
-Every (client, server, protocol, port) over ``workloads`` and ``entities`` that is not in
-``allowed`` is forbidden; replies of allowed connections are implicitly allowed.
+Every (client, server, protocol, port) over ``workloads``, ``externals`` and ``entities`` that
+is not in ``allowed`` is forbidden; replies of allowed connections are implicitly allowed.
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ class GroundTruth:
 
     @property
     def peers(self) -> tuple[str, ...]:
-        """Every workload id and entity: the universe of forbidden pairs."""
-        return tuple(w.id for w in self.cluster.workloads) + ENTITIES
+        """Every workload, external and entity id: the universe of forbidden pairs."""
+        workloads = tuple(w.id for w in self.cluster.workloads)
+        return workloads + tuple(e.id for e in self.cluster.externals) + ENTITIES
 
     def count(self, spec: ConnectionSpec, window: str) -> int:
         for key, name, count in self.events:
