@@ -28,6 +28,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+# gRPC's C core prints its own INFO lines (e.g. "Got goaway" on every server restart) straight
+# to stderr, which would break --log-format json; it reads this once, when grpc is first imported.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 import grpc
 
 from collectors._proto.flow import flow_pb2
@@ -331,6 +335,7 @@ class HubbleStream:
         self.connected = False
         self._closed = threading.Event()
         self._call_lock = threading.Lock()
+        self._position_lock = threading.Lock()
         self._call: Any = None
         self._position_ns = position.time_ns if position else -1
         self._boundary: Counter[str] = Counter(position.boundary if position else ())
@@ -343,13 +348,20 @@ class HubbleStream:
 
     @property
     def position(self) -> StreamPosition | None:
-        if self._position_ns < 0:
-            return None
-        self._settle_newest()
-        return StreamPosition(self._position_ns, tuple(sorted(self._boundary.elements())))
+        with self._position_lock:
+            if self._position_ns < 0:
+                return None
+            self._settle_newest()
+            return StreamPosition(self._position_ns, tuple(sorted(self._boundary.elements())))
 
     def commit(self) -> None:
         """Count the flow handed out last as taken in: the position moves past it."""
+        if self._pending is None:
+            return
+        with self._position_lock:
+            self._commit()
+
+    def _commit(self) -> None:
         pending = self._pending
         if pending is None:
             return
@@ -439,16 +451,15 @@ class HubbleStream:
             received = self.stats.records
             try:
                 self._connect(stub)
-                self.commit()
-                self._settle_newest()
-                since = self._position_ns if self._position_ns >= 0 else self.query.since_ns
+                resume_ns, already_counted = self._resume_point()
+                since = resume_ns if resume_ns >= 0 else self.query.since_ns
                 call = stub.GetFlows(build_request(self.query, since))
                 with self._call_lock:
                     self._call = call
                 if self.closed:
                     call.cancel()
                 self.connected = True
-                yield from self._receive(call)
+                yield from self._receive(call, resume_ns, already_counted)
                 if not self.query.follow:
                     return
                 log.warning("%s ended the flow stream; reconnecting", self.options.server)
@@ -488,14 +499,19 @@ class HubbleStream:
                 with self._call_lock:
                     self._call = None
 
-    def _receive(self, call: Any) -> Iterator[Flow]:
+    def _resume_point(self) -> tuple[int, Counter[str]]:
+        """The committed position (-1: none) and the keys already counted at exactly it."""
+        with self._position_lock:
+            self._commit()
+            self._settle_newest()
+            return self._position_ns, Counter(self._boundary)
+
+    def _receive(self, call: Any, resume_ns: int, already_counted: Counter[str]) -> Iterator[Flow]:
         stats = self.stats
         counters = self.counters
         server = self.options.server
         # After a resume, flows up to the saved position are replays of counted ones; the
         # server sends them in time order, so the check ends at the first newer flow.
-        resume_ns = self._position_ns
-        already_counted = Counter(self._boundary)
         checking = resume_ns >= 0
         for response in call:
             stats.records += 1
@@ -532,10 +548,10 @@ class HubbleStream:
                 stats.bad_record(error, strict=False)
                 continue
             stats.flows += 1
-            self.commit()
             self._pending = (response, time_ns)
             yield flow
-        self.commit()
+            # The consumer asks for more, so it is done with this flow (normally it committed it).
+            self.commit()
 
     def _count_other(self, response: observer_pb2.GetFlowsResponse, kind: str | None) -> None:
         if kind == "lost_events":

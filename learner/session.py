@@ -10,17 +10,17 @@ are cumulative across runs: what the file held when the session opened plus this
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from collectors.base import CollectorStats
 from learner.aggregate import EdgeKey, EdgeStore, WorkloadInfo
 from learner.model import Flow
-from learner.normalize import NormalizeStats
+from learner.normalize import NormalizeStats, SkipReason
 from learner.pipeline import LearnConfig, new_store
-from learner.state import CollectorPosition, SaveBatch, StateStore
+from learner.state import PositionLike, SaveBatch, StateStore
 
-__all__ = ["LearningSession", "copy_store"]
+__all__ = ["LearningSession", "copy_store", "stats_from_counters"]
 
 
 def copy_store(store: EdgeStore) -> EdgeStore:
@@ -62,8 +62,8 @@ class LearningSession:
         state.load_into(self.store)
         self.normalized = NormalizeStats()
         self.collected = CollectorStats()
-        self.extra_counters: Counter[str] = Counter()
-        """Other counters of this run (reconnects, duplicates ...), saved with the rest."""
+        self.counter_sources: list[Callable[[], Mapping[str, int]]] = []
+        """More counters of this run (a stream's reconnects ...), read whenever it saves."""
         self._saved_counters = state.counters()
         self._dirty: set[EdgeKey] = set()
         self.flows_since_save = 0
@@ -91,13 +91,14 @@ class LearningSession:
         totals["collector.lost_events"] += collected.lost_events
         for kind, count in collected.non_flow.items():
             totals[f"collector.non_flow:{kind}"] += count
-        for name, count in self.extra_counters.items():
-            totals[name] += count
+        for source in self.counter_sources:
+            for name, count in source().items():
+                totals[name] += count
         return totals
 
     def capture(
         self,
-        positions: Mapping[str, CollectorPosition] | None = None,
+        positions: Mapping[str, PositionLike] | None = None,
         files: Iterable[tuple[str, str]] = (),
     ) -> SaveBatch:
         """Serialise the changes since the last capture; the caller holds its lock."""
@@ -116,5 +117,26 @@ class LearningSession:
         """Commit a captured batch (one transaction)."""
         self.state.write(batch)
 
-    def save(self, positions: Mapping[str, CollectorPosition] | None = None) -> None:
+    def save(self, positions: Mapping[str, PositionLike] | None = None) -> None:
         self.write(self.capture(positions))
+
+
+def stats_from_counters(counters: Mapping[str, int]) -> tuple[CollectorStats, NormalizeStats]:
+    """The cumulative statistics saved by :meth:`LearningSession.counters`, for reports."""
+    collected = CollectorStats(
+        records=counters.get("collector.records", 0),
+        flows=counters.get("collector.flows", 0),
+        lost_events=counters.get("collector.lost_events", 0),
+        malformed=counters.get("collector.malformed", 0),
+    )
+    normalized = NormalizeStats(
+        seen=counters.get("flows.seen", 0), included=counters.get("flows.included", 0)
+    )
+    reasons = {reason.name.lower(): reason for reason in SkipReason}
+    for name, count in counters.items():
+        kind, _, detail = name.partition(":")
+        if kind == "collector.non_flow":
+            collected.non_flow[detail] += count
+        elif kind == "flows.skipped" and detail in reasons:
+            normalized.skipped[reasons[detail]] += count
+    return collected, normalized

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from learner.aggregate import EdgeKey, EdgeStats, EdgeStore, WorkloadInfo
 from learner.errors import UsageError
@@ -33,6 +33,7 @@ from learner.model import Labels
 __all__ = [
     "SCHEMA_VERSION",
     "CollectorPosition",
+    "PositionLike",
     "StateStore",
     "StoredStatus",
     "load_store",
@@ -91,6 +92,16 @@ class CollectorPosition:
     boundary: tuple[str, ...] = ()
     """Keys of the flows already counted whose time is exactly ``time_ns`` (sorted, with
     repeats: identical flows each count)."""
+
+
+class PositionLike(Protocol):
+    """Any collector's position type with the same two fields (e.g. a Hubble StreamPosition)."""
+
+    @property
+    def time_ns(self) -> int: ...
+
+    @property
+    def boundary(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,7 +359,7 @@ class StateStore:
         store: EdgeStore,
         edges: Collection[EdgeKey] | None = None,
         *,
-        positions: Mapping[str, CollectorPosition] | None = None,
+        positions: Mapping[str, PositionLike] | None = None,
         counters: Mapping[str, int] | None = None,
     ) -> None:
         """Write ``edges`` (all when None), their workloads, the namespaces, ``positions`` and
@@ -480,7 +491,7 @@ class SaveBatch:
         store: EdgeStore,
         edges: Collection[EdgeKey] | None = None,
         *,
-        positions: Mapping[str, CollectorPosition] | None = None,
+        positions: Mapping[str, PositionLike] | None = None,
         counters: Mapping[str, int] | None = None,
         files: Iterable[tuple[str, str]] = (),
     ) -> SaveBatch:
