@@ -224,6 +224,8 @@ class HubbleWriter:
             assert node is not None, "a dropped event needs an observing node"
             direction = Direction.INGRESS if at_server else Direction.EGRESS
             return [self._drop(event, node, direction)]
+        # Records are spaced as packets would be: the SYN reaches the server's node ~120 µs
+        # after leaving the client; replies follow the server's latency.
         t = event.time_ns
         out: list[dict[str, Any]] = []
         l7_visible = event.http is not None or event.dns is not None
@@ -239,6 +241,7 @@ class HubbleWriter:
                     event, server_node, t + 120_000, False, Direction.INGRESS, "TO_ENDPOINT"
                 )
             )
+            # A DNS answer through the proxy is recorded as the L7 RESPONSE on the client side.
             if event.dns is None or client_node is None:
                 out.append(
                     self._trace(event, server_node, reply_at, True, Direction.INGRESS, "TO_STACK")
