@@ -77,7 +77,11 @@ PolicyParser = Callable[[PolicyDocument], CompiledPolicy]
 input."""
 
 _DIALECTS: dict[tuple[str, str], PolicyParser] = {}
-_BUILTIN_DIALECTS = ("learner.semantics.k8s", "learner.semantics.cilium")
+_BUILTIN_DIALECTS = (
+    "learner.semantics.k8s",
+    "learner.semantics.cilium",
+    "learner.semantics.calico",
+)
 _builtins_loaded = False
 
 KNOWN_POLICY_KINDS: frozenset[str] = frozenset(
