@@ -265,11 +265,7 @@ class PodPeerMatcher(PeerMatcher):
     pods: PodMatcher
 
     def allows(self, peer: TrafficPeer) -> bool:
-        return (
-            peer.kind == EndpointKind.POD
-            and self.namespaces.allows(peer)
-            and self.pods.allows(peer)
-        )
+        return peer.is_pod and self.namespaces.allows(peer) and self.pods.allows(peer)
 
     @property
     def key(self) -> str:
@@ -304,7 +300,7 @@ class IPBlockPeerMatcher(PeerMatcher):
         object.__setattr__(self, "_excepts", tuple(_network(c) for c in self.excepts))
 
     def allows(self, peer: TrafficPeer) -> bool:
-        if not peer.ip_version or (peer.kind == EndpointKind.POD and not self.matches_pods):
+        if not peer.ip_version or (peer.is_pod and not self.matches_pods):
             return False
         version, network, mask = self._network
         value = peer.ip_value
@@ -320,6 +316,7 @@ class IPBlockPeerMatcher(PeerMatcher):
         return self.cidr + (f" except {','.join(self.excepts)}" if self.excepts else "")
 
 
+_WORLD: str = EndpointKind.WORLD.value
 ALL_ENTITY = "all"
 CLUSTER_ENTITY = "cluster"
 _ENTITY_KINDS: dict[str, frozenset[str]] = {
@@ -358,14 +355,14 @@ class EntityPeerMatcher(PeerMatcher):
         kinds: set[str] = set()
         for entity in self.entities:
             kinds |= _ENTITY_KINDS.get(entity, frozenset())
-        object.__setattr__(self, "_kinds", frozenset(kinds))
+        object.__setattr__(self, "_kinds", frozenset(str(kind) for kind in kinds))
 
     def allows(self, peer: TrafficPeer) -> bool:
         if ALL_ENTITY in self.entities:
             return True
         if peer.kind not in self._kinds:
             return False
-        if peer.kind == EndpointKind.WORLD and peer.ip_version and "world" not in self.entities:
+        if peer.kind == _WORLD and peer.ip_version and "world" not in self.entities:
             wanted = {"world-ipv4": 4, "world-ipv6": 6}
             return any(wanted.get(e) == peer.ip_version for e in self.entities)
         return True
@@ -418,7 +415,7 @@ class FQDNPeerMatcher(PeerMatcher):
         object.__setattr__(self, "_regex", regex)
 
     def allows(self, peer: TrafficPeer) -> bool:
-        if peer.kind == EndpointKind.POD:
+        if peer.is_pod:
             return False
         for name in peer.names:
             name = name.lower().rstrip(".")
@@ -615,11 +612,7 @@ class Target:
     isolates: bool = True
 
     def selects(self, peer: TrafficPeer) -> bool:
-        return (
-            peer.kind == EndpointKind.POD
-            and self.namespaces.allows(peer)
-            and self.pods.allows(peer)
-        )
+        return peer.is_pod and self.namespaces.allows(peer) and self.pods.allows(peer)
 
     @property
     def primary_key(self) -> tuple[object, ...]:

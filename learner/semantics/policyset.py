@@ -278,6 +278,8 @@ class _TierPlan:
     rules: tuple[tuple[RuleMatcher, Target], ...]
     """Rules of every target selecting the subject in this tier, in rule order."""
     isolating: tuple[Target, ...]
+    union: bool
+    """Every rule allows and all share one order (Kubernetes): the matching ones decide."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +291,10 @@ class _Plan:
 
 
 _EMPTY_PLAN = _Plan((), ())
+# Plain constants: enum attribute lookups and enum hashing are slow on the per-edge path.
+_EGRESS, _INGRESS = RuleDirection.EGRESS, RuleDirection.INGRESS
+_ALLOW, _PASS = Action.ALLOW, Action.PASS
+_HOST: str = EndpointKind.HOST.value
 _PLAN_CACHE_LIMIT = 500_000
 
 
@@ -358,7 +364,10 @@ class PolicySet:
         self._index = {direction: _DirectionIndex() for direction in RuleDirection}
         for target in self.targets:
             self._index[target.direction].add(target)
-        self._plans: dict[tuple[RuleDirection, str, Labels, Labels], _Plan] = {}
+        self._egress_plans: dict[tuple[str, Labels, Labels], _Plan] = {}
+        self._ingress_plans: dict[tuple[str, Labels, Labels], _Plan] = {}
+        self._egress_by_peer: dict[int, tuple[TrafficPeer, _Plan]] = {}
+        self._ingress_by_peer: dict[int, tuple[TrafficPeer, _Plan]] = {}
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -386,15 +395,25 @@ class PolicySet:
         return self._plan(peer, direction).targets
 
     def _plan(self, peer: TrafficPeer, direction: RuleDirection) -> _Plan:
-        if peer.kind != EndpointKind.POD:
+        if not peer.is_pod:
             return _EMPTY_PLAN
-        key = (direction, peer.namespace, peer.labels, peer.namespace_labels)
-        plan = self._plans.get(key)
+        # Callers reuse peer objects (TrafficBuilder does), so the object identity is the
+        # cheapest key; the stored peer guards against a recycled id.
+        by_peer = self._egress_by_peer if direction is _EGRESS else self._ingress_by_peer
+        found = by_peer.get(id(peer))
+        if found is not None and found[0] is peer:
+            return found[1]
+        plans = self._egress_plans if direction is _EGRESS else self._ingress_plans
+        key = (peer.namespace, peer.labels, peer.namespace_labels)
+        plan = plans.get(key)
         if plan is None:
             plan = self._make_plan(peer, direction)
-            if len(self._plans) >= _PLAN_CACHE_LIMIT:
-                self._plans.clear()
-            self._plans[key] = plan
+            if len(plans) >= _PLAN_CACHE_LIMIT:
+                plans.clear()
+            plans[key] = plan
+        if len(by_peer) >= _PLAN_CACHE_LIMIT:
+            by_peer.clear()
+        by_peer[id(peer)] = (peer, plan)
         return plan
 
     def _make_plan(self, peer: TrafficPeer, direction: RuleDirection) -> _Plan:
@@ -412,28 +431,35 @@ class PolicySet:
                 key=lambda pair: pair[0].order,
             )
             isolating = tuple(t for t in members if t.isolates)
-            plans.append(_TierPlan(tier, tuple(rules), isolating))
+            union = all(r.action is _ALLOW and r.order == rules[0][0].order for r, _ in rules)
+            plans.append(_TierPlan(tier, tuple(rules), isolating, union))
         return _Plan(tuple(targets), tuple(plans))
 
     def evaluate(self, traffic: Traffic) -> Decision:
         """Decide ``traffic``: allowed only when its egress and its ingress side allow it."""
-        egress = self._decide(RuleDirection.EGRESS, traffic.source, traffic.destination, traffic)
-        source = traffic.source
-        if self.always_allow_own_node and source.kind == EndpointKind.HOST:
-            ingress = DirectionResult(
-                RuleDirection.INGRESS, traffic.destination, True, Outcome.OWN_NODE
-            )
+        source, destination = traffic.source, traffic.destination
+        egress = self._decide(_EGRESS, source, destination, traffic)
+        if self.always_allow_own_node and source.kind == _HOST:
+            ingress = DirectionResult(_INGRESS, destination, True, Outcome.OWN_NODE)
         else:
-            ingress = self._decide(RuleDirection.INGRESS, traffic.destination, source, traffic)
+            ingress = self._decide(_INGRESS, destination, source, traffic)
         return Decision(traffic, egress, ingress)
 
     def _decide(
         self, direction: RuleDirection, subject: TrafficPeer, peer: TrafficPeer, traffic: Traffic
     ) -> DirectionResult:
-        if subject.kind != EndpointKind.POD:
+        if not subject.is_pod:
             return DirectionResult(direction, subject, True, Outcome.NOT_A_POD)
-        plan = self._plan(subject, direction)
-        for tier in plan.tiers:
+        for tier in self._plan(subject, direction).tiers:
+            if tier.union:
+                matched = [pair for pair in tier.rules if pair[0].allows(peer, traffic)]
+                if matched:
+                    return self._by_rules(direction, subject, True, matched)
+                if tier.isolating:
+                    return DirectionResult(
+                        direction, subject, False, Outcome.NO_RULE, tier.isolating
+                    )
+                continue
             first: RuleMatcher | None = None
             deciding: list[tuple[RuleMatcher, Target]] = []
             for rule, target in tier.rules:
@@ -446,20 +472,26 @@ class PolicySet:
                         continue
                     deciding.append((rule, target))
             if first is not None:
-                if first.action == Action.PASS:
+                if first.action is _PASS:
                     continue
-                targets: list[Target] = []
-                for _, target in deciding:
-                    if not any(target is known for known in targets):
-                        targets.append(target)
-                rules = tuple(rule.ref for rule, _ in deciding)
-                allowed = first.action == Action.ALLOW
-                return DirectionResult(
-                    direction, subject, allowed, Outcome.RULE, tuple(targets), rules
-                )
+                return self._by_rules(direction, subject, first.action is _ALLOW, deciding)
             if tier.isolating:
                 return DirectionResult(direction, subject, False, Outcome.NO_RULE, tier.isolating)
         return DirectionResult(direction, subject, True, Outcome.NOT_ISOLATED)
+
+    @staticmethod
+    def _by_rules(
+        direction: RuleDirection,
+        subject: TrafficPeer,
+        allowed: bool,
+        deciding: list[tuple[RuleMatcher, Target]],
+    ) -> DirectionResult:
+        targets: list[Target] = []
+        for _, target in deciding:
+            if not any(target is known for known in targets):
+                targets.append(target)
+        rules = tuple(rule.ref for rule, _ in deciding)
+        return DirectionResult(direction, subject, allowed, Outcome.RULE, tuple(targets), rules)
 
     def rule_hits(self, traffic: Traffic) -> tuple[RuleRef, ...]:
         """Every rule that matches ``traffic`` in a policy selecting its end, whatever the

@@ -19,6 +19,8 @@ from learner.inventory import Inventory, Workload
 from learner.model import EndpointKind, HTTPRequest, Labels
 from learner.policy import NAMESPACE_NAME_LABEL
 
+_POD: str = EndpointKind.POD.value
+
 
 @dataclass(frozen=True, slots=True)
 class TrafficPeer:
@@ -42,11 +44,13 @@ class TrafficPeer:
     namespace_label_map: Mapping[str, str] = field(
         init=False, repr=False, compare=False, hash=False
     )
+    is_pod: bool = field(init=False, repr=False, compare=False, hash=False)
     ip_version: int = field(init=False, repr=False, compare=False, hash=False)
     """4 or 6; 0 when ``ip`` is empty or not an address (e.g. Calico's ``pub``)."""
     ip_value: int = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "is_pod", self.kind == _POD)
         object.__setattr__(self, "label_map", dict(self.labels))
         namespace_labels = dict(self.namespace_labels)
         if self.namespace and NAMESPACE_NAME_LABEL not in namespace_labels:
@@ -62,10 +66,6 @@ class TrafficPeer:
                 version, value = address.version, int(address)
         object.__setattr__(self, "ip_version", version)
         object.__setattr__(self, "ip_value", value)
-
-    @property
-    def is_pod(self) -> bool:
-        return self.kind == EndpointKind.POD
 
     @property
     def key(self) -> str:
@@ -104,6 +104,18 @@ class Traffic:
         return self.key
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What a builder worked out once for one identity."""
+
+    peer: TrafficPeer
+    port_names: Mapping[tuple[str, int], str]
+    """(protocol, port) → container port name, for the ports that have one."""
+
+
+_ID_CACHE_LIMIT = 500_000
+
+
 class TrafficBuilder:
     """Turns edges into :class:`Traffic`, enriched from one inventory.
 
@@ -127,24 +139,45 @@ class TrafficBuilder:
                 if known is None or (workload.labels and not known.labels):
                     self._workloads_by_ip[ip] = workload
         self._peers: dict[tuple[Identity, tuple[str, ...]], TrafficPeer] = {}
+        self._known: dict[Identity, _Known] = {}
+        self._known_by_id: dict[int, tuple[Identity, _Known]] = {}
         self._workload_of: dict[Identity, Workload | None] = {}
-        self._port_names: dict[tuple[Identity, str, int], str] = {}
 
     def for_edge(self, edge: EdgeKey, stats: EdgeStats | None = None) -> Traffic:
-        names = tuple(sorted(stats.dns_names)) if stats is not None and stats.dns_names else ()
-        destination = self.peer(edge.destination, names)
-        return Traffic(
-            source=self.peer(edge.source),
-            destination=destination,
-            protocol=edge.protocol,
-            port=edge.port,
-            port_name=self.port_name(edge.destination, edge.protocol, edge.port),
-        )
+        source = self._lookup(edge.source).peer
+        target = self._lookup(edge.destination)
+        destination = target.peer
+        if stats is not None and stats.dns_names and not destination.is_pod:
+            destination = self.peer(edge.destination, tuple(sorted(stats.dns_names)))
+        port_names = target.port_names
+        port_name = port_names.get((edge.protocol, edge.port), "") if port_names else ""
+        return Traffic(source, destination, edge.protocol, edge.port, port_name)
+
+    def _lookup(self, identity: Identity) -> _Known:
+        # Edges of one store share identity objects, so their id is the cheapest key; the
+        # stored identity guards against a recycled id.
+        cached = self._known_by_id.get(id(identity))
+        if cached is not None and cached[0] is identity:
+            return cached[1]
+        known = self._known.get(identity)
+        if known is None:
+            workload = self.workload(identity) if identity.kind == _POD else None
+            port_names = (
+                {(p.protocol, p.port): p.name for p in workload.ports if p.name}
+                if workload is not None
+                else {}
+            )
+            known = _Known(self.peer(identity), port_names)
+            self._known[identity] = known
+        if len(self._known_by_id) >= _ID_CACHE_LIMIT:
+            self._known_by_id.clear()
+        self._known_by_id[id(identity)] = (identity, known)
+        return known
 
     def peer(self, identity: Identity, names: tuple[str, ...] = ()) -> TrafficPeer:
         """The peer for ``identity``; ``names`` (DNS names of its address) only count for
         non-pod peers."""
-        if identity.is_pod:
+        if identity.kind == _POD:
             names = ()
         cache_key = (identity, names)
         found = self._peers.get(cache_key)
@@ -154,7 +187,7 @@ class TrafficBuilder:
         return found
 
     def _make_peer(self, identity: Identity, names: tuple[str, ...]) -> TrafficPeer:
-        if not identity.is_pod:
+        if identity.kind != _POD:
             return TrafficPeer(kind=identity.kind, ip=identity.address, names=names)
         labels = identity.labels
         namespace = identity.namespace
@@ -173,20 +206,7 @@ class TrafficBuilder:
 
     def port_name(self, identity: Identity, protocol: str, port: int) -> str:
         """The container port name of ``port`` on the workload behind ``identity``, or ``""``."""
-        if not identity.is_pod or port == 0:
-            return ""
-        cache_key = (identity, protocol, port)
-        found = self._port_names.get(cache_key)
-        if found is None:
-            workload = self.workload(identity)
-            found = ""
-            if workload is not None:
-                for container_port in workload.ports:
-                    if container_port.port == port and container_port.protocol == protocol:
-                        found = container_port.name
-                        break
-            self._port_names[cache_key] = found
-        return found
+        return self._lookup(identity).port_names.get((protocol, port), "")
 
     def workload(self, identity: Identity) -> Workload | None:
         """The inventory workload an identity stands for.
