@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -129,17 +129,21 @@ class LiveLearner:
         settings: LiveSettings,
         *,
         inventory: Inventory | None = None,
+        inventory_loader: Callable[[], Inventory] | None = None,
     ) -> None:
         self.session = session
         self.source = source
         self.settings = settings
         self.inventory = inventory
+        self.inventory_loader = inventory_loader
+        """Called before each proposal to refresh ``inventory`` (e.g. from the cluster)."""
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._consumer: threading.Thread | None = None
         self._failure: BaseException | None = None
         self._heartbeat = time.monotonic()
+        self._regenerating = False
         self.last_save = 0.0
         self._saved_position: PositionLike | None = None
         self.last_regeneration = 0.0
@@ -150,9 +154,12 @@ class LiveLearner:
     # -- health ---------------------------------------------------------------------------
 
     def healthy(self) -> bool:
+        """The consumer runs and the main loop ticks (a long regeneration counts as a tick)."""
         consumer_ok = self._consumer is None or self._consumer.is_alive() or self._stop.is_set()
-        recent = time.monotonic() - self._heartbeat < self.settings.health_timeout
-        return consumer_ok and recent and self._failure is None
+        ticking = self._regenerating or (
+            time.monotonic() - self._heartbeat < self.settings.health_timeout
+        )
+        return consumer_ok and ticking and self._failure is None
 
     def ready(self) -> bool:
         return bool(self.source.connected) and not self._stop.is_set()
@@ -185,8 +192,13 @@ class LiveLearner:
                     self.save()
                     next_save = now + self.settings.save_interval
                 if now >= next_proposal:
-                    self.regenerate()
-                    next_proposal = time.monotonic() + self.settings.interval
+                    self._regenerating = True
+                    try:
+                        self.regenerate()
+                    finally:
+                        self._regenerating = False
+                        self._heartbeat = time.monotonic()
+                    next_proposal = self._heartbeat + self.settings.interval
         finally:
             self._shutdown()
         if self._failure is not None:
@@ -243,9 +255,21 @@ class LiveLearner:
         self.last_save = time.time()
         log.debug("saved %d edges", len(batch.edges))
 
+    def refresh_inventory(self) -> None:
+        if self.inventory_loader is None:
+            return
+        try:
+            inventory = self.inventory_loader()
+        except NetpolLearnerError as error:
+            log.warning("keeping the previous inventory: %s", error)
+            return
+        self.inventory = inventory
+        self.session.state.save_inventory(inventory)
+
     def regenerate(self) -> None:
         """Write a fresh proposal to the output directory, replacing it atomically."""
         started = time.monotonic()
+        self.refresh_inventory()
         with self.lock:
             store = copy_store(self.session.store)
             collected = _copy_collected(self.session.collected)

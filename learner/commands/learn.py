@@ -127,14 +127,23 @@ def query_for(config: LearnConfig, since_ns: int | None) -> FlowQuery:
     )
 
 
-def load_inventory(args: argparse.Namespace, state: StateStore) -> Inventory | None:
-    """``--inventory`` when given (and saved as the state's snapshot), else the saved one."""
-    if args.inventory:
-        from learner.run import load_inventory as load
+def inventory_loader(args: argparse.Namespace) -> Callable[[], Inventory] | None:
+    """Reads ``--inventory`` (manifests, or ``cluster``) again before every proposal."""
+    if not args.inventory:
+        return None
+    from learner.inventory_load import load_inventory
 
-        inventory = load(args.inventory, args.kubeconfig, args.context)
-        if inventory is not None:
-            state.save_inventory(inventory)
+    def load() -> Inventory:
+        return load_inventory(args.inventory, kubeconfig=args.kubeconfig, context=args.context)
+
+    return load
+
+
+def initial_inventory(load: Callable[[], Inventory] | None, state: StateStore) -> Inventory | None:
+    """``--inventory`` when given (saved as the state's snapshot), else the saved snapshot."""
+    if load is not None:
+        inventory = load()  # fail fast on a bad path or unreachable cluster
+        state.save_inventory(inventory)
         return inventory
     saved = state.inventory()
     return saved[0] if saved else None
@@ -203,7 +212,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         state.set_meta(META_INTERVAL, args.interval)
         state.set_meta(META_STABILIZATION, args.stabilization_period)
         session = LearningSession(state, config)
-        inventory = load_inventory(args, state)
+        load = inventory_loader(args)
+        inventory = initial_inventory(load, state)
         saved = state.position(collector)
         position = StreamPosition(saved.time_ns, saved.boundary) if saved else None
         stream = HubbleStream(
@@ -220,7 +230,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             stabilization_period=stabilization,
             save_interval=save_interval,
         )
-        learner = LiveLearner(session, stream, settings, inventory=inventory)
+        learner = LiveLearner(session, stream, settings, inventory=inventory, inventory_loader=load)
         session.counter_sources.append(
             lambda: {
                 "stream.reconnects": stream.counters.reconnects,
