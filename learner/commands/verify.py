@@ -16,7 +16,7 @@ import orjson
 from collectors.base import CollectorStats
 from learner.aggregate import EdgeKey, EdgeStats, EdgeStore
 from learner.console import Env
-from learner.errors import ExitStatus
+from learner.errors import ExitStatus, UsageError
 from learner.identity import Identity
 from learner.inventory import Inventory
 from learner.normalize import NormalizeStats
@@ -251,14 +251,18 @@ def load_policies(
     sources: Sequence[str], kubeconfig: str | None, context: str | None, env: Env
 ) -> PolicySet | None:
     """The compiled policies, or None after reporting every bad document."""
-    from learner.inventory_load import load_current_policies
+    from learner.inventory_load import CLUSTER, load_current_policies
     from learner.semantics import compile_policies
 
+    if CLUSTER in sources and len(sources) > 1:
+        raise UsageError("--policies cluster cannot be combined with files or directories")
     source: str | list[str] = sources[0] if len(sources) == 1 else list(sources)
     documents, errors = load_current_policies(source, kubeconfig=kubeconfig, context=context)
     policies = compile_policies(documents, errors=errors)
     for error in errors:
         env.error(str(error))
+    if not documents and not errors:
+        env.warning(f"no policies in {', '.join(sources)}: nothing is isolated")
     return None if errors else policies
 
 

@@ -153,6 +153,19 @@ def test_named_ports_without_inventory_get_a_note(tmp_path: Path) -> None:
     assert "note: the policies use named ports and port 9080 of pod:bookinfo/app=ratings" in out
 
 
+def test_empty_policy_directory_warns(tmp_path: Path) -> None:
+    status, out, err = run("--policies", str(tmp_path), "--flows", REAL_FLOWS)
+    assert status == 0
+    assert err == f"netpol-learner: warning: no policies in {tmp_path}: nothing is isolated\n"
+    assert "26 allowed, 0 would be denied" in out
+
+
+def test_cluster_and_paths_cannot_be_combined() -> None:
+    status, _, err = run("--policies", "cluster", "--policies", POLICIES, "--flows", REAL_FLOWS)
+    assert status == 2
+    assert "--policies cluster cannot be combined" in err
+
+
 def test_missing_flows_path_is_a_usage_error() -> None:
     status, _, err = run("--policies", POLICIES, "--flows", "/nonexistent/flows.jsonl")
     assert status == 2
