@@ -364,6 +364,7 @@ class PolicySet:
         self._index = {direction: _DirectionIndex() for direction in RuleDirection}
         for target in self.targets:
             self._index[target.direction].add(target)
+        self._rules_by_ref: dict[RuleRef, RuleMatcher] | None = None
         self._egress_plans: dict[tuple[str, Labels, Labels], _Plan] = {}
         self._ingress_plans: dict[tuple[str, Labels, Labels], _Plan] = {}
         self._egress_by_peer: dict[int, tuple[TrafficPeer, _Plan]] = {}
@@ -380,6 +381,14 @@ class PolicySet:
     def rules(self) -> tuple[RuleRef, ...]:
         """Every rule of every policy (to find rules no traffic used)."""
         return tuple(rule for policy in self.policies for rule in policy.rules)
+
+    def rule_matcher(self, ref: RuleRef) -> RuleMatcher:
+        """The compiled rule behind ``ref`` (its ``key`` summarises peers, ports and action)."""
+        if self._rules_by_ref is None:
+            self._rules_by_ref = {
+                rule.ref: rule for target in self.targets for rule in target.rules
+            }
+        return self._rules_by_ref[ref]
 
     @property
     def uses_named_ports(self) -> bool:

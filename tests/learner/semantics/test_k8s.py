@@ -28,6 +28,14 @@ metadata: {name: deny-all-ingress-defaulted, namespace: x}
 spec:
   podSelector: {}
 """)
+EMPTY_POLICY_TYPES_WITH_EGRESS = policy("""
+metadata: {name: empty-policy-types, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: []
+  egress:
+  - to: [{podSelector: {matchLabels: {pod: b}}}]
+""")
 ALLOW_ALL_INGRESS_X = policy("""
 metadata: {name: allow-all-ingress, namespace: x}
 spec:
@@ -399,6 +407,22 @@ CASES = [
     ("egress-only: ingress open", EGRESS_ONLY_WITH_INGRESS_RULES, "z/c", "x/a", "80/TCP", True),
     ("egress-only: egress to y", EGRESS_ONLY_WITH_INGRESS_RULES, "x/a", "y/c", "80/TCP", True),
     ("egress-only: egress not to x", EGRESS_ONLY_WITH_INGRESS_RULES, "x/a", "x/b", "80/TCP", False),
+    (
+        "empty policyTypes: Egress defaulted",
+        EMPTY_POLICY_TYPES_WITH_EGRESS,
+        "x/a",
+        "x/c",
+        "80/TCP",
+        False,
+    ),
+    (
+        "empty policyTypes: Ingress defaulted",
+        EMPTY_POLICY_TYPES_WITH_EGRESS,
+        "x/c",
+        "x/a",
+        "80/TCP",
+        False,
+    ),
     # --- matchExpressions ---
     ("In selects a", EXPR_IN, "y/a", "x/a", "80/TCP", False),
     ("In selects b", EXPR_IN, "y/a", "x/b", "80/TCP", False),
@@ -487,6 +511,17 @@ def test_decision_names_the_deciding_policies() -> None:
     allowed = policies.evaluate(traffic("x/c", "x/a"))
     assert [str(rule) for rule in allowed.ingress.rules] == ["x/allow-c-to-a ingress[0]"]
     assert allowed.egress.outcome == "not isolated"
+
+
+def test_rules_can_be_described() -> None:
+    policies = compile_text(ALLOW_B_ON_80_TO_A)
+    [ref] = policies.rules
+    assert policies.rule_matcher(ref).key == "Allow x/pod=b on 80/TCP"
+    decision = policies.evaluate(traffic("x/b", "x/a"))
+    assert decision.reason == (
+        "allowed (egress allowed: no policy isolates x/pod=b for egress; "
+        "ingress allowed by x/allow-b-on-80 ingress[0])"
+    )
 
 
 def test_union_lists_every_allowing_rule() -> None:
