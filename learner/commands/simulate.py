@@ -22,6 +22,7 @@ from learner.simulate import (
     write_hubble,
     write_manifests,
 )
+from learner.simulate.calico_writer import write_calico
 from learner.simulate.scenario import build_scenario
 from learner.simulate.truth import FORMAT
 from outputs.base import MARKER, MARKER_TEXT
@@ -83,7 +84,13 @@ def register(sub: Any) -> None:
         default=24.0,
         help="simulated time; the first 75%% is the learning window (default 24)",
     )
-    parser.add_argument("--format", choices=("hubble",), default="hubble", help="flow format")
+    parser.add_argument(
+        "--format",
+        choices=("hubble", "calico"),
+        default="hubble",
+        help="flow format: hubble observe -o jsonpb lines, or Calico Enterprise flows.log "
+        "lines (aggregation level 2, reported at both ends) (default hubble)",
+    )
     parser.add_argument("--gzip", action="store_true", help="write flows as .jsonl.gz")
     parser.add_argument(
         "--include-volatile-labels",
@@ -186,14 +193,23 @@ def _write_flows(
     try:
         for window in result.windows:
             relative = f"flows/{window.name}{suffix}"
-            count = write_hubble(
-                result,
-                os.path.join(staging, relative),
-                window=window.name,
-                gzip=args.gzip,
-                options=options,
-                progress=_counting_from(progress, done),
-            )
+            if args.format == "calico":
+                count = write_calico(
+                    result,
+                    os.path.join(staging, relative),
+                    window=window.name,
+                    gzip=args.gzip,
+                    progress=_counting_from(progress, done),
+                )
+            else:
+                count = write_hubble(
+                    result,
+                    os.path.join(staging, relative),
+                    window=window.name,
+                    gzip=args.gzip,
+                    options=options,
+                    progress=_counting_from(progress, done),
+                )
             done += count
             files[window.name] = [relative]
             env.info(f"wrote {count:,} lines to {os.path.join(args.output, relative)}")
