@@ -109,6 +109,7 @@ class WorkloadInfo:
 
 
 POD_SAMPLE_LIMIT = 50
+SEEN_LIMIT = 1 << 16
 
 
 class EdgeStore:
@@ -119,6 +120,10 @@ class EdgeStore:
         self.edges: dict[EdgeKey, EdgeStats] = {}
         self.workloads: dict[Identity, WorkloadInfo] = {}
         self.namespace_labels: dict[str, Labels] = {}
+        # Collectors reuse one Endpoint object for a recurring endpoint, so everything this
+        # store learns from an endpoint is known once it has seen that object: keyed by id(),
+        # holding the object so the id cannot be reused while the entry lives.
+        self._seen: dict[int, tuple[Endpoint, Identity]] = {}
 
     def __len__(self) -> int:
         return len(self.edges)
@@ -154,6 +159,16 @@ class EdgeStore:
         return key
 
     def _observe_endpoint(self, endpoint: Endpoint) -> Identity:
+        seen = self._seen.get(id(endpoint))
+        if seen is not None and seen[0] is endpoint:
+            return seen[1]
+        identity = self._learn_endpoint(endpoint)
+        if len(self._seen) >= SEEN_LIMIT:
+            self._seen.clear()
+        self._seen[id(endpoint)] = (endpoint, identity)
+        return identity
+
+    def _learn_endpoint(self, endpoint: Endpoint) -> Identity:
         identity = self.resolver.resolve(endpoint)
         if not identity.is_pod:
             return identity

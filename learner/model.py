@@ -100,9 +100,11 @@ class Endpoint:
 UNKNOWN_ENDPOINT = Endpoint(kind=EndpointKind.UNKNOWN)
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a flow came from, for messages: a file and 1-based line, or a stream position."""
+class Origin(NamedTuple):
+    """Where a flow came from, for messages: a file and 1-based line, or a stream position.
+
+    A NamedTuple for the same reason as :class:`Flow`: one is built per input line.
+    """
 
     source: str
     line: int = 0

@@ -101,13 +101,17 @@ def normalize(
     flows: Iterable[Flow], options: NormalizeOptions, stats: NormalizeStats
 ) -> Iterator[Flow]:
     """Yield the flows that are evidence for rules; count the rest in ``stats``."""
+    skipped = stats.skipped
     for flow in flows:
         stats.seen += 1
+        if flow.is_reply:  # the commonest reason, checked before the call
+            skipped[SkipReason.REPLY] += 1
+            continue
         reason = skip_reason(flow, options)
         if reason is None:
             stats.included += 1
             yield flow
             continue
-        stats.skipped[reason] += 1
+        skipped[reason] += 1
         if reason in (SkipReason.DROPPED, SkipReason.ERROR) and len(stats.dropped_samples) < 20:
             stats.dropped_samples.append(flow)

@@ -9,6 +9,7 @@ The same document always gives the same bytes.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,7 @@ _RISKY_WORDS = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=65536)
 def _needs_quotes(text: str) -> bool:
     if text.lower() in _RISKY_WORDS:
         return True
