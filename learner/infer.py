@@ -224,10 +224,17 @@ class PolicyLearner:
         fit.run()
         self.proposal_ = Proposal(
             policies=fit.policies,
-            namespaces=tuple(sorted({p.namespace for p in fit.policies})),
+            # A default deny would cut off pods whose labels are unknown (no policy can name
+            # them), so their namespaces are left out of it, with a warning.
+            namespaces=tuple(sorted({p.namespace for p in fit.policies} - fit.unknown_namespaces)),
             dns_peers=fit.dns_peers,
             pending=tuple(sorted(fit.pending, key=lambda p: (p.edge, p.reason))),
-            warnings=tuple(fit.warnings),
+            warnings=tuple(fit.warnings)
+            + tuple(
+                f"namespace {ns}: pods seen without labels; no default deny is proposed for it "
+                "(give --inventory so they can be named)"
+                for ns in sorted(fit.unknown_namespaces)
+            ),
             learner=repr(self),
         )
         self.justification_: dict[Rule, tuple[EdgeKey, ...]] = {
@@ -324,6 +331,7 @@ class _Fit:
         self.warnings: list[str] = []
         self.widened: list[Widening] = []
         self.implicit: list[ImplicitEdge] = []
+        self.unknown_namespaces: set[str] = set()
         self.subjects: dict[int, _Subject] = {}
         self.edges = list(store.sorted_edges())
         self.now = settings.now
@@ -418,6 +426,9 @@ class _Fit:
             )
         self.dns_peers = tuple(sorted(peers, key=peer_sort_key))
 
+    def labels_known(self, ref: _PeerRef) -> bool:
+        return not ref.bits & self.peers.unknown
+
     def subject(self, bits: int) -> _Subject:
         found = self.subjects.get(bits)
         if found is None:
@@ -443,6 +454,17 @@ class _Fit:
         evidence = _evidence(stats)
         source_pod = source is not None and source.kind == "pod"
         destination_pod = destination is not None and destination.kind == "pod"
+        if (source_pod and not self.labels_known(source)) or (
+            destination_pod and not self.labels_known(destination)
+        ):
+            # A pod whose labels are unknown cannot be a subject; it stays a peer (allowed by
+            # its whole namespace) and the report says so.
+            self.warnings.append(
+                f"{key.key}: a pod end was seen without labels; its namespace stands for it"
+            )
+            for ref, identity in ((source, key.source), (destination, key.destination)):
+                if ref is not None and ref.kind == "pod" and not self.labels_known(ref):
+                    self.unknown_namespaces.add(identity.namespace)
         if not (source_pod or destination_pod):
             self.hold(key, evidence, "neither end is a pod")
             return
@@ -465,11 +487,11 @@ class _Fit:
         if reason:
             self.hold(key, evidence, reason)
             return
-        if source_pod:
+        if source_pod and self.labels_known(source):
             client = self.subject(source.bits)
             client.egress.append(_Half(key, evidence, destination, frozenset(stats.dns_names)))
             client.dns_names.update(stats.dns_names)
-        if destination_pod:
+        if destination_pod and self.labels_known(destination):
             server = self.subject(destination.bits)
             server.ingress.append(_Half(key, evidence, source, frozenset()))
 

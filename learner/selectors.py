@@ -416,14 +416,20 @@ class PeerSelector:
 
     def __init__(self, universe: Universe) -> None:
         self.universe = universe
-        self._exact: dict[int, tuple[LabelSelector, int]] = {}
+        self._exact: dict[int, tuple[LabelSelector | None, int]] = {}
+        # Pods seen without labels (real captures show pods behind an L7 proxy that way):
+        # their real labels are unknown, so only a whole-namespace peer surely covers them.
+        self.unknown = bits_of(i for i, m in enumerate(universe.members) if not m.labels)
         self._chosen: dict[tuple[int, str, int], PeerChoice] = {}
 
-    def exact(self, index: int) -> tuple[LabelSelector, int]:
+    def exact(self, index: int) -> tuple[LabelSelector | None, int]:
         found = self._exact.get(index)
         if found is None:
             member = self.universe.members[index]
-            found = exact_selector(self.universe, 1 << index, member.namespace)
+            if (1 << index) & self.unknown:
+                found = (None, self.universe.ns_bits.get(member.namespace, 1 << index))
+            else:
+                found = exact_selector(self.universe, 1 << index, member.namespace)
             self._exact[index] = found
         return found
 
@@ -446,7 +452,7 @@ class PeerSelector:
             best: tuple[tuple[float, int, float], _Candidate] | None = None
             spent = (admitted & ~positives).bit_count()
             for candidate in candidates:
-                gain = (candidate.bits & uncovered).bit_count()
+                gain = (self.covered(candidate) & uncovered).bit_count()
                 if not gain:
                     continue
                 extra = (candidate.bits & ~positives & ~admitted).bit_count() if budget else 0
@@ -469,14 +475,18 @@ class PeerSelector:
             else:
                 pick = best[1]
             chosen.append(pick)
-            uncovered &= ~pick.bits
+            uncovered &= ~self.covered(pick)
             admitted |= pick.bits
-        chosen = _drop_redundant(chosen, positives)
+        chosen = _drop_redundant(chosen, positives, self.unknown)
         admitted = 0
         for candidate in chosen:
             admitted |= candidate.bits
         peers = [_as_peer(c, own_namespace) for c in _merge_values(self.universe, chosen)]
         return PeerChoice(tuple(sorted(set(peers), key=peer_sort_key)), admitted)
+
+    def covered(self, candidate: _Candidate) -> int:
+        """The members a candidate surely selects: pods of unknown labels only by namespace."""
+        return candidate.bits if candidate.pods is None else candidate.bits & ~self.unknown
 
     def _candidates(self, positives: int, budget: int) -> list[_Candidate]:
         universe = self.universe
@@ -537,14 +547,14 @@ def _names_workloads(selector: LabelSelector | None) -> bool:
     return all(k in NAME_KEYS for k in keys)
 
 
-def _drop_redundant(chosen: list[_Candidate], positives: int) -> list[_Candidate]:
+def _drop_redundant(chosen: list[_Candidate], positives: int, unknown: int) -> list[_Candidate]:
     """Remove terms whose positives the others already cover (latest picks go first)."""
     kept = list(chosen)
     for candidate in reversed(chosen):
         others = 0
         for other in kept:
             if other is not candidate:
-                others |= other.bits
+                others |= other.bits if other.pods is None else other.bits & ~unknown
         if candidate.bits & positives & ~others == 0 and len(kept) > 1:
             kept.remove(candidate)
     return kept
