@@ -93,8 +93,8 @@ def rules_from_peers(
 ) -> tuple[Rule, ...]:
     """Group peers that share a port set into one rule each, in a stable order."""
     by_ports: dict[tuple[PortSpec, ...], list[Peer]] = defaultdict(list)
-    for peer, ports in peer_ports.items():
-        by_ports[tuple(sorted(ports))].append(peer)
+    for peer, specs in peer_ports.items():
+        by_ports[tuple(sorted(specs))].append(peer)
     rules = []
     for ports, peers in by_ports.items():
         edges = sorted({e for p in peers for spec in ports for e in peer_ports[p][spec]})

@@ -176,7 +176,7 @@ def files_from_documents(documents: Iterable[PolicyDocument]) -> dict[str, str]:
     """Cluster objects as ``<namespace>/<name>.yaml`` text, without server-set fields."""
     files = {}
     for document in documents:
-        body = dict(document.document)
+        body = dict(document.body)
         metadata = {
             k: v for k, v in dict(body.get("metadata") or {}).items() if k not in SERVER_FIELDS
         }

@@ -22,6 +22,7 @@ VOLATILE_LABEL_KEYS: frozenset[str] = frozenset(
         "apps.kubernetes.io/pod-index",
         "job-name",
         "controller-uid",
+        "rollouts-pod-template-hash",  # Argo Rollouts
         # Change on every Helm upgrade, so they would split one workload in two across a release.
         "helm.sh/chart",
         "app.kubernetes.io/version",

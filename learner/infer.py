@@ -454,8 +454,8 @@ class _Fit:
         evidence = _evidence(stats)
         source_pod = source is not None and source.kind == "pod"
         destination_pod = destination is not None and destination.kind == "pod"
-        if (source_pod and not self.labels_known(source)) or (
-            destination_pod and not self.labels_known(destination)
+        if (source is not None and source_pod and not self.labels_known(source)) or (
+            destination is not None and destination_pod and not self.labels_known(destination)
         ):
             # A pod whose labels are unknown cannot be a subject; it stays a peer (allowed by
             # its whole namespace) and the report says so.

@@ -142,7 +142,8 @@ class Flow(NamedTuple):
     """Source port, when known; used only to recognise unflagged replies."""
     dns_names: tuple[str, ...] = ()
     """DNS names known for the destination address (FQDN cache, DNS answers, dest_domains)."""
-    count: int = 1
+    count: int = 1  # type: ignore[assignment]  # shadows tuple.count, on purpose
+    """How many connections this record stands for (aggregated sources say more than 1)."""
     http: HTTPRequest | None = None
     """The request of an L7 HTTP flow."""
     dns_query: str = ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol as TypingProtocol
 
 from collectors.base import STDIN, CollectorStats, expand_inputs
@@ -68,7 +68,7 @@ def collector(source: str) -> Collector:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise UsageError(f"source {source!r} is not available in this build") from exc
-    return module  # type: ignore[return-value]
+    return module
 
 
 def detect_source(path: str) -> str:
@@ -155,7 +155,33 @@ def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnC
     learner = make_learner(config)
     learner.fit(store, effective_inventory(store, inventory))  # type: ignore[attr-defined]
     proposal: Proposal = learner.proposal_  # type: ignore[attr-defined]
+    if config.render.l7:
+        proposal = with_http_rules(proposal, store)
     return proposal
+
+
+def with_http_rules(proposal: Proposal, store: EdgeStore) -> Proposal:
+    """Each ingress rule restricted to the HTTP requests seen on its edges (for ``--l7``).
+
+    Rules whose edges carried no L7 HTTP flows stay L3/L4: no requests seen is not "no
+    requests allowed".
+    """
+    from learner.l7 import generalize_http
+
+    policies = []
+    for policy in proposal.policies:
+        ingress = policy.ingress
+        if ingress:
+            rules = []
+            for rule in ingress:
+                requests = [r for e in rule.edges for r in store.edges[e].http]
+                seen_everywhere = all(store.edges[e].http for e in rule.edges)
+                if requests and seen_everywhere:
+                    rule = replace(rule, http=generalize_http(requests))
+                rules.append(rule)
+            ingress = tuple(rules)
+        policies.append(replace(policy, ingress=ingress))
+    return replace(proposal, policies=tuple(policies))
 
 
 def render_policies(proposal: Proposal, config: LearnConfig) -> dict[str, str]:

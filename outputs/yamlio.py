@@ -46,7 +46,7 @@ def _needs_quotes(text: str) -> bool:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError:
         return True
-    return loaded != text
+    return bool(loaded != text)
 
 
 def scalar(value: Any) -> str:

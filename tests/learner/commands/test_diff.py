@@ -135,3 +135,38 @@ def test_invalid_current_policy_names_file_and_document(generated: Path, tmp_pat
     assert status == ExitStatus.USAGE
     assert "p.yaml" in err and "document 1" in err
     assert "Traceback" not in err
+
+
+def test_current_policies_from_the_cluster(tmp_path: Path) -> None:
+    import threading
+
+    from tests.learner.test_inventory_load import FakeAPIServer, default_routes, write_kubeconfig
+
+    server = FakeAPIServer(default_routes())
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        kubeconfig = write_kubeconfig(tmp_path / "config", server.url)
+        proposed = tmp_path / "proposed" / "shop"
+        proposed.mkdir(parents=True)
+        (proposed / "web-from-frontend.yaml").write_text(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+            "metadata: {name: web-from-frontend, namespace: shop}\n"
+            "spec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Ingress]\n"
+            "  ingress: [{from: [{podSelector: {matchLabels: {role: frontend}}}],"
+            " ports: [{port: 8443, protocol: TCP}]}]\n"
+        )
+        status, out, err = run_cli(
+            "diff", "--current", "cluster", "--kubeconfig", kubeconfig, "--context", "test",
+            "--proposed", str(tmp_path / "proposed"), "--report", str(tmp_path / "r"),
+            "--fail-on", "any-change",
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == ExitStatus.FINDINGS, err
+    diff = report(tmp_path / "r")
+    assert diff["files"]["changed"] == ["shop/web-from-frontend.yaml"]
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "+      port: 8443" in text or "port: 8443" in text
+    assert "resourceVersion" not in text and "managedFields" not in text
