@@ -40,7 +40,7 @@ _REPLY_BY_L7_TYPE: dict[int, bool] = {flow_pb2.REQUEST: False, flow_pb2.RESPONSE
 _L7_REQUEST = flow_pb2.REQUEST
 
 _ENDPOINT_CACHE_LIMIT = 1 << 16
-_endpoint_cache: dict[tuple[object, ...], Endpoint] = {}
+_endpoint_cache: dict[tuple[bytes, str], Endpoint] = {}
 
 
 def timestamp_ns(stamp: Timestamp) -> int:
@@ -48,61 +48,26 @@ def timestamp_ns(stamp: Timestamp) -> int:
     return int(stamp.seconds) * 1_000_000_000 + int(stamp.nanos)
 
 
-def _seconds(stamp: Timestamp) -> float:
-    # Equal to the file collector's float: an integer plus the correctly rounded fraction.
-    return stamp.seconds + stamp.nanos / 1e9 if stamp.nanos else float(stamp.seconds)
-
-
 def _endpoint(message: flow_pb2.Endpoint, ip: str) -> Endpoint:
-    workloads = message.workloads
-    workload_kind = workload_name = ""
-    if workloads:
-        workload_kind = workloads[0].kind
-        workload_name = workloads[0].name
-    key = (
-        message.identity,
-        tuple(message.labels),
-        message.namespace,
-        message.pod_name,
-        ip,
-        message.cluster_name,
-        workload_kind,
-        workload_name,
-    )
+    # Keyed by the sub-message's bytes: one call instead of eight field reads per endpoint.
+    key = (message.SerializeToString(), ip)
     endpoint = _endpoint_cache.get(key)
     if endpoint is None:
+        workloads = message.workloads
         endpoint = make_endpoint(
             identity=message.identity,
             labels=message.labels,
             namespace=message.namespace,
             pod_name=message.pod_name,
             ip=ip,
-            workload_kind=workload_kind,
-            workload_name=workload_name,
+            workload_kind=workloads[0].kind if workloads else "",
+            workload_name=workloads[0].name if workloads else "",
             cluster_name=message.cluster_name,
         )
         if len(_endpoint_cache) >= _ENDPOINT_CACHE_LIMIT:
             _endpoint_cache.clear()
         _endpoint_cache[key] = endpoint
     return endpoint
-
-
-def _is_reply(flow: flow_pb2.Flow, protocol: str, ports: flow_pb2.TCP | None) -> bool | None:
-    """The same order of trust as the file collector (formats.md §2.4)."""
-    if flow.HasField("is_reply"):
-        return bool(flow.is_reply.value)
-    if flow.reply:
-        return True
-    reply = _REPLY_BY_TRACE_REASON.get(flow.trace_reason)
-    if reply is not None:
-        return reply
-    if protocol == "TCP" and ports is not None and ports.HasField("flags"):
-        flags = ports.flags
-        if flags.SYN:
-            return bool(flags.ACK)
-    if flow.HasField("l7"):
-        return _REPLY_BY_L7_TYPE.get(flow.l7.type)
-    return None
 
 
 def _policy_names(flow: flow_pb2.Flow) -> tuple[str, ...]:
@@ -130,57 +95,85 @@ def flow_from_proto(
     Raises :class:`InputError` naming ``origin`` when the message cannot be a flow, and
     :class:`UnsupportedFlow` for one no policy can express (VRRP, IGMP, no L4 header).
     """
-    protocol_name = flow.l4.WhichOneof("protocol") if flow.HasField("l4") else None
-    if protocol_name is None:
-        if flow.HasField("IP"):
-            raise UnsupportedFlow("no-l4")
-        raise InputError(origin.source, origin.line, "flow has neither l4 nor IP fields")
-    protocol = _PROTOCOLS.get(protocol_name)
+    has = flow.HasField
+    protocol_name = flow.l4.WhichOneof("protocol") if has("l4") else None
+    protocol = _PROTOCOLS.get(protocol_name) if protocol_name else None
     if protocol is None:
+        if protocol_name is None:
+            if has("IP"):
+                raise UnsupportedFlow("no-l4")
+            raise InputError(origin.source, origin.line, "flow has neither l4 nor IP fields")
         if protocol_name in _UNSUPPORTED_L4:
             raise UnsupportedFlow("unsupported-l4")
         raise InputError(origin.source, origin.line, f"unknown l4 protocol {protocol_name!r}")
-    ports = getattr(flow.l4, protocol_name)
+    ports = getattr(flow.l4, protocol.value)
     if protocol.has_ports:
         port = ports.destination_port
         source_port = ports.source_port
     else:
         port = source_port = 0
 
-    if flow.HasField("time"):
-        time = _seconds(flow.time)
+    if has("time"):
+        stamp = flow.time
     elif fallback_time is not None and (fallback_time.seconds or fallback_time.nanos):
-        time = _seconds(fallback_time)
+        stamp = fallback_time
     else:
         raise InputError(origin.source, origin.line, "flow has no time")
+    nanos = stamp.nanos
+    time = stamp.seconds + nanos / 1e9 if nanos else float(stamp.seconds)
 
-    addresses = flow.IP
     dns_query = ""
     http = None
-    if flow.HasField("l7"):
+    l7_type = None
+    if has("l7"):
         l7 = flow.l7
-        if l7.type == _L7_REQUEST:
+        l7_type = l7.type
+        if l7_type == _L7_REQUEST:
             record = l7.WhichOneof("record")
             if record == "dns":
                 dns_query = l7.dns.query.rstrip(".")
             elif record == "http" and l7.http.ListFields():
                 http = HTTPRequest(method=l7.http.method, path=_url_path(l7.http.url))
-    names = flow.destination_names
 
+    # The CNI's word on replies, in the file collector's order of trust (formats.md §2.4).
+    if has("is_reply"):
+        is_reply: bool | None = flow.is_reply.value
+    elif flow.reply:
+        is_reply = True
+    else:
+        is_reply = _REPLY_BY_TRACE_REASON.get(flow.trace_reason)
+        if is_reply is None:
+            if protocol_name == "TCP" and ports.HasField("flags") and ports.flags.SYN:
+                is_reply = ports.flags.ACK
+            elif l7_type is not None:
+                is_reply = _REPLY_BY_L7_TYPE.get(l7_type)
+
+    names = flow.destination_names
+    addresses = flow.IP
     return Flow(
-        time=time,
-        source=_endpoint(flow.source, addresses.source),
-        destination=_endpoint(flow.destination, addresses.destination),
-        protocol=protocol,
-        port=port,
-        verdict=_VERDICTS.get(flow.verdict, Verdict.UNKNOWN),
-        direction=_DIRECTIONS.get(flow.traffic_direction, Direction.UNKNOWN),
-        is_reply=_is_reply(flow, protocol_name, ports),
-        origin=origin,
-        source_port=source_port,
-        dns_names=tuple(name.rstrip(".") for name in names) if names else (),
-        http=http,
-        dns_query=dns_query,
-        node=flow.node_name or fallback_node,
-        policies=_policy_names(flow),
+        time,
+        _endpoint(flow.source, addresses.source),
+        _endpoint(flow.destination, addresses.destination),
+        protocol,
+        port,
+        _VERDICTS.get(flow.verdict, Verdict.UNKNOWN),
+        _DIRECTIONS.get(flow.traffic_direction, Direction.UNKNOWN),
+        is_reply,
+        origin,
+        source_port,
+        tuple([name.rstrip(".") for name in names]) if names else (),
+        1,
+        http,
+        dns_query,
+        flow.node_name or fallback_node,
+        _policy_names(flow) if _has_policies(flow) else (),
+    )
+
+
+def _has_policies(flow: flow_pb2.Flow) -> bool:
+    return bool(
+        flow.egress_allowed_by
+        or flow.ingress_allowed_by
+        or flow.egress_denied_by
+        or flow.ingress_denied_by
     )
