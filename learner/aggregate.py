@@ -120,6 +120,8 @@ class EdgeStore:
         self.edges: dict[EdgeKey, EdgeStats] = {}
         self.workloads: dict[Identity, WorkloadInfo] = {}
         self.namespace_labels: dict[str, Labels] = {}
+        self.denied: dict[EdgeKey, int] = {}
+        """Dropped flows per edge (not evidence for rules; see :meth:`contested`)."""
         # Collectors reuse one Endpoint object for a recurring endpoint, so everything this
         # store learns from an endpoint is known once it has seen that object: keyed by id(),
         # holding the object so the id cannot be reused while the entry lives.
@@ -211,6 +213,27 @@ class EdgeStore:
             target.full_labels = target.full_labels or info.full_labels
         for namespace, labels in other.namespace_labels.items():
             self.namespace_labels.setdefault(namespace, labels)
+
+    def note_denied(self, flow: Flow) -> None:
+        """Remember that a flow of this edge was dropped (by policy at either end)."""
+        key = EdgeKey(
+            self.resolver.resolve(flow.source),
+            self.resolver.resolve(flow.destination),
+            str(flow.protocol),
+            flow.port,
+        )
+        self.denied[key] = self.denied.get(key, 0) + flow.count
+
+    def contested(self) -> list[EdgeKey]:
+        """Edges allowed where they left but dropped where they arrived, never seen arriving.
+
+        Hubble reports such a connection as FORWARDED at the client's node and DROPPED at the
+        server's; Calico as ``allow`` from the source reporter and ``deny`` from the
+        destination. Learning it as allowed would override the destination's current policy.
+        """
+        return sorted(
+            key for key in self.denied if key in self.edges and self.edges[key].ingress_count == 0
+        )
 
     def resolve_unlabelled(self) -> int:
         """Re-key edges of pods seen without labels onto the labelled identity of the same pod.

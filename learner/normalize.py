@@ -10,7 +10,7 @@ Both observation points of one connection reach the same edge; the edge counts t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -98,9 +98,16 @@ def skip_reason(flow: Flow, options: NormalizeOptions) -> SkipReason | None:
 
 
 def normalize(
-    flows: Iterable[Flow], options: NormalizeOptions, stats: NormalizeStats
+    flows: Iterable[Flow],
+    options: NormalizeOptions,
+    stats: NormalizeStats,
+    on_denied: Callable[[Flow], object] | None = None,
 ) -> Iterator[Flow]:
-    """Yield the flows that are evidence for rules; count the rest in ``stats``."""
+    """Yield the flows that are evidence for rules; count the rest in ``stats``.
+
+    ``on_denied`` sees every dropped flow set aside, so that a connection one end allowed and
+    the other dropped is not learned as allowed.
+    """
     skipped = stats.skipped
     for flow in flows:
         stats.seen += 1
@@ -113,5 +120,8 @@ def normalize(
             yield flow
             continue
         skipped[reason] += 1
-        if reason in (SkipReason.DROPPED, SkipReason.ERROR) and len(stats.dropped_samples) < 20:
-            stats.dropped_samples.append(flow)
+        if reason in (SkipReason.DROPPED, SkipReason.ERROR):
+            if len(stats.dropped_samples) < 20:
+                stats.dropped_samples.append(flow)
+            if on_denied is not None and reason is SkipReason.DROPPED:
+                on_denied(flow)

@@ -19,7 +19,7 @@ from learner.identity import IdentityResolver
 from learner.inventory import Inventory, from_store
 from learner.model import Flow
 from learner.normalize import NormalizeOptions, NormalizeStats, normalize
-from learner.policy import Proposal
+from learner.policy import Evidence, PendingEdge, Proposal
 from outputs.base import RenderOptions, renderer
 
 COLLECTORS: dict[str, str] = {
@@ -109,11 +109,12 @@ def ingest(
     """Normalise ``flows`` and add the included ones to ``store``."""
     add = store.add
     options = config.normalize_options()
+    included = normalize(flows, options, stats, on_denied=store.note_denied)
     if progress is None:
-        for flow in normalize(flows, options, stats):
+        for flow in included:
             add(flow)
         return
-    for flow in normalize(flows, options, stats):
+    for flow in included:
         add(flow)
         if stats.included & 0x3FFF == 0:
             progress.update(stats.seen, unit="flows")
@@ -150,11 +151,30 @@ def effective_inventory(store: EdgeStore, inventory: Inventory | None) -> Invent
     return observed if inventory is None else inventory.merged(observed)
 
 
+CONTESTED_REASON = (
+    "allowed where it left but dropped where it arrived: the destination's current policy "
+    "denies it (--include-dropped to learn it anyway)"
+)
+
+
 def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnConfig) -> Proposal:
     store.resolve_unlabelled()
+    contested = {} if config.include_dropped else {k: store.edges.pop(k) for k in store.contested()}
     learner = make_learner(config)
-    learner.fit(store, effective_inventory(store, inventory))  # type: ignore[attr-defined]
+    try:
+        learner.fit(store, effective_inventory(store, inventory))  # type: ignore[attr-defined]
+    finally:
+        store.edges.update(contested)
     proposal: Proposal = learner.proposal_  # type: ignore[attr-defined]
+    if contested:
+        held = tuple(
+            PendingEdge(key, CONTESTED_REASON, Evidence(s.count, s.first_seen, s.last_seen))
+            for key, s in sorted(contested.items())
+        )
+        proposal = replace(
+            proposal,
+            pending=tuple(sorted(proposal.pending + held, key=lambda p: (p.edge, p.reason))),
+        )
     if config.render.l7:
         proposal = with_http_rules(proposal, store)
     return proposal

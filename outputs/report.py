@@ -122,6 +122,8 @@ def collect_risks(
                 f"the CNI lost {collected.lost_events} events: some traffic may be missing",
             )
         )
+    for warning, count in sorted(collected.warnings.items()):
+        risks.append(Risk("input-warning", "", f"{warning} ({count} records)"))
     if collected.malformed:
         risks.append(
             Risk(
@@ -293,6 +295,7 @@ RISK_TITLES = {
     "dropped-traffic": "Dropped traffic seen",
     "lost-events": "Lost events",
     "malformed-input": "Malformed input",
+    "input-warning": "Input warnings",
 }
 
 

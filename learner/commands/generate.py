@@ -170,6 +170,8 @@ def print_summary(env: Env, result: RunResult, output: str) -> None:
         f"{collected.flows:,} flows, {sum(collected.non_flow.values()):,} other events, "
         f"{collected.malformed:,} malformed"
     )
+    for warning, count in sorted(collected.warnings.items()):
+        env.warning(f"{warning} ({count:,} records)")
     if collected.lost_events:
         env.warning(f"the CNI reported {collected.lost_events:,} lost events: flows are missing")
     for error in collected.errors:
