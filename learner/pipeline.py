@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol as TypingProtocol
 
-from collectors.base import STDIN, CollectorStats, expand_inputs
+from collectors.base import CollectorStats, expand_inputs
 from learner.aggregate import EdgeStore
 from learner.console import Progress
 from learner.errors import UsageError
@@ -72,14 +72,10 @@ def collector(source: str) -> Collector:
 
 
 def detect_source(path: str) -> str:
-    if path == STDIN:
-        return "hubble"
-    try:
-        detect = importlib.import_module("collectors.detect")
-    except ModuleNotFoundError:
-        return "hubble"
-    found = detect.detect_source(path)
-    return str(found) if found else "hubble"
+    """The collector for a file (or stdin, peeked without consuming it); Hubble by default."""
+    from collectors.detect import detect_source as detect
+
+    return detect(path) or "hubble"
 
 
 def read_flows(
