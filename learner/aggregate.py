@@ -83,6 +83,10 @@ def _add_samples(samples: list[str], new: Iterable[str]) -> None:
             samples.append(item)
 
 
+POD_SAMPLE_LIMIT = 50
+"""Pods sampled per workload (names, kinds)."""
+
+
 @dataclass(slots=True)
 class WorkloadInfo:
     """What the flows told us about one pod identity."""
@@ -95,6 +99,18 @@ class WorkloadInfo:
     service_accounts: set[str] = field(default_factory=set)
     full_labels: Labels = ()
     """Labels as last observed, volatile ones included."""
+    pod_names: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """(workload name, kind) each sampled pod stood for: lets merges count every pod once."""
+
+    def add_pod(self, pod: str, name: str, kind: str) -> None:
+        """Count a pod's workload name and kind once, for the first POD_SAMPLE_LIMIT pods."""
+        if pod in self.pods or len(self.pods) >= POD_SAMPLE_LIMIT:
+            return
+        self.pods.add(pod)
+        self.pod_names[pod] = (name, kind)
+        self.names[name] += 1
+        if kind:
+            self.kinds[kind] += 1
 
     @property
     def name(self) -> str:
@@ -108,7 +124,6 @@ class WorkloadInfo:
         return self.kinds.most_common(1)[0][0] if self.kinds else ""
 
 
-POD_SAMPLE_LIMIT = 50
 SEEN_LIMIT = 1 << 16
 
 
@@ -179,11 +194,8 @@ class EdgeStore:
             info = WorkloadInfo()
             self.workloads[identity] = info
         if endpoint.pod and endpoint.pod not in info.pods:
-            if len(info.pods) < POD_SAMPLE_LIMIT:
-                info.pods.add(endpoint.pod)
-            info.names[endpoint.workload_name or workload_name_from_pod(endpoint.pod)] += 1
-            if endpoint.workload_kind:
-                info.kinds[endpoint.workload_kind] += 1
+            name = endpoint.workload_name or workload_name_from_pod(endpoint.pod)
+            info.add_pod(endpoint.pod, name, endpoint.workload_kind)
             info.full_labels = endpoint.labels
         elif endpoint.workload_name and not info.names:
             info.names[endpoint.workload_name] += 1
@@ -205,14 +217,25 @@ class EdgeStore:
                 mine.merge(stats)
         for identity, info in other.workloads.items():
             target = self.workloads.setdefault(identity, WorkloadInfo())
-            target.names.update(info.names)
-            target.kinds.update(info.kinds)
-            target.pods |= info.pods
+            if info.pod_names:
+                for pod, (name, kind) in sorted(info.pod_names.items()):
+                    target.add_pod(pod, name, kind)
+            else:  # restored from a state without per-pod names
+                target.names.update(info.names)
+                target.kinds.update(info.kinds)
+                target.pods |= info.pods
             target.ips |= info.ips
             target.service_accounts |= info.service_accounts
             target.full_labels = target.full_labels or info.full_labels
         for namespace, labels in other.namespace_labels.items():
             self.namespace_labels.setdefault(namespace, labels)
+        for key, count in other.denied.items():
+            self.denied[key] = self.denied.get(key, 0) + count
+
+    def forget_endpoints(self) -> None:
+        """Drop the per-endpoint caches (before sending the store to another process)."""
+        self._seen.clear()
+        self.resolver.clear_cache()
 
     def note_denied(self, flow: Flow) -> None:
         """Remember that a flow of this edge was dropped (by policy at either end)."""

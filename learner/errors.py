@@ -41,6 +41,9 @@ class InputError(NetpolLearnerError):
         where = f"{path}:{line}" if line else path
         super().__init__(f"{where}: {reason}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, int, str]]:
+        return (type(self), (self.path, self.line, self.reason))  # picklable for worker processes
+
 
 class PolicyError(NetpolLearnerError):
     """A policy document that cannot be understood: names file, document index and field."""
@@ -55,6 +58,9 @@ class PolicyError(NetpolLearnerError):
         where = f"{path} document {document}" if document >= 0 else path
         at = f" ({field})" if field else ""
         super().__init__(f"{where}{at}: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, str, str]]:
+        return (type(self), (self.path, self.document, self.field, self.reason))
 
 
 class SourceUnavailableError(NetpolLearnerError):

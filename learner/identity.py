@@ -68,6 +68,9 @@ class IdentityResolver:
         )
         self._cache: dict[tuple[str, str, Labels, str], Identity] = {}
 
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
     def is_volatile(self, key: str) -> bool:
         return key in self._ignored_keys or key.startswith(self._ignored_prefixes)
 

@@ -11,6 +11,7 @@ from learner.aggregate import EdgeStore
 from learner.console import Env
 from learner.inventory import Inventory
 from learner.normalize import NormalizeStats
+from learner.parallel import parallel_ingest
 from learner.pipeline import (
     LearnConfig,
     build_proposal,
@@ -65,12 +66,18 @@ def learn_and_render(
     state_path: str | None = None,
     kubeconfig: str | None = None,
     context: str | None = None,
+    jobs: int = 1,
 ) -> RunResult:
     inventory = load_inventory(inventory_source, kubeconfig, context)
     store = load_state(state_path, config) if state_path else new_store(config)
     collected = CollectorStats()
     normalized = NormalizeStats()
-    if inputs:
+    if inputs and jobs > 1:
+        parallel_ingest(
+            inputs, store, config, jobs=jobs, source=source, strict=strict,
+            collected=collected, normalized=normalized, progress=env.progress("reading flows"),
+        )  # fmt: skip
+    elif inputs:
         flows = read_flows(inputs, source=source, strict=strict, stats=collected)
         ingest(flows, store, config, normalized, env.progress("reading flows"))
     proposal = build_proposal(store, inventory, config)

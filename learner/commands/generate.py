@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from collectors.base import CollectorStats
@@ -135,6 +136,14 @@ def register(sub: Any) -> None:
         "--current", metavar="DIR|cluster", help="current policies to diff the proposal against"
     )
     parser.add_argument("--state", metavar="PATH", help="also learn from a SQLite state file")
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="read input files on N processes (default 1; 0 = one per core)",
+    )
     add_flow_options(parser)
     add_learner_options(parser)
     add_output_options(parser)
@@ -207,6 +216,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         state_path=args.state,
         kubeconfig=args.kubeconfig,
         context=args.context,
+        jobs=args.jobs if args.jobs > 0 else (os.cpu_count() or 1),
     )
     print_summary(env, result, args.output)
     return ExitStatus.SUCCESS
