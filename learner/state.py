@@ -185,6 +185,7 @@ def _workload_row(identity: Identity, info: WorkloadInfo) -> tuple[str, str]:
         "ips": sorted(info.ips),
         "service_accounts": sorted(info.service_accounts),
         "full_labels": info.full_labels,
+        "pod_names": {pod: list(pair) for pod, pair in sorted(info.pod_names.items())},
     }
     return encode_identity(identity), _dumps(document)
 
@@ -198,6 +199,9 @@ def _workload_from_row(row: sqlite3.Row) -> tuple[Identity, WorkloadInfo]:
         ips=set(document["ips"]),
         service_accounts=set(document["service_accounts"]),
         full_labels=_labels(document["full_labels"]),
+        pod_names={
+            pod: (name, kind) for pod, (name, kind) in document.get("pod_names", {}).items()
+        },
     )
     return decode_identity(row["identity"]), info
 
