@@ -212,9 +212,8 @@ class EdgeStore:
         for key, stats in other.edges.items():
             mine = self.edges.get(key)
             if mine is None:
-                self.edges[key] = stats
-            else:
-                mine.merge(stats)
+                mine = self.edges[key] = EdgeStats(stats.first_seen, stats.last_seen)
+            mine.merge(stats)
         for identity, info in other.workloads.items():
             target = self.workloads.setdefault(identity, WorkloadInfo())
             if info.pod_names:
@@ -231,6 +230,12 @@ class EdgeStore:
             self.namespace_labels.setdefault(namespace, labels)
         for key, count in other.denied.items():
             self.denied[key] = self.denied.get(key, 0) + count
+
+    def copy(self) -> EdgeStore:
+        """An independent copy (e.g. to build a proposal while this store keeps learning)."""
+        other = EdgeStore(self.resolver)
+        other.merge(self)
+        return other
 
     def forget_endpoints(self) -> None:
         """Drop the per-endpoint caches (before sending the store to another process)."""

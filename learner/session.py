@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 
 from collectors.base import CollectorStats
-from learner.aggregate import EdgeKey, EdgeStore, WorkloadInfo
+from learner.aggregate import EdgeKey, EdgeStore
 from learner.model import Flow
 from learner.normalize import NormalizeStats, SkipReason
 from learner.pipeline import LearnConfig, new_store
@@ -22,32 +21,28 @@ from learner.state import PositionLike, SaveBatch, StateStore
 
 __all__ = ["LearningSession", "copy_store", "stats_from_counters"]
 
+_Record = TypeVar("_Record")
+
+
+_MUTABLE = (list, set, dict)  # Counter is a dict
+
+
+def _copied(value: _Record) -> _Record:
+    """``value`` (a dataclass) with its list, set and dict fields copied one level deep, so the
+    copy and the original can change independently whatever fields the class gains."""
+    changes = {
+        f.name: type(item)(item)
+        for f in fields(value)  # type: ignore[arg-type]
+        if isinstance(item := getattr(value, f.name), _MUTABLE)
+    }
+    return replace(value, **changes)  # type: ignore[type-var]
+
 
 def copy_store(store: EdgeStore) -> EdgeStore:
     """An independent copy (for building a proposal while the original keeps learning)."""
     copy = EdgeStore(store.resolver)
-    copy.edges = {
-        key: replace(
-            stats,
-            source_pods=list(stats.source_pods),
-            destination_pods=list(stats.destination_pods),
-            dns_names=set(stats.dns_names),
-            http=set(stats.http),
-            dns_queries=set(stats.dns_queries),
-        )
-        for key, stats in store.edges.items()
-    }
-    copy.workloads = {
-        identity: WorkloadInfo(
-            names=Counter(info.names),
-            kinds=Counter(info.kinds),
-            pods=set(info.pods),
-            ips=set(info.ips),
-            service_accounts=set(info.service_accounts),
-            full_labels=info.full_labels,
-        )
-        for identity, info in store.workloads.items()
-    }
+    copy.edges = {key: _copied(stats) for key, stats in store.edges.items()}
+    copy.workloads = {identity: _copied(info) for identity, info in store.workloads.items()}
     copy.namespace_labels = dict(store.namespace_labels)
     return copy
 
