@@ -28,7 +28,7 @@ from learner.model import Flow
 from learner.normalize import NormalizeStats, normalize
 from learner.pipeline import LearnConfig, build_proposal, effective_inventory, render_policies
 from learner.policy import Proposal
-from learner.session import LearningSession, copy_store
+from learner.session import LearningSession
 from learner.stability import (
     LearningStatus,
     WorkloadProgress,
@@ -271,7 +271,7 @@ class LiveLearner:
         started = time.monotonic()
         self.refresh_inventory()
         with self.lock:
-            store = copy_store(self.session.store)
+            store = self.session.store.copy()
             collected = _copy_collected(self.session.collected)
             normalized = _copy_normalized(self.session.normalized)
         store.resolve_unlabelled()  # as the proposal will, so statuses name the same workloads

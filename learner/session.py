@@ -13,38 +13,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
 from collectors.base import CollectorStats
-from learner.aggregate import EdgeKey, EdgeStore
+from learner.aggregate import EdgeKey
 from learner.model import Flow
 from learner.normalize import NormalizeStats, SkipReason
 from learner.pipeline import LearnConfig, new_store
 from learner.state import PositionLike, SaveBatch, StateStore
 
-__all__ = ["LearningSession", "copy_store", "stats_from_counters"]
-
-_Record = TypeVar("_Record")
-
-
-_MUTABLE = (list, set, dict)  # Counter is a dict
-
-
-def _copied(value: _Record) -> _Record:
-    """``value`` (a dataclass) with its list, set and dict fields copied one level deep, so the
-    copy and the original can change independently whatever fields the class gains."""
-    changes = {
-        f.name: type(item)(item)
-        for f in fields(value)  # type: ignore[arg-type]
-        if isinstance(item := getattr(value, f.name), _MUTABLE)
-    }
-    return replace(value, **changes)  # type: ignore[type-var]
-
-
-def copy_store(store: EdgeStore) -> EdgeStore:
-    """An independent copy (for building a proposal while the original keeps learning)."""
-    copy = EdgeStore(store.resolver)
-    copy.edges = {key: _copied(stats) for key, stats in store.edges.items()}
-    copy.workloads = {identity: _copied(info) for identity, info in store.workloads.items()}
-    copy.namespace_labels = dict(store.namespace_labels)
-    return copy
+__all__ = ["LearningSession", "stats_from_counters"]
 
 
 class LearningSession:

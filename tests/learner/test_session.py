@@ -5,7 +5,7 @@ from pathlib import Path
 from collectors import hubble_file
 from learner.normalize import normalize
 from learner.pipeline import LearnConfig
-from learner.session import LearningSession, copy_store
+from learner.session import LearningSession
 from learner.state import StateStore, load_store
 from tests.hubble_server import LIVE_FIXTURES
 
@@ -44,7 +44,7 @@ def test_a_copy_is_independent_of_the_learning_store(tmp_path: Path) -> None:
     with StateStore(":memory:") as state:
         session = LearningSession(state, LearnConfig())
         feed(session, TCP)
-        copy = copy_store(session.store)
+        copy = session.store.copy()
         assert copy.edges == session.store.edges and copy.workloads == session.store.workloads
         key = next(iter(copy.edges))
         copy.edges[key].source_pods.append("another-pod")
