@@ -222,7 +222,10 @@ class LiveLearner:
         limit = self.settings.save_every_flows
         try:
             flows = normalize(
-                self.source.flows(), session.config.normalize_options(), session.normalized
+                self.source.flows(),
+                session.config.normalize_options(),
+                session.normalized,
+                on_denied=self._note_denied,
             )
             for flow in flows:
                 with lock:
@@ -234,6 +237,10 @@ class LiveLearner:
             self._failure = error
         finally:
             self._wake.set()
+
+    def _note_denied(self, flow: Flow) -> None:
+        with self.lock:
+            self.session.note_denied(flow)
 
     # -- work -----------------------------------------------------------------------------
 

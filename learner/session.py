@@ -36,12 +36,22 @@ class LearningSession:
         """More counters of this run (a stream's reconnects ...), read whenever it saves."""
         self._saved_counters = state.counters()
         self._dirty: set[EdgeKey] = set()
+        self._dirty_denied: set[EdgeKey] = set()
         self.flows_since_save = 0
 
     def add(self, flow: Flow) -> None:
         """Take in one normalised flow."""
         self._dirty.add(self.store.add(flow))
         self.flows_since_save += 1
+
+    def note_denied(self, flow: Flow) -> None:
+        """Take in a dropped flow set aside by normalisation (see EdgeStore.contested)."""
+        self.store.note_denied(flow)
+        resolve = self.store.resolver.resolve  # the same key note_denied used (cached)
+        key = EdgeKey(
+            resolve(flow.source), resolve(flow.destination), str(flow.protocol), flow.port
+        )
+        self._dirty_denied.add(key)
 
     @property
     def unsaved_edges(self) -> int:
@@ -78,8 +88,10 @@ class LearningSession:
             positions=positions,
             counters=self.counters(),
             files=files,
+            denied=self._dirty_denied,
         )
         self._dirty = set()
+        self._dirty_denied = set()
         self.flows_since_save = 0
         return batch
 

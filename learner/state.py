@@ -80,6 +80,18 @@ MIGRATIONS: tuple[str, ...] = (
         ingested_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 2: dropped flows per edge, so a connection one end allowed and the other dropped stays
+    # contested across restarts (EdgeStore.denied).
+    """
+    CREATE TABLE denied (
+        source TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (source, destination, protocol, port)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -354,6 +366,14 @@ class StateStore:
             store.workloads[identity] = info
         for row in self._db.execute("SELECT namespace, labels FROM namespaces"):
             store.namespace_labels.setdefault(row["namespace"], _labels(json.loads(row["labels"])))
+        for row in self._db.execute("SELECT * FROM denied"):
+            key = EdgeKey(
+                decode_identity(row["source"]),
+                decode_identity(row["destination"]),
+                row["protocol"],
+                row["port"],
+            )
+            store.denied[key] = store.denied.get(key, 0) + int(row["count"])
 
     def edge_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM edges").fetchone()[0])
@@ -409,6 +429,13 @@ class StateStore:
                 "INSERT INTO ingested_files (digest, path, ingested_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (digest) DO NOTHING",
                 batch.files,
+            )
+            self._db.executemany(
+                "INSERT INTO denied (source, destination, protocol, port, count) "
+                "VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (source, destination, protocol, port) DO UPDATE SET "
+                "count = excluded.count",
+                batch.denied,
             )
 
     # -- positions and counters -----------------------------------------------------------
@@ -489,6 +516,7 @@ class SaveBatch:
     positions: list[tuple[str, int, str]]
     counters: list[tuple[str, int]]
     files: list[tuple[str, str, float]]
+    denied: list[tuple[str, str, str, int, int]]
 
     @staticmethod
     def capture(
@@ -498,9 +526,11 @@ class SaveBatch:
         positions: Mapping[str, PositionLike] | None = None,
         counters: Mapping[str, int] | None = None,
         files: Iterable[tuple[str, str]] = (),
+        denied: Iterable[EdgeKey] | None = None,
     ) -> SaveBatch:
         """Serialise ``edges`` (all when None) with the workloads at their ends, every
-        namespace, ``positions``, ``counters`` and ingested ``files`` ((digest, path) pairs)."""
+        namespace, ``positions``, ``counters``, ingested ``files`` ((digest, path) pairs) and
+        the dropped-flow counts of ``denied`` (all when ``edges`` is None)."""
         keys = store.edges.keys() if edges is None else edges
         edge_rows = [_edge_row(key, store.edges[key]) for key in keys if key in store.edges]
         identities = {i for key in keys for i in (key.source, key.destination) if i.is_pod}
@@ -520,8 +550,21 @@ class SaveBatch:
         ]
         counter_rows = list((counters or {}).items())
         now = time.time()
+        denied_keys = store.denied.keys() if edges is None else (denied or ())
+        denied_rows = [
+            (
+                encode_identity(key.source),
+                encode_identity(key.destination),
+                key.protocol,
+                key.port,
+                store.denied[key],
+            )
+            for key in denied_keys
+            if key in store.denied
+        ]
         return SaveBatch(
             edges=edge_rows,
+            denied=denied_rows,
             workloads=workload_rows,
             namespaces=namespace_rows,
             positions=position_rows,

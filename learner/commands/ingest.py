@@ -79,7 +79,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             flows = read_flows(
                 [path], source=args.source, strict=args.strict, stats=session.collected
             )
-            for flow in normalize(flows, config.normalize_options(), session.normalized):
+            options = config.normalize_options()
+            for flow in normalize(flows, options, session.normalized, session.note_denied):
                 session.add(flow)
             session.write(session.capture(files=[(digest, path)] if digest else ()))
             ingested += 1

@@ -116,9 +116,11 @@ def add_live_flow_options(parser: argparse.ArgumentParser) -> None:
 
 
 def query_for(config: LearnConfig, since_ns: int | None) -> FlowQuery:
-    verdicts = set(ALLOWED_VERDICTS)
+    # DROPPED always: a connection allowed at one end and dropped at the other must stay
+    # contested rather than be learned (EdgeStore.contested); ERROR only when learned from.
+    verdicts = set(ALLOWED_VERDICTS) | {Verdict.DROPPED}
     if config.include_dropped:
-        verdicts |= {Verdict.DROPPED, Verdict.ERROR}
+        verdicts.add(Verdict.ERROR)
     return FlowQuery(
         namespaces=config.namespaces,
         verdicts=tuple(sorted(verdicts)),

@@ -17,6 +17,7 @@ from learner.identity import Identity
 from learner.inventory import ContainerPort, Inventory, Namespace, Workload
 from learner.normalize import NormalizeOptions, NormalizeStats, normalize
 from learner.state import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     CollectorPosition,
     StateStore,
@@ -178,3 +179,34 @@ def test_kill_9_mid_write_leaves_a_consistent_store(tmp_path: Path) -> None:
         assert batches >= 50
         # Each batch wrote one edge and its count in one transaction: never one without the other.
         assert state.edge_count() == batches
+
+
+def test_dropped_flow_counts_round_trip(tmp_path: Path) -> None:
+    store = learned_store("unattributed_k3d-policy-denied-drop133.jsonl")
+    flows = hubble_file.iter_flows(
+        [str(LIVE_FIXTURES / "unattributed_k3d-policy-denied-drop133.jsonl")],
+        stats=CollectorStats(),
+    )
+    stats = NormalizeStats()
+    for _ in normalize(flows, NormalizeOptions(), stats, on_denied=store.note_denied):
+        pass
+    assert store.denied
+    path = str(tmp_path / "s.db")
+    with StateStore(path) as state:
+        state.save(store)
+    assert load_store(path).denied == store.denied
+
+
+def test_a_version_1_file_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        for statement in MIGRATIONS[0].split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO counters (name, value) VALUES ('flows.seen', 41)")
+    with StateStore(str(path)) as state:
+        assert state.schema_version == SCHEMA_VERSION >= 2
+        assert state.counters() == {"flows.seen": 41}
+        assert state.integrity_check() == "ok"
+    assert load_store(str(path)).denied == {}
