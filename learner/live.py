@@ -97,12 +97,17 @@ def bundle_files(
     progress: list[WorkloadProgress],
     status: Mapping[str, object],
 ) -> tuple[Proposal, dict[str, str]]:
-    """The proposal for ``store`` and every file of the output directory. ``store`` is changed
-    (unlabelled pods are resolved), so pass a copy of a store that keeps learning."""
+    """The proposal for ``store`` and every file of the output directory, as ``generate``
+    makes them (including its self-check, which raises SelfCheckError rather than let a
+    proposal deny traffic it learned from). ``store`` is changed (unlabelled pods are
+    resolved), so pass a copy of a store that keeps learning."""
+    from learner.selfcheck import self_check
     from outputs import report
 
     proposal = build_proposal(store, inventory, config)
     files = render_policies(proposal, config)
+    full_inventory = effective_inventory(store, inventory)
+    self_check(proposal, files, store, full_inventory, config)
     statuses = {p.identity.key: str(p.status) for p in progress}
     bundle = dict(files)
     bundle.update(
@@ -113,7 +118,7 @@ def bundle_files(
             normalized=normalized,
             config=config,
             policy_files=files,
-            inventory=effective_inventory(store, inventory),
+            inventory=full_inventory,
             statuses=statuses,
         )
     )
@@ -309,7 +314,8 @@ class LiveLearner:
             )
             write_tree(files, self.settings.output)
         except NetpolLearnerError as error:
-            # A proposal that cannot be written now may be writable later: keep learning.
+            # Keep the last good proposal and keep learning: an output directory that cannot
+            # be written now may be writable later, and a failed self-check is logged loudly.
             log.error("could not write the proposal: %s", error)
             return
         now = time.time()
