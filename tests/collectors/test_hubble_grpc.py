@@ -6,6 +6,7 @@ import datetime
 import ipaddress
 import threading
 from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from collectors._proto.observer import observer_pb2
-from collectors.base import CollectorStats
+from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 from collectors.hubble_grpc import (
     FlowQuery,
     HubbleStream,
@@ -215,9 +215,7 @@ def test_close_from_another_thread_ends_a_follow_stream(
 
 def test_unix_socket(tmp_path: Path, responses: list[observer_pb2.GetFlowsResponse]) -> None:
     socket_path = tmp_path / "hubble.sock"
-    server = grpc.server(__import__("concurrent.futures").futures.ThreadPoolExecutor(2))
-    from collectors._proto.observer import observer_pb2_grpc
-
+    server = grpc.server(futures.ThreadPoolExecutor(2))
     observer_pb2_grpc.add_ObserverServicer_to_server(RecordedObserver(responses[:5]), server)
     server.add_insecure_port(f"unix://{socket_path}")
     server.start()
