@@ -626,23 +626,30 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="name to verify the server certificate for, e.g. instance.hubble-relay.cilium.io",
     )
-    group.add_argument("--timeout", default="5s", help="connection (dial) timeout (default 5s)")
     group.add_argument(
-        "--request-timeout", default="12s", help="timeout of unary calls (default 12s)"
+        "--timeout", metavar="D", default="5s", help="connection (dial) timeout (default 5s)"
+    )
+    group.add_argument(
+        "--request-timeout", metavar="D", default="12s", help="timeout of unary calls (default 12s)"
     )
     group.add_argument(
         "--since",
+        metavar="D",
         default="",
         help="on the first connection with no saved position, start at this time "
         "(duration ago such as 1h, or RFC 3339); default: new flows only",
     )
     group.add_argument(
         "--reconnect-backoff",
+        metavar="D",
         default="1s",
         help="first delay before reconnecting; doubles per failure (default 1s)",
     )
     group.add_argument(
-        "--reconnect-backoff-max", default="30s", help="longest reconnect delay (default 30s)"
+        "--reconnect-backoff-max",
+        metavar="D",
+        default="30s",
+        help="longest reconnect delay (default 30s)",
     )
     group.add_argument(
         "--max-reconnects",

@@ -45,11 +45,13 @@ def register(sub: Any) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     parser.add_argument(
         "--interval",
+        metavar="D",
         default=None,
         help="Learning window for status.json (default: what learn used, else 10m)",
     )
     parser.add_argument(
         "--stabilization-period",
+        metavar="D",
         default=None,
         help="quiet time before Stable (default: what learn used, else 1h)",
     )

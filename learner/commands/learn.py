@@ -69,15 +69,22 @@ def register(sub: Any) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="proposal directory")
     group = parser.add_argument_group("live learning")
     group.add_argument(
-        "--interval", default="10m", help="how often to rewrite the proposal (default 10m)"
+        "--interval",
+        metavar="D",
+        default="10m",
+        help="how often to rewrite the proposal (default 10m)",
     )
     group.add_argument(
         "--stabilization-period",
+        metavar="D",
         default="1h",
         help="quiet time (no new edge) after which a workload is Stable (default 1h)",
     )
     group.add_argument(
-        "--save-interval", default="5s", help="how often to save to the state file (default 5s)"
+        "--save-interval",
+        metavar="D",
+        default="5s",
+        help="how often to save to the state file (default 5s)",
     )
     group.add_argument(
         "--metrics-addr",
