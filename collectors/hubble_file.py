@@ -265,7 +265,7 @@ def _new_endpoint(raw: _RawEndpoint, ip: str) -> Endpoint:
     )
 
 
-def _url_path(url: str) -> str:
+def url_path(url: str) -> str:
     """``http://reviews:9080/reviews/0?x=1`` → ``/reviews/0``."""
     scheme_end = url.find("://")
     if scheme_end != -1:
@@ -395,7 +395,7 @@ def _map_flow(obj: Any, origin: Origin, wrapper: dict[str, Any]) -> Flow:
         request = l7.get("http")
         if request:
             http = HTTPRequest(
-                method=request.get("method") or "", path=_url_path(request.get("url") or "")
+                method=request.get("method") or "", path=url_path(request.get("url") or "")
             )
     names = flow.get("destination_names")
     is_reply = flow.get("is_reply")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from collectors._proto.flow import flow_pb2
-from collectors.hubble_file import UnsupportedFlow, _url_path
+from collectors.hubble_file import UnsupportedFlow, url_path
 from collectors.hubble_labels import make_endpoint
 from learner.errors import InputError
 from learner.model import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
@@ -133,7 +133,7 @@ def flow_from_proto(
             if record == "dns":
                 dns_query = l7.dns.query.rstrip(".")
             elif record == "http" and l7.http.ListFields():
-                http = HTTPRequest(method=l7.http.method, path=_url_path(l7.http.url))
+                http = HTTPRequest(method=l7.http.method, path=url_path(l7.http.url))
 
     # The CNI's word on replies, in the file collector's order of trust (formats.md §2.4).
     if has("is_reply"):

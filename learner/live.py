@@ -26,7 +26,7 @@ from learner.errors import NetpolLearnerError
 from learner.inventory import Inventory
 from learner.model import Flow
 from learner.normalize import NormalizeStats, normalize
-from learner.pipeline import LearnConfig, build_proposal, effective_inventory, render_policies
+from learner.pipeline import LearnConfig
 from learner.policy import Proposal
 from learner.session import LearningSession
 from learner.stability import (
@@ -101,26 +101,11 @@ def bundle_files(
     makes them (including its self-check, which raises SelfCheckError rather than let a
     proposal deny traffic it learned from). ``store`` is changed (unlabelled pods are
     resolved), so pass a copy of a store that keeps learning."""
-    from learner.selfcheck import self_check
-    from outputs import report
+    from learner.run import render_bundle
 
-    proposal = build_proposal(store, inventory, config)
-    files = render_policies(proposal, config)
-    full_inventory = effective_inventory(store, inventory)
-    self_check(proposal, files, store, full_inventory, config)
     statuses = {p.identity.key: str(p.status) for p in progress}
-    bundle = dict(files)
-    bundle.update(
-        report.report_files(
-            proposal=proposal,
-            store=store,
-            collected=collected,
-            normalized=normalized,
-            config=config,
-            policy_files=files,
-            inventory=full_inventory,
-            statuses=statuses,
-        )
+    proposal, bundle = render_bundle(
+        store, inventory, config, collected=collected, normalized=normalized, statuses=statuses
     )
     bundle["status.json"] = json.dumps(status, indent=2, sort_keys=True) + "\n"
     return proposal, bundle

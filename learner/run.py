@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from collectors.base import CollectorStats
@@ -24,6 +23,7 @@ from learner.pipeline import (
 from learner.policy import Proposal
 from learner.selfcheck import self_check
 from outputs.base import write_tree
+from outputs.report import report_files
 
 
 @dataclass
@@ -42,15 +42,57 @@ def load_inventory(
 ) -> Inventory | None:
     if not source:
         return None
-    loader = importlib.import_module("learner.inventory_load")
-    inventory: Inventory = loader.load_inventory(source, kubeconfig=kubeconfig, context=context)
-    return inventory
+    from learner import inventory_load  # imports the kubernetes client: only when asked
+
+    return inventory_load.load_inventory(source, kubeconfig=kubeconfig, context=context)
 
 
 def load_state(path: str, config: LearnConfig) -> EdgeStore:
-    state = importlib.import_module("learner.state")
-    store: EdgeStore = state.load_store(path, ignore_labels=config.ignore_labels)
-    return store
+    from learner.state import load_store
+
+    return load_store(path, ignore_labels=config.ignore_labels)
+
+
+def render_bundle(
+    store: EdgeStore,
+    inventory: Inventory | None,
+    config: LearnConfig,
+    *,
+    collected: CollectorStats,
+    normalized: NormalizeStats,
+    current_source: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    statuses: Mapping[str, str] | None = None,
+) -> tuple[Proposal, dict[str, str]]:
+    """The proposal for ``store`` and every file of the output directory: policies, report.md
+    and report.json (with the diff against ``current_source`` when given).
+
+    The rendered policies are self-checked first: SelfCheckError rather than a proposal that
+    denies traffic it learned from. ``store`` is changed (unlabelled pods are resolved), so
+    pass a copy of a store that keeps learning.
+    """
+    proposal = build_proposal(store, inventory, config)
+    files = render_policies(proposal, config)
+    full_inventory = effective_inventory(store, inventory)
+    self_check(proposal, files, store, full_inventory, config)
+    bundle = dict(files)
+    bundle.update(
+        report_files(
+            proposal=proposal,
+            store=store,
+            collected=collected,
+            normalized=normalized,
+            config=config,
+            policy_files=files,
+            inventory=full_inventory,
+            current_source=current_source,
+            kubeconfig=kubeconfig,
+            context=context,
+            statuses=statuses,
+        )
+    )
+    return proposal, bundle
 
 
 def learn_and_render(
@@ -80,25 +122,15 @@ def learn_and_render(
     elif inputs:
         flows = read_flows(inputs, source=source, strict=strict, stats=collected)
         ingest(flows, store, config, normalized, env.progress("reading flows"))
-    proposal = build_proposal(store, inventory, config)
-    files = render_policies(proposal, config)
-    full_inventory = effective_inventory(store, inventory)
-    self_check(proposal, files, store, full_inventory, config)
-    bundle = dict(files)
-    report = importlib.import_module("outputs.report")
-    bundle.update(
-        report.report_files(
-            proposal=proposal,
-            store=store,
-            collected=collected,
-            normalized=normalized,
-            config=config,
-            policy_files=files,
-            inventory=full_inventory,
-            current_source=current_source,
-            kubeconfig=kubeconfig,
-            context=context,
-        )
+    proposal, bundle = render_bundle(
+        store,
+        inventory,
+        config,
+        collected=collected,
+        normalized=normalized,
+        current_source=current_source,
+        kubeconfig=kubeconfig,
+        context=context,
     )
     write_tree(bundle, output)
     return RunResult(
