@@ -12,15 +12,15 @@ from learner.run import learn_and_render
 from outputs.mermaid import GraphEdge, GraphNode, flowchart
 from tests.outputs.mermaid_syntax import blocks, check
 
-REAL = Path(__file__).parents[2].parent / "shared" / "samples" / "hubble" / "real"
-FIXTURE_REAL = Path(__file__).parents[1] / "fixtures" / "hubble" / "real"
+REAL_SAMPLES = Path(__file__).parents[1] / "fixtures" / "hubble" / "files" / "real"
+"""The real bookinfo capture (copied from shared/samples/hubble/real, see its SOURCE.md)."""
 SCHEMA = json.loads(
     (Path(__file__).parents[2] / "outputs" / "schemas" / "report.schema.json").read_text()
 )
 
 
 def real_samples() -> Path:
-    return FIXTURE_REAL if FIXTURE_REAL.exists() else REAL
+    return REAL_SAMPLES
 
 
 @pytest.fixture(scope="module")
