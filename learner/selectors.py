@@ -80,6 +80,8 @@ OVERREACH_COST = 1.0
 """Cost of admitting one unobserved workload, when the budget allows it at all."""
 MAX_SUBJECT_KEYS = 4
 MAX_PEER_KEYS = 2
+TREE_FROM_TERMS = 3
+"""Ask the decision tree (:mod:`learner.tree`) for conjunctions when a cover needs this many terms."""
 ALL = "*"
 """Namespace scope meaning every namespace."""
 
@@ -445,6 +447,25 @@ class PeerSelector:
 
     def _choose(self, positives: int, own_namespace: str, budget: int) -> PeerChoice:
         candidates = self._candidates(positives, budget)
+        chosen = self._cover(candidates, positives, budget)
+        if len(chosen) >= TREE_FROM_TERMS:
+            # Many terms: maybe a conjunction of three or more labels says it in one.
+            from learner.tree import tree_selectors
+
+            extra = self._candidates(positives, budget, tree_selectors(self.universe, positives))
+            if extra:
+                again = self._cover(candidates + extra, positives, budget)
+                merged, merged_again = (_merge_values(self.universe, c) for c in (chosen, again))
+                if (len(merged_again), _total_cost(again)) < (len(merged), _total_cost(chosen)):
+                    chosen = again
+        admitted = 0
+        for candidate in chosen:
+            admitted |= candidate.bits
+        peers = [_as_peer(c, own_namespace) for c in _merge_values(self.universe, chosen)]
+        return PeerChoice(tuple(sorted(set(peers), key=peer_sort_key)), admitted)
+
+    def _cover(self, candidates: list[_Candidate], positives: int, budget: int) -> list[_Candidate]:
+        """Greedy weighted set cover of ``positives``, within the overreach ``budget``."""
         chosen: list[_Candidate] = []
         uncovered = positives
         admitted = 0
@@ -477,27 +498,33 @@ class PeerSelector:
             chosen.append(pick)
             uncovered &= ~self.covered(pick)
             admitted |= pick.bits
-        chosen = _drop_redundant(chosen, positives, self.unknown)
-        admitted = 0
-        for candidate in chosen:
-            admitted |= candidate.bits
-        peers = [_as_peer(c, own_namespace) for c in _merge_values(self.universe, chosen)]
-        return PeerChoice(tuple(sorted(set(peers), key=peer_sort_key)), admitted)
+        return _drop_redundant(chosen, positives, self.unknown)
 
     def covered(self, candidate: _Candidate) -> int:
         """The members a candidate surely selects: pods of unknown labels only by namespace."""
         return candidate.bits if candidate.pods is None else candidate.bits & ~self.unknown
 
-    def _candidates(self, positives: int, budget: int) -> list[_Candidate]:
+    def _candidates(
+        self,
+        positives: int,
+        budget: int,
+        proposed: Iterable[LabelSelector] | None = None,
+    ) -> list[_Candidate]:
+        """Candidate terms: every label and pair of labels of the positives and their exact
+        selectors, or only the ``proposed`` selectors when given."""
         universe = self.universe
         pos_namespaces = sorted({universe.members[i].namespace for i in iter_bits(positives)})
-        selectors: dict[LabelSelector | None, None] = {None: None}
-        for index in iter_bits(positives):
-            selectors[self.exact(index)[0]] = None
-            labels = universe.members[index].labels
-            for size in range(1, min(len(labels), MAX_PEER_KEYS) + 1):
-                for combo in itertools.combinations(labels, size):
-                    selectors[LabelSelector(match_labels=combo)] = None
+        selectors: dict[LabelSelector | None, None] = {}
+        if proposed is not None:
+            selectors.update(dict.fromkeys(proposed))
+        else:
+            selectors[None] = None
+            for index in iter_bits(positives):
+                selectors[self.exact(index)[0]] = None
+                labels = universe.members[index].labels
+                for size in range(1, min(len(labels), MAX_PEER_KEYS) + 1):
+                    for combo in itertools.combinations(labels, size):
+                        selectors[LabelSelector(match_labels=combo)] = None
         candidates: list[_Candidate] = []
         for selector in selectors:
             selected = universe.selected(selector)
@@ -532,6 +559,10 @@ class PeerSelector:
                     cost = base + (EXTRA_NAMESPACE_COST if wide else ALL_NAMESPACES_COST)
                     candidates.append(_Candidate(selector, (ALL,), selected, cost))
         return candidates
+
+
+def _total_cost(chosen: list[_Candidate]) -> float:
+    return sum(c.cost for c in chosen)
 
 
 def _popcount(bits: int) -> int:
