@@ -40,9 +40,9 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 from learner.model import EndpointKind, HTTPRequest
 from learner.semantics.calico_selector import (
@@ -75,6 +75,7 @@ from learner.semantics.matchers import (
     Tier,
 )
 from learner.semantics.policyset import PolicyDocument, register_dialect
+from learner.semantics.reader import DocumentReader
 from learner.semantics.traffic import TrafficPeer
 
 API_GROUP = "projectcalico.org"
@@ -393,38 +394,11 @@ def parse_calico_policy(document: PolicyDocument) -> CompiledPolicy:
     return _Parser(document).policy()
 
 
-class _Parser:
+class _Parser(DocumentReader):
     def __init__(self, document: PolicyDocument) -> None:
-        self.document = document
+        super().__init__(document)
         self.namespaced = document.kind in NAMESPACED_KINDS
         self.namespace = ""
-
-    def fail(self, field_name: str, reason: str) -> NoReturn:
-        raise self.document.error(field_name, reason)
-
-    # --- shapes ---
-
-    def mapping(self, value: object, where: str, allowed: frozenset[str]) -> Mapping[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.fail(where, f"must be a mapping, not {type(value).__name__}")
-        for name in value:
-            if name not in allowed:
-                self.fail(f"{where}.{name}", "unknown field")
-        return value
-
-    def sequence(self, value: object, where: str) -> Sequence[Any]:
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            self.fail(where, f"must be a list, not {type(value).__name__}")
-        return value
-
-    def string(self, value: object, where: str) -> str:
-        if not isinstance(value, str) or not value:
-            self.fail(where, "must be a non-empty string")
-        return value
 
     def selector(self, value: object, where: str) -> Expression:
         if not isinstance(value, str):

@@ -38,7 +38,7 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 from learner.model import EndpointKind
 from learner.policy import NAMESPACE_NAME_LABEL, LabelSelector, Operator, Requirement
@@ -73,6 +73,7 @@ from learner.semantics.matchers import (
     Target,
 )
 from learner.semantics.policyset import PolicyDocument, register_dialect
+from learner.semantics.reader import DocumentReader, type_name
 from learner.semantics.traffic import TrafficPeer
 
 API_VERSION = "cilium.io/v2"
@@ -186,42 +187,12 @@ def parse_cilium_policy(document: PolicyDocument) -> CompiledPolicy:
     return _Parser(document).policy()
 
 
-class _Parser:
+class _Parser(DocumentReader):
     def __init__(self, document: PolicyDocument) -> None:
-        self.document = document
+        super().__init__(document)
         self.clusterwide = document.kind == CLUSTERWIDE_KIND
         self.namespace = ""
         self.ref = PolicyRef("", "")
-
-    def fail(self, field_name: str, reason: str) -> NoReturn:
-        raise self.document.error(field_name, reason)
-
-    # --- shapes ---
-
-    def mapping(
-        self, value: object, where: str, allowed: frozenset[str] | None
-    ) -> Mapping[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.fail(where, f"must be a mapping, not {_type_name(value)}")
-        if allowed is not None:
-            for name in value:
-                if name not in allowed:
-                    self.fail(f"{where}.{name}", "unknown field")
-        return value
-
-    def sequence(self, value: object, where: str) -> Sequence[Any]:
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            self.fail(where, f"must be a list, not {_type_name(value)}")
-        return value
-
-    def string(self, value: object, where: str) -> str:
-        if not isinstance(value, str) or not value:
-            self.fail(where, f"must be a non-empty string, not {_type_name(value)}")
-        return value
 
     # --- the policy ---
 
@@ -471,7 +442,7 @@ class _Parser:
         if isinstance(text, int) and not isinstance(text, bool):
             text = str(text)
         if not isinstance(text, str):
-            self.fail(f"{where}.port", f"must be a string, not {_type_name(text)}")
+            self.fail(f"{where}.port", f"must be a string, not {type_name(text)}")
         end = port.get("endPort")
         if not text.isdigit():
             if not _PORT_NAME.match(text) or len(text) > 15:
@@ -496,7 +467,7 @@ class _Parser:
         for name in ("method", "path"):
             text = rule.get(name) or ""
             if not isinstance(text, str):
-                self.fail(f"{where}.{name}", f"must be a string, not {_type_name(text)}")
+                self.fail(f"{where}.{name}", f"must be a string, not {type_name(text)}")
             try:
                 re.compile(text)
             except re.error as exc:
@@ -630,14 +601,6 @@ def _namespace_matcher(
         return ExactNamespaceMatcher(labels[0][1])
     selector = LabelSelector(tuple(sorted(dict(labels).items())), tuple(requirements))
     return LabelSelectorNamespaceMatcher(selector)
-
-
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
 
 
 register_dialect(API_VERSION, POLICY_KIND, parse_cilium_policy)

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from collections.abc import Mapping
+from typing import Any
 
 from learner.model import make_labels
 from learner.policy import LabelSelector, Operator, Requirement
@@ -64,6 +64,7 @@ from learner.semantics.matchers import (
     Tier,
 )
 from learner.semantics.policyset import PolicyDocument, register_dialect
+from learner.semantics.reader import DocumentReader
 
 API_VERSION = "networking.k8s.io/v1"
 KIND = "NetworkPolicy"
@@ -98,42 +99,7 @@ def parse_network_policy(document: PolicyDocument) -> CompiledPolicy:
     return _Parser(document).policy()
 
 
-class _Parser:
-    def __init__(self, document: PolicyDocument) -> None:
-        self.document = document
-
-    def fail(self, field: str, reason: str) -> NoReturn:
-        raise self.document.error(field, reason)
-
-    # --- shapes ---
-
-    def mapping(
-        self, value: object, field: str, allowed: frozenset[str] | None
-    ) -> Mapping[str, Any]:
-        """``value`` as a mapping (``null`` = empty) whose keys are all in ``allowed`` (any
-        key when None): misspelt fields are errors, as with ``kubectl --validate=strict``."""
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.fail(field, f"must be a mapping, not {_type_name(value)}")
-        if allowed is not None:
-            for name in value:
-                if name not in allowed:
-                    self.fail(f"{field}.{name}", "unknown field")
-        return value
-
-    def sequence(self, value: object, field: str) -> Sequence[Any]:
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            self.fail(field, f"must be a list, not {_type_name(value)}")
-        return value
-
-    def string(self, value: object, field: str) -> str:
-        if not isinstance(value, str) or not value:
-            self.fail(field, f"must be a non-empty string, not {_type_name(value)}")
-        return value
-
+class _Parser(DocumentReader):
     # --- the policy ---
 
     def policy(self) -> CompiledPolicy:
@@ -344,14 +310,6 @@ def _inside(inner: _Network, outer: _Network) -> bool:
         inner.version == outer.version
         and inner.prefixlen >= outer.prefixlen
         and int(inner.network_address) & int(outer.netmask) == int(outer.network_address)
-    )
-
-
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), type(value).__name__
     )
 
 
