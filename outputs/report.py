@@ -53,7 +53,8 @@ def rule_risks(policy: ProposedPolicy, rule: Rule, direction: str) -> list[Risk]
         if isinstance(peer, CIDRPeer) and is_public(peer.cidr):
             kind = "world-egress" if direction == "egress" else "world-ingress"
             names = f" ({', '.join(peer.names[:3])})" if peer.names else ""
-            risks.append(Risk(kind, policy.key, f"{direction} to/from {peer.cidr}{names}"))
+            preposition = "to" if direction == "egress" else "from"
+            risks.append(Risk(kind, policy.key, f"{direction} {preposition} {peer.cidr}{names}"))
             if peer.names:
                 risks.append(
                     Risk(
@@ -319,7 +320,7 @@ def risk_section(risks: list[Risk]) -> list[str]:
         if len(items) > MAX_LIST:
             body += f"\n- ... {len(items) - MAX_LIST} more in report.json"
         lines.append("")
-        lines.append(details(f"{len(items)} items", body))
+        lines.append(details(f"{len(items)} item{'s' if len(items) != 1 else ''}", body))
     return lines
 
 
@@ -440,7 +441,7 @@ def report_markdown(
         "# Proposed network policies",
         "",
         f"{len(proposal.policies)} `{config.format}` policies for {len(store.workloads)} workloads, "
-        f"learned by {proposal.learner or config.learner} from {normalized.included:,} flows "
+        f"learned by `{proposal.learner or config.learner}` from {normalized.included:,} flows "
         f"({len(store.edges):,} edges). Every observed connection they stand for was checked "
         "against the rendered policies.",
         "",
