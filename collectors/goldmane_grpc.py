@@ -21,7 +21,7 @@ import argparse
 import hashlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -91,11 +91,28 @@ class GoldmaneQuery:
 
 @dataclass(frozen=True, slots=True)
 class GoldmanePosition:
-    """How far the stream has got: the newest window start and the results taken in since
-    :data:`REMEMBERED_WINDOWS` windows before it (by key and window)."""
+    """How far the stream has got: the newest window start and the results taken in that a
+    resume would be sent again (by key and window).
+
+    ``time_ns`` and ``boundary`` give it the shape of every collector's position, so the
+    learning state saves and restores it as it does Hubble's (see :meth:`from_saved`).
+    """
 
     newest_start: int
     seen: frozenset[str] = frozenset()
+
+    @property
+    def time_ns(self) -> int:
+        return self.newest_start * 1_000_000_000
+
+    @property
+    def boundary(self) -> tuple[str, ...]:
+        return tuple(sorted(self.seen))
+
+    @classmethod
+    def from_saved(cls, time_ns: int, boundary: Iterable[str]) -> GoldmanePosition:
+        """The position a state saved as ``time_ns`` and ``boundary``."""
+        return cls(time_ns // 1_000_000_000, frozenset(boundary))
 
 
 def goldmane_options(
@@ -233,9 +250,12 @@ def _unavailable(
 class GoldmaneStream:
     """Flows from Goldmane across reconnects; iterate ``flows()`` from one thread.
 
-    A result counts as taken in when the consumer asks for the next flow; :attr:`position`
-    can be saved and passed back to resume a later run. :meth:`close` may be called from any
-    thread; the iteration then ends.
+    :attr:`position` can be saved and passed back to resume a later run. It covers the results
+    *committed*: a consumer that saves its aggregate elsewhere calls :meth:`commit` after it has
+    taken each flow in, under the same lock as it reads :attr:`position` for saving, so the
+    saved position and the saved aggregate always agree. Otherwise a result is committed when
+    the consumer asks for the next flow. :meth:`close` may be called from any thread; the
+    iteration then ends.
     """
 
     def __init__(
@@ -256,7 +276,11 @@ class GoldmaneStream:
         self.connected = False
         self._closed = threading.Event()
         self._call_lock = threading.Lock()
+        self._position_lock = threading.Lock()
+        """Guards ``_seen`` and ``_newest_start`` against :attr:`position` on another thread."""
         self._call: Any = None
+        self._pending: tuple[str, int] | None = None
+        """The key and window start of the flow handed out last, until committed."""
         self._newest_start = position.newest_start if position else -1
         self._seen: dict[str, int] = {}
         if position:
@@ -264,9 +288,22 @@ class GoldmaneStream:
 
     @property
     def position(self) -> GoldmanePosition | None:
-        if self._newest_start < 0:
-            return None
-        return GoldmanePosition(self._newest_start, frozenset(self._seen))
+        with self._position_lock:
+            if self._newest_start < 0:
+                return None
+            # A resume asks from one window back; older results are never sent again.
+            replayed_from = self._resume_from()
+            seen = frozenset(key for key, start in self._seen.items() if start >= replayed_from)
+            return GoldmanePosition(self._newest_start, seen)
+
+    def commit(self) -> None:
+        """Count the flow handed out last as taken in: the position moves past it."""
+        pending = self._pending
+        if pending is None:
+            return
+        with self._position_lock:
+            self._pending = None
+            self._take(*pending)
 
     @property
     def closed(self) -> bool:
@@ -412,11 +449,14 @@ class GoldmaneStream:
                 flow = flow_from_goldmane(message, Origin(server, counters.results), self.endpoints)
             except UnsupportedProtocol as skipped:
                 stats.non_flow[str(skipped)] += 1
-                self._take(key, message.start_time)
+                with self._position_lock:
+                    self._take(key, message.start_time)
                 continue
             stats.flows += 1
+            self._pending = (key, message.start_time)
             yield flow
-            self._take(key, message.start_time)
+            # The consumer asks for more, so it is done with this flow (normally it committed it).
+            self.commit()
 
 
 def iter_flows(

@@ -239,6 +239,42 @@ def test_a_saved_position_skips_what_was_already_taken_in(running: Any) -> None:
     assert all(int(f.time) == T0 + 45 for f in flows)
 
 
+def test_the_position_moves_on_commit_and_keeps_only_what_a_resume_replays(
+    running: Any,
+) -> None:
+    servicer = FlowsServer(windows())
+    server = running(servicer)
+    stream = GoldmaneStream(plain(server.address))
+    flows = stream.flows()
+    try:
+        first = next(flows)
+        assert first.port == 8080 and stream.position is None  # handed out, not taken in
+        stream.commit()
+        position = stream.position
+        assert position is not None and position.newest_start == T0
+        assert len(position.seen) == 1
+        rest = [next(flows) for _ in range(5)]
+        stream.commit()
+    finally:
+        stream.close()
+        flows.close()
+    assert [f.port for f in rest] == [9090, 8080, 9090, 8080, 9090]
+    position = stream.position
+    assert position is not None and position.newest_start == T0 + 30
+    # A resume asks from T0 + 15: window T0 is never sent again, so it is not kept.
+    assert (
+        sorted(key.split(":")[0] for key in position.seen)
+        == [str(T0 + 15)] * 2 + [str(T0 + 30)] * 2
+    )
+
+
+def test_a_position_round_trips_through_the_saved_shape() -> None:
+    position = GoldmanePosition(T0 + 30, frozenset({f"{T0 + 30}:{T0 + 45}:ab", f"{T0}:x:cd"}))
+    assert position.time_ns == (T0 + 30) * 1_000_000_000
+    assert position.boundary == tuple(sorted(position.seen))
+    assert GoldmanePosition.from_saved(position.time_ns, position.boundary) == position
+
+
 def test_record_details(running: Any) -> None:
     results = [
         flow_result(0, T0, proto="udp", port=53, reporter="Dst", action="Deny"),
