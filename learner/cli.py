@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Sequence
 
 from learner.console import Env
+from learner.envflags import apply_environment
 from learner.errors import ExitStatus, NetpolLearnerError
 
 PROG = "netpol-learner"
@@ -38,6 +39,9 @@ exit status:
   3  source unavailable (gRPC server, Kubernetes API, TLS, timeout)
   4  internal error (rerun with --debug and report it)
   130 interrupted
+
+every --long-flag can also be set as NETPOL_LEARNER_LONG_FLAG (flags on the command line win;
+comma-separate repeatable flags).
 
 examples:
   netpol-learner generate flows.jsonl -o policies/
@@ -71,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, env: Env | None = None) -> int:
     env = env or Env.from_process()
     parser = build_parser()
+    try:
+        apply_environment(parser, os.environ)
+    except NetpolLearnerError as exc:
+        env.error(str(exc))
+        return int(exc.exit_status)
     args = parser.parse_args(argv)
     debug = bool(args.debug or os.environ.get("NETPOL_LEARNER_DEBUG"))
     logging.basicConfig(
