@@ -506,34 +506,38 @@ def _flows_in_lines(
 ) -> Iterator[Flow]:
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
-    line_number = first_line - 1
-    for line in lines:
-        line_number += 1
-        if line.isspace():
-            continue
-        stats.records += 1
-        origin = Origin(path, line_number)
-        try:
-            record = loads(line)
-        except decode_error as error:
-            reason = f"invalid JSON: {error.msg} at column {error.colno}"
-            stats.bad_record(InputError(path, line_number, reason), strict)
-            continue
-        # The common case, a wrapped flow, inlined: this loop runs once per line.
-        if type(record) is dict:
-            flow_object = record.get("flow")
-            if type(flow_object) is dict:
-                try:
-                    flow = _map_flow(flow_object, origin, record)
-                except _SET_ASIDE as problem:
-                    _set_aside(problem, origin, strict, stats)
-                    continue
-                stats.flows += 1
-                yield flow
+    # Counted locally and added to ``stats`` as the generator ends: this loop runs per line.
+    records = flows = 0
+    try:
+        for line_number, line in enumerate(lines, first_line):
+            if len(line) < 3 and line.isspace():
                 continue
-        other = _flow_of(record, origin, strict, stats)
-        if other is not None:
-            yield other
+            records += 1
+            origin = Origin(path, line_number)
+            try:
+                record = loads(line)
+            except decode_error as error:
+                reason = f"invalid JSON: {error.msg} at column {error.colno}"
+                stats.bad_record(InputError(path, line_number, reason), strict)
+                continue
+            # The common case, a wrapped flow, inlined.
+            if type(record) is dict:
+                flow_object = record.get("flow")
+                if type(flow_object) is dict:
+                    try:
+                        flow = _map_flow(flow_object, origin, record)
+                    except _SET_ASIDE as problem:
+                        _set_aside(problem, origin, strict, stats)
+                        continue
+                    flows += 1
+                    yield flow
+                    continue
+            other = _flow_of(record, origin, strict, stats)
+            if other is not None:
+                yield other
+    finally:
+        stats.records += records
+        stats.flows += flows
 
 
 _CHUNK_CHARS = 1 << 20
