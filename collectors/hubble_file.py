@@ -510,7 +510,7 @@ def _flows_in_lines(
     records = flows = 0
     try:
         for line_number, line in enumerate(lines, first_line):
-            if len(line) < 3 and line.isspace():
+            if line.isspace():
                 continue
             records += 1
             origin = Origin(path, line_number)
