@@ -1,4 +1,5 @@
-"""``netpol-learner learn``: stream flows from Hubble, learn continuously, keep a proposal fresh."""
+"""``netpol-learner learn``: stream flows from Hubble or Calico Goldmane, learn continuously,
+keep a proposal fresh."""
 
 from __future__ import annotations
 
@@ -10,11 +11,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+from collectors.base import CollectorStats
+from collectors.goldmane_grpc import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
+from collectors.goldmane_grpc import (
+    GoldmanePosition,
+    GoldmaneQuery,
+    GoldmaneStream,
+    goldmane_options_from_args,
+)
 from collectors.hubble_grpc import (
     FlowQuery,
     HubbleStream,
+    ReconnectPolicy,
+    ServerOptions,
     StreamPosition,
     add_server_arguments,
     reconnect_policy_from_args,
@@ -26,16 +38,20 @@ from learner.console import Env
 from learner.durations import parse_duration
 from learner.errors import ExitStatus, UsageError
 from learner.inventory import Inventory
-from learner.live import META_INTERVAL, META_STABILIZATION, LiveLearner, LiveSettings
+from learner.live import META_INTERVAL, META_STABILIZATION, FlowSource, LiveLearner, LiveSettings
 from learner.logs import LOG_FORMATS, configure_logging
 from learner.metrics import LearnerMetrics, MetricsServer, registry_for
 from learner.model import Verdict
 from learner.normalize import ALLOWED_VERDICTS
 from learner.pipeline import LearnConfig
 from learner.session import LearningSession
-from learner.state import StateStore
+from learner.state import CollectorPosition, StateStore
 
-HELP = "stream flows from Hubble, learn continuously and keep a fresh proposal in a directory"
+SOURCES = ("hubble", "goldmane")
+HELP = (
+    "stream flows from Hubble or Calico Goldmane, learn continuously and keep a fresh proposal "
+    "in a directory"
+)
 EXAMPLES = """\
 examples:
   # from a local port-forward: kubectl -n kube-system port-forward svc/hubble-relay 4245:80
@@ -47,6 +63,11 @@ examples:
       --tls-ca-cert-files /tls/ca.crt --tls-client-cert-file /tls/tls.crt \\
       --tls-client-key-file /tls/tls.key --tls-server-name instance.hubble-relay.cilium.io \\
       -n shop -n payments --metrics-addr :9090 --log-format json
+
+  # Calico Open Source 3.30+: Goldmane (mTLS), through a port-forward to its port 7443
+  netpol-learner learn --source goldmane --server localhost:7443 \\
+      --tls-ca-cert-files ca.crt --tls-client-cert-file tls.crt --tls-client-key-file tls.key \\
+      --tls-server-name goldmane.calico-system.svc --state learn.db -o proposal/
 
   # get the current proposal out of a state file at any time
   netpol-learner export --state learn.db -o proposal/
@@ -67,6 +88,13 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--state", required=True, metavar="PATH", help="SQLite state file")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="proposal directory")
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="hubble",
+        help="hubble: hubble-relay or a Hubble server; goldmane: Calico Goldmane, mTLS, default "
+        f"server {GOLDMANE_DEFAULT_SERVER} (default: hubble)",
+    )
     group = parser.add_argument_group("live learning")
     group.add_argument(
         "--interval",
@@ -108,7 +136,7 @@ def add_live_flow_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NS",
-        help="only flows with a pod in NS, filtered by the server (repeatable: OR)",
+        help="only flows with a pod in NS (repeatable: OR); Hubble filters them on the server",
     )
     group.add_argument(
         "--include-dropped", action="store_true", help="also learn from DROPPED/ERROR flows"
@@ -136,6 +164,77 @@ def query_for(config: LearnConfig, since_ns: int | None) -> FlowQuery:
     )
 
 
+def goldmane_query_for(since_ns: int | None) -> GoldmaneQuery:
+    # Deny always, for the same reason as DROPPED above; Goldmane has no ERROR. Namespaces are
+    # filtered here, not by Goldmane: its filter ANDs source and destination namespaces.
+    start = since_ns // 1_000_000_000 if since_ns is not None else 0
+    return GoldmaneQuery(actions=("Allow", "Deny"), start_time_gte=start, follow=True)
+
+
+class StreamCounters(Protocol):
+    @property
+    def duplicates(self) -> int: ...
+
+    @property
+    def reconnects(self) -> int: ...
+
+
+class LiveStream(FlowSource, Protocol):
+    """A flow source with the counters that metrics and the state's totals read."""
+
+    @property
+    def counters(self) -> StreamCounters: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """Where and how to stream, read from the flags before the state is opened."""
+
+    source: str
+    server: ServerOptions
+    reconnect: ReconnectPolicy
+    since_ns: int | None
+
+    @property
+    def collector(self) -> str:
+        """The name the stream's position is saved under, e.g. ``goldmane:localhost:7443``."""
+        return f"{self.source}:{self.server.server}"
+
+
+def stream_settings_from_args(args: argparse.Namespace) -> StreamSettings:
+    goldmane = args.source == "goldmane"
+    return StreamSettings(
+        source=args.source,
+        server=goldmane_options_from_args(args) if goldmane else server_options_from_args(args),
+        reconnect=reconnect_policy_from_args(args),
+        since_ns=since_from_args(args, time.time()),
+    )
+
+
+def open_stream(
+    settings: StreamSettings,
+    config: LearnConfig,
+    saved: CollectorPosition | None,
+    stats: CollectorStats,
+) -> LiveStream:
+    """The ``--source`` stream, resuming from ``saved`` (the state's position for it)."""
+    if settings.source == "goldmane":
+        return GoldmaneStream(
+            settings.server,
+            goldmane_query_for(settings.since_ns),
+            reconnect=settings.reconnect,
+            position=GoldmanePosition.from_saved(saved.time_ns, saved.boundary) if saved else None,
+            stats=stats,
+        )
+    return HubbleStream(
+        settings.server,
+        query_for(config, settings.since_ns),
+        reconnect=settings.reconnect,
+        position=StreamPosition(saved.time_ns, saved.boundary) if saved else None,
+        stats=stats,
+    )
+
+
 def inventory_loader(args: argparse.Namespace) -> Callable[[], Inventory] | None:
     """Reads ``--inventory`` (manifests, or ``cluster``) again before every proposal."""
     if not args.inventory:
@@ -158,7 +257,7 @@ def initial_inventory(load: Callable[[], Inventory] | None, state: StateStore) -
     return saved[0] if saved else None
 
 
-def metrics_reader(learner: LiveLearner, stream: HubbleStream) -> Callable[[], LearnerMetrics]:
+def metrics_reader(learner: LiveLearner, stream: LiveStream) -> Callable[[], LearnerMetrics]:
     session = learner.session
 
     def read() -> LearnerMetrics:
@@ -213,9 +312,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     save_interval = parse_duration(args.save_interval, "--save-interval")
     if interval <= 0 or save_interval <= 0 or stabilization < 0:
         raise UsageError("--interval and --save-interval must be > 0, --stabilization-period >= 0")
-    server = server_options_from_args(args)
-    reconnect = reconnect_policy_from_args(args)
-    collector = f"hubble:{server.server}"
+    streaming = stream_settings_from_args(args)
+    collector = streaming.collector
     os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
     with StateStore(args.state) as state:
         state.set_meta(META_INTERVAL, args.interval)
@@ -223,15 +321,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         session = LearningSession(state, config)
         load = inventory_loader(args)
         inventory = initial_inventory(load, state)
-        saved = state.position(collector)
-        position = StreamPosition(saved.time_ns, saved.boundary) if saved else None
-        stream = HubbleStream(
-            server,
-            query_for(config, since_from_args(args, time.time())),
-            reconnect=reconnect,
-            position=position,
-            stats=session.collected,
-        )
+        stream = open_stream(streaming, config, state.position(collector), session.collected)
         settings = LiveSettings(
             output=args.output,
             collector=collector,
@@ -262,10 +352,10 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             )
         log.info(
             "learning from %s into %s (%d edges so far%s); proposal in %s every %s",
-            server.server,
+            collector,
             args.state,
             len(session.store.edges),
-            ", resuming" if position else "",
+            ", resuming" if stream.position is not None else "",
             args.output,
             args.interval,
         )

@@ -5,6 +5,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -257,7 +258,7 @@ def test_the_position_moves_on_commit_and_keeps_only_what_a_resume_replays(
         stream.commit()
     finally:
         stream.close()
-        flows.close()
+    assert list(flows) == []  # closing ends the iteration
     assert [f.port for f in rest] == [9090, 8080, 9090, 8080, 9090]
     position = stream.position
     assert position is not None and position.newest_start == T0 + 30
@@ -383,10 +384,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A CA, Goldmane's server certificate (its real SANs) and a client certificate."""
-    directory = tmp_path_factory.mktemp("pki")
+def write_pki(directory: Path) -> dict[str, Any]:
+    """A CA, Goldmane's server certificate (its real SANs) and a client certificate: the
+    client's files under ``paths`` and the server's credentials under ``server``."""
     ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     ca = _certificate("calico-ca", ca_key)
     server = _certificate(
@@ -406,6 +406,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         [(_key_pem(server_key), server)], root_certificates=ca, require_client_auth=True
     )
     return {"paths": paths, "server": credentials}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return write_pki(tmp_path_factory.mktemp("pki"))
 
 
 def _tls(paths: dict[str, str], *, with_client: bool = True) -> TLSOptions:
