@@ -603,7 +603,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ADDR",
         default=DEFAULT_SERVER,
         help=f"hubble-relay or Hubble server: host:port, tls://host:port or unix:///path "
-        f"(default {DEFAULT_SERVER})",
+        f"(default {DEFAULT_SERVER}; with learn --source goldmane, Goldmane's address)",
     )
     group.add_argument("--tls", action="store_true", help="connect with TLS")
     group.add_argument(
