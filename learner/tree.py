@@ -48,10 +48,10 @@ def tree_selectors(universe: Universe, positives: int) -> list[LabelSelector]:
     positive_class = list(model.classes_).index(1)
     leaves = model.apply(rows)
     groups: dict[int, list[int]] = {}
-    for row, leaf in enumerate(leaves):
+    for position, leaf in enumerate(leaves):
         share = tree.value[leaf][0]
-        if targets[row] and share[positive_class] == share.sum():
-            groups.setdefault(int(leaf), []).append(indices[row])
+        if targets[position] and share[positive_class] == share.sum():
+            groups.setdefault(int(leaf), []).append(indices[position])
     others = scope & ~positives
     found: dict[LabelSelector, None] = {}
     for members in groups.values():
