@@ -97,7 +97,6 @@ _RULE_FIELDS = frozenset(
      "labels", "enableDefaultDeny", "description", "log"}
 )  # fmt: skip
 _SELECTOR_FIELDS = frozenset({"matchLabels", "matchExpressions"})
-_EXPRESSION_FIELDS = frozenset({"key", "operator", "values"})
 _CIDR_RULE_FIELDS = frozenset({"cidr", "except", "cidrGroupRef", "cidrGroupSelector"})
 _FQDN_FIELDS = frozenset({"matchName", "matchPattern"})
 _PORT_RULE_FIELDS = frozenset(
@@ -544,27 +543,6 @@ class _Parser(DocumentReader):
         namespaces = _namespace_matcher(namespace_labels, namespace_requirements)
         pod_selector = LabelSelector(tuple(sorted(dict(pods).items())), tuple(pod_requirements))
         return _Selector(pod_selector, namespaces, tuple(sorted(set(entities))))
-
-    def requirement(self, value: object, where: str) -> Requirement:
-        expression = self.mapping(value, where, _EXPRESSION_FIELDS)
-        key = self.string(expression.get("key"), f"{where}.key")
-        operator_text = expression.get("operator")
-        try:
-            operator = Operator(str(operator_text))
-        except ValueError:
-            self.fail(
-                f"{where}.operator",
-                f"unknown operator {operator_text!r} (use In, NotIn, Exists or DoesNotExist)",
-            )
-        values = self.sequence(expression.get("values"), f"{where}.values")
-        for i, item in enumerate(values):
-            if not isinstance(item, str):
-                self.fail(f"{where}.values[{i}]", f"values must be strings (quote {item!r})")
-        if operator in (Operator.IN, Operator.NOT_IN) and not values:
-            self.fail(f"{where}.values", f"{operator} needs at least one value")
-        if operator in (Operator.EXISTS, Operator.DOES_NOT_EXIST) and values:
-            self.fail(f"{where}.values", f"{operator} takes no values")
-        return Requirement(key, operator, tuple(values))
 
 
 def _inside(

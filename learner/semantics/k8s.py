@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from learner.model import make_labels
-from learner.policy import LabelSelector, Operator, Requirement
+from learner.policy import LabelSelector
 from learner.semantics.matchers import (
     ALL_PEERS,
     ALL_PORTS,
@@ -79,7 +79,6 @@ KUBERNETES_RULE_ORDER = (1000.0,)
 _SPEC_FIELDS = frozenset({"podSelector", "policyTypes", "ingress", "egress"})
 _PEER_FIELDS = frozenset({"podSelector", "namespaceSelector", "ipBlock"})
 _SELECTOR_FIELDS = frozenset({"matchLabels", "matchExpressions"})
-_EXPRESSION_FIELDS = frozenset({"key", "operator", "values"})
 _IPBLOCK_FIELDS = frozenset({"cidr", "except"})
 _PORT_FIELDS = frozenset({"protocol", "port", "endPort"})
 _PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -250,27 +249,6 @@ class _Parser(DocumentReader):
             )
         )
         return LabelSelector(make_labels(pairs), requirements)
-
-    def requirement(self, value: object, field: str) -> Requirement:
-        expression = self.mapping(value, field, _EXPRESSION_FIELDS)
-        key = self.string(expression.get("key"), f"{field}.key")
-        operator_text = expression.get("operator")
-        try:
-            operator = Operator(str(operator_text))
-        except ValueError:
-            self.fail(
-                f"{field}.operator",
-                f"unknown operator {operator_text!r} (use In, NotIn, Exists or DoesNotExist)",
-            )
-        values = self.sequence(expression.get("values"), f"{field}.values")
-        for i, item in enumerate(values):
-            if not isinstance(item, str):
-                self.fail(f"{field}.values[{i}]", f"values must be strings (quote {item!r})")
-        if operator in (Operator.IN, Operator.NOT_IN) and not values:
-            self.fail(f"{field}.values", f"{operator} needs at least one value")
-        if operator in (Operator.EXISTS, Operator.DOES_NOT_EXIST) and values:
-            self.fail(f"{field}.values", f"{operator} takes no values")
-        return Requirement(key, operator, tuple(values))
 
     # --- ports ---
 

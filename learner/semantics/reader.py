@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from learner.policy import Operator, Requirement
 from learner.semantics.policyset import PolicyDocument
+
+EXPRESSION_FIELDS = frozenset({"key", "operator", "values"})
 
 
 def type_name(value: object) -> str:
@@ -54,3 +57,25 @@ class DocumentReader:
         if not isinstance(value, str) or not value:
             self.fail(field, f"must be a non-empty string, not {type_name(value)}")
         return value
+
+    def requirement(self, value: object, field: str) -> Requirement:
+        """One ``matchExpressions`` item of a Kubernetes label selector."""
+        expression = self.mapping(value, field, EXPRESSION_FIELDS)
+        key = self.string(expression.get("key"), f"{field}.key")
+        operator_text = expression.get("operator")
+        try:
+            operator = Operator(str(operator_text))
+        except ValueError:
+            self.fail(
+                f"{field}.operator",
+                f"unknown operator {operator_text!r} (use In, NotIn, Exists or DoesNotExist)",
+            )
+        values = self.sequence(expression.get("values"), f"{field}.values")
+        for i, item in enumerate(values):
+            if not isinstance(item, str):
+                self.fail(f"{field}.values[{i}]", f"values must be strings (quote {item!r})")
+        if operator in (Operator.IN, Operator.NOT_IN) and not values:
+            self.fail(f"{field}.values", f"{operator} needs at least one value")
+        if operator in (Operator.EXISTS, Operator.DOES_NOT_EXIST) and values:
+            self.fail(f"{field}.values", f"{operator} takes no values")
+        return Requirement(key, operator, tuple(values))
