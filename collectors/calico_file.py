@@ -18,7 +18,6 @@ they map to flows: :mod:`collectors.calico_records`.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain
 from typing import IO, Any
@@ -28,14 +27,13 @@ import orjson
 from collectors.base import STDIN, CollectorStats, expand_inputs, open_text
 from collectors.calico_model import WARN_NAME_LABEL
 from collectors.calico_records import NotAFlow, RecordError, RecordMapper
+from collectors.jsonstream import JSONProblem, iter_json_values
 from learner.errors import InputError
 from learner.model import Flow, Origin
 
 __all__ = ["iter_flows", "unwrap"]
 
 SSE_FIELDS = ("event:", "id:", "retry:", ":")
-_CHUNK_CHARS = 1 << 20
-_BLANK = frozenset(" \t\r\n")
 
 
 def unwrap(value: Any) -> Iterator[Any]:
@@ -154,57 +152,12 @@ class _FileReader:
 
     def documents(self, handle: IO[str], text: str, first_line: int) -> Iterator[Flow]:
         """Concatenated or pretty-printed JSON values, or one JSON array of them."""
-        decode = json.JSONDecoder().raw_decode
-        buffer, position, at_eof, in_array = text, 0, False, False
-        line, counted = first_line, 0  # `line` is the line number of buffer[counted]
-
-        def refill() -> None:
-            nonlocal buffer, position, at_eof, line, counted
-            line += buffer.count("\n", counted, position)
-            buffer, counted, position = buffer[position:], 0, 0
-            chunk = handle.read(_CHUNK_CHARS)
-            at_eof = not chunk
-            buffer += chunk
-
-        while True:
-            size = len(buffer)
-            while position < size and (
-                buffer[position] in _BLANK or (in_array and buffer[position] == ",")
-            ):
-                position += 1
-            if position == size:
-                if at_eof:
-                    return
-                refill()
-                continue
-            if buffer[position] in "[]":
-                in_array = buffer[position] == "["
-                position += 1
-                continue
-            try:
-                value, end = decode(buffer, position)
-            except json.JSONDecodeError as error:
-                if not at_eof and _maybe_incomplete(error, size):
-                    refill()
-                    continue
-                line += buffer.count("\n", counted, position)
-                counted = position
-                where = line + buffer.count("\n", position, error.pos)
+        for item in iter_json_values(handle, text, first_line):
+            if isinstance(item, JSONProblem):
                 self.stats.records += 1
-                resume = _next_sibling(buffer, position, error.pos)
-                rest = "skipping to the next object" if resume >= 0 else "the rest is skipped"
-                self.bad(where, f"invalid JSON: {error.msg} at column {error.colno}; {rest}")
-                if resume < 0:
-                    return
-                position = resume
+                self.bad(item.line, item.reason)
                 continue
-            if end == size and not at_eof:
-                refill()  # a number or word cut at the chunk's end may be longer
-                continue
-            line += buffer.count("\n", counted, position)
-            counted = position
-            yield from self.flows_from_value(value, line)
-            position = end
+            yield from self.flows_from_value(item.value, item.line)
 
 
 def _is_complete_json(line: str) -> bool:
@@ -213,19 +166,6 @@ def _is_complete_json(line: str) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
-
-
-def _maybe_incomplete(error: json.JSONDecodeError, size: int) -> bool:
-    """Whether more text could complete the value (error at the end, or an open string)."""
-    return error.pos >= size - 1 or error.msg.startswith("Unterminated string")
-
-
-def _next_sibling(buffer: str, start: int, after: int) -> int:
-    """Where the next value indented like the one at ``start`` begins, or -1."""
-    line_start = buffer.rfind("\n", 0, start) + 1
-    opening = "\n" + buffer[line_start : start + 1]
-    found = buffer.find(opening, after)
-    return -1 if found < 0 else found + len(opening) - 1
 
 
 def iter_flows(

@@ -14,7 +14,6 @@ and IGMP flows) are counted in ``stats.non_flow``; malformed ones go to ``stats.
 from __future__ import annotations
 
 import io
-import json
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
@@ -23,8 +22,10 @@ from typing import IO, Any, TypedDict
 
 import orjson
 
+from collectors import jsonstream
 from collectors.base import STDIN, CollectorStats, expand_inputs, open_text
 from collectors.hubble_labels import make_endpoint
+from collectors.jsonstream import JSONProblem, iter_json_values
 from learner.errors import InputError
 from learner.model import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
 
@@ -540,76 +541,17 @@ def _flows_in_lines(
         stats.flows += flows
 
 
-_CHUNK_CHARS = 1 << 20
-_MAX_DOCUMENT_CHARS = 64 << 20
-_BLANK = frozenset(" \t\r\n")
-
-
-def _documents(path: str, handle: IO[str], text: str, first_line: int) -> Iterator[tuple[int, Any]]:
-    """``(line, object)`` for each JSON value in a JSON array or a run of concatenated values.
-
-    Reads in chunks, so memory follows the largest object, not the file. After invalid JSON the
-    next object's start cannot be found reliably: raises InputError and the rest is skipped.
-    """
-    decode = json.JSONDecoder().raw_decode
-    buffer, position, at_eof, in_array = text, 0, False, False
-    line, counted = first_line, 0  # `line` is the line number of buffer[counted]
-
-    def refill() -> None:
-        nonlocal buffer, position, at_eof, line, counted
-        line += buffer.count("\n", counted, position)
-        buffer, counted = buffer[position:], 0
-        position = 0
-        chunk = handle.read(_CHUNK_CHARS)
-        at_eof = not chunk
-        buffer += chunk
-
-    while True:
-        size = len(buffer)
-        while position < size and (
-            buffer[position] in _BLANK or (in_array and buffer[position] == ",")
-        ):
-            position += 1
-        if position == size:
-            if at_eof:
-                return
-            refill()
-            continue
-        char = buffer[position]
-        if char in "[]":
-            in_array = char == "["
-            position += 1
-            continue
-        try:
-            value, end = decode(buffer, position)
-        except json.JSONDecodeError as error:
-            if not at_eof and size - position < _MAX_DOCUMENT_CHARS:
-                refill()
-                continue
-            where = line + buffer.count("\n", counted, error.pos)
-            reason = f"invalid JSON: {error.msg}; the rest of the file is skipped"
-            raise InputError(path, where, reason) from error
-        if end == size and not at_eof:
-            refill()  # a number or word cut at the chunk's end may be longer
-            continue
-        line += buffer.count("\n", counted, position)
-        counted = position
-        yield line, value
-        position = end
-
-
 def _flows_in_documents(
     path: str, handle: IO[str], text: str, first_line: int, strict: bool, stats: CollectorStats
 ) -> Iterator[Flow]:
-    try:
-        for line, record in _documents(path, handle, text, first_line):
-            stats.records += 1
-            flow = _flow_of(record, Origin(path, line), strict, stats)
-            if flow is not None:
-                yield flow
-    except InputError as error:
+    for item in iter_json_values(handle, text, first_line):
         stats.records += 1
-        stats.bad_record(error, strict)
+        if isinstance(item, JSONProblem):
+            stats.bad_record(InputError(path, item.line, item.reason), strict)
+            continue
+        flow = _flow_of(item.value, Origin(path, item.line), strict, stats)
+        if flow is not None:
+            yield flow
 
 
 def _flows_in_file(
@@ -618,7 +560,7 @@ def _flows_in_file(
     # The first line is read with a limit: it may be a whole file's JSON array.
     line_number = 0
     while True:
-        first = handle.readline(_CHUNK_CHARS)
+        first = handle.readline(jsonstream.CHUNK_CHARS)
         if not first:
             return
         if not first.isspace():

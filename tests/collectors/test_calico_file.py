@@ -262,7 +262,7 @@ def test_pretty_printed_objects_resume_after_an_invalid_one(tmp_path: Path) -> N
     assert [f.port for f in flows] == [1, 3]
     bad_line = good.count("\n") + 2 + bad.split("\n").index('  "proto": "tcp",,')
     assert stats.errors[0].line == bad_line
-    assert "skipping to the next object" in stats.errors[0].reason
+    assert "skipping to the next value" in stats.errors[0].reason
     assert flows[1].origin.line == good.count("\n") + bad.count("\n") + 3
 
 

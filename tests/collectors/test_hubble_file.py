@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from collectors import hubble_file
+from collectors import jsonstream
 from collectors.base import CollectorStats
 from collectors.hubble_file import UnsupportedFlow, flow_from_json, iter_flows, parse_rfc3339
 from learner.errors import InputError, UsageError
@@ -302,7 +302,7 @@ def test_json_documents_give_the_same_flows_with_their_lines(
     layout: str, chunk_chars: int | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if chunk_chars:  # objects (~1.5 KB) then straddle many chunk ends
-        monkeypatch.setattr(hubble_file, "_CHUNK_CHARS", chunk_chars)
+        monkeypatch.setattr(jsonstream, "CHUNK_CHARS", chunk_chars)
     # Two captures, so that the pretty forms (> 1 MiB) also cross the default chunk size.
     source = write_lines(
         tmp_path / "source.jsonl",
@@ -332,7 +332,7 @@ def test_json_documents_give_the_same_flows_with_their_lines(
 def test_long_first_lines_are_read_in_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hubble_file, "_CHUNK_CHARS", 1000)  # shorter than any one flow line
+    monkeypatch.setattr(jsonstream, "CHUNK_CHARS", 1000)  # shorter than any one flow line
     source = REAL / "basic-sample-400-udp-flows.jsonl"
     lines = source.read_text().splitlines()
     expected, _ = collect(source)
@@ -348,7 +348,9 @@ def test_long_first_lines_are_read_in_chunks(
     assert [flow.origin.line for flow in flows] == [line + 2 for line in range(1, len(lines) + 1)]
 
 
-def test_invalid_json_in_a_document_file_names_its_line_and_stops(tmp_path: Path) -> None:
+def test_invalid_json_in_a_document_file_names_its_line_and_reading_resumes(
+    tmp_path: Path,
+) -> None:
     objects = records(TKE)
     pieces = [json.dumps(item, indent=2) for item in objects]
     broken = pieces[1][:-40]  # cut the second object short
@@ -356,10 +358,10 @@ def test_invalid_json_in_a_document_file_names_its_line_and_stops(tmp_path: Path
     document = tmp_path / "pretty.json"
     document.write_text(text)
     flows, stats = collect(document)
-    assert len(flows) == 1 and stats.malformed == 1
+    assert len(flows) == 2 and stats.malformed == 1, "the objects around the broken one"
     (error,) = stats.errors
     assert error.line > text.count("\n", 0, text.index(broken))
-    assert "rest of the file is skipped" in error.reason
+    assert "skipping to the next value" in error.reason
     with pytest.raises(InputError):
         collect(document, strict=True)
 
