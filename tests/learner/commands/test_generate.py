@@ -169,3 +169,21 @@ def test_the_bundled_examples_in_every_format(format_name: str, tmp_path: Path) 
         p for p in out.rglob("*.yaml") if p.name not in ("kustomization.yaml", "default-deny.yaml")
     ]
     assert written > 5 and len([f for f in files if f.parent.name != "_clusterwide"]) == written
+
+
+def test_output_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
+    """Set and dict orders vary with PYTHONHASHSEED between runs; the bundle must not."""
+    import os
+    import subprocess
+    import sys
+
+    trees = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        subprocess.run(
+            [sys.executable, "-m", "learner.cli", "generate", str(real_samples()), "-o", str(out),
+             "--format", "cilium", "--l7", "--default-deny"],
+            check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed},
+        )  # fmt: skip
+        trees.append(tree(out))
+    assert trees[0] == trees[1]
