@@ -42,12 +42,11 @@ from learner.policy import (
 from outputs.base import RenderOptions
 from outputs.calico_selectors import ALL, selector_expression
 from outputs.networkpolicy import (
-    ANNOTATION_PREFIX,
     HEADER,
     MANAGED_BY,
+    evidence_annotations,
     evidence_comment,
     kustomization,
-    timestamp,
 )
 from outputs.yamlio import Commented, dump
 
@@ -193,18 +192,6 @@ def _direction(rules: tuple[Rule, ...], *, egress: bool, options: RenderOptions)
 # --- documents -------------------------------------------------------------------------------
 
 
-def _annotations(policy: ProposedPolicy, options: RenderOptions) -> dict[str, str]:
-    annotations = {ANNOTATION_PREFIX + "workload": policy.workload}
-    seen = [
-        r.evidence for r in (*(policy.ingress or ()), *(policy.egress or ())) if r.evidence.flows
-    ]
-    if seen and options.evidence:
-        annotations[ANNOTATION_PREFIX + "observed-flows"] = str(sum(e.flows for e in seen))
-        annotations[ANNOTATION_PREFIX + "first-seen"] = timestamp(min(e.first_seen for e in seen))
-        annotations[ANNOTATION_PREFIX + "last-seen"] = timestamp(max(e.last_seen for e in seen))
-    return annotations
-
-
 def _document(kind: str, metadata: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     if kind.startswith("Staged"):
         spec = {"stagedAction": "Set", **spec}
@@ -229,7 +216,7 @@ def policy_document(
         "name": policy_name(policy.name, options.tier),
         "namespace": policy.namespace,
         "labels": dict(MANAGED_BY),
-        "annotations": _annotations(policy, options),
+        "annotations": evidence_annotations(policy, options),
     }
     return _document(kind, metadata, spec)
 

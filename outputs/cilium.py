@@ -54,12 +54,11 @@ from learner.policy import (
 )
 from outputs.base import RenderOptions
 from outputs.networkpolicy import (
-    ANNOTATION_PREFIX,
     HEADER,
     MANAGED_BY,
+    evidence_annotations,
     evidence_comment,
     kustomization,
-    timestamp,
 )
 from outputs.yamlio import Commented, dump
 
@@ -501,18 +500,6 @@ def _scope(policy: ProposedPolicy, options: RenderOptions) -> _Scope:
     )
 
 
-def _annotations(policy: ProposedPolicy, options: RenderOptions) -> dict[str, str]:
-    annotations = {ANNOTATION_PREFIX + "workload": policy.workload}
-    seen = [
-        r.evidence for r in (*(policy.ingress or ()), *(policy.egress or ())) if r.evidence.flows
-    ]
-    if seen and options.evidence:
-        annotations[ANNOTATION_PREFIX + "observed-flows"] = str(sum(e.flows for e in seen))
-        annotations[ANNOTATION_PREFIX + "first-seen"] = timestamp(min(e.first_seen for e in seen))
-        annotations[ANNOTATION_PREFIX + "last-seen"] = timestamp(max(e.last_seen for e in seen))
-    return annotations
-
-
 def _subject(policy: ProposedPolicy) -> Any:
     selector = _identity_selector(policy.subject)
     if selector.is_empty and not policy.subject.is_empty:
@@ -544,7 +531,7 @@ def policy_document(
             "name": policy.name,
             "namespace": policy.namespace,
             "labels": dict(MANAGED_BY),
-            "annotations": _annotations(policy, options),
+            "annotations": evidence_annotations(policy, options),
         },
         "spec": spec,
     }

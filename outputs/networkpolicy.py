@@ -127,15 +127,21 @@ def rule_dict(rule: Rule, peer_key: str) -> Any:
     return Commented(out, comment) if comment else out
 
 
-def policy_document(policy: ProposedPolicy, options: RenderOptions) -> dict[str, Any]:
-    annotations: dict[str, Any] = {ANNOTATION_PREFIX + "workload": policy.workload}
-    rules = [*(policy.ingress or ()), *(policy.egress or ())]
-    flows = sum(r.evidence.flows for r in rules)
-    if flows and options.evidence:
-        seen = [r.evidence for r in rules if r.evidence.flows]
-        annotations[ANNOTATION_PREFIX + "observed-flows"] = str(flows)
+def evidence_annotations(policy: ProposedPolicy, options: RenderOptions) -> dict[str, str]:
+    """The workload a policy is for and, with evidence on, the flows behind all its rules."""
+    annotations = {ANNOTATION_PREFIX + "workload": policy.workload}
+    seen = [
+        r.evidence for r in (*(policy.ingress or ()), *(policy.egress or ())) if r.evidence.flows
+    ]
+    if seen and options.evidence:
+        annotations[ANNOTATION_PREFIX + "observed-flows"] = str(sum(e.flows for e in seen))
         annotations[ANNOTATION_PREFIX + "first-seen"] = timestamp(min(e.first_seen for e in seen))
         annotations[ANNOTATION_PREFIX + "last-seen"] = timestamp(max(e.last_seen for e in seen))
+    return annotations
+
+
+def policy_document(policy: ProposedPolicy, options: RenderOptions) -> dict[str, Any]:
+    annotations = evidence_annotations(policy, options)
     spec: dict[str, Any] = {
         "podSelector": selector_dict(policy.subject),
         "policyTypes": list(policy.policy_types),
