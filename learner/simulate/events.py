@@ -7,8 +7,8 @@ whatever records its CNI would log for that connection:
   client's node (EGRESS) and at the server's node (INGRESS), the reply packets (``is_reply``),
   L7 DNS/HTTP records when :attr:`ConnectionEvent.dns`/:attr:`~ConnectionEvent.http` are set,
   and one drop record for a denied event;
-* a Calico flow-log writer (``learner/simulate/calico_writer.py``, not written yet) would
-  aggregate events per flush interval into ``flows.log`` lines reported by ``src``/``dst``,
+* the Calico flow-log writer (:mod:`learner.simulate.calico_writer`) aggregates events per
+  flush interval into ``flows.log`` lines reported by ``src``/``dst``,
   using :attr:`Peer.pod` (namespace, labels, workload, IP) and :attr:`Peer.dns_names`
   (``dest_domains``), ``action`` from :attr:`ConnectionEvent.verdict`.
 
