@@ -51,6 +51,8 @@ class LearnConfig:
     """The time that ages are measured against; default: the newest flow seen."""
     port_range_min: int = 0
     cluster_cidrs: tuple[str, ...] = ()
+    internet_min_networks: int = 8
+    """Public peers in this many /16 networks stand for "the internet" (0 = never widen)."""
     format: str = "networkpolicy"
     render: RenderOptions = field(default_factory=RenderOptions)
 
@@ -138,6 +140,7 @@ def make_learner(config: LearnConfig) -> object:
         now=config.now,
         port_range_min=config.port_range_min,
         cluster_cidrs=config.cluster_cidrs,
+        internet_min_networks=config.internet_min_networks,
     )
 
 

@@ -102,6 +102,14 @@ def add_learner_options(parser: argparse.ArgumentParser) -> None:
         help="pod/service range to exclude from broad external blocks (repeatable)",
     )
     group.add_argument(
+        "--internet-min-networks",
+        type=int,
+        default=8,
+        metavar="N",
+        help="public peers from N or more /16 networks become 'any public address', stated in "
+        "the report (default 8; 0 = never)",
+    )
+    group.add_argument(
         "--inventory",
         metavar="PATH|cluster",
         help="manifests (files/dirs, kubectl get -o yaml dumps) or 'cluster'",
@@ -151,8 +159,12 @@ def register(sub: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> LearnConfig:
-    if args.max_overreach < 0 or args.min_flows < 1 or args.port_range_min < 0:
-        raise UsageError("--max-overreach and --port-range-min must be >= 0, --min-flows >= 1")
+    if min(args.max_overreach, args.port_range_min, args.internet_min_networks) < 0:
+        raise UsageError(
+            "--max-overreach, --port-range-min and --internet-min-networks must be >= 0"
+        )
+    if args.min_flows < 1:
+        raise UsageError("--min-flows must be >= 1")
     return LearnConfig(
         include_dropped=args.include_dropped,
         namespaces=tuple(sorted(set(args.namespace))),
@@ -166,6 +178,7 @@ def config_from_args(args: argparse.Namespace) -> LearnConfig:
         ),
         port_range_min=args.port_range_min,
         cluster_cidrs=tuple(args.cluster_cidr),
+        internet_min_networks=args.internet_min_networks,
         format=args.format,
         render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
     )
