@@ -6,7 +6,6 @@ Semantics follow Kubernetes NetworkPolicy v1 (the common denominator); richer di
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -30,19 +29,11 @@ class Requirement:
     operator: Operator
     values: tuple[str, ...] = ()
 
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        if self.operator is Operator.EXISTS:
-            return self.key in labels
-        if self.operator is Operator.DOES_NOT_EXIST:
-            return self.key not in labels
-        if self.operator is Operator.IN:
-            return labels.get(self.key) in self.values
-        return labels.get(self.key) not in self.values
-
 
 @dataclass(frozen=True, slots=True, order=True)
 class LabelSelector:
-    """A Kubernetes label selector. The empty selector matches everything."""
+    """A Kubernetes label selector. The empty selector matches everything (what a selector
+    matches is the semantics engine's question: :func:`learner.semantics.selector_matches`)."""
 
     match_labels: Labels = ()
     match_expressions: tuple[Requirement, ...] = ()
@@ -50,11 +41,6 @@ class LabelSelector:
     @property
     def is_empty(self) -> bool:
         return not self.match_labels and not self.match_expressions
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(labels.get(k) == v for k, v in self.match_labels) and all(
-            r.matches(labels) for r in self.match_expressions
-        )
 
     @property
     def key(self) -> str:
