@@ -134,12 +134,28 @@ def collect_risks(
     return risks
 
 
-def graph_node(identity: Identity, store: EdgeStore) -> GraphNode:
+def external_name(identity: Identity, names: set[str]) -> str:
+    """How the graph shows a non-pod peer: by DNS name, else as a kind of place (one node for
+    all internet clients, all nodes ...), so graphs stay readable with thousands of addresses."""
+    if identity.kind == "world":
+        if names:
+            first = sorted(names)[0]
+            return first if len(names) == 1 else f"{first} +{len(names) - 1}"
+        if identity.address and not is_public(identity.address):
+            return "private network"
+        return "internet"
+    if identity.kind in ("host", "remote-node"):
+        return "nodes"
+    return identity.kind
+
+
+def graph_node(identity: Identity, store: EdgeStore, names: set[str] | None = None) -> GraphNode:
     if identity.is_pod:
         info = store.workloads.get(identity)
         name = info.name if info is not None and info.name else identity.key
         return GraphNode(identity.namespace, name, identity.key)
-    return GraphNode("external", identity.key, identity.key)
+    label = external_name(identity, names or set())
+    return GraphNode("external", label, f"external:{label}")
 
 
 def observed_graph(store: EdgeStore, diff: DiffResult | None) -> list[GraphEdge]:
@@ -153,13 +169,15 @@ def observed_graph(store: EdgeStore, diff: DiffResult | None) -> list[GraphEdge]
             e = item.edge
             change[(e.source.key, e.destination.key, f"{e.port}/{e.protocol}")] = "removed"
     grouped: dict[tuple[GraphNode, GraphNode, str], list[str]] = defaultdict(list)
-    for edge, _ in store.sorted_edges():
+    for edge, stats in store.sorted_edges():
+        if edge.source.kind == "host" and edge.destination.is_pod:
+            continue  # probes from the pod's own node: always allowed, only clutter
         port = f"{edge.port}/{edge.protocol}" if edge.port else edge.protocol
         state = change.get(
             (edge.source.key, edge.destination.key, f"{edge.port}/{edge.protocol}"), ""
         )
         src = graph_node(edge.source, store)
-        dst = graph_node(edge.destination, store)
+        dst = graph_node(edge.destination, store, stats.dns_names)
         if src.group == "external" and dst.group == "external":
             continue
         grouped[(src, dst, state)].append(port)
