@@ -19,6 +19,7 @@ from collectors.base import CollectorStats
 from learner.aggregate import EdgeStore
 from learner.diff_model import DiffResult
 from learner.identity import Identity
+from learner.infra import is_dns_port, is_dns_server
 from learner.inventory import Inventory
 from learner.normalize import NormalizeStats
 from learner.pipeline import LearnConfig
@@ -172,6 +173,8 @@ def observed_graph(store: EdgeStore, diff: DiffResult | None) -> list[GraphEdge]
     for edge, stats in store.sorted_edges():
         if edge.source.kind == "host" and edge.destination.is_pod:
             continue  # probes from the pod's own node: always allowed, only clutter
+        if is_dns_server(edge.destination.labels) and is_dns_port(edge.protocol, edge.port):
+            continue  # every workload's lookups: one shared rule, drawn as an arrow from all
         port = f"{edge.port}/{edge.protocol}" if edge.port else edge.protocol
         state = change.get(
             (edge.source.key, edge.destination.key, f"{edge.port}/{edge.protocol}"), ""
@@ -470,7 +473,12 @@ def report_markdown(
     lines += summary_table(proposal, paths, statuses)
     graph_edges = observed_graph(store, diff)
     if graph_edges:
-        lines += ["## Observed traffic", ""]
+        lines += [
+            "## Observed traffic",
+            "",
+            "Lookups to the cluster DNS and probes from each pod's own node are left out.",
+            "",
+        ]
         for title, block in blocks(graph_edges):
             if title:
                 lines.append(f"### {title}")
