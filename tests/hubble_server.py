@@ -23,7 +23,10 @@ from google.protobuf import json_format
 from collectors._proto.flow import flow_pb2
 from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 
-LIVE_FIXTURES = Path(__file__).parent / "fixtures" / "hubble" / "live"
+HUBBLE_FIXTURES = Path(__file__).parent / "fixtures" / "hubble" / "files"
+"""Copies of the shared Hubble samples (see SOURCE.md there)."""
+REAL_CAPTURE = HUBBLE_FIXTURES / "real"
+"""The real bookinfo capture."""
 
 
 def response_time_ns(response: observer_pb2.GetFlowsResponse) -> int:

@@ -32,7 +32,7 @@ from learner.errors import SourceUnavailableError
 from learner.model import Flow, Verdict
 from learner.normalize import NormalizeOptions, NormalizeStats, normalize
 from tests.hubble_server import (
-    LIVE_FIXTURES,
+    REAL_CAPTURE,
     HubbleTestServer,
     RecordedObserver,
     ServerTLS,
@@ -45,7 +45,7 @@ FAST = ReconnectPolicy(initial_backoff=0.05, max_backoff=0.2, max_attempts=20, s
 
 @pytest.fixture(scope="module")
 def responses() -> list[observer_pb2.GetFlowsResponse]:
-    return load_responses(sorted(LIVE_FIXTURES.glob("basic-sample-*.jsonl")))
+    return load_responses(sorted(REAL_CAPTURE.glob("basic-sample-*.jsonl")))
 
 
 def aggregate(flows: Iterator[Flow]) -> EdgeStore:

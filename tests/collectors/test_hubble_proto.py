@@ -11,9 +11,9 @@ from collectors.base import CollectorStats
 from collectors.hubble_proto import UnsupportedFlow, flow_from_proto, timestamp_ns
 from learner.errors import InputError
 from learner.model import Direction, Flow, Origin, Protocol, Verdict
-from tests.hubble_server import LIVE_FIXTURES, parse_line
+from tests.hubble_server import HUBBLE_FIXTURES, parse_line
 
-SAMPLES = sorted(LIVE_FIXTURES.glob("*.jsonl"))
+SAMPLES = sorted(HUBBLE_FIXTURES.rglob("*.jsonl"))
 
 
 def _without_origin(flow: Flow) -> Flow:

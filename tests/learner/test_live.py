@@ -17,9 +17,9 @@ from learner.live import LiveLearner, LiveSettings
 from learner.pipeline import LearnConfig
 from learner.session import LearningSession
 from learner.state import StateStore, load_store
-from tests.hubble_server import LIVE_FIXTURES, HubbleTestServer, RecordedObserver, load_responses
+from tests.hubble_server import REAL_CAPTURE, HubbleTestServer, RecordedObserver, load_responses
 
-TCP = LIVE_FIXTURES / "basic-sample-400-tcp-flows.jsonl"
+TCP = REAL_CAPTURE / "basic-sample-400-tcp-flows.jsonl"
 
 
 def wait_until(check: Callable[[], object], timeout: float = 20) -> bool:

@@ -7,10 +7,10 @@ from learner.normalize import normalize
 from learner.pipeline import LearnConfig
 from learner.session import LearningSession
 from learner.state import StateStore, load_store
-from tests.hubble_server import LIVE_FIXTURES
+from tests.hubble_server import REAL_CAPTURE
 
-TCP = str(LIVE_FIXTURES / "basic-sample-400-tcp-flows.jsonl")
-DNS = str(LIVE_FIXTURES / "basic-sample-330-dns-flows.jsonl")
+TCP = str(REAL_CAPTURE / "basic-sample-400-tcp-flows.jsonl")
+DNS = str(REAL_CAPTURE / "basic-sample-330-dns-flows.jsonl")
 
 
 def feed(session: LearningSession, path: str) -> None:

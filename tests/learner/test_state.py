@@ -24,7 +24,7 @@ from learner.state import (
     StoredStatus,
     load_store,
 )
-from tests.hubble_server import LIVE_FIXTURES
+from tests.hubble_server import HUBBLE_FIXTURES, REAL_CAPTURE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,11 @@ REPO = Path(__file__).resolve().parents[2]
 def learned_store(*names: str) -> EdgeStore:
     store = EdgeStore()
     flows = hubble_file.iter_flows(
-        [str(LIVE_FIXTURES / name) for name in names], stats=CollectorStats()
+        [
+            str((REAL_CAPTURE if name.startswith("basic-sample") else HUBBLE_FIXTURES) / name)
+            for name in names
+        ],
+        stats=CollectorStats(),
     )
     for flow in normalize(flows, NormalizeOptions(), NormalizeStats()):
         store.add(flow)
@@ -184,7 +188,7 @@ def test_kill_9_mid_write_leaves_a_consistent_store(tmp_path: Path) -> None:
 def test_dropped_flow_counts_round_trip(tmp_path: Path) -> None:
     store = learned_store("unattributed_k3d-policy-denied-drop133.jsonl")
     flows = hubble_file.iter_flows(
-        [str(LIVE_FIXTURES / "unattributed_k3d-policy-denied-drop133.jsonl")],
+        [str(HUBBLE_FIXTURES / "unattributed_k3d-policy-denied-drop133.jsonl")],
         stats=CollectorStats(),
     )
     stats = NormalizeStats()

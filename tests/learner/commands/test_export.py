@@ -8,7 +8,7 @@ import yaml
 
 from learner.cli import main
 from learner.console import Env
-from tests.hubble_server import LIVE_FIXTURES
+from tests.hubble_server import HUBBLE_FIXTURES
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -19,7 +19,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 def test_export_writes_policies_report_and_status_from_a_state_file(tmp_path: Path) -> None:
     state, out = str(tmp_path / "learn.db"), tmp_path / "proposal"
-    assert run("ingest", str(LIVE_FIXTURES), "--state", state)[0] == 0
+    assert run("ingest", str(HUBBLE_FIXTURES), "--state", state)[0] == 0
     code, stdout, stderr = run(
         "export", "--state", state, "-o", str(out), "--stabilization-period", "10m"
     )

@@ -6,10 +6,10 @@ from pathlib import Path
 from learner.cli import main
 from learner.console import Env
 from learner.state import StateStore, load_store
-from tests.hubble_server import LIVE_FIXTURES
+from tests.hubble_server import REAL_CAPTURE
 
-TCP = str(LIVE_FIXTURES / "basic-sample-400-tcp-flows.jsonl")
-DNS = str(LIVE_FIXTURES / "basic-sample-330-dns-flows.jsonl")
+TCP = str(REAL_CAPTURE / "basic-sample-400-tcp-flows.jsonl")
+DNS = str(REAL_CAPTURE / "basic-sample-330-dns-flows.jsonl")
 
 
 def run(*argv: str) -> tuple[int, str, str]:

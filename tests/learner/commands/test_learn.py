@@ -22,7 +22,7 @@ from collectors.hubble_grpc import FlowQuery, HubbleStream, ReconnectPolicy, Ser
 from learner.aggregate import EdgeStore
 from learner.normalize import NormalizeOptions, NormalizeStats, normalize
 from learner.state import StateStore, load_store
-from tests.hubble_server import LIVE_FIXTURES, HubbleTestServer, RecordedObserver, load_responses
+from tests.hubble_server import REAL_CAPTURE, HubbleTestServer, RecordedObserver, load_responses
 
 REPO = Path(__file__).resolve().parents[3]
 FAST_FLAGS = [
@@ -33,7 +33,7 @@ FAST_FLAGS = [
 
 @pytest.fixture(scope="module")
 def responses() -> list[observer_pb2.GetFlowsResponse]:
-    return load_responses(sorted(LIVE_FIXTURES.glob("basic-sample-*.jsonl")))
+    return load_responses(sorted(REAL_CAPTURE.glob("basic-sample-*.jsonl")))
 
 
 @pytest.fixture(scope="module")
