@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from learner.errors import InputError, UsageError
+from learner.model.errors import InputError, UsageError
 
 MAX_REPORTED_ERRORS = 5
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, cast
 
-from learner.errors import UsageError
-from learner.policy import Proposal
+from learner.model.errors import UsageError
+from learner.model.policy import Proposal
 
 
 @dataclass(frozen=True, slots=True)

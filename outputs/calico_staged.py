@@ -9,7 +9,7 @@ applying it as a NetworkPolicy (``--format calico``).
 
 from __future__ import annotations
 
-from learner.policy import Proposal
+from learner.model.policy import Proposal
 from outputs.base import RenderOptions
 from outputs.calico import render_kind
 

@@ -33,10 +33,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from learner.aggregate import EdgeKey
-from learner.fqdn import fqdn_selectors, is_pattern, selector_matches
-from learner.model import EndpointKind
-from learner.policy import (
+from learner.model.edges import EdgeKey
+from learner.model.flow import EndpointKind
+from learner.model.fqdn import fqdn_selectors, is_pattern, selector_matches
+from learner.model.policy import (
     NAMESPACE_NAME_LABEL,
     CIDRPeer,
     Entity,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from learner.policy import (
+from learner.model.policy import (
     CIDRPeer,
     Entity,
     LabelSelector,

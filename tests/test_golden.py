@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from learner.cli import main
-from learner.console import Env
+from learner.app.console import Env
+from learner.cli.program import main
 from outputs.base import FORMATS
 
 ROOT = Path(__file__).parents[1]

@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from learner.model import EndpointKind, HTTPRequest
+from learner.model.flow import EndpointKind, HTTPRequest
 from learner.semantics.calico_selector import (
     All,
     Expression,

@@ -40,8 +40,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from learner.model import EndpointKind
-from learner.policy import NAMESPACE_NAME_LABEL, LabelSelector, Operator, Requirement
+from learner.model.flow import EndpointKind
+from learner.model.policy import NAMESPACE_NAME_LABEL, LabelSelector, Operator, Requirement
 from learner.semantics.k8s import KUBERNETES_RULE_ORDER, KUBERNETES_TIER
 from learner.semantics.matchers import (
     ALL_PEERS,

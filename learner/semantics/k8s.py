@@ -37,8 +37,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from learner.model import make_labels
-from learner.policy import LabelSelector
+from learner.model.flow import make_labels
+from learner.model.policy import LabelSelector
 from learner.semantics.matchers import (
     ALL_PEERS,
     ALL_PORTS,

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from collectors.base import expand_inputs, open_text
-from learner.errors import PolicyError
+from learner.model.errors import PolicyError
 from learner.semantics.policyset import PolicyDocument, is_policy_kind
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

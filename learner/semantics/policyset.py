@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from learner.errors import PolicyError
-from learner.model import EndpointKind, Labels
+from learner.model.errors import PolicyError
+from learner.model.flow import EndpointKind, Labels
 from learner.semantics.matchers import (
     Action,
     CompiledPolicy,

@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from collectors.base import CollectorStats
-from learner.errors import UsageError
-from learner.normalize import NormalizeStats
-from learner.pipeline import LearnConfig, build_proposal, ingest, new_store, read_flows
-from learner.policy import (
+from learner.app.pipeline import LearnConfig, build_proposal, ingest, new_store, read_flows
+from learner.ingest.normalize import NormalizeStats
+from learner.model.errors import UsageError
+from learner.model.policy import (
     CIDRPeer,
     Entity,
     EntityPeer,
@@ -29,7 +29,7 @@ from learner.policy import (
 )
 from outputs import calico, calico_staged
 from outputs.base import RenderOptions, renderer
-from outputs.calico_selectors import selector_expression
+from outputs.calico_selector_syntax import selector_expression
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "outputs" / "schemas" / "calico-networkpolicy.json").read_text())

@@ -11,14 +11,10 @@ import pytest
 import yaml
 
 from collectors.base import CollectorStats
-from collectors.calico_file import iter_flows
+from collectors.calico.file import iter_flows
 from collectors.detect import detect_source
-from learner.cli import main
-from learner.console import Env
-from learner.errors import ExitStatus
-from learner.model import Direction, EndpointKind, Protocol, Verdict
-from learner.normalize import NormalizeStats
-from learner.pipeline import (
+from learner.app.console import Env
+from learner.app.pipeline import (
     LearnConfig,
     build_proposal,
     ingest,
@@ -26,7 +22,11 @@ from learner.pipeline import (
     read_flows,
     render_policies,
 )
-from learner.policy import CIDRPeer, EntityPeer, PodPeer, Proposal
+from learner.cli.program import main
+from learner.ingest.normalize import NormalizeStats
+from learner.model.errors import ExitStatus
+from learner.model.flow import Direction, EndpointKind, Protocol, Verdict
+from learner.model.policy import CIDRPeer, EntityPeer, PodPeer, Proposal
 from learner.simulate import SimulationResult, simulate, write_hubble
 from learner.simulate.calico_writer import (
     CalicoOptions,
