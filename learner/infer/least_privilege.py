@@ -42,9 +42,9 @@ from learner.infer.selectors import (
     PeerSelector,
     UniverseBuilder,
     exact_selector,
-    iter_bits,
     peer_sort_key,
 )
+from learner.infer.universe import iter_bits
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import NotFittedError, UsageError
 from learner.model.flow import EndpointKind, Protocol

@@ -1,15 +1,12 @@
 """Label selectors for policy subjects and peers, chosen against what exists.
 
-The :class:`Universe` is every workload the learner knows of (the inventory, plus workloads
-seen only in the flows), indexed as bitsets: bit *i* stands for ``members[i]``, so "which
-workloads does this selector admit?" is a few integer ANDs.
+Selectors are judged against the :class:`~learner.infer.universe.Universe`, every workload
+the learner knows of, indexed as bitsets.
 
 Subjects get the cheapest label set that selects exactly their pods in their namespace.
 Peers get a greedy weighted set cover: candidate terms (a pod selector in one or more
 namespaces) that admit no unobserved workload, unless ``budget`` allows some, picked by
-positives covered per unit of cost. Costs favour the keys people use to name workloads and
-penalise keys that describe many unrelated workloads (``team``, ``managed-by``) or change on
-release (``version``, ``chart``, hash-like values).
+positives covered per unit of cost (:mod:`learner.infer.label_cost`).
 """
 
 from __future__ import annotations
@@ -17,9 +14,12 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
+from learner.infer.label_cost import NAME_KEYS, key_cost
+from learner.infer.tree import tree_selectors
+from learner.infer.universe import Member, Universe, bits_of, iter_bits
 from learner.model.flow import Labels
 from learner.model.identity import Identity, IdentityResolver
 from learner.model.inventory import ContainerPort, Inventory, Workload
@@ -32,44 +32,9 @@ from learner.model.policy import (
     namespace_name_selector,
 )
 
-NAME_KEYS: tuple[str, ...] = ("app.kubernetes.io/name", "app", "k8s-app", "name")
-INSTANCE_KEYS: tuple[str, ...] = (
-    "app.kubernetes.io/instance",
-    "app.kubernetes.io/component",
-    "component",
-    "release",
-)
-GROUP_KEYS: tuple[str, ...] = ("app.kubernetes.io/part-of", "tier", "role")
-GENERIC_KEYS: frozenset[str] = frozenset(
-    {
-        "app.kubernetes.io/managed-by",
-        "heritage",
-        "env",
-        "environment",
-        "stage",
-        "team",
-        "owner",
-        "cost-center",
-        "region",
-        "zone",
-        "tenant",
-    }
-)
-"""Keys shared by many unrelated workloads: grouping by them admits strangers later."""
-FRAGILE_KEY = re.compile(
-    r"(^|[./-])(version|chart|revision|commit|sha|hash|build|date|timestamp|instanceName)$"
-)
-FRAGILE_VALUE = re.compile(r"^(v?\d+([.-]\d+)+.*|[0-9a-f]{7,40}|\d{8,})$")
-"""Version numbers, commit hashes and timestamps: values a release changes."""
 PER_REVISION_KEY = re.compile(r"(^|[./-])(hash|pod-name|pod-index|revision)$")
 """Labels a controller puts on pods per revision or per pod, beyond the template's."""
 
-KEY_COST_NAME = 0.5
-KEY_COST_INSTANCE = 0.7
-KEY_COST_GROUP = 1.0
-KEY_COST_OTHER = 1.0
-KEY_COST_GENERIC = 3.0
-KEY_COST_FRAGILE = 6.0
 EXPRESSION_COST = 2.0
 TERM_COST = 1.0
 ALL_PODS_COST = 0.25
@@ -81,25 +46,9 @@ OVERREACH_COST = 1.0
 MAX_SUBJECT_KEYS = 4
 MAX_PEER_KEYS = 2
 TREE_FROM_TERMS = 3
-"""Ask the decision tree (:mod:`learner.tree`) for conjunctions when a cover needs this many terms."""
+"""Ask the decision tree (:mod:`learner.infer.tree`) for conjunctions when a cover needs this many terms."""
 ALL = "*"
 """Namespace scope meaning every namespace."""
-
-
-@functools.lru_cache(maxsize=65536)
-def key_cost(key: str, value: str) -> float:
-    """How much using ``key=value`` in a selector costs (lower is preferred)."""
-    if FRAGILE_KEY.search(key) or FRAGILE_VALUE.match(value):
-        return KEY_COST_FRAGILE
-    if key in NAME_KEYS:
-        return KEY_COST_NAME + 0.01 * NAME_KEYS.index(key)
-    if key in INSTANCE_KEYS:
-        return KEY_COST_INSTANCE + 0.01 * INSTANCE_KEYS.index(key)
-    if key in GROUP_KEYS:
-        return KEY_COST_GROUP + 0.01 * GROUP_KEYS.index(key)
-    if key in GENERIC_KEYS or key.startswith("topology.kubernetes.io/"):
-        return KEY_COST_GENERIC
-    return KEY_COST_OTHER + 0.02
 
 
 @functools.lru_cache(maxsize=65536)
@@ -113,91 +62,6 @@ def selector_cost(selector: LabelSelector | None) -> float:
         else:
             cost += EXPRESSION_COST
     return cost
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """One workload as the learner sees it: a namespace and its stable labels."""
-
-    namespace: str
-    labels: Labels
-    names: tuple[str, ...] = ()
-    """Workload names (inventory names, or names derived from pods in the flows)."""
-    ports: tuple[ContainerPort, ...] = ()
-    observed_only: bool = False
-    """Not in the inventory: known from the flows alone."""
-
-    @property
-    def display(self) -> str:
-        if self.names:
-            return f"{self.namespace}/{self.names[0]}"
-        return Identity("pod", self.namespace, self.labels).key
-
-
-def bits_of(indices: Iterable[int]) -> int:
-    value = 0
-    for index in indices:
-        value |= 1 << index
-    return value
-
-
-def iter_bits(bits: int) -> Iterator[int]:
-    while bits:
-        low = bits & -bits
-        yield low.bit_length() - 1
-        bits ^= low
-
-
-@dataclass
-class Universe:
-    """Every known workload, with bitset indexes for fast selector evaluation."""
-
-    members: tuple[Member, ...]
-    namespace_labels: Mapping[str, Labels] = field(default_factory=dict)
-    all_bits: int = 0
-    ns_bits: dict[str, int] = field(default_factory=dict)
-    label_bits: dict[tuple[str, str], int] = field(default_factory=dict)
-    key_bits: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for index, member in enumerate(self.members):
-            bit = 1 << index
-            self.all_bits |= bit
-            self.ns_bits[member.namespace] = self.ns_bits.get(member.namespace, 0) | bit
-            for key, value in member.labels:
-                self.label_bits[(key, value)] = self.label_bits.get((key, value), 0) | bit
-                self.key_bits[key] = self.key_bits.get(key, 0) | bit
-
-    def selected(self, selector: LabelSelector | None) -> int:
-        """Members (in any namespace) whose labels match ``selector`` (None: all)."""
-        bits = self.all_bits
-        if selector is None:
-            return bits
-        for pair in selector.match_labels:
-            bits &= self.label_bits.get(pair, 0)
-        for requirement in selector.match_expressions:
-            bits &= self._requirement_bits(requirement)
-        return bits
-
-    def _requirement_bits(self, requirement: Requirement) -> int:
-        has_key = self.key_bits.get(requirement.key, 0)
-        if requirement.operator is Operator.EXISTS:
-            return has_key
-        if requirement.operator is Operator.DOES_NOT_EXIST:
-            return self.all_bits & ~has_key
-        inside = 0
-        for value in requirement.values:
-            inside |= self.label_bits.get((requirement.key, value), 0)
-        return inside if requirement.operator is Operator.IN else self.all_bits & ~inside
-
-    def in_namespaces(self, namespaces: Iterable[str]) -> int:
-        bits = 0
-        for namespace in namespaces:
-            bits |= self.ns_bits.get(namespace, 0)
-        return bits
-
-    def names(self, bits: int) -> tuple[str, ...]:
-        return tuple(sorted(self.members[i].display for i in iter_bits(bits)))
 
 
 class UniverseBuilder:
@@ -450,8 +314,6 @@ class PeerSelector:
         chosen = self._cover(candidates, positives, budget)
         if len(chosen) >= TREE_FROM_TERMS:
             # Many terms: maybe a conjunction of three or more labels says it in one.
-            from learner.infer.tree import tree_selectors
-
             extra = self._candidates(positives, budget, tree_selectors(self.universe, positives))
             if extra:
                 again = self._cover(candidates + extra, positives, budget)

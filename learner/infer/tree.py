@@ -1,6 +1,6 @@
 """Label conjunctions read off a decision tree, as extra peer-selector candidates.
 
-The set cover in :mod:`learner.selectors` tries every label and pair of labels of the peers.
+The set cover in :mod:`learner.infer.selectors` tries every label and pair of labels of the peers.
 Real peer groups are sometimes only told apart by three or more labels at once (Helm charts
 label every pod ``app.kubernetes.io/name``, ``instance`` and ``component``): then the cover
 falls back to one exact selector per peer. A decision tree over one-hot ``key=value`` features,
@@ -16,7 +16,8 @@ against the inventory by the set cover, so the tree proposes and never decides.
 
 from __future__ import annotations
 
-from learner.infer.selectors import Universe, iter_bits, key_cost
+from learner.infer.label_cost import key_cost
+from learner.infer.universe import Universe, iter_bits
 from learner.model.policy import LabelSelector
 
 MAX_DEPTH = 5

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from learner.infer.selectors import (
-    KEY_COST_FRAGILE,
-    PeerSelector,
-    Universe,
-    UniverseBuilder,
-    bits_of,
-    exact_selector,
-    key_cost,
-)
+from learner.infer.label_cost import KEY_COST_FRAGILE, key_cost
+from learner.infer.selectors import PeerSelector, UniverseBuilder, exact_selector
+from learner.infer.universe import Universe, bits_of
 from learner.model.flow import make_labels
 from learner.model.identity import Identity, IdentityResolver
 from learner.model.inventory import Inventory, Namespace, Workload, with_name_label

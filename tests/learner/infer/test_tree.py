@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from learner.infer.selectors import Member, PeerSelector, Universe, bits_of
+from learner.infer.selectors import PeerSelector
 from learner.infer.tree import tree_selectors
+from learner.infer.universe import Member, Universe, bits_of
 
 
 def member(name: str, name_key: str = "app", **labels: str) -> Member:
