@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from collectors.base import CollectorStats
+from learner.app.compare import diff_sources
 from learner.app.console import Env
 from learner.app.parallel import parallel_ingest
 from learner.app.pipeline import (
@@ -85,10 +86,18 @@ def render_bundle(
             normalized=normalized,
             config=config,
             policy_files=files,
-            inventory=full_inventory,
-            current_source=current_source,
-            kubeconfig=kubeconfig,
-            context=context,
+            diff=(
+                diff_sources(
+                    current=current_source,
+                    proposed_files=files,
+                    store=store,
+                    inventory=full_inventory,
+                    kubeconfig=kubeconfig,
+                    context=context,
+                )
+                if current_source
+                else None
+            ),
             statuses=statuses,
         )
     )

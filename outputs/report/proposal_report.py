@@ -22,7 +22,6 @@ from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore
 from learner.model.identity import Identity
 from learner.model.infra import is_dns_port, is_dns_server
-from learner.model.inventory import Inventory
 from learner.model.policy import (
     CIDRPeer,
     Entity,
@@ -542,24 +541,10 @@ def report_files(
     normalized: NormalizeStats,
     config: LearnConfig,
     policy_files: Mapping[str, str],
-    inventory: Inventory,
-    current_source: str | None = None,
-    kubeconfig: str | None = None,
-    context: str | None = None,
+    diff: DiffResult | None = None,
     statuses: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    diff = None
-    if current_source:
-        from learner.app.compare import diff_sources
-
-        diff = diff_sources(
-            current=current_source,
-            proposed_files=policy_files,
-            store=store,
-            inventory=inventory,
-            kubeconfig=kubeconfig,
-            context=context,
-        )
+    """report.md and report.json for a finished run; ``diff`` compares with the current policies."""
     risks = collect_risks(proposal, collected, normalized, diff)
     paths = policy_paths(proposal, policy_files)
     common: dict[str, Any] = dict(
