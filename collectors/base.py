@@ -11,50 +11,10 @@ import gzip
 import io
 import os
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import IO
 
-from learner.model.errors import InputError, UsageError
-
-MAX_REPORTED_ERRORS = 5
-
-
-@dataclass
-class CollectorStats:
-    records: int = 0
-    """Lines or records read, of any kind."""
-    flows: int = 0
-    non_flow: Counter[str] = field(default_factory=Counter)
-    """Records that are valid but not flows (lost_events, node_status, agent events...)."""
-    lost_events: int = 0
-    """Events the CNI reported as lost before they reached us."""
-    malformed: int = 0
-    errors: list[InputError] = field(default_factory=list)
-    """The first few malformed records."""
-    files: int = 0
-    warnings: Counter[str] = field(default_factory=Counter)
-    """Conditions the user should know about: message → how many records had it."""
-
-    def bad_record(self, error: InputError, strict: bool) -> None:
-        if strict:
-            raise error
-        self.malformed += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(error)
-
-    def merge(self, other: CollectorStats) -> None:
-        self.records += other.records
-        self.flows += other.flows
-        self.non_flow.update(other.non_flow)
-        self.lost_events += other.lost_events
-        self.malformed += other.malformed
-        room = MAX_REPORTED_ERRORS - len(self.errors)
-        self.errors.extend(other.errors[: max(room, 0)])
-        self.files += other.files
-        self.warnings.update(other.warnings)
-
+from learner.model.errors import UsageError
 
 STDIN = "-"
 

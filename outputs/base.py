@@ -12,23 +12,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Protocol, cast
 
+from learner.model.config import RenderOptions
 from learner.model.errors import UsageError
 from learner.model.policy import Proposal
-
-
-@dataclass(frozen=True, slots=True)
-class RenderOptions:
-    default_deny: bool = False
-    """Also write a per-namespace default-deny policy."""
-    l7: bool = False
-    """Emit L7 (HTTP) rules where the dialect supports them."""
-    tier: str = "default"
-    """Calico tier."""
-    evidence: bool = True
-    """Comment every rule with its evidence (flow count, first/last seen)."""
 
 
 class Renderer(Protocol):

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from learner.model.config import RenderOptions
 from learner.model.policy import (
     CIDRPeer,
     Entity,
@@ -39,7 +40,6 @@ from learner.model.policy import (
     ProposedPolicy,
     Rule,
 )
-from outputs.base import RenderOptions
 from outputs.calico_selector_syntax import ALL, selector_expression
 from outputs.networkpolicy import (
     HEADER,

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from learner.model.config import RenderOptions
 from learner.model.policy import (
     CIDRPeer,
     Entity,
@@ -26,7 +27,6 @@ from learner.model.policy import (
     ProposedPolicy,
     Rule,
 )
-from outputs.base import RenderOptions
 from outputs.yamlio import Commented, dump
 
 FORMAT = "networkpolicy"

@@ -28,7 +28,6 @@ from typing import Any
 import grpc
 
 from collectors._proto.goldmane import api_pb2, api_pb2_grpc
-from collectors.base import CollectorStats
 from collectors.calico.model import (
     ENDPOINT_TYPES,
     WARN_NAME_LABEL,
@@ -50,6 +49,7 @@ from collectors.hubble.grpc import (
 )
 from learner.model.errors import SourceUnavailableError
 from learner.model.flow import Endpoint, Flow, Origin
+from learner.model.run_stats import CollectorStats
 
 __all__ = [
     "DEFAULT_SERVER",

@@ -38,11 +38,11 @@ import grpc.experimental
 from collectors._proto.flow import flow_pb2
 from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 from collectors._proto.relay import relay_pb2
-from collectors.base import CollectorStats
 from collectors.hubble.proto import UnsupportedFlow, flow_from_proto, timestamp_ns
 from learner.model.durations import parse_duration, parse_time
 from learner.model.errors import InputError, SourceUnavailableError, UsageError
 from learner.model.flow import Flow, Origin, Verdict
+from learner.model.run_stats import CollectorStats
 
 __all__ = [
     "DEFAULT_SERVER",

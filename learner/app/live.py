@@ -20,10 +20,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from collectors.base import CollectorStats
-from learner.app.pipeline import LearnConfig
 from learner.app.session import LearningSession
-from learner.ingest.normalize import NormalizeStats, normalize
+from learner.ingest.normalize import normalize
 from learner.ingest.stability import (
     LearningStatus,
     WorkloadProgress,
@@ -33,11 +31,13 @@ from learner.ingest.stability import (
     workload_progress,
 )
 from learner.ingest.state import PositionLike, StoredStatus
+from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.errors import NetpolLearnerError
 from learner.model.flow import Flow
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.base import write_tree
 
 __all__ = [

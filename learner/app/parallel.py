@@ -12,11 +12,12 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
-from collectors.base import CollectorStats, expand_inputs
+from collectors.base import expand_inputs
 from learner.app.console import Progress
-from learner.app.pipeline import LearnConfig, ingest, new_store, read_flows
-from learner.ingest.normalize import NormalizeStats
+from learner.app.pipeline import ingest, new_store, read_flows
+from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
+from learner.model.run_stats import CollectorStats, NormalizeStats
 
 
 def ingest_files(

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Protocol as TypingProtocol
 
-from collectors.base import CollectorStats, expand_inputs
+from collectors.base import expand_inputs
 from learner.app.console import Progress
-from learner.ingest.normalize import NormalizeOptions, NormalizeStats, normalize
+from learner.ingest.normalize import normalize
+from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.errors import UsageError
 from learner.model.flow import Flow
 from learner.model.identity import IdentityResolver
 from learner.model.inventory import Inventory, from_store
 from learner.model.policy import Evidence, PendingEdge, Proposal
-from outputs.base import RenderOptions, renderer
+from learner.model.run_stats import CollectorStats, NormalizeStats
+from outputs.base import renderer
 
 COLLECTORS: dict[str, str] = {
     "hubble": "collectors.hubble.file",
@@ -33,33 +35,6 @@ class Collector(TypingProtocol):
     def iter_flows(
         self, inputs: Sequence[str], *, strict: bool = False, stats: CollectorStats
     ) -> Iterator[Flow]: ...
-
-
-@dataclass(frozen=True)
-class LearnConfig:
-    """Every setting of a learning run, whatever the entry point."""
-
-    include_dropped: bool = False
-    namespaces: tuple[str, ...] = ()
-    ignore_labels: tuple[str, ...] = ()
-    learner: str = "least-privilege"
-    max_overreach: int = 0
-    min_flows: int = 1
-    min_age: float = 0.0
-    expire_after: float | None = None
-    now: float | None = None
-    """The time that ages are measured against; default: the newest flow seen."""
-    port_range_min: int = 0
-    cluster_cidrs: tuple[str, ...] = ()
-    internet_min_networks: int = 8
-    """Public peers in this many /16 networks stand for "the internet" (0 = never widen)."""
-    format: str = "networkpolicy"
-    render: RenderOptions = field(default_factory=RenderOptions)
-
-    def normalize_options(self) -> NormalizeOptions:
-        return NormalizeOptions(
-            include_dropped=self.include_dropped, namespaces=frozenset(self.namespaces)
-        )
 
 
 def collector(source: str) -> Collector:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from collectors.base import CollectorStats
 from learner.app.compare import diff_sources
 from learner.app.console import Env
 from learner.app.parallel import parallel_ingest
 from learner.app.pipeline import (
-    LearnConfig,
     build_proposal,
     effective_inventory,
     ingest,
@@ -19,10 +17,11 @@ from learner.app.pipeline import (
     render_policies,
 )
 from learner.app.selfcheck import self_check
-from learner.ingest.normalize import NormalizeStats
+from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.base import write_tree
 from outputs.report.proposal_report import report_files
 

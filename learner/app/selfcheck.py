@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import yaml
 
-from learner.app.pipeline import LearnConfig
+from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey, EdgeStore
 from learner.model.errors import SelfCheckError
 from learner.model.flow import Protocol

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
-from collectors.base import CollectorStats
-from learner.app.pipeline import LearnConfig, new_store
-from learner.ingest.normalize import NormalizeStats, SkipReason
+from learner.app.pipeline import new_store
 from learner.ingest.state import PositionLike, SaveBatch, StateStore
+from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey
 from learner.model.flow import Flow
+from learner.model.run_stats import CollectorStats, NormalizeStats, SkipReason
 
 __all__ = ["LearningSession", "stats_from_counters"]
 

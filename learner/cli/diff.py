@@ -6,15 +6,15 @@ import argparse
 import os
 from typing import Any
 
-from collectors.base import CollectorStats
 from learner.app.compare import diff_sources
 from learner.app.console import Env
-from learner.app.pipeline import LearnConfig, effective_inventory, ingest, new_store, read_flows
+from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
 from learner.app.run import load_inventory
 from learner.cli.generate import add_flow_options
-from learner.ingest.normalize import NormalizeStats
+from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.errors import ExitStatus, UsageError
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.report.diff_report import diff_report_files
 
 HELP = "compare current and proposed policies on observed traffic, the inventory and text"

@@ -6,14 +6,14 @@ import argparse
 import os
 from typing import Any
 
-from collectors.base import CollectorStats
 from learner.app.console import Env
-from learner.app.pipeline import LEARNERS, LearnConfig
+from learner.app.pipeline import LEARNERS
 from learner.app.run import RunResult, learn_and_render
-from learner.ingest.normalize import NormalizeStats
+from learner.model.config import LearnConfig, RenderOptions
 from learner.model.durations import parse_duration
 from learner.model.errors import ExitStatus, UsageError
-from outputs.base import FORMATS, RenderOptions
+from learner.model.run_stats import CollectorStats, NormalizeStats
+from outputs.base import FORMATS
 
 HELP = "learn policies from flow exports and write them (with report.md/report.json) to a directory"
 EXAMPLES = """\

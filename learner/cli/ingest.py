@@ -16,11 +16,12 @@ from typing import Any
 
 from collectors.base import STDIN, expand_inputs
 from learner.app.console import Env
-from learner.app.pipeline import LearnConfig, read_flows
+from learner.app.pipeline import read_flows
 from learner.app.session import LearningSession
 from learner.cli.generate import add_flow_options
 from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore
+from learner.model.config import LearnConfig
 from learner.model.errors import ExitStatus, InputError
 
 HELP = "add flow files (Hubble or Calico exports) to a learning state file"

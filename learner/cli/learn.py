@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from collectors.base import CollectorStats
 from collectors.calico.goldmane import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
 from collectors.calico.goldmane import (
     GoldmanePosition,
@@ -42,16 +41,17 @@ from learner.app.live import (
     LiveSettings,
 )
 from learner.app.metrics import LearnerMetrics, MetricsServer, registry_for
-from learner.app.pipeline import LearnConfig
 from learner.app.session import LearningSession
 from learner.cli.generate import add_learner_options, add_output_options, config_from_args
 from learner.cli.logs import LOG_FORMATS, configure_logging
 from learner.ingest.normalize import ALLOWED_VERDICTS
 from learner.ingest.state import CollectorPosition, StateStore
+from learner.model.config import LearnConfig
 from learner.model.durations import parse_duration
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.flow import Verdict
 from learner.model.inventory import Inventory
+from learner.model.run_stats import CollectorStats
 
 SOURCES = ("hubble", "goldmane")
 HELP = (

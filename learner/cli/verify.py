@@ -13,14 +13,14 @@ from typing import Any
 
 import orjson
 
-from collectors.base import CollectorStats
 from learner.app.console import Env
-from learner.app.pipeline import LearnConfig, effective_inventory, ingest, new_store, read_flows
-from learner.ingest.normalize import NormalizeStats
+from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
+from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.identity import Identity
 from learner.model.inventory import Inventory
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics import DirectionResult, PolicyRef, PolicySet, TrafficBuilder
 
 HELP = "check observed flows against policies: list every connection they would deny"

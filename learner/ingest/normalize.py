@@ -9,54 +9,18 @@ Both observation points of one connection reach the same edge; the edge counts t
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from enum import StrEnum
 
+from learner.model.config import NormalizeOptions
 from learner.model.flow import Direction, EndpointKind, Flow, Verdict
+from learner.model.run_stats import NormalizeStats, SkipReason
 
 EPHEMERAL_PORT_FLOOR = 32768
-
-
-class SkipReason(StrEnum):
-    REPLY = "reply"
-    PROBABLE_REPLY = "unflagged reply (service port to ephemeral port)"
-    DROPPED = "dropped (use --include-dropped)"
-    ERROR = "error verdict"
-    UNKNOWN_VERDICT = "unknown verdict"
-    NAMESPACE = "outside the selected namespaces"
-    HEALTH = "cilium health check"
-    NO_POD = "neither end is a pod"
-    NO_PORT = "no destination port"
 
 
 ALLOWED_VERDICTS = frozenset(
     {Verdict.FORWARDED, Verdict.AUDIT, Verdict.REDIRECTED, Verdict.TRACED, Verdict.TRANSLATED}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class NormalizeOptions:
-    include_dropped: bool = False
-    namespaces: frozenset[str] = frozenset()
-    """When non-empty, keep only flows with a pod end in one of these namespaces."""
-
-
-@dataclass
-class NormalizeStats:
-    seen: int = 0
-    included: int = 0
-    skipped: Counter[SkipReason] = field(default_factory=Counter)
-    dropped_samples: list[Flow] = field(default_factory=list)
-    """A few of the dropped/errored flows set aside, for the report."""
-
-    def merge(self, other: NormalizeStats) -> None:
-        self.seen += other.seen
-        self.included += other.included
-        self.skipped.update(other.skipped)
-        room = 20 - len(self.dropped_samples)
-        self.dropped_samples.extend(other.dropped_samples[: max(room, 0)])
 
 
 def is_probable_reply(flow: Flow) -> bool:

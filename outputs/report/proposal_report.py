@@ -15,9 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.base import CollectorStats
-from learner.app.pipeline import LearnConfig
-from learner.ingest.normalize import NormalizeStats
+from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore
 from learner.model.identity import Identity
@@ -31,6 +29,7 @@ from learner.model.policy import (
     ProposedPolicy,
     Rule,
 )
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.report.mermaid import GraphEdge, GraphNode, blocks
 
 SCHEMA_VERSION = 1

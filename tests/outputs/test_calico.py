@@ -8,9 +8,8 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from collectors.base import CollectorStats
-from learner.app.pipeline import LearnConfig, build_proposal, ingest, new_store, read_flows
-from learner.ingest.normalize import NormalizeStats
+from learner.app.pipeline import build_proposal, ingest, new_store, read_flows
+from learner.model.config import LearnConfig, RenderOptions
 from learner.model.errors import UsageError
 from learner.model.policy import (
     CIDRPeer,
@@ -27,8 +26,9 @@ from learner.model.policy import (
     Rule,
     namespace_name_selector,
 )
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs import calico, calico_staged
-from outputs.base import RenderOptions, renderer
+from outputs.base import renderer
 from outputs.calico_selector_syntax import selector_expression
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from collectors.base import CollectorStats
 from collectors.calico.file import iter_flows
 from collectors.calico.model import AGGREGATED_NAME_LABEL, WARN_NAME_LABEL, workload_name
-from learner.ingest.normalize import NormalizeOptions, NormalizeStats, normalize
+from learner.ingest.normalize import normalize
+from learner.model.config import NormalizeOptions
 from learner.model.edges import EdgeStore
 from learner.model.errors import InputError
 from learner.model.flow import Direction, EndpointKind, Flow, Protocol, Verdict
+from learner.model.run_stats import CollectorStats, NormalizeStats
 
 CALICO = Path(__file__).parents[2] / "fixtures" / "calico"
 VALID = sorted((CALICO / "valid").iterdir())

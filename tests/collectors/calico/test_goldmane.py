@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from collectors._proto.goldmane import api_pb2, api_pb2_grpc
-from collectors.base import CollectorStats
 from collectors.calico.goldmane import (
     GoldmanePosition,
     GoldmaneQuery,
@@ -28,6 +27,7 @@ from collectors.calico.model import AGGREGATED_NAME_LABEL, WARN_NAME_LABEL
 from collectors.hubble.grpc import ReconnectPolicy, ServerOptions, TLSOptions
 from learner.model.errors import SourceUnavailableError
 from learner.model.flow import Direction, EndpointKind, Flow, Protocol, Verdict
+from learner.model.run_stats import CollectorStats
 
 T0 = 1767225600
 FAST = ReconnectPolicy(initial_backoff=0.01, max_backoff=0.05, jitter=0.0, max_attempts=3)

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from collectors import jsonstream
-from collectors.base import CollectorStats
 from collectors.hubble.file import UnsupportedFlow, flow_from_json, iter_flows, parse_rfc3339
 from learner.model.errors import InputError, UsageError
 from learner.model.flow import (
@@ -27,6 +26,7 @@ from learner.model.flow import (
     Protocol,
     Verdict,
 )
+from learner.model.run_stats import CollectorStats
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "hubble" / "files"

@@ -27,10 +27,12 @@ from collectors.hubble.grpc import (
     TLSOptions,
     build_request,
 )
-from learner.ingest.normalize import NormalizeOptions, NormalizeStats, normalize
+from learner.ingest.normalize import normalize
+from learner.model.config import NormalizeOptions
 from learner.model.edges import EdgeStore
 from learner.model.errors import SourceUnavailableError
 from learner.model.flow import Flow, Verdict
+from learner.model.run_stats import NormalizeStats
 from tests.hubble_server import (
     REAL_CAPTURE,
     HubbleTestServer,

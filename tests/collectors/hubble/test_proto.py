@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from collectors.base import CollectorStats
 from collectors.hubble import file as hubble_file
 from collectors.hubble.proto import UnsupportedFlow, flow_from_proto, timestamp_ns
 from learner.model.errors import InputError
 from learner.model.flow import Direction, Flow, Origin, Protocol, Verdict
+from learner.model.run_stats import CollectorStats
 from tests.hubble_server import HUBBLE_FIXTURES, parse_line
 
 SAMPLES = sorted(HUBBLE_FIXTURES.rglob("*.jsonl"))

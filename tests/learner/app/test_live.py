@@ -14,9 +14,9 @@ import pytest
 
 from collectors.hubble.grpc import FlowQuery, HubbleStream, ReconnectPolicy, ServerOptions
 from learner.app.live import LiveLearner, LiveSettings
-from learner.app.pipeline import LearnConfig
 from learner.app.session import LearningSession
 from learner.ingest.state import StateStore, load_store
+from learner.model.config import LearnConfig
 from tests.hubble_server import REAL_CAPTURE, HubbleTestServer, RecordedObserver, load_responses
 
 TCP = REAL_CAPTURE / "basic-sample-400-tcp-flows.jsonl"

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from learner.app.pipeline import CONTESTED_REASON, LearnConfig, build_proposal, ingest, new_store
-from learner.ingest.normalize import NormalizeStats
+from learner.app.pipeline import CONTESTED_REASON, build_proposal, ingest, new_store
+from learner.model.config import LearnConfig
 from learner.model.flow import Direction, Verdict
+from learner.model.run_stats import NormalizeStats
 from tests.flowbuild import flow, pod
 
 WEB = pod("shop", "web-1", app="web")

@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from collectors.hubble import file as hubble_file
-from learner.app.pipeline import LearnConfig
 from learner.app.session import LearningSession
 from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore, load_store
+from learner.model.config import LearnConfig
 from tests.hubble_server import REAL_CAPTURE
 
 TCP = str(REAL_CAPTURE / "basic-sample-400-tcp-flows.jsonl")

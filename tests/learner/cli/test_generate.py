@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from collectors.base import CollectorStats
 from learner.app.console import Env
-from learner.app.pipeline import LearnConfig, ingest, new_store, read_flows
+from learner.app.pipeline import ingest, new_store, read_flows
 from learner.app.selfcheck import documents_from_files
 from learner.cli.program import main
-from learner.ingest.normalize import NormalizeStats
+from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey
 from learner.model.errors import ExitStatus
 from learner.model.inventory import from_store
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics import TrafficBuilder, compile_policies
 from tests.outputs.report.test_proposal_report import real_samples
 

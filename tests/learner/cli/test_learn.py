@@ -19,9 +19,11 @@ import pytest
 
 from collectors._proto.observer import observer_pb2
 from collectors.hubble.grpc import FlowQuery, HubbleStream, ReconnectPolicy, ServerOptions
-from learner.ingest.normalize import NormalizeOptions, NormalizeStats, normalize
+from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore, load_store
+from learner.model.config import NormalizeOptions
 from learner.model.edges import EdgeStore
+from learner.model.run_stats import NormalizeStats
 from tests.hubble_server import REAL_CAPTURE, HubbleTestServer, RecordedObserver, load_responses
 
 REPO = Path(__file__).resolve().parents[3]

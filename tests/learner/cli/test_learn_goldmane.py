@@ -19,10 +19,12 @@ from collectors.hubble.grpc import ServerOptions
 from learner.app.selfcheck import documents_from_files
 from learner.cli.learn import goldmane_query_for, stream_settings_from_args
 from learner.cli.program import build_parser
-from learner.ingest.normalize import NormalizeOptions, NormalizeStats, normalize
+from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore, load_store
+from learner.model.config import NormalizeOptions
 from learner.model.edges import EdgeStore
 from learner.model.flow import EndpointKind, Protocol
+from learner.model.run_stats import NormalizeStats
 from learner.semantics import Traffic, TrafficPeer, compile_policies
 from tests.collectors.calico.test_goldmane import SERVER_NAME, FlowsServer, Running, write_pki
 from tests.learner.cli.test_learn import Learner, http_get, same_edges, wait_until

@@ -8,11 +8,11 @@ import random
 import pytest
 
 from learner.infer.least_privilege import PolicyLearner
+from learner.model.config import RenderOptions
 from learner.model.errors import NotFittedError, UsageError
 from learner.model.flow import EndpointKind, make_labels
 from learner.model.inventory import ContainerPort, Inventory, Namespace, Workload, with_name_label
 from learner.model.policy import CIDRPeer, Entity, EntityPeer, PortSpec, Proposal, Rule
-from outputs.base import RenderOptions
 from outputs.networkpolicy import render
 from tests.learner.edge_builders import T0, external, flow, pod_labels, store_of
 from tests.learner.policy_checks import allowed_pairs, denied_observed, observed_pairs

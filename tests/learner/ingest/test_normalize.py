@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-from learner.ingest.normalize import (
-    NormalizeOptions,
-    NormalizeStats,
-    SkipReason,
-    normalize,
-    skip_reason,
-)
+from learner.ingest.normalize import normalize, skip_reason
+from learner.model.config import NormalizeOptions
 from learner.model.flow import Direction, Protocol, Verdict
+from learner.model.run_stats import NormalizeStats, SkipReason
 from tests.flowbuild import flow, pod, world
 
 A, B = pod("x", "a-1", app="a"), pod("y", "b-1", app="b")

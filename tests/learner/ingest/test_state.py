@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.base import CollectorStats
 from collectors.hubble import file as hubble_file
-from learner.ingest.normalize import NormalizeOptions, NormalizeStats, normalize
+from learner.ingest.normalize import normalize
 from learner.ingest.state import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -20,10 +19,12 @@ from learner.ingest.state import (
     StoredStatus,
     load_store,
 )
+from learner.model.config import NormalizeOptions
 from learner.model.edges import EdgeStore
 from learner.model.errors import UsageError
 from learner.model.identity import Identity
 from learner.model.inventory import ContainerPort, Inventory, Namespace, Workload
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from tests.hubble_server import HUBBLE_FIXTURES, REAL_CAPTURE
 
 REPO = Path(__file__).resolve().parents[3]

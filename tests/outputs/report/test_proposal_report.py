@@ -7,8 +7,8 @@ import jsonschema
 import pytest
 
 from learner.app.console import Env
-from learner.app.pipeline import LearnConfig
 from learner.app.run import learn_and_render
+from learner.model.config import LearnConfig
 from outputs.report.mermaid import GraphEdge, GraphNode, flowchart
 from tests.outputs.report.mermaid_syntax import blocks, check
 
