@@ -24,12 +24,12 @@ from typing import IO, Any
 
 import orjson
 
-from collectors.base import STDIN, expand_inputs, open_text
 from collectors.calico.model import WARN_NAME_LABEL
 from collectors.calico.records import NotAFlow, RecordError, RecordMapper
 from collectors.jsonstream import JSONProblem, iter_json_values
 from learner.model.errors import InputError
 from learner.model.flow import Flow, Origin
+from learner.model.input_files import STDIN, expand_inputs, open_text
 from learner.model.run_stats import CollectorStats
 
 __all__ = ["iter_flows", "unwrap"]

@@ -23,11 +23,11 @@ from typing import IO, Any, TypedDict
 import orjson
 
 from collectors import jsonstream
-from collectors.base import STDIN, expand_inputs, open_text
 from collectors.hubble.labels import make_endpoint
 from collectors.jsonstream import JSONProblem, iter_json_values
 from learner.model.errors import InputError
 from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
+from learner.model.input_files import STDIN, expand_inputs, open_text
 from learner.model.run_stats import CollectorStats
 
 __all__ = ["UnsupportedFlow", "flow_from_json", "iter_flows", "parse_rfc3339"]

@@ -12,11 +12,11 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
-from collectors.base import expand_inputs
 from learner.app.console import Progress
 from learner.app.pipeline import ingest, new_store, read_flows
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
+from learner.model.input_files import expand_inputs
 from learner.model.run_stats import CollectorStats, NormalizeStats
 
 

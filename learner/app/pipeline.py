@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol as TypingProtocol
 
-from collectors.base import expand_inputs
 from learner.app.console import Progress
 from learner.ingest.normalize import normalize
 from learner.model.config import LearnConfig
@@ -19,6 +18,7 @@ from learner.model.edges import EdgeStore
 from learner.model.errors import UsageError
 from learner.model.flow import Flow
 from learner.model.identity import IdentityResolver
+from learner.model.input_files import expand_inputs
 from learner.model.inventory import Inventory, from_store
 from learner.model.policy import Evidence, PendingEdge, Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats

@@ -14,7 +14,6 @@ import hashlib
 import os
 from typing import Any
 
-from collectors.base import STDIN, expand_inputs
 from learner.app.console import Env
 from learner.app.pipeline import read_flows
 from learner.app.session import LearningSession
@@ -23,6 +22,7 @@ from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore
 from learner.model.config import LearnConfig
 from learner.model.errors import ExitStatus, InputError
+from learner.model.input_files import STDIN, expand_inputs
 
 HELP = "add flow files (Hubble or Calico exports) to a learning state file"
 EXAMPLES = """\

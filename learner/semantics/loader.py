@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from collectors.base import expand_inputs, open_text
 from learner.model.errors import PolicyError
+from learner.model.input_files import expand_inputs, open_text
 from learner.semantics.policyset import PolicyDocument, is_policy_kind
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

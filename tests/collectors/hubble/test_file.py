@@ -267,7 +267,7 @@ def test_stdin() -> None:
     source = REAL / "basic-sample-400-udp-flows.jsonl"
     program = (
         "import json\n"
-        "from collectors.base import CollectorStats\n"
+        "from learner.model.run_stats import CollectorStats\n"
         "from collectors.hubble.file import iter_flows\n"
         "stats = CollectorStats()\n"
         "flows = list(iter_flows(['-'], stats=stats))\n"
