@@ -7,16 +7,16 @@ file text. Renderers translate; they never re-learn.
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from typing import Protocol, cast
+from typing import Protocol
 
 from learner.model.config import RenderOptions
 from learner.model.errors import UsageError
 from learner.model.policy import Proposal
+from outputs import calico, calico_staged, cilium, networkpolicy
 
 
 class Renderer(Protocol):
@@ -25,23 +25,20 @@ class Renderer(Protocol):
     def render(self, proposal: Proposal, options: RenderOptions) -> dict[str, str]: ...
 
 
-FORMATS: dict[str, str] = {
-    "networkpolicy": "outputs.networkpolicy",
-    "cilium": "outputs.cilium",
-    "calico": "outputs.calico",
-    "calico-staged": "outputs.calico_staged",
+FORMATS: dict[str, Renderer] = {
+    networkpolicy.FORMAT: networkpolicy,
+    cilium.FORMAT: cilium,
+    calico.FORMAT: calico,
+    calico_staged.FORMAT: calico_staged,
 }
+"""Every output format, in the order ``--format`` lists them: one line per renderer module."""
 
 
 def renderer(format_name: str) -> Callable[[Proposal, RenderOptions], dict[str, str]]:
-    module_name = FORMATS.get(format_name)
-    if module_name is None:
+    module = FORMATS.get(format_name)
+    if module is None:
         raise UsageError(f"unknown format {format_name!r} (choose from {', '.join(FORMATS)})")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise UsageError(f"format {format_name!r} is not available in this build") from exc
-    return cast(Renderer, module).render
+    return module.render
 
 
 MARKER = ".netpol-learner"
