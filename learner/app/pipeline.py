@@ -12,6 +12,8 @@ from dataclasses import replace
 from typing import Protocol as TypingProtocol
 
 from learner.app.console import Progress
+from learner.infer.baseline import BaselineLearner
+from learner.infer.least_privilege import PolicyLearner
 from learner.ingest.normalize import normalize
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
@@ -94,20 +96,21 @@ def ingest(
     progress.close()
 
 
-def make_learner(config: LearnConfig) -> object:
-    if config.learner == "baseline":
-        from learner.infer.baseline import BaselineLearner
+class Learner(TypingProtocol):
+    """What every learner is: ``fit`` on an edge store, then ``proposal_``."""
 
+    @property
+    def proposal_(self) -> Proposal: ...
+
+    def fit(self, store: EdgeStore, inventory: Inventory | None = None) -> Learner: ...
+
+
+def make_learner(config: LearnConfig) -> Learner:
+    if config.learner == "baseline":
         return BaselineLearner()
     if config.learner != "least-privilege":
         raise UsageError(f"unknown learner {config.learner!r} (choose from {', '.join(LEARNERS)})")
-    try:
-        infer = importlib.import_module("learner.infer.least_privilege")
-    except ModuleNotFoundError:
-        from learner.infer.baseline import BaselineLearner
-
-        return BaselineLearner()
-    return infer.PolicyLearner(
+    return PolicyLearner(
         max_overreach=config.max_overreach,
         min_flows=config.min_flows,
         min_age=config.min_age,
@@ -136,10 +139,10 @@ def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnC
     contested = {} if config.include_dropped else {k: store.edges.pop(k) for k in store.contested()}
     learner = make_learner(config)
     try:
-        learner.fit(store, effective_inventory(store, inventory))  # type: ignore[attr-defined]
+        learner.fit(store, effective_inventory(store, inventory))
     finally:
         store.edges.update(contested)
-    proposal: Proposal = learner.proposal_  # type: ignore[attr-defined]
+    proposal: Proposal = learner.proposal_
     if contested:
         held = tuple(
             PendingEdge(key, CONTESTED_REASON, Evidence(s.count, s.first_seen, s.last_seen))

@@ -22,7 +22,6 @@ How one fit runs:
 from __future__ import annotations
 
 import hashlib
-import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +47,7 @@ from learner.infer.universe import iter_bits
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import NotFittedError, UsageError
 from learner.model.flow import EndpointKind, Protocol
+from learner.model.fqdn import fqdn_selectors
 from learner.model.identity import Identity, dns_label
 from learner.model.infra import (
     DNS_PURPOSE,
@@ -843,12 +843,8 @@ def _sorted_addresses(addresses: Iterable[str]) -> list[str]:
 
 
 def _fqdns(names: Sequence[str], settings: _Settings) -> tuple[str, ...]:
-    """FQDN selectors for ``names`` (:mod:`learner.fqdn` when present, else the exact names)."""
+    """FQDN selectors for ``names`` (:mod:`learner.model.fqdn`)."""
     if not names:
         return ()
-    try:
-        module = importlib.import_module("learner.model.fqdn")
-    except ModuleNotFoundError:
-        return tuple(sorted(names))
-    selectors = module.fqdn_selectors(tuple(names), max_overreach=settings.max_overreach)
+    selectors = fqdn_selectors(tuple(names), max_overreach=settings.max_overreach)
     return tuple(sorted(str(s) for s in selectors))
