@@ -17,7 +17,6 @@ a port-forward, the name in that certificate (``--tls-server-name``).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import threading
@@ -45,7 +44,6 @@ from collectors.hubble.grpc import (
     channel_for,
     is_retryable,
     is_tls_failure,
-    server_options_from_args,
 )
 from learner.model.errors import SourceUnavailableError
 from learner.model.flow import Endpoint, Flow, Origin
@@ -58,7 +56,6 @@ __all__ = [
     "GoldmaneStream",
     "flow_from_goldmane",
     "goldmane_options",
-    "goldmane_options_from_args",
     "iter_flows",
 ]
 
@@ -132,21 +129,6 @@ def goldmane_options(
         tls=replace(tls, enabled=True),
         dial_timeout=dial_timeout,
         request_timeout=request_timeout,
-    )
-
-
-def goldmane_options_from_args(args: argparse.Namespace) -> ServerOptions:
-    """The Hubble server flags (``--server``, ``--tls-*``, timeouts) read for Goldmane.
-
-    ``--server`` left at Hubble's default means Goldmane's default address.
-    """
-    options = server_options_from_args(args)
-    server = DEFAULT_SERVER if options.server == HUBBLE_DEFAULT_SERVER else options.server
-    return goldmane_options(
-        server,
-        options.tls,
-        dial_timeout=options.dial_timeout,
-        request_timeout=options.request_timeout,
     )
 
 

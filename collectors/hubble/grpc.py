@@ -14,7 +14,6 @@ to go through the same :func:`learner.normalize.normalize` as files.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import os
@@ -39,7 +38,6 @@ from collectors._proto.flow import flow_pb2
 from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 from collectors._proto.relay import relay_pb2
 from collectors.hubble.proto import UnsupportedFlow, flow_from_proto, timestamp_ns
-from learner.model.durations import parse_duration, parse_time
 from learner.model.errors import InputError, SourceUnavailableError, UsageError
 from learner.model.flow import Flow, Origin, Verdict
 from learner.model.run_stats import CollectorStats
@@ -52,11 +50,8 @@ __all__ = [
     "ServerOptions",
     "StreamPosition",
     "TLSOptions",
-    "add_server_arguments",
     "build_request",
     "iter_flows",
-    "reconnect_policy_from_args",
-    "server_options_from_args",
 ]
 
 log = logging.getLogger(__name__)
@@ -588,116 +583,3 @@ def iter_flows(
 ) -> Iterator[Flow]:
     """Flows from a Hubble server; see :class:`HubbleStream` for position and closing."""
     yield from HubbleStream(options, query, reconnect=reconnect, stats=stats).flows()
-
-
-# --- command line ------------------------------------------------------------------------------
-
-
-def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """The hubble CLI's server flags, plus reconnect tuning."""
-    group = parser.add_argument_group("Hubble server")
-    group.add_argument(
-        "--server",
-        "--hubble-server",
-        dest="server",
-        metavar="ADDR",
-        default=DEFAULT_SERVER,
-        help=f"hubble-relay or Hubble server: host:port, tls://host:port or unix:///path "
-        f"(default {DEFAULT_SERVER}; with learn --source goldmane, Goldmane's address)",
-    )
-    group.add_argument("--tls", action="store_true", help="connect with TLS")
-    group.add_argument(
-        "--tls-allow-insecure",
-        action="store_true",
-        help="trust the (self-signed) certificate the server presents without verifying it",
-    )
-    group.add_argument(
-        "--tls-ca-cert-files",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="PEM CA bundle(s) to verify the server with (repeat or comma-separate)",
-    )
-    group.add_argument("--tls-client-cert-file", default="", metavar="FILE")
-    group.add_argument("--tls-client-key-file", default="", metavar="FILE")
-    group.add_argument(
-        "--tls-server-name",
-        default="",
-        metavar="NAME",
-        help="name to verify the server certificate for, e.g. instance.hubble-relay.cilium.io",
-    )
-    group.add_argument(
-        "--timeout", metavar="D", default="5s", help="connection (dial) timeout (default 5s)"
-    )
-    group.add_argument(
-        "--request-timeout", metavar="D", default="12s", help="timeout of unary calls (default 12s)"
-    )
-    group.add_argument(
-        "--since",
-        metavar="D",
-        default="",
-        help="on the first connection with no saved position, start at this time "
-        "(duration ago such as 1h, or RFC 3339); default: new flows only",
-    )
-    group.add_argument(
-        "--reconnect-backoff",
-        metavar="D",
-        default="1s",
-        help="first delay before reconnecting; doubles per failure (default 1s)",
-    )
-    group.add_argument(
-        "--reconnect-backoff-max",
-        metavar="D",
-        default="30s",
-        help="longest reconnect delay (default 30s)",
-    )
-    group.add_argument(
-        "--max-reconnects",
-        type=int,
-        default=10,
-        metavar="N",
-        help="give up after N consecutive failed attempts, 0 = never (default 10)",
-    )
-
-
-def server_options_from_args(args: argparse.Namespace) -> ServerOptions:
-    ca_files = tuple(
-        part for item in args.tls_ca_cert_files for part in item.split(",") if part.strip()
-    )
-    return ServerOptions(
-        server=args.server,
-        tls=TLSOptions(
-            enabled=bool(
-                args.tls or args.tls_allow_insecure or ca_files or args.tls_client_cert_file
-            ),
-            allow_insecure=args.tls_allow_insecure,
-            ca_cert_files=ca_files,
-            client_cert_file=args.tls_client_cert_file,
-            client_key_file=args.tls_client_key_file,
-            server_name=args.tls_server_name,
-        ),
-        dial_timeout=parse_duration(args.timeout, "--timeout"),
-        request_timeout=parse_duration(args.request_timeout, "--request-timeout"),
-    )
-
-
-def reconnect_policy_from_args(args: argparse.Namespace) -> ReconnectPolicy:
-    if args.max_reconnects < 0:
-        raise UsageError("--max-reconnects must be 0 (never give up) or more")
-    return ReconnectPolicy(
-        initial_backoff=parse_duration(args.reconnect_backoff, "--reconnect-backoff"),
-        max_backoff=parse_duration(args.reconnect_backoff_max, "--reconnect-backoff-max"),
-        max_attempts=args.max_reconnects,
-    )
-
-
-def since_from_args(args: argparse.Namespace, now: float) -> int | None:
-    """``--since`` as integer nanoseconds, or None."""
-    text = args.since.strip()
-    if not text:
-        return None
-    if text[:1].isdigit() and ("T" in text or "-" in text[1:]):
-        seconds = parse_time(text, "--since")
-    else:
-        seconds = now - parse_duration(text, "--since")
-    return int(seconds * 1e9)

@@ -10,7 +10,7 @@ from learner.app.compare import diff_sources
 from learner.app.console import Env
 from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
 from learner.app.run import load_inventory
-from learner.cli.generate import add_flow_options
+from learner.cli.options import add_flow_options
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.errors import ExitStatus, UsageError

@@ -13,7 +13,7 @@ from typing import Any
 from learner.app.console import Env
 from learner.app.live import META_INTERVAL, META_STABILIZATION, bundle_files
 from learner.app.session import stats_from_counters
-from learner.cli.generate import add_learner_options, add_output_options, config_from_args
+from learner.cli.options import add_learner_options, add_output_options, config_from_args
 from learner.ingest.stability import status_document, stream_clock, workload_progress
 from learner.ingest.state import StateStore, load_store
 from learner.model.durations import format_duration, parse_duration

@@ -7,13 +7,15 @@ import os
 from typing import Any
 
 from learner.app.console import Env
-from learner.app.pipeline import LEARNERS
 from learner.app.run import RunResult, learn_and_render
-from learner.model.config import LearnConfig, RenderOptions
-from learner.model.durations import parse_duration
+from learner.cli.options import (
+    add_flow_options,
+    add_learner_options,
+    add_output_options,
+    config_from_args,
+)
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.base import FORMATS
 
 HELP = "learn policies from flow exports and write them (with report.md/report.json) to a directory"
 EXAMPLES = """\
@@ -30,104 +32,6 @@ examples:
   # compare with what is deployed today; report.md gets the semantic diff
   netpol-learner generate flows/ -o policies/ --current deployed-policies/
 """
-
-
-def add_flow_options(parser: argparse.ArgumentParser) -> None:
-    """Options about reading and filtering flows, shared by every command that reads flows."""
-    group = parser.add_argument_group("flows")
-    group.add_argument(
-        "--source",
-        choices=("auto", "hubble", "calico"),
-        default="auto",
-        help="input format (default: detected from each file's first records)",
-    )
-    group.add_argument(
-        "-n",
-        "--namespace",
-        action="append",
-        default=[],
-        metavar="NS",
-        help="only learn for workloads in NS (repeatable; repeated flags mean OR)",
-    )
-    group.add_argument(
-        "--include-dropped",
-        action="store_true",
-        help="also learn from DROPPED/ERROR flows (default: report them only)",
-    )
-    group.add_argument(
-        "--ignore-label",
-        action="append",
-        default=[],
-        metavar="KEY",
-        help="a volatile label key to leave out of workload identity (repeatable; KEY* = prefix)",
-    )
-    group.add_argument(
-        "--strict", action="store_true", help="stop at the first malformed record (exit 2)"
-    )
-
-
-def add_learner_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("learning")
-    group.add_argument("--learner", choices=LEARNERS, default="least-privilege")
-    group.add_argument(
-        "--max-overreach",
-        type=int,
-        default=0,
-        metavar="N",
-        help="unobserved workloads a selector may admit to be shorter (default 0)",
-    )
-    group.add_argument(
-        "--min-flows",
-        type=int,
-        default=1,
-        metavar="N",
-        help="edges seen fewer times are listed as pending, not allowed",
-    )
-    group.add_argument("--min-age", default="0s", metavar="D", help="e.g. 1h: pending until then")
-    group.add_argument(
-        "--expire-after", default=None, metavar="D", help="drop edges not seen for D (e.g. 14d)"
-    )
-    group.add_argument(
-        "--port-range-min",
-        type=int,
-        default=0,
-        metavar="K",
-        help="merge runs of >= K contiguous ports into port+endPort (default off)",
-    )
-    group.add_argument(
-        "--cluster-cidr",
-        action="append",
-        default=[],
-        metavar="CIDR",
-        help="pod/service range to exclude from broad external blocks (repeatable)",
-    )
-    group.add_argument(
-        "--internet-min-networks",
-        type=int,
-        default=8,
-        metavar="N",
-        help="public peers from N or more /16 networks become 'any public address', stated in "
-        "the report (default 8; 0 = never)",
-    )
-    group.add_argument(
-        "--inventory",
-        metavar="PATH|cluster",
-        help="manifests (files/dirs, kubectl get -o yaml dumps) or 'cluster'",
-    )
-    group.add_argument("--kubeconfig", metavar="FILE")
-    group.add_argument("--context", metavar="NAME")
-
-
-def add_output_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("output")
-    group.add_argument(
-        "--format", choices=tuple(FORMATS), default="networkpolicy", help="policy dialect"
-    )
-    group.add_argument(
-        "--default-deny", action="store_true", help="also write a default-deny per namespace"
-    )
-    group.add_argument("--l7", action="store_true", help="HTTP rules where the dialect has them")
-    group.add_argument("--tier", default="default", help="Calico tier (default: default)")
 
 
 def register(sub: Any) -> None:
@@ -156,32 +60,6 @@ def register(sub: Any) -> None:
     add_learner_options(parser)
     add_output_options(parser)
     parser.set_defaults(handler=run)
-
-
-def config_from_args(args: argparse.Namespace) -> LearnConfig:
-    if min(args.max_overreach, args.port_range_min, args.internet_min_networks) < 0:
-        raise UsageError(
-            "--max-overreach, --port-range-min and --internet-min-networks must be >= 0"
-        )
-    if args.min_flows < 1:
-        raise UsageError("--min-flows must be >= 1")
-    return LearnConfig(
-        include_dropped=args.include_dropped,
-        namespaces=tuple(sorted(set(args.namespace))),
-        ignore_labels=tuple(args.ignore_label),
-        learner=args.learner,
-        max_overreach=args.max_overreach,
-        min_flows=args.min_flows,
-        min_age=parse_duration(args.min_age, "--min-age"),
-        expire_after=(
-            parse_duration(args.expire_after, "--expire-after") if args.expire_after else None
-        ),
-        port_range_min=args.port_range_min,
-        cluster_cidrs=tuple(args.cluster_cidr),
-        internet_min_networks=args.internet_min_networks,
-        format=args.format,
-        render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
-    )
 
 
 def print_summary(env: Env, result: RunResult, output: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from learner.app.console import Env
 from learner.app.pipeline import read_flows
 from learner.app.session import LearningSession
-from learner.cli.generate import add_flow_options
+from learner.cli.options import add_flow_options
 from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore
 from learner.model.config import LearnConfig

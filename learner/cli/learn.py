@@ -15,22 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from collectors.calico.goldmane import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
-from collectors.calico.goldmane import (
-    GoldmanePosition,
-    GoldmaneQuery,
-    GoldmaneStream,
-    goldmane_options_from_args,
-)
+from collectors.calico.goldmane import GoldmanePosition, GoldmaneQuery, GoldmaneStream
 from collectors.hubble.grpc import (
     FlowQuery,
     HubbleStream,
     ReconnectPolicy,
     ServerOptions,
     StreamPosition,
-    add_server_arguments,
-    reconnect_policy_from_args,
-    server_options_from_args,
-    since_from_args,
 )
 from learner.app.console import Env
 from learner.app.live import (
@@ -42,8 +33,17 @@ from learner.app.live import (
 )
 from learner.app.metrics import LearnerMetrics, MetricsServer, registry_for
 from learner.app.session import LearningSession
-from learner.cli.generate import add_learner_options, add_output_options, config_from_args
 from learner.cli.logs import LOG_FORMATS, configure_logging
+from learner.cli.options import (
+    add_learner_options,
+    add_output_options,
+    add_server_arguments,
+    config_from_args,
+    goldmane_options_from_args,
+    reconnect_policy_from_args,
+    server_options_from_args,
+    since_from_args,
+)
 from learner.ingest.normalize import ALLOWED_VERDICTS
 from learner.ingest.state import CollectorPosition, StateStore
 from learner.model.config import LearnConfig
