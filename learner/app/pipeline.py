@@ -6,11 +6,12 @@ point reads, counts and renders the same way.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol as TypingProtocol
 
+from collectors.base import FILE_SOURCES, Collector
+from collectors.detect import detect_source as detect
 from learner.app.console import Progress
 from learner.infer.baseline import BaselineLearner
 from learner.infer.least_privilege import PolicyLearner
@@ -26,34 +27,18 @@ from learner.model.policy import Evidence, PendingEdge, Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.base import renderer
 
-COLLECTORS: dict[str, str] = {
-    "hubble": "collectors.hubble.file",
-    "calico": "collectors.calico.file",
-}
 LEARNERS = ("least-privilege", "baseline")
 
 
-class Collector(TypingProtocol):
-    def iter_flows(
-        self, inputs: Sequence[str], *, strict: bool = False, stats: CollectorStats
-    ) -> Iterator[Flow]: ...
-
-
 def collector(source: str) -> Collector:
-    module_name = COLLECTORS.get(source)
-    if module_name is None:
-        raise UsageError(f"unknown source {source!r} (choose from auto, {', '.join(COLLECTORS)})")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise UsageError(f"source {source!r} is not available in this build") from exc
-    return module
+    found = FILE_SOURCES.get(source)
+    if found is None:
+        raise UsageError(f"unknown source {source!r} (choose from auto, {', '.join(FILE_SOURCES)})")
+    return found
 
 
 def detect_source(path: str) -> str:
     """The collector for a file (or stdin, peeked without consuming it); Hubble by default."""
-    from collectors.detect import detect_source as detect
-
     return detect(path) or "hubble"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from collectors.base import FILE_SOURCES
 from collectors.calico.goldmane import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
 from collectors.calico.goldmane import goldmane_options
 from collectors.hubble.grpc import DEFAULT_SERVER as HUBBLE_DEFAULT_SERVER
@@ -24,7 +25,7 @@ def add_flow_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("flows")
     group.add_argument(
         "--source",
-        choices=("auto", "hubble", "calico"),
+        choices=("auto", *FILE_SOURCES),
         default="auto",
         help="input format (default: detected from each file's first records)",
     )

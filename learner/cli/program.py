@@ -1,7 +1,8 @@
 """The ``netpol-learner`` command line.
 
-Each subcommand lives in ``learner.cli.<name>`` and exposes ``register(subparsers)``,
-which adds its parser and sets ``handler=run`` where ``run(args, env) -> ExitStatus``.
+Each subcommand lives in ``learner.cli.<name>``, is listed in :data:`COMMANDS`, and exposes
+``register(subparsers)``, which adds its parser and sets ``handler=run`` where
+``run(args, env) -> ExitStatus``.
 Handlers raise :class:`~learner.errors.NetpolLearnerError` for expected failures; only
 :func:`main` catches, prints one line and maps to an exit status.
 """
@@ -9,7 +10,6 @@ Handlers raise :class:`~learner.errors.NetpolLearnerError` for expected failures
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
@@ -17,19 +17,13 @@ import traceback
 from collections.abc import Sequence
 
 from learner.app.console import Env
+from learner.cli import diff, export, generate, ingest, learn, simulate, verify
 from learner.cli.envflags import apply_environment
 from learner.model.errors import ExitStatus, NetpolLearnerError
 
 PROG = "netpol-learner"
-COMMANDS: tuple[str, ...] = (
-    "generate",
-    "simulate",
-    "diff",
-    "verify",
-    "ingest",
-    "learn",
-    "export",
-)
+COMMANDS = (generate, simulate, diff, verify, ingest, learn, export)
+"""Every subcommand, in the order ``--help`` lists them: one line per command module."""
 
 EPILOG = """\
 exit status:
@@ -61,14 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-D", "--debug", action="store_true", help="show tracebacks and debug logging"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"learner.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"learner.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from collectors.base import FILE_SOURCES
 from learner.app.console import Env
 from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
 from learner.model.config import LearnConfig
@@ -64,7 +65,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--source",
-        choices=("auto", "hubble", "calico"),
+        choices=("auto", *FILE_SOURCES),
         default="auto",
         help="flow format (default: detected from each file's first records)",
     )
