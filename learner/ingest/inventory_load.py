@@ -33,8 +33,9 @@ from learner.model.inventory import (
     Workload,
     with_name_label,
 )
+from learner.semantics.dialects import PolicyDocument
 from learner.semantics.loader import iter_objects, load_policy_documents
-from learner.semantics.policyset import PolicyDocument, is_policy_kind
+from learner.semantics.policyset import is_policy_kind
 
 CLUSTER = "cluster"
 """The source word that means "ask the Kubernetes API"."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from learner.model.policy import Operator, Requirement
-from learner.semantics.policyset import PolicyDocument
+from learner.semantics.dialects import PolicyDocument
 
 EXPRESSION_FIELDS = frozenset({"key", "operator", "values"})
 
