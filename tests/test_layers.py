@@ -153,3 +153,17 @@ def test_no_modules_import_each_other_in_a_circle() -> None:
 @pytest.mark.parametrize("package", [name for layer in LAYERS for name in layer])
 def test_every_layer_exists(package: str) -> None:
     assert package in MODULES, f"{package} is named in LAYERS but is no package"
+
+
+def test_no_module_is_imported_by_name_at_run_time() -> None:
+    """Plain imports only: importlib hides an edge from readers, mypy and this contract."""
+    found = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = ""
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("import_module", "__import__"):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []
