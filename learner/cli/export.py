@@ -13,7 +13,14 @@ from typing import Any
 from learner.app.console import Env
 from learner.app.live import META_INTERVAL, META_STABILIZATION, bundle_files
 from learner.app.session import stats_from_counters
-from learner.cli.options import add_learner_options, add_output_options, config_from_args
+from learner.cli.options import (
+    add_ignore_label_flag,
+    add_include_dropped_flag,
+    add_learner_options,
+    add_namespace_flag,
+    add_output_options,
+    config_from_args,
+)
 from learner.ingest.stability import status_document, stream_clock, workload_progress
 from learner.ingest.state import StateStore, load_store
 from learner.model.durations import format_duration, parse_duration
@@ -55,9 +62,9 @@ def register(sub: Any) -> None:
         default=None,
         help="quiet time before Stable (default: what learn used, else 1h)",
     )
-    parser.add_argument("-n", "--namespace", action="append", default=[], metavar="NS")
-    parser.add_argument("--include-dropped", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--ignore-label", action="append", default=[], help=argparse.SUPPRESS)
+    add_namespace_flag(parser)
+    add_include_dropped_flag(parser, argparse.SUPPRESS)
+    add_ignore_label_flag(parser, argparse.SUPPRESS)
     add_learner_options(parser)
     add_output_options(parser)
     parser.set_defaults(handler=run)

@@ -35,7 +35,10 @@ from learner.app.metrics import LearnerMetrics, MetricsServer, registry_for
 from learner.app.session import LearningSession
 from learner.cli.logs import LOG_FORMATS, configure_logging
 from learner.cli.options import (
+    add_ignore_label_flag,
+    add_include_dropped_flag,
     add_learner_options,
+    add_namespace_flag,
     add_output_options,
     add_server_arguments,
     config_from_args,
@@ -136,24 +139,12 @@ def register(sub: Any) -> None:
 
 def add_live_flow_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("flows")
-    group.add_argument(
-        "-n",
-        "--namespace",
-        action="append",
-        default=[],
-        metavar="NS",
-        help="only flows with a pod in NS (repeatable: OR); Hubble filters them on the server",
+    add_namespace_flag(
+        group,
+        "only flows with a pod in NS (repeatable: OR); Hubble filters them on the server",
     )
-    group.add_argument(
-        "--include-dropped", action="store_true", help="also learn from DROPPED/ERROR flows"
-    )
-    group.add_argument(
-        "--ignore-label",
-        action="append",
-        default=[],
-        metavar="KEY",
-        help="a volatile label key to leave out of workload identity (repeatable; KEY* = prefix)",
-    )
+    add_include_dropped_flag(group, "also learn from DROPPED/ERROR flows")
+    add_ignore_label_flag(group)
 
 
 def query_for(config: LearnConfig, since_ns: int | None) -> FlowQuery:

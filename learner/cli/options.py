@@ -19,39 +19,48 @@ from learner.model.durations import parse_duration, parse_time
 from learner.model.errors import UsageError
 from outputs.base import FORMATS
 
+IGNORE_LABEL_HELP = (
+    "a volatile label key to leave out of workload identity (repeatable; KEY* = prefix)"
+)
+
+
+ArgumentGroup = argparse.ArgumentParser | argparse._ArgumentGroup
+"""Where a flag goes: a parser, or one of its groups."""
+
+
+def add_source_flag(group: ArgumentGroup, help: str) -> None:
+    """``--source``: a flow-file format from the collectors' registry, or ``auto``."""
+    group.add_argument("--source", choices=("auto", *FILE_SOURCES), default="auto", help=help)
+
+
+def add_namespace_flag(group: ArgumentGroup, help: str | None = None) -> None:
+    group.add_argument("-n", "--namespace", action="append", default=[], metavar="NS", help=help)
+
+
+def add_include_dropped_flag(group: ArgumentGroup, help: str | None) -> None:
+    group.add_argument("--include-dropped", action="store_true", help=help)
+
+
+def add_ignore_label_flag(group: ArgumentGroup, help: str | None = IGNORE_LABEL_HELP) -> None:
+    group.add_argument("--ignore-label", action="append", default=[], metavar="KEY", help=help)
+
+
+def add_strict_flag(group: ArgumentGroup) -> None:
+    group.add_argument(
+        "--strict", action="store_true", help="stop at the first malformed record (exit 2)"
+    )
+
 
 def add_flow_options(parser: argparse.ArgumentParser) -> None:
     """Options about reading and filtering flows, shared by every command that reads flows."""
     group = parser.add_argument_group("flows")
-    group.add_argument(
-        "--source",
-        choices=("auto", *FILE_SOURCES),
-        default="auto",
-        help="input format (default: detected from each file's first records)",
+    add_source_flag(group, "input format (default: detected from each file's first records)")
+    add_namespace_flag(group, "only learn for workloads in NS (repeatable; repeated flags mean OR)")
+    add_include_dropped_flag(
+        group, "also learn from DROPPED/ERROR flows (default: report them only)"
     )
-    group.add_argument(
-        "-n",
-        "--namespace",
-        action="append",
-        default=[],
-        metavar="NS",
-        help="only learn for workloads in NS (repeatable; repeated flags mean OR)",
-    )
-    group.add_argument(
-        "--include-dropped",
-        action="store_true",
-        help="also learn from DROPPED/ERROR flows (default: report them only)",
-    )
-    group.add_argument(
-        "--ignore-label",
-        action="append",
-        default=[],
-        metavar="KEY",
-        help="a volatile label key to leave out of workload identity (repeatable; KEY* = prefix)",
-    )
-    group.add_argument(
-        "--strict", action="store_true", help="stop at the first malformed record (exit 2)"
-    )
+    add_ignore_label_flag(group)
+    add_strict_flag(group)
 
 
 def add_learner_options(parser: argparse.ArgumentParser) -> None:

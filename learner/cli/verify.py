@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from collectors.base import FILE_SOURCES
 from learner.app.console import Env
 from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
+from learner.cli.options import add_include_dropped_flag, add_source_flag, add_strict_flag
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import ExitStatus, UsageError
@@ -63,20 +63,11 @@ def register(sub: Any) -> None:
         metavar="INPUT",
         help="flow exports: files, directories or - for stdin",
     )
-    parser.add_argument(
-        "--source",
-        choices=("auto", *FILE_SOURCES),
-        default="auto",
-        help="flow format (default: detected from each file's first records)",
+    add_source_flag(parser, "flow format (default: detected from each file's first records)")
+    add_include_dropped_flag(
+        parser, "also check DROPPED/ERROR flows (default: only traffic that got through)"
     )
-    parser.add_argument(
-        "--include-dropped",
-        action="store_true",
-        help="also check DROPPED/ERROR flows (default: only traffic that got through)",
-    )
-    parser.add_argument(
-        "--strict", action="store_true", help="stop at the first malformed record (exit 2)"
-    )
+    add_strict_flag(parser)
     parser.add_argument(
         "--inventory",
         metavar="PATH|cluster",
