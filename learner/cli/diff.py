@@ -10,7 +10,7 @@ from learner.app.compare import diff_sources
 from learner.app.console import Env
 from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
 from learner.app.run import load_inventory
-from learner.cli.options import add_flow_options
+from learner.cli.options import add_cluster_flags, add_command_parser, add_flow_options
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.errors import ExitStatus, UsageError
@@ -30,19 +30,11 @@ FAIL_ON = ("newly-blocked", "any-change")
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser(
-        "diff",
-        help=HELP,
-        description=HELP,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command_parser(sub, "diff", HELP, EXAMPLES)
     parser.add_argument("--current", required=True, metavar="DIR|FILE|cluster")
     parser.add_argument("--proposed", required=True, metavar="DIR|FILE")
     parser.add_argument("--flows", nargs="*", default=[], metavar="INPUT", help="observed flows")
-    parser.add_argument("--inventory", metavar="PATH|cluster")
-    parser.add_argument("--kubeconfig", metavar="FILE")
-    parser.add_argument("--context", metavar="NAME")
+    add_cluster_flags(parser, None)
     parser.add_argument("--report", metavar="DIR", help="write report.md and report.json here")
     parser.add_argument(
         "--fail-on", choices=FAIL_ON, help="exit 1 when the diff shows this (for CI gates)"

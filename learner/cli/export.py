@@ -14,11 +14,13 @@ from learner.app.console import Env
 from learner.app.live import META_INTERVAL, META_STABILIZATION, bundle_files
 from learner.app.session import stats_from_counters
 from learner.cli.options import (
+    add_command_parser,
     add_ignore_label_flag,
     add_include_dropped_flag,
     add_learner_options,
     add_namespace_flag,
     add_output_options,
+    add_state_flag,
     config_from_args,
 )
 from learner.ingest.stability import status_document, stream_clock, workload_progress
@@ -41,14 +43,8 @@ examples:
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser(
-        "export",
-        help=HELP,
-        description=HELP,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--state", required=True, metavar="PATH", help="SQLite state file")
+    parser = add_command_parser(sub, "export", HELP, EXAMPLES)
+    add_state_flag(parser)
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     parser.add_argument(
         "--interval",

@@ -9,6 +9,7 @@ from typing import Any
 from learner.app.console import Env
 from learner.app.run import RunResult, learn_and_render
 from learner.cli.options import (
+    add_command_parser,
     add_flow_options,
     add_learner_options,
     add_output_options,
@@ -35,13 +36,7 @@ examples:
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser(
-        "generate",
-        help=HELP,
-        description=HELP,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command_parser(sub, "generate", HELP, EXAMPLES)
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="files, directories or -")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     parser.add_argument(

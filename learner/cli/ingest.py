@@ -17,7 +17,7 @@ from typing import Any
 from learner.app.console import Env
 from learner.app.pipeline import read_flows
 from learner.app.session import LearningSession
-from learner.cli.options import add_flow_options
+from learner.cli.options import add_command_parser, add_flow_options, add_state_flag
 from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore
 from learner.model.config import LearnConfig
@@ -34,15 +34,9 @@ examples:
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser(
-        "ingest",
-        help=HELP,
-        description=HELP,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command_parser(sub, "ingest", HELP, EXAMPLES)
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or -")
-    parser.add_argument("--state", required=True, metavar="PATH", help="SQLite state file")
+    add_state_flag(parser)
     parser.add_argument(
         "--force", action="store_true", help="ingest files even if their content was ingested"
     )

@@ -35,12 +35,14 @@ from learner.app.metrics import LearnerMetrics, MetricsServer, registry_for
 from learner.app.session import LearningSession
 from learner.cli.logs import LOG_FORMATS, configure_logging
 from learner.cli.options import (
+    add_command_parser,
     add_ignore_label_flag,
     add_include_dropped_flag,
     add_learner_options,
     add_namespace_flag,
     add_output_options,
     add_server_arguments,
+    add_state_flag,
     config_from_args,
     goldmane_options_from_args,
     reconnect_policy_from_args,
@@ -88,14 +90,8 @@ a new edge, Stable after --stabilization-period without one. SIGTERM/SIGINT save
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser(
-        "learn",
-        help=HELP,
-        description=HELP,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--state", required=True, metavar="PATH", help="SQLite state file")
+    parser = add_command_parser(sub, "learn", HELP, EXAMPLES)
+    add_state_flag(parser)
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="proposal directory")
     parser.add_argument(
         "--source",

@@ -7,6 +7,7 @@ back with the ``*_from_args`` functions here, so a flag means the same everywher
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from collectors.base import FILE_SOURCES
 from collectors.calico.goldmane import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
@@ -26,6 +27,29 @@ IGNORE_LABEL_HELP = (
 
 ArgumentGroup = argparse.ArgumentParser | argparse._ArgumentGroup
 """Where a flag goes: a parser, or one of its groups."""
+
+
+def add_command_parser(sub: Any, name: str, help: str, examples: str) -> argparse.ArgumentParser:
+    """A subcommand's parser: its one-line help, and examples below the flags."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def add_state_flag(group: ArgumentGroup) -> None:
+    group.add_argument("--state", required=True, metavar="PATH", help="SQLite state file")
+
+
+def add_cluster_flags(group: ArgumentGroup, inventory_help: str | None) -> None:
+    """``--inventory`` (manifests or ``cluster``) and the kubeconfig that reaches a cluster."""
+    group.add_argument("--inventory", metavar="PATH|cluster", help=inventory_help)
+    group.add_argument("--kubeconfig", metavar="FILE")
+    group.add_argument("--context", metavar="NAME")
 
 
 def add_source_flag(group: ArgumentGroup, help: str) -> None:
@@ -106,13 +130,7 @@ def add_learner_options(parser: argparse.ArgumentParser) -> None:
         help="public peers from N or more /16 networks become 'any public address', stated in "
         "the report (default 8; 0 = never)",
     )
-    group.add_argument(
-        "--inventory",
-        metavar="PATH|cluster",
-        help="manifests (files/dirs, kubectl get -o yaml dumps) or 'cluster'",
-    )
-    group.add_argument("--kubeconfig", metavar="FILE")
-    group.add_argument("--context", metavar="NAME")
+    add_cluster_flags(group, "manifests (files/dirs, kubectl get -o yaml dumps) or 'cluster'")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:

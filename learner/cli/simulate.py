@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from learner.app.console import Env, Progress
+from learner.cli.options import add_command_parser
 from learner.model.errors import ExitStatus, UsageError
 from learner.simulate import (
     DEFAULT_SCENARIO,
@@ -54,13 +55,7 @@ examples:
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser(
-        "simulate",
-        help=HELP,
-        description=HELP,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command_parser(sub, "simulate", HELP, EXAMPLES)
     parser.add_argument("-o", "--output", metavar="DIR", help="directory to write into")
     parser.add_argument(
         "--scenario",

@@ -15,7 +15,13 @@ import orjson
 
 from learner.app.console import Env
 from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
-from learner.cli.options import add_include_dropped_flag, add_source_flag, add_strict_flag
+from learner.cli.options import (
+    add_cluster_flags,
+    add_command_parser,
+    add_include_dropped_flag,
+    add_source_flag,
+    add_strict_flag,
+)
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import ExitStatus, UsageError
@@ -42,13 +48,7 @@ exit status: 0 nothing would be denied, 1 some observed connection would be deni
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser(
-        "verify",
-        help=HELP,
-        description=HELP,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command_parser(sub, "verify", HELP, EXAMPLES)
     parser.add_argument(
         "--policies",
         required=True,
@@ -68,13 +68,9 @@ def register(sub: Any) -> None:
         parser, "also check DROPPED/ERROR flows (default: only traffic that got through)"
     )
     add_strict_flag(parser)
-    parser.add_argument(
-        "--inventory",
-        metavar="PATH|cluster",
-        help="workloads and namespaces (manifests or 'cluster'); default: what the flows show",
+    add_cluster_flags(
+        parser, "workloads and namespaces (manifests or 'cluster'); default: what the flows show"
     )
-    parser.add_argument("--kubeconfig", metavar="FILE")
-    parser.add_argument("--context", metavar="NAME")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
     parser.set_defaults(handler=run)
 
