@@ -37,7 +37,7 @@ from collectors.calico.model import (
     protocol_of,
     verdict_of,
 )
-from collectors.hubble.grpc import (
+from collectors.grpc import (
     ReconnectPolicy,
     ServerOptions,
     TLSOptions,

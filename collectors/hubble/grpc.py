@@ -17,13 +17,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import random
-import socket
-import ssl
-import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +33,16 @@ import grpc.experimental
 from collectors._proto.flow import flow_pb2
 from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 from collectors._proto.relay import relay_pb2
+from collectors.grpc import (
+    DEFAULT_SERVER,
+    ReconnectPolicy,
+    ServerOptions,
+    channel_for,
+    is_retryable,
+    is_tls_failure,
+)
 from collectors.hubble.proto import UnsupportedFlow, flow_from_proto, timestamp_ns
-from learner.model.errors import InputError, SourceUnavailableError, UsageError
+from learner.model.errors import InputError, SourceUnavailableError
 from learner.model.flow import Flow, Origin, Verdict
 from learner.model.run_stats import CollectorStats
 
@@ -46,100 +50,19 @@ __all__ = [
     "DEFAULT_SERVER",
     "FlowQuery",
     "HubbleStream",
-    "ReconnectPolicy",
-    "ServerOptions",
     "StreamPosition",
-    "TLSOptions",
     "build_request",
     "iter_flows",
 ]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERVER = "localhost:4245"
-DEFAULT_PORT = 4245
-TLS_PREFIX = "tls://"
-UNIX_PREFIX = "unix://"
+DEFAULT_RECONNECT = ReconnectPolicy()
 BOUNDARY_LIMIT = 1024
 """Keys remembered for flows sharing the newest timestamp (more is pathological)."""
 
 # Codes that a later attempt may not see again. Everything else (UNAVAILABLE, a server going
 # away mid-stream, deadlines, resource exhaustion ...) is retried.
-FATAL_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAUTHENTICATED,
-        grpc.StatusCode.PERMISSION_DENIED,
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.FAILED_PRECONDITION,
-        grpc.StatusCode.NOT_FOUND,
-        grpc.StatusCode.OUT_OF_RANGE,
-    }
-)
-_TLS_FAILURE_MARKERS = ("ssl", "tls", "handshake", "certificate")
-
-
-@dataclass(frozen=True, slots=True)
-class TLSOptions:
-    enabled: bool = False
-    allow_insecure: bool = False
-    """Trust whatever certificate the server presents (it must be self-signed)."""
-    ca_cert_files: tuple[str, ...] = ()
-    """PEM bundles to verify the server with; empty: the system roots."""
-    client_cert_file: str = ""
-    client_key_file: str = ""
-    server_name: str = ""
-    """Name to verify the server certificate against, e.g. ``instance.hubble-relay.cilium.io``."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServerOptions:
-    server: str = DEFAULT_SERVER
-    """``host:port``, ``tls://host:port`` or ``unix:///path``."""
-    tls: TLSOptions = TLSOptions()
-    dial_timeout: float = 5.0
-    """Seconds to wait for a connection (``--timeout``)."""
-    request_timeout: float = 12.0
-    """Seconds for unary calls such as ServerStatus (``--request-timeout``)."""
-    keepalive_time: float = 60.0
-    """Seconds between keepalive pings on an open stream (detects half-dead connections)."""
-    keepalive_timeout: float = 20.0
-
-    @property
-    def target(self) -> str:
-        """The gRPC target: without ``tls://``, with the default port when none is given."""
-        address = self.server.removeprefix(TLS_PREFIX)
-        if address.startswith(UNIX_PREFIX):
-            return address
-        host_end = address.rfind("]") if address.startswith("[") else -1
-        if address.find(":", host_end + 1) == -1:
-            address = f"{address}:{DEFAULT_PORT}"
-        return address
-
-    @property
-    def use_tls(self) -> bool:
-        return self.tls.enabled or self.server.startswith(TLS_PREFIX)
-
-
-@dataclass(frozen=True, slots=True)
-class ReconnectPolicy:
-    initial_backoff: float = 1.0
-    max_backoff: float = 30.0
-    multiplier: float = 2.0
-    jitter: float = 0.2
-    """Each delay is scaled by a random factor in ``[1 - jitter, 1 + jitter]``."""
-    max_attempts: int = 10
-    """Consecutive failed attempts before giving up; 0: never give up."""
-    seed: int | None = None
-    """Seed for the jitter, for reproducible delays (tests)."""
-
-    def delays(self) -> Iterator[float]:
-        rng = random.Random(self.seed)
-        base = self.initial_backoff
-        while True:
-            factor = 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
-            yield min(self.max_backoff, base * factor)
-            base = min(self.max_backoff, base * self.multiplier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,113 +99,6 @@ def build_request(query: FlowQuery, since_ns: int | None) -> observer_pb2.GetFlo
     elif verdicts:
         request.whitelist.add(verdict=verdicts)
     return request
-
-
-def _read(path: str, flag: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as error:
-        raise UsageError(f"{flag}: {path}: {error.strerror or error}") from error
-
-
-def _presented_certificate(host: str, port: int, server_name: str, timeout: float) -> bytes:
-    """The PEM certificate the server presents, fetched without verifying it."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with (
-        socket.create_connection((host, port), timeout=timeout) as raw,
-        context.wrap_socket(raw, server_hostname=server_name or host) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    if not der:
-        raise ssl.SSLError("the server presented no certificate")
-    return ssl.DER_cert_to_PEM_cert(der).encode()
-
-
-def _certificate_name(pem: bytes) -> str:
-    """A DNS name the certificate is valid for (so the name check passes), or ``""``."""
-    # The standard library decodes certificates only through this (long-standing) private helper.
-    decode: Callable[[str], dict[str, Any]] | None = getattr(
-        getattr(ssl, "_ssl", None), "_test_decode_cert", None
-    )
-    if decode is None:
-        return ""
-    with tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False) as handle:
-        handle.write(pem)
-    try:
-        decoded = decode(handle.name)
-    finally:
-        os.unlink(handle.name)
-    names = [value for kind, value in decoded.get("subjectAltName", ()) if kind == "DNS"]
-    if names:
-        return str(names[0]).replace("*", "wildcard")
-    for rdn in decoded.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                return str(value)
-    return ""
-
-
-def _split_host_port(target: str) -> tuple[str, int]:
-    host, _, port = target.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def channel_for(
-    options: ServerOptions, reconnect: ReconnectPolicy = ReconnectPolicy()
-) -> grpc.Channel:
-    """A channel to the server, with TLS and keepalive as configured. Raises UsageError."""
-    channel_options: list[tuple[str, Any]] = [
-        # Read the flow stream on the consumer's own thread: several times the messages per
-        # second of grpcio's default, which hands every message over from a polling thread.
-        (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1),
-        # The channel's own reconnection must not wait longer than our backoff would.
-        ("grpc.initial_reconnect_backoff_ms", max(1, int(reconnect.initial_backoff * 1000))),
-        ("grpc.max_reconnect_backoff_ms", max(1, int(reconnect.max_backoff * 1000))),
-        ("grpc.keepalive_time_ms", int(options.keepalive_time * 1000)),
-        ("grpc.keepalive_timeout_ms", int(options.keepalive_timeout * 1000)),
-        ("grpc.keepalive_permit_without_calls", 0),
-        ("grpc.http2.max_pings_without_data", 0),
-        ("grpc.max_receive_message_length", 16 << 20),
-    ]
-    if not options.use_tls:
-        return grpc.insecure_channel(options.target, options=channel_options)
-    tls = options.tls
-    if bool(tls.client_cert_file) != bool(tls.client_key_file):
-        raise UsageError("--tls-client-cert-file and --tls-client-key-file go together")
-    roots = b"".join(_read(path, "--tls-ca-cert-files") for path in tls.ca_cert_files) or None
-    server_name = tls.server_name
-    if tls.allow_insecure and roots is None and not options.target.startswith(UNIX_PREFIX):
-        host, port = _split_host_port(options.target)
-        try:
-            roots = _presented_certificate(host, port, server_name, options.dial_timeout)
-        except (OSError, ssl.SSLError) as error:
-            raise SourceUnavailableError(options.server, "UNAVAILABLE", str(error)) from error
-        server_name = server_name or _certificate_name(roots)
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=roots,
-        private_key=_read(tls.client_key_file, "--tls-client-key-file")
-        if tls.client_key_file
-        else None,
-        certificate_chain=_read(tls.client_cert_file, "--tls-client-cert-file")
-        if tls.client_cert_file
-        else None,
-    )
-    if server_name:
-        channel_options.append(("grpc.ssl_target_name_override", server_name))
-    return grpc.secure_channel(options.target, credentials, options=channel_options)
-
-
-def is_tls_failure(error: grpc.RpcError) -> bool:
-    details = (error.details() or "").lower()
-    return any(marker in details for marker in _TLS_FAILURE_MARKERS)
-
-
-def is_retryable(error: grpc.RpcError) -> bool:
-    code = error.code()
-    return code not in FATAL_CODES and not is_tls_failure(error)
 
 
 def _unavailable(server: str, error: grpc.RpcError, reason: str = "") -> SourceUnavailableError:
@@ -322,7 +138,7 @@ class HubbleStream:
         options: ServerOptions,
         query: FlowQuery = FlowQuery(),
         *,
-        reconnect: ReconnectPolicy = ReconnectPolicy(),
+        reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
         position: StreamPosition | None = None,
         stats: CollectorStats | None = None,
     ) -> None:
@@ -578,7 +394,7 @@ def iter_flows(
     options: ServerOptions,
     *,
     query: FlowQuery = FlowQuery(),
-    reconnect: ReconnectPolicy = ReconnectPolicy(),
+    reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
     stats: CollectorStats,
 ) -> Iterator[Flow]:
     """Flows from a Hubble server; see :class:`HubbleStream` for position and closing."""

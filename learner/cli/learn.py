@@ -16,13 +16,8 @@ from typing import Any, Protocol
 
 from collectors.calico.goldmane import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
 from collectors.calico.goldmane import GoldmanePosition, GoldmaneQuery, GoldmaneStream
-from collectors.hubble.grpc import (
-    FlowQuery,
-    HubbleStream,
-    ReconnectPolicy,
-    ServerOptions,
-    StreamPosition,
-)
+from collectors.grpc import ReconnectPolicy, ServerOptions
+from collectors.hubble.grpc import FlowQuery, HubbleStream, StreamPosition
 from learner.app.console import Env
 from learner.app.live import (
     META_INTERVAL,

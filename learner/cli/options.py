@@ -12,8 +12,8 @@ from typing import Any
 from collectors.base import FILE_SOURCES
 from collectors.calico.goldmane import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
 from collectors.calico.goldmane import goldmane_options
+from collectors.grpc import ReconnectPolicy, ServerOptions, TLSOptions
 from collectors.hubble.grpc import DEFAULT_SERVER as HUBBLE_DEFAULT_SERVER
-from collectors.hubble.grpc import ReconnectPolicy, ServerOptions, TLSOptions
 from learner.app.pipeline import LEARNERS
 from learner.model.config import LearnConfig, RenderOptions
 from learner.model.durations import parse_duration, parse_time

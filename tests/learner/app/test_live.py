@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.hubble.grpc import FlowQuery, HubbleStream, ReconnectPolicy, ServerOptions
+from collectors.grpc import ReconnectPolicy, ServerOptions
+from collectors.hubble.grpc import FlowQuery, HubbleStream
 from learner.app.live import LiveLearner, LiveSettings
 from learner.app.session import LearningSession
 from learner.ingest.state import StateStore, load_store

@@ -15,7 +15,7 @@ import pytest
 
 from collectors._proto.goldmane import api_pb2
 from collectors.calico.goldmane import AGGREGATION_INTERVAL, GoldmaneQuery, GoldmaneStream
-from collectors.hubble.grpc import ServerOptions
+from collectors.grpc import ServerOptions
 from learner.app.selfcheck import documents_from_files
 from learner.cli.learn import goldmane_query_for, stream_settings_from_args
 from learner.cli.program import build_parser
