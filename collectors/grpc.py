@@ -13,9 +13,11 @@ import random
 import socket
 import ssl
 import tempfile
+import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 # gRPC's C core prints its own INFO lines (e.g. "Got goaway" on every server restart) straight
 # to stderr, which would break --log-format json; it reads this once, when grpc is first imported.
@@ -25,6 +27,8 @@ import grpc
 import grpc.experimental
 
 from learner.model.errors import SourceUnavailableError, UsageError
+from learner.model.flow import Flow
+from learner.model.run_stats import CollectorStats
 
 log = logging.getLogger(__name__)
 
@@ -225,3 +229,139 @@ def is_tls_failure(error: grpc.RpcError) -> bool:
 def is_retryable(error: grpc.RpcError) -> bool:
     code = error.code()
     return code not in FATAL_CODES and not is_tls_failure(error)
+
+
+class StreamCounters(Protocol):
+    reconnects: int
+    last_error: str
+
+
+CountersT = TypeVar("CountersT", bound=StreamCounters)
+
+
+class ReconnectingStream(ABC, Generic[CountersT]):
+    """Close, commit and reconnect for a flow stream; a subclass says how one attempt reads.
+
+    Iterate from one consumer thread. :meth:`close` may be called from any thread; the
+    iteration then ends. A consumer that saves its aggregate elsewhere calls :meth:`commit`
+    after it has taken each flow in, under the lock it reads the subclass's ``position`` with;
+    otherwise a flow is committed when the consumer asks for the next one.
+    """
+
+    LOG_ATTEMPTS = True
+    """Name the attempt number in the reconnect warning."""
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        reconnect: ReconnectPolicy,
+        stats: CollectorStats | None,
+        counters: CountersT,
+    ) -> None:
+        self.options = options
+        self.reconnect = reconnect
+        self.stats = stats if stats is not None else CollectorStats()
+        self.counters = counters
+        self.connected = False
+        self._closed = threading.Event()
+        self._call_lock = threading.Lock()
+        self._position_lock = threading.Lock()
+        self._call: Any = None
+        self._pending: object | None = None
+        """What was handed out last, until committed."""
+        self._log = logging.getLogger(type(self).__module__)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._call_lock:
+            call = self._call
+        if call is not None:
+            call.cancel()
+
+    def commit(self) -> None:
+        """Count the flow handed out last as taken in: the position moves past it."""
+        if self._pending is None:
+            return
+        with self._position_lock:
+            self._commit()
+
+    @abstractmethod
+    def _commit(self) -> None:
+        """Move the position past ``_pending`` (called with the position lock held)."""
+
+    @abstractmethod
+    def _progress(self) -> int:
+        """A count that grows while the server sends: an attempt that moved it resets backoff."""
+
+    @abstractmethod
+    def _unavailable(self, error: grpc.RpcError, reason: str = "") -> SourceUnavailableError:
+        """The error to stop with when ``error`` cannot be retried."""
+
+    def _hold_call(self, call: Any) -> None:
+        """Remember the running call, so that :meth:`close` can cancel it."""
+        with self._call_lock:
+            self._call = call
+        if self.closed:
+            call.cancel()
+
+    def _reconnecting(self, attempt: Callable[[], Iterator[Flow]], follow: bool) -> Iterator[Flow]:
+        """Flows of ``attempt()`` after ``attempt()``, with capped, jittered backoff between
+        failures, until closed (or, without ``follow``, until one attempt ends)."""
+        delays = self.reconnect.delays()
+        failures = 0
+        attempts = 0
+        while not self.closed:
+            if attempts:
+                self.counters.reconnects += 1
+            attempts += 1
+            before = self._progress()
+            try:
+                yield from attempt()
+                if not follow:
+                    return
+                self._log.warning("%s ended the flow stream; reconnecting", self.options.server)
+                failures = 0
+                delays = self.reconnect.delays()
+                if self._closed.wait(self.reconnect.initial_backoff):
+                    return
+            except grpc.RpcError as error:
+                if self.closed:
+                    return
+                self.connected = False
+                self.counters.last_error = f"{error.code().name}: {error.details()}"
+                if not is_retryable(error):
+                    raise self._unavailable(error) from error
+                if self._progress() > before:
+                    failures = 0
+                    delays = self.reconnect.delays()
+                failures += 1
+                limit = self.reconnect.max_attempts
+                if limit and failures > limit:
+                    raise self._unavailable(error, f" (gave up after {limit} attempts)") from error
+                delay = next(delays)
+                if self.LOG_ATTEMPTS:
+                    self._log.warning(
+                        "%s: %s; reconnecting in %.2fs (attempt %d%s)",
+                        self.options.server,
+                        self.counters.last_error,
+                        delay,
+                        failures,
+                        f" of {limit}" if limit else "",
+                    )
+                else:
+                    self._log.warning(
+                        "%s: %s; reconnecting in %.2fs",
+                        self.options.server,
+                        self.counters.last_error,
+                        delay,
+                    )
+                if self._closed.wait(delay):
+                    return
+            finally:
+                self.connected = False
+                with self._call_lock:
+                    self._call = None

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,11 +37,11 @@ from collectors.calico.model import (
     verdict_of,
 )
 from collectors.grpc import (
+    ReconnectingStream,
     ReconnectPolicy,
     ServerOptions,
     TLSOptions,
     channel_for,
-    is_retryable,
     is_tls_failure,
 )
 from learner.model.errors import SourceUnavailableError
@@ -217,19 +216,7 @@ CLIENT_CERT_HINT = (
 )
 
 
-def _unavailable(
-    options: ServerOptions, error: grpc.RpcError, reason: str = ""
-) -> SourceUnavailableError:
-    detail = error.details() or ""
-    if is_tls_failure(error):
-        detail = f"TLS failure: {detail}"
-    elif "socket closed" in detail.lower() and not options.tls.client_cert_file:
-        # A server that demands a client certificate just drops the handshake without one.
-        reason += CLIENT_CERT_HINT
-    return SourceUnavailableError(options.server, error.code().name, f"{detail}{reason}")
-
-
-class GoldmaneStream:
+class GoldmaneStream(ReconnectingStream[StreamCounters]):
     """Flows from Goldmane across reconnects; iterate ``flows()`` from one thread.
 
     :attr:`position` can be saved and passed back to resume a later run. It covers the results
@@ -240,6 +227,8 @@ class GoldmaneStream:
     iteration then ends.
     """
 
+    LOG_ATTEMPTS = False
+
     def __init__(
         self,
         options: ServerOptions,
@@ -249,18 +238,9 @@ class GoldmaneStream:
         position: GoldmanePosition | None = None,
         stats: CollectorStats | None = None,
     ) -> None:
-        self.options = options
+        super().__init__(options, reconnect, stats, StreamCounters())
         self.query = query
-        self.reconnect = reconnect
-        self.stats = stats if stats is not None else CollectorStats()
-        self.counters = StreamCounters()
         self.endpoints = EndpointMapper()
-        self.connected = False
-        self._closed = threading.Event()
-        self._call_lock = threading.Lock()
-        self._position_lock = threading.Lock()
-        """Guards ``_seen`` and ``_newest_start`` against :attr:`position` on another thread."""
-        self._call: Any = None
         self._pending: tuple[str, int] | None = None
         """The key and window start of the flow handed out last, until committed."""
         self._newest_start = position.newest_start if position else -1
@@ -278,25 +258,12 @@ class GoldmaneStream:
             seen = frozenset(key for key, start in self._seen.items() if start >= replayed_from)
             return GoldmanePosition(self._newest_start, seen)
 
-    def commit(self) -> None:
-        """Count the flow handed out last as taken in: the position moves past it."""
+    def _commit(self) -> None:
         pending = self._pending
         if pending is None:
             return
-        with self._position_lock:
-            self._pending = None
-            self._take(*pending)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
-
-    def close(self) -> None:
-        self._closed.set()
-        with self._call_lock:
-            call = self._call
-        if call is not None:
-            call.cancel()
+        self._pending = None
+        self._take(*pending)
 
     def _take(self, key: str, start: int) -> None:
         self._seen[key] = start
@@ -325,56 +292,30 @@ class GoldmaneStream:
                 self.endpoints.named_only = 0
 
     def _attempts(self) -> Iterator[Flow]:
-        delays = self.reconnect.delays()
-        failures = 0
-        attempt = 0
-        while not self.closed:
-            if attempt:
-                self.counters.reconnects += 1
-            attempt += 1
-            taken = self.counters.results
-            # A fresh channel per attempt: a new name lookup and handshake after a restart.
-            channel = channel_for(self.options)
-            try:
-                self._wait_until_ready(channel)
-                stub = api_pb2_grpc.FlowsStub(channel)  # type: ignore[no-untyped-call]
-                results = self._stream(stub) if self.query.follow else self._pages(stub)
-                yield from self._receive(results)
-                if not self.query.follow:
-                    return
-                log.warning("%s ended the flow stream; reconnecting", self.options.server)
-                failures = 0
-                delays = self.reconnect.delays()
-                if self._closed.wait(self.reconnect.initial_backoff):
-                    return
-            except grpc.RpcError as error:
-                if self.closed:
-                    return
-                self.counters.last_error = f"{error.code().name}: {error.details()}"
-                if not is_retryable(error):
-                    raise _unavailable(self.options, error) from error
-                if self.counters.results > taken:
-                    failures = 0
-                    delays = self.reconnect.delays()
-                failures += 1
-                limit = self.reconnect.max_attempts
-                if limit and failures > limit:
-                    reason = f" (gave up after {limit} attempts)"
-                    raise _unavailable(self.options, error, reason) from error
-                delay = next(delays)
-                log.warning(
-                    "%s: %s; reconnecting in %.2fs",
-                    self.options.server,
-                    self.counters.last_error,
-                    delay,
-                )
-                if self._closed.wait(delay):
-                    return
-            finally:
-                self.connected = False
-                with self._call_lock:
-                    self._call = None
-                channel.close()
+        yield from self._reconnecting(self._attempt, self.query.follow)
+
+    def _attempt(self) -> Iterator[Flow]:
+        # A fresh channel per attempt: a new name lookup and handshake after a restart.
+        channel = channel_for(self.options)
+        try:
+            self._wait_until_ready(channel)
+            stub = api_pb2_grpc.FlowsStub(channel)  # type: ignore[no-untyped-call]
+            results = self._stream(stub) if self.query.follow else self._pages(stub)
+            yield from self._receive(results)
+        finally:
+            channel.close()
+
+    def _progress(self) -> int:
+        return self.counters.results
+
+    def _unavailable(self, error: grpc.RpcError, reason: str = "") -> SourceUnavailableError:
+        detail = error.details() or ""
+        if is_tls_failure(error):
+            detail = f"TLS failure: {detail}"
+        elif "socket closed" in detail.lower() and not self.options.tls.client_cert_file:
+            # A server that demands a client certificate just drops the handshake without one.
+            reason += CLIENT_CERT_HINT
+        return SourceUnavailableError(self.options.server, error.code().name, f"{detail}{reason}")
 
     def _wait_until_ready(self, channel: grpc.Channel) -> None:
         """Wait up to the dial timeout, so a dead server then fails the call with its reason
@@ -392,10 +333,7 @@ class GoldmaneStream:
             aggregation_interval=AGGREGATION_INTERVAL,
         )
         call = stub.Stream(request)
-        with self._call_lock:
-            self._call = call
-        if self.closed:
-            call.cancel()
+        self._hold_call(call)
         self.connected = True
         yield from call
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,10 +34,10 @@ from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 from collectors._proto.relay import relay_pb2
 from collectors.grpc import (
     DEFAULT_SERVER,
+    ReconnectingStream,
     ReconnectPolicy,
     ServerOptions,
     channel_for,
-    is_retryable,
     is_tls_failure,
 )
 from collectors.hubble.proto import UnsupportedFlow, flow_from_proto, timestamp_ns
@@ -101,14 +100,6 @@ def build_request(query: FlowQuery, since_ns: int | None) -> observer_pb2.GetFlo
     return request
 
 
-def _unavailable(server: str, error: grpc.RpcError, reason: str = "") -> SourceUnavailableError:
-    code = error.code()
-    detail = error.details() or ""
-    if is_tls_failure(error):
-        detail = f"TLS failure: {detail}"
-    return SourceUnavailableError(server, code.name, f"{detail}{reason}")
-
-
 @dataclass
 class StreamCounters:
     responses: int = 0
@@ -122,7 +113,7 @@ class StreamCounters:
     unsupported: dict[str, int] = field(default_factory=dict)
 
 
-class HubbleStream:
+class HubbleStream(ReconnectingStream[StreamCounters]):
     """An endless (or, without ``follow``, finite) iterator of flows with reconnects.
 
     Iterate from one consumer thread: ``for flow in stream.flows(): ...``. :attr:`position` is
@@ -142,22 +133,13 @@ class HubbleStream:
         position: StreamPosition | None = None,
         stats: CollectorStats | None = None,
     ) -> None:
-        self.options = options
+        super().__init__(options, reconnect, stats, StreamCounters())
         self.query = query
-        self.reconnect = reconnect
-        self.stats = stats if stats is not None else CollectorStats()
-        self.counters = StreamCounters()
-        self.connected = False
-        self._closed = threading.Event()
-        self._call_lock = threading.Lock()
-        self._position_lock = threading.Lock()
-        self._call: Any = None
         self._position_ns = position.time_ns if position else -1
         self._boundary: Counter[str] = Counter(position.boundary if position else ())
         self._newest: observer_pb2.GetFlowsResponse | None = None
         """The committed response at ``_position_ns`` whose key is not computed yet."""
         self._pending: tuple[observer_pb2.GetFlowsResponse, int] | None = None
-        """The flow handed out last, until committed."""
 
     # -- position -------------------------------------------------------------------------
 
@@ -168,13 +150,6 @@ class HubbleStream:
                 return None
             self._settle_newest()
             return StreamPosition(self._position_ns, tuple(sorted(self._boundary.elements())))
-
-    def commit(self) -> None:
-        """Count the flow handed out last as taken in: the position moves past it."""
-        if self._pending is None:
-            return
-        with self._position_lock:
-            self._commit()
 
     def _commit(self) -> None:
         pending = self._pending
@@ -207,17 +182,6 @@ class HubbleStream:
                 self._boundary[self._key(newest)] += 1
 
     # -- lifecycle ------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._closed.set()
-        with self._call_lock:
-            call = self._call
-        if call is not None:
-            call.cancel()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
 
     def _connect(self, stub: observer_pb2_grpc.ObserverStub) -> None:
         """Ask for the server's status: it connects, and proves the server answers.
@@ -256,63 +220,27 @@ class HubbleStream:
 
     def _attempts(self, channel: grpc.Channel) -> Iterator[Flow]:
         stub = observer_pb2_grpc.ObserverStub(channel)  # type: ignore[no-untyped-call]
-        delays = self.reconnect.delays()
-        failures = 0
-        attempt = 0
-        while not self.closed:
-            if attempt:
-                self.counters.reconnects += 1
-            attempt += 1
-            received = self.stats.records
-            try:
-                self._connect(stub)
-                resume_ns, already_counted = self._resume_point()
-                since = resume_ns if resume_ns >= 0 else self.query.since_ns
-                call = stub.GetFlows(build_request(self.query, since))
-                with self._call_lock:
-                    self._call = call
-                if self.closed:
-                    call.cancel()
-                self.connected = True
-                yield from self._receive(call, resume_ns, already_counted)
-                if not self.query.follow:
-                    return
-                log.warning("%s ended the flow stream; reconnecting", self.options.server)
-                failures = 0
-                delays = self.reconnect.delays()
-                if self._closed.wait(self.reconnect.initial_backoff):
-                    return
-            except grpc.RpcError as error:
-                if self.closed:
-                    return
-                self.connected = False
-                self.counters.last_error = f"{error.code().name}: {error.details()}"
-                if not is_retryable(error):
-                    raise _unavailable(self.options.server, error) from error
-                if self.stats.records > received:
-                    failures = 0
-                    delays = self.reconnect.delays()
-                failures += 1
-                limit = self.reconnect.max_attempts
-                if limit and failures > limit:
-                    raise _unavailable(
-                        self.options.server, error, f" (gave up after {limit} attempts)"
-                    ) from error
-                delay = next(delays)
-                log.warning(
-                    "%s: %s; reconnecting in %.2fs (attempt %d%s)",
-                    self.options.server,
-                    self.counters.last_error,
-                    delay,
-                    failures,
-                    f" of {limit}" if limit else "",
-                )
-                if self._closed.wait(delay):
-                    return
-            finally:
-                self.connected = False
-                with self._call_lock:
-                    self._call = None
+
+        def attempt() -> Iterator[Flow]:
+            self._connect(stub)
+            resume_ns, already_counted = self._resume_point()
+            since = resume_ns if resume_ns >= 0 else self.query.since_ns
+            call = stub.GetFlows(build_request(self.query, since))
+            self._hold_call(call)
+            self.connected = True
+            yield from self._receive(call, resume_ns, already_counted)
+
+        yield from self._reconnecting(attempt, self.query.follow)
+
+    def _progress(self) -> int:
+        return self.stats.records
+
+    def _unavailable(self, error: grpc.RpcError, reason: str = "") -> SourceUnavailableError:
+        code = error.code()
+        detail = error.details() or ""
+        if is_tls_failure(error):
+            detail = f"TLS failure: {detail}"
+        return SourceUnavailableError(self.options.server, code.name, f"{detail}{reason}")
 
     def _resume_point(self) -> tuple[int, Counter[str]]:
         """The committed position (-1: none) and the keys already counted at exactly it."""
