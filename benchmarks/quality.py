@@ -29,22 +29,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from collectors.base import CollectorStats
 from learner import simulate
-from learner.aggregate import EdgeStore
-from learner.baseline import BaselineLearner
-from learner.infer import PolicyLearner
-from learner.inventory import Inventory
-from learner.inventory_load import inventory_from_paths
-from learner.model import EndpointKind
-from learner.normalize import NormalizeStats
-from learner.pipeline import LearnConfig, effective_inventory, ingest, new_store, read_flows
-from learner.policy import Proposal
-from learner.selfcheck import documents_from_files
+from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
+from learner.app.selfcheck import documents_from_files
+from learner.infer.baseline import BaselineLearner
+from learner.infer.least_privilege import PolicyLearner
+from learner.ingest.inventory_load import inventory_from_paths
+from learner.model.config import LearnConfig, RenderOptions
+from learner.model.edges import EdgeStore
+from learner.model.flow import EndpointKind
+from learner.model.inventory import Inventory
+from learner.model.policy import Proposal
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics import PolicySet, Traffic, TrafficPeer, compile_policies, traffic_for_edge
 from learner.simulate.cluster import ENTITY_KUBE_APISERVER, ENTITY_WORLD, Cluster
 from learner.simulate.truth import AllowedKey, allowed_keys
-from outputs.base import RenderOptions
 from outputs.networkpolicy import render
 
 SCENARIOS: tuple[str, ...] = (

@@ -22,9 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from learner.aggregate import EdgeKey  # noqa: E402
-from learner.identity import Identity  # noqa: E402
-from learner.inventory import ContainerPort, Inventory, Namespace, Workload  # noqa: E402
+from learner.model.edges import EdgeKey  # noqa: E402
+from learner.model.identity import Identity  # noqa: E402
+from learner.model.inventory import ContainerPort, Inventory, Namespace, Workload  # noqa: E402
 from learner.semantics import PolicyDocument, TrafficBuilder, compile_policies  # noqa: E402
 
 PORTS = (80, 443, 5432, 8080, 9090)

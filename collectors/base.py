@@ -1,102 +1,29 @@
-"""What every collector shares: its statistics and how it opens inputs.
+"""What every collector is, and the registry of flow-file sources that the command line offers.
 
 A collector is a module exposing ``iter_flows(inputs, *, strict, stats) -> Iterator[Flow]``.
 Malformed records are counted in ``stats`` (with the first few as messages naming file and
-line) and skipped; with ``strict`` the first one raises :class:`~learner.errors.InputError`.
+line) and skipped; with ``strict`` the first one raises :class:`~learner.model.errors.InputError`.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import os
-import sys
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import IO
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
-from learner.errors import InputError, UsageError
-
-MAX_REPORTED_ERRORS = 5
+from collectors.calico import file as calico_file
+from collectors.hubble import file as hubble_file
+from learner.model.flow import Flow
+from learner.model.run_stats import CollectorStats
 
 
-@dataclass
-class CollectorStats:
-    records: int = 0
-    """Lines or records read, of any kind."""
-    flows: int = 0
-    non_flow: Counter[str] = field(default_factory=Counter)
-    """Records that are valid but not flows (lost_events, node_status, agent events...)."""
-    lost_events: int = 0
-    """Events the CNI reported as lost before they reached us."""
-    malformed: int = 0
-    errors: list[InputError] = field(default_factory=list)
-    """The first few malformed records."""
-    files: int = 0
-    warnings: Counter[str] = field(default_factory=Counter)
-    """Conditions the user should know about: message → how many records had it."""
-
-    def bad_record(self, error: InputError, strict: bool) -> None:
-        if strict:
-            raise error
-        self.malformed += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(error)
-
-    def merge(self, other: CollectorStats) -> None:
-        self.records += other.records
-        self.flows += other.flows
-        self.non_flow.update(other.non_flow)
-        self.lost_events += other.lost_events
-        self.malformed += other.malformed
-        room = MAX_REPORTED_ERRORS - len(self.errors)
-        self.errors.extend(other.errors[: max(room, 0)])
-        self.files += other.files
-        self.warnings.update(other.warnings)
+class Collector(Protocol):
+    def iter_flows(
+        self, inputs: Sequence[str], *, strict: bool = False, stats: CollectorStats
+    ) -> Iterator[Flow]: ...
 
 
-STDIN = "-"
-
-
-def expand_inputs(inputs: Iterable[str], suffixes: tuple[str, ...] = ()) -> list[str]:
-    """Files named, plus every regular file below each directory (recursive, sorted).
-
-    Hidden files are skipped inside directories; ``-`` stands for standard input.
-    """
-    paths: list[str] = []
-    for item in inputs:
-        if item == STDIN:
-            paths.append(item)
-        elif os.path.isdir(item):
-            found = []
-            for root, dirs, files in os.walk(item):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in files:
-                    if name.startswith(".") or name.endswith((".md", ".txt.md")):
-                        continue
-                    if suffixes and not name.endswith(suffixes):
-                        continue
-                    found.append(os.path.join(root, name))
-            paths.extend(sorted(found))
-        elif os.path.exists(item):
-            paths.append(item)
-        else:
-            raise UsageError(f"{item}: no such file or directory")
-    return paths
-
-
-def open_text(path: str) -> IO[str]:
-    """Open a file (gzip by magic number) or stdin as text, decoding UTF-8 leniently."""
-    if path == STDIN:
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-    raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-    magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-    if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", errors="replace")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
-
-
-def numbered_lines(path: str) -> Iterator[tuple[int, str]]:
-    with open_text(path) as handle:
-        yield from enumerate(handle, start=1)
+FILE_SOURCES: dict[str, Collector] = {
+    "hubble": hubble_file,
+    "calico": calico_file,
+}
+"""Every flow-file format, by its ``--source`` name: one line per collector module."""

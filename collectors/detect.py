@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 import orjson
 
-from collectors.base import STDIN, expand_inputs, open_text
-from collectors.calico_file import unwrap
-from collectors.calico_records import LEGACY_FIELDS
-from learner.errors import UsageError
+from collectors.calico.file import unwrap
+from collectors.calico.records import LEGACY_FIELDS
+from learner.model.errors import UsageError
+from learner.model.input_files import STDIN, expand_inputs, open_text
 
 __all__ = ["Source", "detect_record", "detect_source", "detect_text"]
 

@@ -7,28 +7,16 @@ file text. Renderers translate; they never re-learn.
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol
 
-from learner.errors import UsageError
-from learner.policy import Proposal
-
-
-@dataclass(frozen=True, slots=True)
-class RenderOptions:
-    default_deny: bool = False
-    """Also write a per-namespace default-deny policy."""
-    l7: bool = False
-    """Emit L7 (HTTP) rules where the dialect supports them."""
-    tier: str = "default"
-    """Calico tier."""
-    evidence: bool = True
-    """Comment every rule with its evidence (flow count, first/last seen)."""
+from learner.model.config import RenderOptions
+from learner.model.errors import UsageError
+from learner.model.policy import Proposal
+from outputs import calico, calico_staged, cilium, networkpolicy
 
 
 class Renderer(Protocol):
@@ -37,23 +25,20 @@ class Renderer(Protocol):
     def render(self, proposal: Proposal, options: RenderOptions) -> dict[str, str]: ...
 
 
-FORMATS: dict[str, str] = {
-    "networkpolicy": "outputs.networkpolicy",
-    "cilium": "outputs.cilium",
-    "calico": "outputs.calico",
-    "calico-staged": "outputs.calico_staged",
+FORMATS: dict[str, Renderer] = {
+    networkpolicy.FORMAT: networkpolicy,
+    cilium.FORMAT: cilium,
+    calico.FORMAT: calico,
+    calico_staged.FORMAT: calico_staged,
 }
+"""Every output format, in the order ``--format`` lists them: one line per renderer module."""
 
 
 def renderer(format_name: str) -> Callable[[Proposal, RenderOptions], dict[str, str]]:
-    module_name = FORMATS.get(format_name)
-    if module_name is None:
+    module = FORMATS.get(format_name)
+    if module is None:
         raise UsageError(f"unknown format {format_name!r} (choose from {', '.join(FORMATS)})")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise UsageError(f"format {format_name!r} is not available in this build") from exc
-    return cast(Renderer, module).render
+    return module.render
 
 
 MARKER = ".netpol-learner"

@@ -28,7 +28,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from learner.policy import (
+from learner.model.config import RenderOptions
+from learner.model.policy import (
     CIDRPeer,
     Entity,
     LabelSelector,
@@ -39,8 +40,7 @@ from learner.policy import (
     ProposedPolicy,
     Rule,
 )
-from outputs.base import RenderOptions
-from outputs.calico_selectors import ALL, selector_expression
+from outputs.calico_selector_syntax import ALL, selector_expression
 from outputs.networkpolicy import (
     HEADER,
     MANAGED_BY,

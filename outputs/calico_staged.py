@@ -9,8 +9,8 @@ applying it as a NetworkPolicy (``--format calico``).
 
 from __future__ import annotations
 
-from learner.policy import Proposal
-from outputs.base import RenderOptions
+from learner.model.config import RenderOptions
+from learner.model.policy import Proposal
 from outputs.calico import render_kind
 
 FORMAT = "calico-staged"

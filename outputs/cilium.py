@@ -33,10 +33,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from learner.aggregate import EdgeKey
-from learner.fqdn import fqdn_selectors, is_pattern, selector_matches
-from learner.model import EndpointKind
-from learner.policy import (
+from learner.model.config import RenderOptions
+from learner.model.edges import EdgeKey
+from learner.model.flow import EndpointKind
+from learner.model.fqdn import fqdn_selectors, is_pattern, selector_matches
+from learner.model.policy import (
     NAMESPACE_NAME_LABEL,
     CIDRPeer,
     Entity,
@@ -52,7 +53,6 @@ from learner.policy import (
     Rule,
     namespace_name_selector,
 )
-from outputs.base import RenderOptions
 from outputs.networkpolicy import (
     HEADER,
     MANAGED_BY,

@@ -15,7 +15,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from learner.policy import (
+from learner.model.config import RenderOptions
+from learner.model.policy import (
     CIDRPeer,
     Entity,
     LabelSelector,
@@ -26,7 +27,6 @@ from learner.policy import (
     ProposedPolicy,
     Rule,
 )
-from outputs.base import RenderOptions
 from outputs.yamlio import Commented, dump
 
 FORMAT = "networkpolicy"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from learner.model import (
+from learner.model.flow import (
     Direction,
     Endpoint,
     EndpointKind,

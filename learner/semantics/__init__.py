@@ -11,6 +11,7 @@ parser with :func:`register_dialect` and compile into the same targets and match
 """
 
 from learner.semantics import k8s as _k8s  # noqa: F401  (registers the built-in dialect)
+from learner.semantics.dialects import PolicyDocument, PolicyParser, register_dialect
 from learner.semantics.loader import LoadStats, load_policy_documents
 from learner.semantics.matchers import (
     ALL_PEERS,
@@ -49,13 +50,10 @@ from learner.semantics.policyset import (
     Decision,
     DirectionResult,
     Outcome,
-    PolicyDocument,
-    PolicyParser,
     PolicySet,
     compile_policies,
     is_policy_kind,
     parse_document,
-    register_dialect,
 )
 from learner.semantics.traffic import Traffic, TrafficBuilder, TrafficPeer, traffic_for_edge
 

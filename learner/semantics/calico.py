@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from learner.model import EndpointKind, HTTPRequest
+from learner.model.flow import EndpointKind, HTTPRequest
 from learner.semantics.calico_selector import (
     All,
     Expression,
@@ -52,6 +52,7 @@ from learner.semantics.calico_selector import (
     SelectorSyntaxError,
     parse_selector,
 )
+from learner.semantics.dialects import PolicyDocument, register_dialect
 from learner.semantics.k8s import KUBERNETES_TIER, parse_network_policy
 from learner.semantics.matchers import (
     ALL_PORTS,
@@ -74,7 +75,6 @@ from learner.semantics.matchers import (
     Target,
     Tier,
 )
-from learner.semantics.policyset import PolicyDocument, register_dialect
 from learner.semantics.reader import DocumentReader
 from learner.semantics.traffic import TrafficPeer
 

@@ -40,8 +40,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from learner.model import EndpointKind
-from learner.policy import NAMESPACE_NAME_LABEL, LabelSelector, Operator, Requirement
+from learner.model.flow import EndpointKind
+from learner.model.policy import NAMESPACE_NAME_LABEL, LabelSelector, Operator, Requirement
+from learner.semantics.dialects import PolicyDocument, register_dialect
 from learner.semantics.k8s import KUBERNETES_RULE_ORDER, KUBERNETES_TIER
 from learner.semantics.matchers import (
     ALL_PEERS,
@@ -72,7 +73,6 @@ from learner.semantics.matchers import (
     RuleRef,
     Target,
 )
-from learner.semantics.policyset import PolicyDocument, register_dialect
 from learner.semantics.reader import DocumentReader, type_name
 from learner.semantics.traffic import TrafficPeer
 

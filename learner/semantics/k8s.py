@@ -37,8 +37,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from learner.model import make_labels
-from learner.policy import LabelSelector
+from learner.model.flow import make_labels
+from learner.model.policy import LabelSelector
+from learner.semantics.dialects import PolicyDocument, register_dialect
 from learner.semantics.matchers import (
     ALL_PEERS,
     ALL_PORTS,
@@ -63,7 +64,6 @@ from learner.semantics.matchers import (
     Target,
     Tier,
 )
-from learner.semantics.policyset import PolicyDocument, register_dialect
 from learner.semantics.reader import DocumentReader
 
 API_VERSION = "networking.k8s.io/v1"

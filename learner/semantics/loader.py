@@ -16,9 +16,10 @@ from typing import Any
 
 import yaml
 
-from collectors.base import expand_inputs, open_text
-from learner.errors import PolicyError
-from learner.semantics.policyset import PolicyDocument, is_policy_kind
+from learner.model.errors import PolicyError
+from learner.model.input_files import expand_inputs, open_text
+from learner.semantics.dialects import PolicyDocument
+from learner.semantics.policyset import is_policy_kind
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 KUSTOMIZATION_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})

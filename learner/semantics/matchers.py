@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from learner.model import EndpointKind, HTTPRequest
-from learner.policy import LabelSelector, Operator
+from learner.model.flow import EndpointKind, HTTPRequest
+from learner.model.policy import LabelSelector, Operator
 from learner.semantics.traffic import Traffic, TrafficPeer
 
 

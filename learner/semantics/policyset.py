@@ -20,13 +20,13 @@ sides. Decisions keep the targets, rules and policies that decided, for explanat
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from learner.errors import PolicyError
-from learner.model import EndpointKind, Labels
+from learner.model.errors import PolicyError
+from learner.model.flow import EndpointKind, Labels
+from learner.semantics import calico, cilium, k8s  # noqa: F401  (each registers its dialect)
+from learner.semantics.dialects import DIALECTS, PolicyDocument, PolicyParser
 from learner.semantics.matchers import (
     Action,
     CompiledPolicy,
@@ -39,50 +39,6 @@ from learner.semantics.matchers import (
     Tier,
 )
 from learner.semantics.traffic import Traffic, TrafficPeer
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class PolicyDocument:
-    """One policy document as loaded: where it came from and its parsed YAML."""
-
-    path: str
-    index: int
-    """0-based index of the YAML document within ``path``."""
-    body: Mapping[str, Any]
-    item: int = -1
-    """Position in the ``items`` of a ``List`` document; -1 for a top-level document."""
-
-    @property
-    def api_version(self) -> str:
-        value = self.body.get("apiVersion")
-        return value if isinstance(value, str) else ""
-
-    @property
-    def kind(self) -> str:
-        value = self.body.get("kind")
-        return value if isinstance(value, str) else ""
-
-    def field_path(self, name: str) -> str:
-        """``name`` as written in error messages (prefixed with ``items[i]`` inside a List)."""
-        if self.item < 0:
-            return name
-        return f"items[{self.item}].{name}" if name else f"items[{self.item}]"
-
-    def error(self, field_name: str, reason: str) -> PolicyError:
-        return PolicyError(self.path, self.index, self.field_path(field_name), reason)
-
-
-PolicyParser = Callable[[PolicyDocument], CompiledPolicy]
-"""Turns one document into targets; raises :class:`PolicyError` (``document.error``) on bad
-input."""
-
-_DIALECTS: dict[tuple[str, str], PolicyParser] = {}
-_BUILTIN_DIALECTS = (
-    "learner.semantics.k8s",
-    "learner.semantics.cilium",
-    "learner.semantics.calico",
-)
-_builtins_loaded = False
 
 KNOWN_POLICY_KINDS: frozenset[str] = frozenset(
     {
@@ -102,42 +58,22 @@ KNOWN_POLICY_KINDS: frozenset[str] = frozenset(
 reported rather than silently ignored."""
 
 
-def register_dialect(api_group_or_version: str, kind: str, parser: PolicyParser) -> None:
-    """Use ``parser`` for documents of ``kind`` whose ``apiVersion`` is
-    ``api_group_or_version`` (``cilium.io/v2``) or in that API group (``cilium.io``)."""
-    _DIALECTS[(api_group_or_version, kind)] = parser
-
-
-def _load_builtin_dialects() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        for module in _BUILTIN_DIALECTS:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if exc.name != module:  # a dialect that is there but broken must not hide
-                    raise
-
-
 def dialect_for(api_version: str, kind: str) -> PolicyParser | None:
-    _load_builtin_dialects()
-    found = _DIALECTS.get((api_version, kind))
+    found = DIALECTS.get((api_version, kind))
     if found is None:
-        found = _DIALECTS.get((api_version.partition("/")[0], kind))
+        found = DIALECTS.get((api_version.partition("/")[0], kind))
     return found
 
 
 def is_policy_kind(kind: str) -> bool:
     """Whether a document of ``kind`` is a policy (known, registered, or a misspelling of one)."""
-    _load_builtin_dialects()
-    if kind in KNOWN_POLICY_KINDS or any(kind == k for _, k in _DIALECTS):
+    if kind in KNOWN_POLICY_KINDS or any(kind == k for _, k in DIALECTS):
         return True
     return "networkpolicy" in kind.lower() and not kind.endswith("List")
 
 
 def _supported_versions(kind: str) -> list[str]:
-    return sorted(version for version, k in _DIALECTS if k == kind)
+    return sorted(version for version, k in DIALECTS if k == kind)
 
 
 def parse_document(document: PolicyDocument) -> CompiledPolicy:
@@ -155,7 +91,7 @@ def parse_document(document: PolicyDocument) -> CompiledPolicy:
             f"unsupported apiVersion {api_version!r} for {kind} "
             f"(supported: {', '.join(supported)})",
         )
-    known = {k.lower(): k for k in (*KNOWN_POLICY_KINDS, *(k for _, k in _DIALECTS))}
+    known = {k.lower(): k for k in (*KNOWN_POLICY_KINDS, *(k for _, k in DIALECTS))}
     if kind.lower() in known and known[kind.lower()] != kind:
         raise document.error("kind", f"unknown kind {kind!r} (did you mean {known[kind.lower()]}?)")
     if kind in KNOWN_POLICY_KINDS:

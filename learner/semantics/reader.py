@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from learner.policy import Operator, Requirement
-from learner.semantics.policyset import PolicyDocument
+from learner.model.policy import Operator, Requirement
+from learner.semantics.dialects import PolicyDocument
 
 EXPRESSION_FIELDS = frozenset({"key", "operator", "values"})
 

@@ -13,11 +13,11 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from learner.aggregate import EdgeKey, EdgeStats
-from learner.identity import Identity, IdentityResolver
-from learner.inventory import Inventory, Workload
-from learner.model import EndpointKind, HTTPRequest, Labels
-from learner.policy import NAMESPACE_NAME_LABEL
+from learner.model.edges import EdgeKey, EdgeStats
+from learner.model.flow import EndpointKind, HTTPRequest, Labels
+from learner.model.identity import Identity, IdentityResolver
+from learner.model.inventory import Inventory, Workload
+from learner.model.policy import NAMESPACE_NAME_LABEL
 
 _POD: str = EndpointKind.POD.value
 

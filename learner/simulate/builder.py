@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from learner.inventory import ContainerPort
-from learner.model import Protocol
+from learner.model.flow import Protocol
+from learner.model.inventory import ContainerPort
 from learner.simulate.cluster import ENTITY_HOST, Cluster, External, Workload, WorkloadKind
 from learner.simulate.topology import ClusterBuilder
 from learner.simulate.traffic import (

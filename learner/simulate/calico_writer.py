@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from learner.model import Direction, EndpointKind, Verdict
+from learner.model.flow import Direction, EndpointKind, Verdict
 from learner.simulate import SimulationResult
 from learner.simulate.cluster import Cluster, Pod, WorkloadKind
 from learner.simulate.events import ConnectionEvent, Peer

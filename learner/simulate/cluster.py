@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from learner.inventory import ContainerPort
-from learner.model import Labels
+from learner.model.flow import Labels
+from learner.model.inventory import ContainerPort
 
 
 class WorkloadKind(StrEnum):

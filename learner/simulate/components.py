@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from learner.model import Direction
+from learner.model.flow import Direction
 from learner.simulate.builder import CJ, DS, UDP, D, P, S, ScenarioBuilder, port
 from learner.simulate.cluster import ENTITY_KUBE_APISERVER, ENTITY_WORLD, Workload
 from learner.simulate.topology import AppLabels, LabelStyle

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from learner.model import Direction, EndpointKind, Protocol, Verdict
+from learner.model.flow import Direction, EndpointKind, Protocol, Verdict
 from learner.simulate.cluster import Node, Pod
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from learner.model import Direction, EndpointKind, Protocol, Verdict
+from learner.model.flow import Direction, EndpointKind, Protocol, Verdict
 from learner.simulate.cluster import Cluster, Node, Pod, WorkloadKind
 from learner.simulate.events import ConnectionEvent, Peer
 from learner.simulate.naming import random_uuid

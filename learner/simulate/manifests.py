@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from learner.model import Labels, labels_dict
+from learner.model.flow import Labels, labels_dict
 from learner.simulate.cluster import Cluster, SimNamespace, Workload, WorkloadKind
 from outputs.yamlio import dump_all
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from learner.inventory import ContainerPort
-from learner.model import Labels, make_labels
-from learner.policy import NAMESPACE_NAME_LABEL
+from learner.model.flow import Labels, make_labels
+from learner.model.inventory import ContainerPort
+from learner.model.policy import NAMESPACE_NAME_LABEL
 from learner.simulate.cluster import (
     Cluster,
     External,

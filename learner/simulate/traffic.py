@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from learner.model import Direction, EndpointKind, Protocol, Verdict
+from learner.model.flow import Direction, EndpointKind, Protocol, Verdict
 from learner.simulate.cluster import (
     ENTITY_HOST,
     ENTITY_KUBE_APISERVER,

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from learner.model import labels_dict
+from learner.model.flow import labels_dict
 from learner.simulate.cluster import ENTITIES, Cluster
 from learner.simulate.events import ConnectionEvent
 from learner.simulate.traffic import ConnectionSpec, Periodic, PerJobRun, Window

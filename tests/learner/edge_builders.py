@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from learner.aggregate import EdgeStore
-from learner.model import (
+from learner.model.edges import EdgeStore
+from learner.model.flow import (
     Direction,
     Endpoint,
     EndpointKind,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from learner.aggregate import EdgeStore
-from learner.identity import IdentityResolver
-from learner.inventory import Inventory, Workload
-from learner.model import EndpointKind
-from learner.policy import Proposal
-from learner.selfcheck import documents_from_files
+from learner.app.selfcheck import documents_from_files
+from learner.model.config import RenderOptions
+from learner.model.edges import EdgeStore
+from learner.model.flow import EndpointKind
+from learner.model.identity import IdentityResolver
+from learner.model.inventory import Inventory, Workload
+from learner.model.policy import Proposal
 from learner.semantics import PolicySet, Traffic, TrafficPeer, compile_policies, traffic_for_edge
-from outputs.base import RenderOptions
 from outputs.networkpolicy import render
 
 INFRA_PURPOSES = ("cluster DNS",)

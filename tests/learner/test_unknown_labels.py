@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from learner.aggregate import EdgeStore
-from learner.infer import PolicyLearner
-from learner.policy import PodPeer
+from learner.infer.least_privilege import PolicyLearner
+from learner.model.edges import EdgeStore
+from learner.model.policy import PodPeer
 from tests.flowbuild import flow, pod
 
 

@@ -8,11 +8,10 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from collectors.base import CollectorStats
-from learner.errors import UsageError
-from learner.normalize import NormalizeStats
-from learner.pipeline import LearnConfig, build_proposal, ingest, new_store, read_flows
-from learner.policy import (
+from learner.app.pipeline import build_proposal, ingest, new_store, read_flows
+from learner.model.config import LearnConfig, RenderOptions
+from learner.model.errors import UsageError
+from learner.model.policy import (
     CIDRPeer,
     Entity,
     EntityPeer,
@@ -27,9 +26,10 @@ from learner.policy import (
     Rule,
     namespace_name_selector,
 )
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs import calico, calico_staged
-from outputs.base import RenderOptions, renderer
-from outputs.calico_selectors import selector_expression
+from outputs.base import renderer
+from outputs.calico_selector_syntax import selector_expression
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "outputs" / "schemas" / "calico-networkpolicy.json").read_text())

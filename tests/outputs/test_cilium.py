@@ -12,14 +12,14 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 import learner.semantics.cilium  # noqa: F401  (registers the Cilium dialect)
 import outputs
-from collectors.base import CollectorStats
-from learner.aggregate import EdgeKey, EdgeStore
-from learner.identity import Identity
-from learner.l7 import generalize_http
-from learner.model import HTTPRequest
-from learner.normalize import NormalizeStats
-from learner.pipeline import LearnConfig, build_proposal, effective_inventory, ingest, read_flows
-from learner.policy import (
+from learner.app.pipeline import build_proposal, effective_inventory, ingest, read_flows
+from learner.app.selfcheck import documents_from_files
+from learner.infer.l7 import generalize_http
+from learner.model.config import LearnConfig, RenderOptions
+from learner.model.edges import EdgeKey, EdgeStore
+from learner.model.flow import HTTPRequest
+from learner.model.identity import Identity
+from learner.model.policy import (
     CIDRPeer,
     Entity,
     EntityPeer,
@@ -36,9 +36,8 @@ from learner.policy import (
     Rule,
     namespace_name_selector,
 )
-from learner.selfcheck import documents_from_files
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics import PolicySet, Traffic, TrafficPeer, compile_policies, traffic_for_edge
-from outputs.base import RenderOptions
 from outputs.cilium import render
 from tests.learner.edge_builders import external, flow, pod_labels, store_of
 

@@ -4,10 +4,10 @@ import random
 
 import yaml
 
-from learner.aggregate import EdgeStore
-from learner.baseline import BaselineLearner
-from learner.model import Direction, Protocol
-from outputs.base import RenderOptions
+from learner.infer.baseline import BaselineLearner
+from learner.model.config import RenderOptions
+from learner.model.edges import EdgeStore
+from learner.model.flow import Direction, Protocol
 from outputs.networkpolicy import render
 from tests.flowbuild import flow, pod, world
 from tests.k8s_schema import validate

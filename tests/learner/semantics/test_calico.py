@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from learner.errors import PolicyError
-from learner.model import HTTPRequest
+from learner.model.errors import PolicyError
+from learner.model.flow import HTTPRequest
 from learner.semantics import (
     PolicyDocument,
     PolicySet,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from learner.errors import PolicyError
+from learner.model.errors import PolicyError
 from learner.semantics import PolicyDocument, compile_policies
 from tests.learner.semantics.truth import compile_text, documents, traffic
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from learner.errors import PolicyError, UsageError
+from learner.model.errors import PolicyError, UsageError
 from learner.semantics import (
     LoadStats,
     Traffic,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from learner.model import HTTPRequest
-from learner.policy import LabelSelector, Operator, Requirement
+from learner.model.flow import HTTPRequest
+from learner.model.policy import LabelSelector, Operator, Requirement
 from learner.semantics import (
     AllNamespacesMatcher,
     AllPodsMatcher,

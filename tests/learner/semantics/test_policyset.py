@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from learner.policy import LabelSelector
+from learner.model.policy import LabelSelector
 from learner.semantics import (
     Action,
     AllPodsMatcher,

@@ -3,9 +3,9 @@ labels of pods known only by address."""
 
 from __future__ import annotations
 
-from learner.aggregate import EdgeStore
-from learner.inventory import ContainerPort, Inventory, Namespace, Workload, from_store
-from learner.model import Endpoint, EndpointKind, Protocol, make_labels
+from learner.model.edges import EdgeStore
+from learner.model.flow import Endpoint, EndpointKind, Protocol, make_labels
+from learner.model.inventory import ContainerPort, Inventory, Namespace, Workload, from_store
 from learner.semantics import TrafficBuilder, traffic_for_edge
 from tests.flowbuild import flow, pod, world
 

@@ -10,23 +10,16 @@ from typing import Any
 import pytest
 import yaml
 
-from collectors.base import CollectorStats
-from collectors.calico_file import iter_flows
+from collectors.calico.file import iter_flows
 from collectors.detect import detect_source
-from learner.cli import main
-from learner.console import Env
-from learner.errors import ExitStatus
-from learner.model import Direction, EndpointKind, Protocol, Verdict
-from learner.normalize import NormalizeStats
-from learner.pipeline import (
-    LearnConfig,
-    build_proposal,
-    ingest,
-    new_store,
-    read_flows,
-    render_policies,
-)
-from learner.policy import CIDRPeer, EntityPeer, PodPeer, Proposal
+from learner.app.console import Env
+from learner.app.pipeline import build_proposal, ingest, new_store, read_flows, render_policies
+from learner.cli.program import main
+from learner.model.config import LearnConfig
+from learner.model.errors import ExitStatus
+from learner.model.flow import Direction, EndpointKind, Protocol, Verdict
+from learner.model.policy import CIDRPeer, EntityPeer, PodPeer, Proposal
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.simulate import SimulationResult, simulate, write_hubble
 from learner.simulate.calico_writer import (
     CalicoOptions,

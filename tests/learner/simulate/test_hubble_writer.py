@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from collectors.base import CollectorStats
-from collectors.hubble_file import iter_flows
-from learner.model import EndpointKind
+from collectors.hubble.file import iter_flows
+from learner.model.flow import EndpointKind
+from learner.model.run_stats import CollectorStats
 from learner.simulate import HubbleOptions, SimulationResult, simulate, write_hubble
 from learner.simulate.hubble_writer import HubbleWriter, cilium_keeps_label, lines_per_event
 from tests.learner.simulate.hubble_records import PeerIds, is_request, read_lines

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from learner.model import labels_dict
+from learner.model.flow import labels_dict
 from learner.simulate import SCENARIOS, simulate, write_manifests
 from learner.simulate.cluster import WorkloadKind
 from learner.simulate.manifests import render_manifests

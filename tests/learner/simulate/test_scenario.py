@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from learner.policy import NAMESPACE_NAME_LABEL
+from learner.model.policy import NAMESPACE_NAME_LABEL
 from learner.simulate import SCENARIOS, simulate
 from learner.simulate.cluster import ENTITIES, WorkloadKind
 from learner.simulate.scenario import build_scenario

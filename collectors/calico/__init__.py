@@ -1,0 +1,1 @@
+"""Calico: flow-log files and the Goldmane gRPC stream."""

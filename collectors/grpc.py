@@ -1,0 +1,367 @@
+"""What the gRPC collectors share: server and TLS options, dialling, and when to reconnect.
+
+Hubble (:mod:`collectors.hubble.grpc`) and Goldmane (:mod:`collectors.calico.goldmane`) dial
+the same way (the hubble CLI's flags), retry the same failures with the same capped, jittered
+backoff, and close, commit and resume through :class:`ReconnectingStream`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import ssl
+import tempfile
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+# gRPC's C core prints its own INFO lines (e.g. "Got goaway" on every server restart) straight
+# to stderr, which would break --log-format json; it reads this once, when grpc is first imported.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+import grpc
+import grpc.experimental
+
+from learner.model.errors import SourceUnavailableError, UsageError
+from learner.model.flow import Flow
+from learner.model.run_stats import CollectorStats
+
+log = logging.getLogger(__name__)
+
+
+DEFAULT_SERVER = "localhost:4245"
+
+
+DEFAULT_PORT = 4245
+
+
+TLS_PREFIX = "tls://"
+
+
+UNIX_PREFIX = "unix://"
+
+
+FATAL_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.OUT_OF_RANGE,
+    }
+)
+
+
+_TLS_FAILURE_MARKERS = ("ssl", "tls", "handshake", "certificate")
+
+
+@dataclass(frozen=True, slots=True)
+class TLSOptions:
+    enabled: bool = False
+    allow_insecure: bool = False
+    """Trust whatever certificate the server presents (it must be self-signed)."""
+    ca_cert_files: tuple[str, ...] = ()
+    """PEM bundles to verify the server with; empty: the system roots."""
+    client_cert_file: str = ""
+    client_key_file: str = ""
+    server_name: str = ""
+    """Name to verify the server certificate against, e.g. ``instance.hubble-relay.cilium.io``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    server: str = DEFAULT_SERVER
+    """``host:port``, ``tls://host:port`` or ``unix:///path``."""
+    tls: TLSOptions = TLSOptions()
+    dial_timeout: float = 5.0
+    """Seconds to wait for a connection (``--timeout``)."""
+    request_timeout: float = 12.0
+    """Seconds for unary calls such as ServerStatus (``--request-timeout``)."""
+    keepalive_time: float = 60.0
+    """Seconds between keepalive pings on an open stream (detects half-dead connections)."""
+    keepalive_timeout: float = 20.0
+
+    @property
+    def target(self) -> str:
+        """The gRPC target: without ``tls://``, with the default port when none is given."""
+        address = self.server.removeprefix(TLS_PREFIX)
+        if address.startswith(UNIX_PREFIX):
+            return address
+        host_end = address.rfind("]") if address.startswith("[") else -1
+        if address.find(":", host_end + 1) == -1:
+            address = f"{address}:{DEFAULT_PORT}"
+        return address
+
+    @property
+    def use_tls(self) -> bool:
+        return self.tls.enabled or self.server.startswith(TLS_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectPolicy:
+    initial_backoff: float = 1.0
+    max_backoff: float = 30.0
+    multiplier: float = 2.0
+    jitter: float = 0.2
+    """Each delay is scaled by a random factor in ``[1 - jitter, 1 + jitter]``."""
+    max_attempts: int = 10
+    """Consecutive failed attempts before giving up; 0: never give up."""
+    seed: int | None = None
+    """Seed for the jitter, for reproducible delays (tests)."""
+
+    def delays(self) -> Iterator[float]:
+        rng = random.Random(self.seed)
+        base = self.initial_backoff
+        while True:
+            factor = 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
+            yield min(self.max_backoff, base * factor)
+            base = min(self.max_backoff, base * self.multiplier)
+
+
+def _read(path: str, flag: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise UsageError(f"{flag}: {path}: {error.strerror or error}") from error
+
+
+def _presented_certificate(host: str, port: int, server_name: str, timeout: float) -> bytes:
+    """The PEM certificate the server presents, fetched without verifying it."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection((host, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=server_name or host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    if not der:
+        raise ssl.SSLError("the server presented no certificate")
+    return ssl.DER_cert_to_PEM_cert(der).encode()
+
+
+def _certificate_name(pem: bytes) -> str:
+    """A DNS name the certificate is valid for (so the name check passes), or ``""``."""
+    # The standard library decodes certificates only through this (long-standing) private helper.
+    decode: Callable[[str], dict[str, Any]] | None = getattr(
+        getattr(ssl, "_ssl", None), "_test_decode_cert", None
+    )
+    if decode is None:
+        return ""
+    with tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False) as handle:
+        handle.write(pem)
+    try:
+        decoded = decode(handle.name)
+    finally:
+        os.unlink(handle.name)
+    names = [value for kind, value in decoded.get("subjectAltName", ()) if kind == "DNS"]
+    if names:
+        return str(names[0]).replace("*", "wildcard")
+    for rdn in decoded.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return ""
+
+
+def _split_host_port(target: str) -> tuple[str, int]:
+    host, _, port = target.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def channel_for(
+    options: ServerOptions, reconnect: ReconnectPolicy = ReconnectPolicy()
+) -> grpc.Channel:
+    """A channel to the server, with TLS and keepalive as configured. Raises UsageError."""
+    channel_options: list[tuple[str, Any]] = [
+        # Read the flow stream on the consumer's own thread: several times the messages per
+        # second of grpcio's default, which hands every message over from a polling thread.
+        (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1),
+        # The channel's own reconnection must not wait longer than our backoff would.
+        ("grpc.initial_reconnect_backoff_ms", max(1, int(reconnect.initial_backoff * 1000))),
+        ("grpc.max_reconnect_backoff_ms", max(1, int(reconnect.max_backoff * 1000))),
+        ("grpc.keepalive_time_ms", int(options.keepalive_time * 1000)),
+        ("grpc.keepalive_timeout_ms", int(options.keepalive_timeout * 1000)),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.max_receive_message_length", 16 << 20),
+    ]
+    if not options.use_tls:
+        return grpc.insecure_channel(options.target, options=channel_options)
+    tls = options.tls
+    if bool(tls.client_cert_file) != bool(tls.client_key_file):
+        raise UsageError("--tls-client-cert-file and --tls-client-key-file go together")
+    roots = b"".join(_read(path, "--tls-ca-cert-files") for path in tls.ca_cert_files) or None
+    server_name = tls.server_name
+    if tls.allow_insecure and roots is None and not options.target.startswith(UNIX_PREFIX):
+        host, port = _split_host_port(options.target)
+        try:
+            roots = _presented_certificate(host, port, server_name, options.dial_timeout)
+        except (OSError, ssl.SSLError) as error:
+            raise SourceUnavailableError(options.server, "UNAVAILABLE", str(error)) from error
+        server_name = server_name or _certificate_name(roots)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=roots,
+        private_key=_read(tls.client_key_file, "--tls-client-key-file")
+        if tls.client_key_file
+        else None,
+        certificate_chain=_read(tls.client_cert_file, "--tls-client-cert-file")
+        if tls.client_cert_file
+        else None,
+    )
+    if server_name:
+        channel_options.append(("grpc.ssl_target_name_override", server_name))
+    return grpc.secure_channel(options.target, credentials, options=channel_options)
+
+
+def is_tls_failure(error: grpc.RpcError) -> bool:
+    details = (error.details() or "").lower()
+    return any(marker in details for marker in _TLS_FAILURE_MARKERS)
+
+
+def is_retryable(error: grpc.RpcError) -> bool:
+    code = error.code()
+    return code not in FATAL_CODES and not is_tls_failure(error)
+
+
+class StreamCounters(Protocol):
+    reconnects: int
+    last_error: str
+
+
+CountersT = TypeVar("CountersT", bound=StreamCounters)
+
+
+class ReconnectingStream(ABC, Generic[CountersT]):
+    """Close, commit and reconnect for a flow stream; a subclass says how one attempt reads.
+
+    Iterate from one consumer thread. :meth:`close` may be called from any thread; the
+    iteration then ends. A consumer that saves its aggregate elsewhere calls :meth:`commit`
+    after it has taken each flow in, under the lock it reads the subclass's ``position`` with;
+    otherwise a flow is committed when the consumer asks for the next one.
+    """
+
+    LOG_ATTEMPTS = True
+    """Name the attempt number in the reconnect warning."""
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        reconnect: ReconnectPolicy,
+        stats: CollectorStats | None,
+        counters: CountersT,
+    ) -> None:
+        self.options = options
+        self.reconnect = reconnect
+        self.stats = stats if stats is not None else CollectorStats()
+        self.counters = counters
+        self.connected = False
+        self._closed = threading.Event()
+        self._call_lock = threading.Lock()
+        self._position_lock = threading.Lock()
+        self._call: Any = None
+        self._pending: object | None = None
+        """What was handed out last, until committed."""
+        self._log = logging.getLogger(type(self).__module__)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._call_lock:
+            call = self._call
+        if call is not None:
+            call.cancel()
+
+    def commit(self) -> None:
+        """Count the flow handed out last as taken in: the position moves past it."""
+        if self._pending is None:
+            return
+        with self._position_lock:
+            self._commit()
+
+    @abstractmethod
+    def _commit(self) -> None:
+        """Move the position past ``_pending`` (called with the position lock held)."""
+
+    @abstractmethod
+    def _progress(self) -> int:
+        """A count that grows while the server sends: an attempt that moved it resets backoff."""
+
+    @abstractmethod
+    def _unavailable(self, error: grpc.RpcError, reason: str = "") -> SourceUnavailableError:
+        """The error to stop with when ``error`` cannot be retried."""
+
+    def _hold_call(self, call: Any) -> None:
+        """Remember the running call, so that :meth:`close` can cancel it."""
+        with self._call_lock:
+            self._call = call
+        if self.closed:
+            call.cancel()
+
+    def _reconnecting(self, attempt: Callable[[], Iterator[Flow]], follow: bool) -> Iterator[Flow]:
+        """Flows of ``attempt()`` after ``attempt()``, with capped, jittered backoff between
+        failures, until closed (or, without ``follow``, until one attempt ends)."""
+        delays = self.reconnect.delays()
+        failures = 0
+        attempts = 0
+        while not self.closed:
+            if attempts:
+                self.counters.reconnects += 1
+            attempts += 1
+            before = self._progress()
+            try:
+                yield from attempt()
+                if not follow:
+                    return
+                self._log.warning("%s ended the flow stream; reconnecting", self.options.server)
+                failures = 0
+                delays = self.reconnect.delays()
+                if self._closed.wait(self.reconnect.initial_backoff):
+                    return
+            except grpc.RpcError as error:
+                if self.closed:
+                    return
+                self.connected = False
+                self.counters.last_error = f"{error.code().name}: {error.details()}"
+                if not is_retryable(error):
+                    raise self._unavailable(error) from error
+                if self._progress() > before:
+                    failures = 0
+                    delays = self.reconnect.delays()
+                failures += 1
+                limit = self.reconnect.max_attempts
+                if limit and failures > limit:
+                    raise self._unavailable(error, f" (gave up after {limit} attempts)") from error
+                delay = next(delays)
+                if self.LOG_ATTEMPTS:
+                    self._log.warning(
+                        "%s: %s; reconnecting in %.2fs (attempt %d%s)",
+                        self.options.server,
+                        self.counters.last_error,
+                        delay,
+                        failures,
+                        f" of {limit}" if limit else "",
+                    )
+                else:
+                    self._log.warning(
+                        "%s: %s; reconnecting in %.2fs",
+                        self.options.server,
+                        self.counters.last_error,
+                        delay,
+                    )
+                if self._closed.wait(delay):
+                    return
+            finally:
+                self.connected = False
+                with self._call_lock:
+                    self._call = None

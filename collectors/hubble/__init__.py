@@ -1,0 +1,1 @@
+"""Cilium Hubble: flow files and the gRPC observer stream."""

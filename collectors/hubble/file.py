@@ -1,0 +1,603 @@
+"""Hubble flow files: ``hubble observe -o json|jsonpb`` output, exporter files, legacy bare flows.
+
+Each line is normally one ``GetFlowsResponse`` / exporter ``ExportEvent`` rendered by Go
+``protojson`` (``{"flow": {...}, "node_name": ..., "time": ...}``), or a bare ``Flow`` from
+CLIs before v0.11. Keys may be proto names (``traffic_direction``) or lowerCamelCase
+(``trafficDirection``), 64-bit integers may be strings, and zero values are omitted. A file
+whose first non-blank character is ``[`` (a JSON array), or whose first non-blank line is a
+lone ``{`` (pretty-printed objects one after another), is read object by object instead.
+
+Records that are valid but not flows (lost events, node status, agent and debug events, VRRP
+and IGMP flows) are counted in ``stats.non_flow``; malformed ones go to ``stats.bad_record``.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
+from itertools import chain
+from typing import IO, Any, TypedDict
+
+import orjson
+
+from collectors import jsonstream
+from collectors.hubble.labels import make_endpoint
+from collectors.jsonstream import JSONProblem, iter_json_values
+from learner.model.errors import InputError
+from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
+from learner.model.input_files import STDIN, expand_inputs, open_text
+from learner.model.run_stats import CollectorStats
+
+__all__ = ["UnsupportedFlow", "flow_from_json", "iter_flows", "parse_rfc3339"]
+
+
+# Raw shapes, as protojson writes them with proto names. Every key is optional and nothing here
+# is trusted: values are checked where they are read. lowerCamelCase input is renamed to these
+# names first (see _with_proto_names).
+
+
+class _RawEndpoint(TypedDict, total=False):
+    ID: int
+    identity: int | str
+    namespace: str
+    labels: list[str]
+    pod_name: str
+    cluster_name: str
+    workloads: list[dict[str, str]]
+
+
+class _RawPorts(TypedDict, total=False):
+    source_port: int | str
+    destination_port: int | str
+    flags: dict[str, bool]
+
+
+class _RawLayer7(TypedDict, total=False):
+    type: str | int
+    dns: dict[str, Any]
+    http: dict[str, Any]
+
+
+class _RawPolicy(TypedDict, total=False):
+    name: str
+    namespace: str
+
+
+class _RawFlow(TypedDict, total=False):
+    time: str
+    verdict: str | int
+    IP: dict[str, str]
+    l4: dict[str, _RawPorts]
+    source: _RawEndpoint
+    destination: _RawEndpoint
+    node_name: str
+    destination_names: list[str]
+    l7: _RawLayer7
+    reply: bool
+    traffic_direction: str | int
+    trace_reason: str | int
+    is_reply: bool
+    egress_allowed_by: list[_RawPolicy]
+    ingress_allowed_by: list[_RawPolicy]
+    egress_denied_by: list[_RawPolicy]
+    ingress_denied_by: list[_RawPolicy]
+
+
+# The lowerCamelCase spelling (protobuf's default JSON names) of every multi-word key read here.
+_PROTO_NAMES = {
+    "nodeName": "node_name",
+    "destinationNames": "destination_names",
+    "trafficDirection": "traffic_direction",
+    "traceReason": "trace_reason",
+    "isReply": "is_reply",
+    "egressAllowedBy": "egress_allowed_by",
+    "ingressAllowedBy": "ingress_allowed_by",
+    "egressDeniedBy": "egress_denied_by",
+    "ingressDeniedBy": "ingress_denied_by",
+    "podName": "pod_name",
+    "clusterName": "cluster_name",
+    "sourcePort": "source_port",
+    "destinationPort": "destination_port",
+}
+
+
+def _with_proto_names(value: Any) -> Any:
+    """A copy of ``value`` with lowerCamelCase keys renamed to their proto names."""
+    if type(value) is dict:
+        return {_PROTO_NAMES.get(key, key): _with_proto_names(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_with_proto_names(item) for item in value]
+    return value
+
+
+class UnsupportedFlow(Exception):
+    """A well-formed Hubble flow that no network policy can express (VRRP, IGMP, no L4 header).
+
+    ``kind`` names the case; :func:`iter_flows` counts it in ``stats.non_flow[kind]``.
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+# --- timestamps ------------------------------------------------------------------------------
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# Flows arrive in time order, so consecutive lines share their whole second.
+_SECONDS_CACHE_LIMIT = 1 << 16
+_whole_seconds: dict[str, int] = {}
+
+
+def _whole_seconds_of(prefix: str) -> int:
+    """``2026-02-24T08:47:58`` → seconds since the epoch, checking every character."""
+    digits = (
+        prefix[0:4] + prefix[5:7] + prefix[8:10] + prefix[11:13] + prefix[14:16] + prefix[17:19]
+    )
+    if (
+        len(prefix) != 19
+        or prefix[4] != "-"
+        or prefix[7] != "-"
+        or prefix[10] not in "Tt "
+        or prefix[13] != ":"
+        or prefix[16] != ":"
+        or not (digits.isascii() and digits.isdigit())
+    ):
+        raise ValueError("not an RFC 3339 timestamp")
+    hours, minutes, seconds = int(prefix[11:13]), int(prefix[14:16]), int(prefix[17:19])
+    if hours > 23 or minutes > 59 or seconds > 60:
+        raise ValueError("not an RFC 3339 timestamp")
+    day = date(int(prefix[0:4]), int(prefix[5:7]), int(prefix[8:10])).toordinal()
+    return (day - _EPOCH_ORDINAL) * 86400 + hours * 3600 + minutes * 60 + seconds
+
+
+def parse_rfc3339(text: str) -> float:
+    """``2026-02-24T08:47:58.042012383Z`` (any number of fractional digits, ``Z`` or ``±HH:MM``)
+    → seconds since the Unix epoch. Raises ValueError for anything else.
+
+    Written by hand because ``datetime.fromisoformat`` takes at most 6 fractional digits on 3.11
+    and protojson writes 9.
+    """
+    prefix = text[:19]
+    whole = _whole_seconds.get(prefix)
+    if whole is None:
+        whole = _whole_seconds_of(prefix)
+        if len(_whole_seconds) >= _SECONDS_CACHE_LIMIT:
+            _whole_seconds.clear()
+        _whole_seconds[prefix] = whole
+    tail = text[19:]
+    if tail and tail[-1] in "Zz":
+        fraction = tail[:-1]
+    else:
+        sign, offset = tail[-6:-5], tail[-5:]
+        if sign not in ("+", "-") or offset[2:3] != ":" or not (offset[:2] + offset[3:]).isdigit():
+            raise ValueError("not an RFC 3339 timestamp")
+        shift = int(offset[:2]) * 3600 + int(offset[3:]) * 60
+        whole = whole - shift if sign == "+" else whole + shift
+        fraction = tail[:-6]
+    if not fraction:
+        return float(whole)
+    if fraction[0] != "." or not fraction[1:].isdigit():
+        raise ValueError("not an RFC 3339 timestamp")
+    return whole + float(fraction)
+
+
+# --- one flow --------------------------------------------------------------------------------
+
+# Enum values arrive as names (protojson) or as numbers (use_integers_for_enums); both map here.
+_VERDICTS: dict[str | int, Verdict] = {
+    "VERDICT_UNKNOWN": Verdict.UNKNOWN,
+    "FORWARDED": Verdict.FORWARDED,
+    "DROPPED": Verdict.DROPPED,
+    "ERROR": Verdict.ERROR,
+    "AUDIT": Verdict.AUDIT,
+    "REDIRECTED": Verdict.REDIRECTED,
+    "TRACED": Verdict.TRACED,
+    "TRANSLATED": Verdict.TRANSLATED,
+    0: Verdict.UNKNOWN,
+    1: Verdict.FORWARDED,
+    2: Verdict.DROPPED,
+    3: Verdict.ERROR,
+    4: Verdict.AUDIT,
+    5: Verdict.REDIRECTED,
+    6: Verdict.TRACED,
+    7: Verdict.TRANSLATED,
+}
+_DIRECTIONS: dict[str | int, Direction] = {
+    "INGRESS": Direction.INGRESS,
+    "EGRESS": Direction.EGRESS,
+    1: Direction.INGRESS,
+    2: Direction.EGRESS,
+}
+_PROTOCOLS: dict[str, Protocol] = {
+    "TCP": Protocol.TCP,
+    "UDP": Protocol.UDP,
+    "SCTP": Protocol.SCTP,
+    "ICMPv4": Protocol.ICMPV4,
+    "ICMPv6": Protocol.ICMPV6,
+}
+_UNSUPPORTED_L4 = frozenset({"VRRP", "IGMP"})
+_REPLY_BY_TRACE_REASON: dict[str | int, bool] = {"NEW": False, "REPLY": True, 1: False, 3: True}
+_REPLY_BY_L7_TYPE: dict[str | int, bool] = {"REQUEST": False, "RESPONSE": True, 1: False, 2: True}
+_L7_REQUEST = ("REQUEST", 1)
+
+# Endpoints repeat across lines and building one parses its labels, so finished endpoints are
+# kept. The key is what is cheap to hash; a hit also needs the whole raw endpoint to be equal
+# (one comparison in C). ``ID`` is in the key because the same pod is reported with its
+# endpoint ID by its own node and without by others, and both shapes should stay cached.
+# Bounded, since external addresses are unbounded in number.
+_ENDPOINT_CACHE_LIMIT = 1 << 16
+_endpoint_cache: dict[tuple[object, ...], tuple[object, Endpoint]] = {}
+_NO_ENDPOINT: _RawEndpoint = {}
+
+
+def _endpoint(raw: _RawEndpoint | None, ip: str) -> Endpoint:
+    if not raw:
+        raw = _NO_ENDPOINT
+    key = (raw.get("pod_name"), ip, raw.get("identity"), raw.get("ID"))
+    cached = _endpoint_cache.get(key)
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    endpoint = _new_endpoint(raw, ip)
+    if len(_endpoint_cache) >= _ENDPOINT_CACHE_LIMIT:
+        _endpoint_cache.clear()
+    # A deep copy, so that a caller changing its dict later cannot change what the entry means.
+    _endpoint_cache[key] = (orjson.loads(orjson.dumps(raw)), endpoint)
+    return endpoint
+
+
+def _new_endpoint(raw: _RawEndpoint, ip: str) -> Endpoint:
+    labels = raw.get("labels") or ()
+    if not isinstance(labels, list | tuple) or not all(type(label) is str for label in labels):
+        raise ValueError(f"endpoint labels are not a list of strings: {labels!r}")
+    identity = raw.get("identity") or 0
+    workloads = raw.get("workloads")
+    workload = workloads[0] if workloads else {}
+    return make_endpoint(
+        identity=identity if type(identity) is int else int(identity),
+        labels=labels,
+        namespace=raw.get("namespace") or "",
+        pod_name=raw.get("pod_name") or "",
+        ip=ip,
+        workload_kind=workload.get("kind") or "",
+        workload_name=workload.get("name") or "",
+        cluster_name=raw.get("cluster_name") or "",
+    )
+
+
+def url_path(url: str) -> str:
+    """``http://reviews:9080/reviews/0?x=1`` → ``/reviews/0``."""
+    scheme_end = url.find("://")
+    if scheme_end != -1:
+        slash = url.find("/", scheme_end + 3)
+        if slash == -1:
+            return "/"
+        url = url[slash:]
+    for mark in ("?", "#"):
+        cut = url.find(mark)
+        if cut != -1:
+            url = url[:cut]
+    return url or "/"
+
+
+def _policy_names(flow: _RawFlow) -> tuple[str, ...]:
+    names: list[str] = []
+    for policies in (
+        flow.get("egress_allowed_by"),
+        flow.get("ingress_allowed_by"),
+        flow.get("egress_denied_by"),
+        flow.get("ingress_denied_by"),
+    ):
+        if policies:
+            for policy in policies:
+                namespace = policy.get("namespace") or ""
+                name = policy.get("name") or ""
+                names.append(f"{namespace}/{name}" if namespace else name)
+    return tuple(names)
+
+
+def _unflagged_reply(flow: _RawFlow, ports: _RawPorts, l7: _RawLayer7 | None) -> bool | None:
+    """Whether a flow without ``is_reply`` is reply traffic, from weaker evidence (formats.md
+    §2.4): legacy ``reply``, ``trace_reason``, TCP SYN/ACK, then the L7 record's type.
+
+    Cilium before ~1.11 omits ``reply`` when false, so its absence proves nothing: None, and
+    normalisation falls back to its port heuristic.
+    """
+    if flow.get("reply") is True:
+        return True
+    reason = flow.get("trace_reason")
+    if reason is not None and reason in _REPLY_BY_TRACE_REASON:
+        return _REPLY_BY_TRACE_REASON[reason]
+    flags = ports.get("flags")
+    if flags and flags.get("SYN"):
+        return bool(flags.get("ACK"))
+    if l7:
+        l7_type = l7.get("type")
+        if l7_type is not None and l7_type in _REPLY_BY_L7_TYPE:
+            return _REPLY_BY_L7_TYPE[l7_type]
+    return None
+
+
+_MAPPING_ERRORS = (TypeError, ValueError, AttributeError, IndexError, KeyError)
+
+
+def flow_from_json(
+    obj: dict[str, Any],
+    origin: Origin,
+    *,
+    fallback_time: str | None = None,
+    fallback_node: str = "",
+) -> Flow:
+    """Map one parsed Hubble ``Flow`` object (proto or lowerCamelCase keys) to a :class:`Flow`.
+
+    ``fallback_time``/``fallback_node`` come from the ``GetFlowsResponse`` wrapper, used when the
+    flow itself lacks them (field masks). Raises :class:`InputError` naming ``origin`` when the
+    object cannot be a flow, :class:`UnsupportedFlow` when it is one no policy can express.
+    """
+    wrapper = {"time": fallback_time, "node_name": fallback_node}
+    try:
+        return _map_flow(obj, origin, wrapper)
+    except _MAPPING_ERRORS as error:
+        raise _unusable(origin, error) from error
+
+
+def _unusable(origin: Origin, error: Exception) -> InputError:
+    return InputError(origin.source, origin.line, f"unusable flow: {type(error).__name__}: {error}")
+
+
+_NO_WRAPPER: dict[str, Any] = {}
+
+
+def _map_flow(obj: Any, origin: Origin, wrapper: dict[str, Any]) -> Flow:
+    """The work of :func:`flow_from_json`; ``wrapper`` is the enclosing record (or ``{}``)."""
+    # Hubble always sets node_name; without it, the keys may be lowerCamelCase.
+    flow: _RawFlow = obj if "node_name" in obj else _with_proto_names(obj)
+    l4 = flow.get("l4")
+    if not l4:
+        if flow.get("IP"):
+            raise UnsupportedFlow("no-l4")
+        raise InputError(origin.source, origin.line, "flow has neither l4 nor IP fields")
+    ((protocol_name, ports),) = l4.items()  # a oneof: exactly one key
+    protocol = _PROTOCOLS.get(protocol_name)
+    if protocol is None:
+        if protocol_name in _UNSUPPORTED_L4:
+            raise UnsupportedFlow("unsupported-l4")
+        raise InputError(origin.source, origin.line, f"unknown l4 protocol {protocol_name!r}")
+    if ports is None:
+        ports = {}
+    port = ports.get("destination_port") or 0
+    if type(port) is not int:
+        port = int(port)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"destination port {port} out of range")
+    source_port = ports.get("source_port") or 0
+    if type(source_port) is not int:
+        source_port = int(source_port)
+
+    stamp = flow.get("time") or wrapper.get("time")
+    if not stamp:
+        raise InputError(origin.source, origin.line, "flow has no time")
+    try:
+        time = parse_rfc3339(stamp)
+    except _MAPPING_ERRORS as error:
+        raise InputError(origin.source, origin.line, f"bad flow time {stamp!r}") from error
+
+    addresses = flow.get("IP") or {}
+    verdict = flow.get("verdict")
+    direction = flow.get("traffic_direction")
+    l7 = flow.get("l7")
+    dns_query = ""
+    http = None
+    if l7 and l7.get("type") in _L7_REQUEST:
+        dns = l7.get("dns")
+        if dns:
+            dns_query = (dns.get("query") or "").rstrip(".")
+        request = l7.get("http")
+        if request:
+            http = HTTPRequest(
+                method=request.get("method") or "", path=url_path(request.get("url") or "")
+            )
+    names = flow.get("destination_names")
+    is_reply = flow.get("is_reply")
+    if is_reply is None:
+        is_reply = _unflagged_reply(flow, ports, l7)
+    elif type(is_reply) is not bool:
+        raise ValueError(f"is_reply is not a boolean: {is_reply!r}")
+
+    return Flow(
+        time=time,
+        source=_endpoint(flow.get("source"), addresses.get("source") or ""),
+        destination=_endpoint(flow.get("destination"), addresses.get("destination") or ""),
+        protocol=protocol,
+        port=port,
+        verdict=Verdict.UNKNOWN if verdict is None else _VERDICTS.get(verdict, Verdict.UNKNOWN),
+        direction=Direction.UNKNOWN
+        if direction is None
+        else _DIRECTIONS.get(direction, Direction.UNKNOWN),
+        is_reply=is_reply,
+        origin=origin,
+        source_port=source_port,
+        dns_names=tuple(name.rstrip(".") for name in names) if names else (),
+        http=http,
+        dns_query=dns_query,
+        node=flow.get("node_name") or wrapper.get("node_name") or wrapper.get("nodeName") or "",
+        policies=_policy_names(flow)
+        if (
+            "egress_allowed_by" in flow
+            or "ingress_allowed_by" in flow
+            or "egress_denied_by" in flow
+            or "ingress_denied_by" in flow
+        )
+        else (),
+    )
+
+
+# --- one record (a line or a document) -------------------------------------------------------
+
+_NON_FLOW_KINDS = (
+    ("node_status", "nodeStatus"),
+    ("agent_event", "agentEvent"),
+    ("debug_event", "debugEvent"),
+)
+_BARE_FLOW_KEYS = ("l4", "IP", "verdict", "Type", "source", "destination")
+_SET_ASIDE = (InputError, UnsupportedFlow, *_MAPPING_ERRORS)
+
+
+def _set_aside(problem: Exception, origin: Origin, strict: bool, stats: CollectorStats) -> None:
+    """Count a record that gave no flow: a non-flow kind, or malformed (raises if ``strict``)."""
+    if isinstance(problem, UnsupportedFlow):
+        stats.non_flow[problem.kind] += 1
+    elif isinstance(problem, InputError):
+        stats.bad_record(problem, strict)
+    else:
+        stats.bad_record(_unusable(origin, problem), strict)
+
+
+def _lost_event_count(lost: Any, origin: Origin) -> int:
+    try:
+        return int(lost.get("num_events_lost") or lost.get("numEventsLost") or 0)
+    except (AttributeError, TypeError, ValueError) as error:
+        raise InputError(origin.source, origin.line, f"bad lost_events: {error}") from error
+
+
+def _flow_of(record: Any, origin: Origin, strict: bool, stats: CollectorStats) -> Flow | None:
+    """The flow in any Hubble record, or None after counting what else the record was."""
+    try:
+        if type(record) is not dict:
+            raise InputError(origin.source, origin.line, "not a JSON object")
+        flow = record.get("flow")
+        if flow is not None:
+            if type(flow) is not dict:
+                raise InputError(origin.source, origin.line, "'flow' is not an object")
+            return _counted(_map_flow(flow, origin, record), stats)
+        lost = record.get("lost_events") or record.get("lostEvents")
+        if lost is None and ("num_events_lost" in record or "numEventsLost" in record):
+            lost = record  # a legacy bare LostEvent
+        if lost is not None:
+            stats.lost_events += _lost_event_count(lost, origin)
+            stats.non_flow["lost_events"] += 1
+            return None
+        for snake, camel in _NON_FLOW_KINDS:
+            if snake in record or camel in record:
+                stats.non_flow[snake] += 1
+                return None
+        if any(key in record for key in _BARE_FLOW_KEYS):
+            return _counted(_map_flow(record, origin, _NO_WRAPPER), stats)
+        raise InputError(
+            origin.source,
+            origin.line,
+            "not a Hubble record (no flow, lost_events, node_status, agent_event or debug_event)",
+        )
+    except _SET_ASIDE as problem:
+        _set_aside(problem, origin, strict, stats)
+        return None
+
+
+def _counted(flow: Flow, stats: CollectorStats) -> Flow:
+    stats.flows += 1
+    return flow
+
+
+# --- one file --------------------------------------------------------------------------------
+
+
+def _flows_in_lines(
+    path: str, lines: Iterable[str], first_line: int, strict: bool, stats: CollectorStats
+) -> Iterator[Flow]:
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    # Counted locally and added to ``stats`` as the generator ends: this loop runs per line.
+    records = flows = 0
+    try:
+        for line_number, line in enumerate(lines, first_line):
+            if line.isspace():
+                continue
+            records += 1
+            origin = Origin(path, line_number)
+            try:
+                record = loads(line)
+            except decode_error as error:
+                reason = f"invalid JSON: {error.msg} at column {error.colno}"
+                stats.bad_record(InputError(path, line_number, reason), strict)
+                continue
+            # The common case, a wrapped flow, inlined.
+            if type(record) is dict:
+                flow_object = record.get("flow")
+                if type(flow_object) is dict:
+                    try:
+                        flow = _map_flow(flow_object, origin, record)
+                    except _SET_ASIDE as problem:
+                        _set_aside(problem, origin, strict, stats)
+                        continue
+                    flows += 1
+                    yield flow
+                    continue
+            other = _flow_of(record, origin, strict, stats)
+            if other is not None:
+                yield other
+    finally:
+        stats.records += records
+        stats.flows += flows
+
+
+def _flows_in_documents(
+    path: str, handle: IO[str], text: str, first_line: int, strict: bool, stats: CollectorStats
+) -> Iterator[Flow]:
+    for item in iter_json_values(handle, text, first_line):
+        stats.records += 1
+        if isinstance(item, JSONProblem):
+            stats.bad_record(InputError(path, item.line, item.reason), strict)
+            continue
+        flow = _flow_of(item.value, Origin(path, item.line), strict, stats)
+        if flow is not None:
+            yield flow
+
+
+def _flows_in_file(
+    path: str, handle: IO[str], strict: bool, stats: CollectorStats
+) -> Iterator[Flow]:
+    # The first line is read with a limit: it may be a whole file's JSON array.
+    line_number = 0
+    while True:
+        first = handle.readline(jsonstream.CHUNK_CHARS)
+        if not first:
+            return
+        if not first.isspace():
+            line_number += 1
+            break
+        line_number += first.count("\n")
+    first = first.lstrip("\ufeff")
+    opening = first.lstrip()
+    if opening.startswith("[") or opening.rstrip() == "{":
+        yield from _flows_in_documents(path, handle, first, line_number, strict, stats)
+        return
+    if not first.endswith("\n"):
+        first += handle.readline()  # the rest of a long first line
+    yield from _flows_in_lines(path, chain((first,), handle), line_number, strict, stats)
+
+
+def iter_flows(
+    inputs: Sequence[str], *, strict: bool = False, stats: CollectorStats
+) -> Iterator[Flow]:
+    """Every flow in ``inputs``: files (gzip or plain), directories (recursive) or ``-``.
+
+    Malformed records are counted in ``stats`` and skipped; with ``strict`` the first raises
+    :class:`InputError`. Unreadable files raise InputError whatever ``strict`` says.
+    """
+    for path in expand_inputs(inputs):
+        stats.files += 1
+        try:
+            handle = open_text(path)
+        except OSError as error:
+            raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
+        try:
+            yield from _flows_in_file(path, handle, strict, stats)
+        except (OSError, EOFError, zlib.error) as error:  # e.g. a truncated or corrupt .gz
+            raise InputError(path, 0, f"cannot read: {error}") from error
+        finally:
+            if path == STDIN and isinstance(handle, io.TextIOWrapper):
+                handle.detach()  # leave the process's stdin open
+            else:
+                handle.close()

@@ -1,0 +1,329 @@
+"""Live flows from Hubble over gRPC: hubble-relay, a node's Hubble server or its unix socket.
+
+:class:`HubbleStream` calls ``observer.Observer/GetFlows`` with ``follow`` and server-side
+whitelist filters (namespaces as ``source_pod``/``destination_pod`` ``"ns/"`` prefixes, verdicts),
+so flows the learner would skip anyway never cross the wire. It reconnects with capped, jittered
+exponential backoff and resumes from the last flow it handed out (``since``), dropping the
+replayed flows it already counted: those before the resume point, and those exactly at it whose
+key (uuid, else a hash of the message) it remembers. Flags follow the hubble CLI (``--server``,
+``--tls*``, ``--timeout``, ``--request-timeout``).
+
+Flows come out as :class:`learner.model.Flow` via :func:`collectors.hubble_proto.flow_from_proto`,
+to go through the same :func:`learner.normalize.normalize` as files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# gRPC's C core prints its own INFO lines (e.g. "Got goaway" on every server restart) straight
+# to stderr, which would break --log-format json; it reads this once, when grpc is first imported.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+import grpc
+import grpc.experimental
+
+from collectors._proto.flow import flow_pb2
+from collectors._proto.observer import observer_pb2, observer_pb2_grpc
+from collectors._proto.relay import relay_pb2
+from collectors.grpc import (
+    DEFAULT_SERVER,
+    ReconnectingStream,
+    ReconnectPolicy,
+    ServerOptions,
+    channel_for,
+    is_tls_failure,
+)
+from collectors.hubble.proto import UnsupportedFlow, flow_from_proto, timestamp_ns
+from learner.model.errors import InputError, SourceUnavailableError
+from learner.model.flow import Flow, Origin, Verdict
+from learner.model.run_stats import CollectorStats
+
+__all__ = [
+    "DEFAULT_SERVER",
+    "FlowQuery",
+    "HubbleStream",
+    "StreamPosition",
+    "build_request",
+    "iter_flows",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RECONNECT = ReconnectPolicy()
+BOUNDARY_LIMIT = 1024
+"""Keys remembered for flows sharing the newest timestamp (more is pathological)."""
+
+# Codes that a later attempt may not see again. Everything else (UNAVAILABLE, a server going
+# away mid-stream, deadlines, resource exhaustion ...) is retried.
+
+
+@dataclass(frozen=True, slots=True)
+class FlowQuery:
+    namespaces: tuple[str, ...] = ()
+    """Only flows with a source or destination pod in these namespaces (server-side)."""
+    verdicts: tuple[Verdict, ...] = ()
+    """Only flows with these verdicts (server-side); empty: all."""
+    follow: bool = True
+    """Keep streaming new flows; False ends when the server has sent what it has."""
+    since_ns: int | None = None
+    """Where the first connection starts when there is no saved position."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPosition:
+    """The newest flow committed: its time and the keys of every flow at exactly that time."""
+
+    time_ns: int
+    boundary: tuple[str, ...] = ()
+    """Sorted, with repeats: real captures hold byte-identical flows, and each copy counts."""
+
+
+def build_request(query: FlowQuery, since_ns: int | None) -> observer_pb2.GetFlowsRequest:
+    request = observer_pb2.GetFlowsRequest(follow=query.follow)
+    if since_ns is not None:
+        request.since.seconds, request.since.nanos = divmod(since_ns, 1_000_000_000)
+    verdicts = [flow_pb2.Verdict.Value(str(v)) for v in query.verdicts]
+    prefixes = [f"{namespace}/" for namespace in query.namespaces]
+    if prefixes:
+        # Filters are ORed; fields inside one filter are ANDed.
+        request.whitelist.add(source_pod=prefixes, verdict=verdicts)
+        request.whitelist.add(destination_pod=prefixes, verdict=verdicts)
+    elif verdicts:
+        request.whitelist.add(verdict=verdicts)
+    return request
+
+
+@dataclass
+class StreamCounters:
+    responses: int = 0
+    duplicates: int = 0
+    """Replayed flows dropped after a resume because they were already counted."""
+    reconnects: int = 0
+    node_status: int = 0
+    server_version: str = ""
+    last_error: str = ""
+    server_flow_filters: int = 0
+    unsupported: dict[str, int] = field(default_factory=dict)
+
+
+class HubbleStream(ReconnectingStream[StreamCounters]):
+    """An endless (or, without ``follow``, finite) iterator of flows with reconnects.
+
+    Iterate from one consumer thread: ``for flow in stream.flows(): ...``. :attr:`position` is
+    the newest flow *committed*: a consumer that saves its aggregate elsewhere calls
+    :meth:`commit` after it has taken each flow in, under the same lock as it reads
+    :attr:`position` for saving, so the saved position and the saved aggregate always agree.
+    Otherwise a flow is committed when the consumer asks for the next one. :meth:`close` may be
+    called from any thread; the iteration then ends.
+    """
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        query: FlowQuery = FlowQuery(),
+        *,
+        reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
+        position: StreamPosition | None = None,
+        stats: CollectorStats | None = None,
+    ) -> None:
+        super().__init__(options, reconnect, stats, StreamCounters())
+        self.query = query
+        self._position_ns = position.time_ns if position else -1
+        self._boundary: Counter[str] = Counter(position.boundary if position else ())
+        self._newest: observer_pb2.GetFlowsResponse | None = None
+        """The committed response at ``_position_ns`` whose key is not computed yet."""
+        self._pending: tuple[observer_pb2.GetFlowsResponse, int] | None = None
+
+    # -- position -------------------------------------------------------------------------
+
+    @property
+    def position(self) -> StreamPosition | None:
+        with self._position_lock:
+            if self._position_ns < 0:
+                return None
+            self._settle_newest()
+            return StreamPosition(self._position_ns, tuple(sorted(self._boundary.elements())))
+
+    def _commit(self) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        response, time_ns = pending
+        if time_ns > self._position_ns:
+            self._position_ns = time_ns
+            self._boundary.clear()
+            self._newest = response  # its key is computed only if it is ever needed
+        elif time_ns == self._position_ns:
+            self._settle_newest()
+            if self._boundary.total() < BOUNDARY_LIMIT:
+                self._boundary[self._key(response)] += 1
+
+    @staticmethod
+    def _key(response: observer_pb2.GetFlowsResponse) -> str:
+        uuid = response.flow.uuid
+        if uuid:
+            return uuid
+        digest = hashlib.blake2b(response.SerializeToString(deterministic=True), digest_size=12)
+        return "sha:" + digest.hexdigest()
+
+    def _settle_newest(self) -> None:
+        newest = self._newest
+        if newest is not None:
+            self._newest = None
+            if self._boundary.total() < BOUNDARY_LIMIT:
+                self._boundary[self._key(newest)] += 1
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _connect(self, stub: observer_pb2_grpc.ObserverStub) -> None:
+        """Ask for the server's status: it connects, and proves the server answers.
+
+        Without ``wait_for_ready`` the call fails at once with the channel's own reason when the
+        connection fails (refused, TLS ...), which tells a retryable failure from a fatal one;
+        while connecting it waits, at most the dial timeout plus the request timeout.
+        """
+        try:
+            status = stub.ServerStatus(
+                observer_pb2.ServerStatusRequest(),
+                timeout=self.options.dial_timeout + self.options.request_timeout,
+                wait_for_ready=False,
+            )
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            return
+        self.counters.server_version = status.version
+        log.info(
+            "connected to %s (version %s, %d flows buffered, %s nodes connected)",
+            self.options.server,
+            status.version or "unknown",
+            status.num_flows,
+            status.num_connected_nodes.value if status.HasField("num_connected_nodes") else "?",
+        )
+
+    def flows(self) -> Iterator[Flow]:
+        """Flows as they arrive, across reconnects. Raises SourceUnavailableError."""
+        channel = channel_for(self.options, self.reconnect)
+        try:
+            yield from self._attempts(channel)
+        finally:
+            self.connected = False
+            channel.close()
+
+    def _attempts(self, channel: grpc.Channel) -> Iterator[Flow]:
+        stub = observer_pb2_grpc.ObserverStub(channel)  # type: ignore[no-untyped-call]
+
+        def attempt() -> Iterator[Flow]:
+            self._connect(stub)
+            resume_ns, already_counted = self._resume_point()
+            since = resume_ns if resume_ns >= 0 else self.query.since_ns
+            call = stub.GetFlows(build_request(self.query, since))
+            self._hold_call(call)
+            self.connected = True
+            yield from self._receive(call, resume_ns, already_counted)
+
+        yield from self._reconnecting(attempt, self.query.follow)
+
+    def _progress(self) -> int:
+        return self.stats.records
+
+    def _unavailable(self, error: grpc.RpcError, reason: str = "") -> SourceUnavailableError:
+        code = error.code()
+        detail = error.details() or ""
+        if is_tls_failure(error):
+            detail = f"TLS failure: {detail}"
+        return SourceUnavailableError(self.options.server, code.name, f"{detail}{reason}")
+
+    def _resume_point(self) -> tuple[int, Counter[str]]:
+        """The committed position (-1: none) and the keys already counted at exactly it."""
+        with self._position_lock:
+            self._commit()
+            self._settle_newest()
+            return self._position_ns, Counter(self._boundary)
+
+    def _receive(self, call: Any, resume_ns: int, already_counted: Counter[str]) -> Iterator[Flow]:
+        stats = self.stats
+        counters = self.counters
+        # One origin for the stream: a live flow cannot be found again by position, and a new
+        # Origin per flow would cost more than mapping it. Errors name the response number.
+        origin = Origin(self.options.server)
+        # After a resume, flows up to the saved position are replays of counted ones; the
+        # server sends them in time order, so the check ends at the first newer flow.
+        checking = resume_ns >= 0
+        for response in call:
+            stats.records += 1
+            counters.responses += 1
+            kind = response.WhichOneof("response_types")
+            if kind != "flow":
+                self._count_other(response, kind)
+                continue
+            message = response.flow
+            time_ns = timestamp_ns(message.time if message.HasField("time") else response.time)
+            if checking:
+                if time_ns < resume_ns:
+                    counters.duplicates += 1
+                    continue
+                if time_ns == resume_ns:
+                    key = self._key(response)
+                    if already_counted[key] > 0:
+                        already_counted[key] -= 1
+                        counters.duplicates += 1
+                        continue
+                else:
+                    checking = False
+            try:
+                flow = flow_from_proto(
+                    message, origin, fallback_time=response.time, fallback_node=response.node_name
+                )
+            except UnsupportedFlow as skipped:
+                stats.non_flow[skipped.kind] += 1
+                continue
+            except InputError as error:
+                where = f"{error.path} response {counters.responses}"
+                stats.bad_record(InputError(where, 0, error.reason), strict=False)
+                continue
+            stats.flows += 1
+            self._pending = (response, time_ns)
+            yield flow
+            # The consumer asks for more, so it is done with this flow (normally it committed it).
+            self.commit()
+
+    def _count_other(self, response: observer_pb2.GetFlowsResponse, kind: str | None) -> None:
+        if kind == "lost_events":
+            self.stats.lost_events += response.lost_events.num_events_lost
+            self.stats.non_flow["lost_events"] += 1
+        elif kind == "node_status":
+            self.counters.node_status += 1
+            self.stats.non_flow["node_status"] += 1
+            status = response.node_status
+            if status.state_change in _NODE_TROUBLE:
+                log.warning(
+                    "hubble node status: %s %s %s",
+                    relay_pb2.NodeState.Name(status.state_change),
+                    ",".join(status.node_names),
+                    status.message,
+                )
+        else:
+            self.stats.non_flow[kind or "unknown"] += 1
+
+
+_NODE_TROUBLE = frozenset({relay_pb2.NODE_UNAVAILABLE, relay_pb2.NODE_GONE, relay_pb2.NODE_ERROR})
+
+
+def iter_flows(
+    options: ServerOptions,
+    *,
+    query: FlowQuery = FlowQuery(),
+    reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
+    stats: CollectorStats,
+) -> Iterator[Flow]:
+    """Flows from a Hubble server; see :class:`HubbleStream` for position and closing."""
+    yield from HubbleStream(options, query, reconnect=reconnect, stats=stats).flows()

@@ -1,0 +1,170 @@
+"""The batch pipeline as plain functions: read → normalise → aggregate → learn → render.
+
+``generate``, ``learn``, ``export`` and the benchmarks all go through these, so every entry
+point reads, counts and renders the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from typing import Protocol as TypingProtocol
+
+from collectors.base import FILE_SOURCES, Collector
+from collectors.detect import detect_source as detect
+from learner.app.console import Progress
+from learner.infer.baseline import BaselineLearner
+from learner.infer.least_privilege import PolicyLearner
+from learner.ingest.normalize import normalize
+from learner.model.config import LearnConfig
+from learner.model.edges import EdgeStore
+from learner.model.errors import UsageError
+from learner.model.flow import Flow
+from learner.model.identity import IdentityResolver
+from learner.model.input_files import expand_inputs
+from learner.model.inventory import Inventory, from_store
+from learner.model.policy import Evidence, PendingEdge, Proposal
+from learner.model.run_stats import CollectorStats, NormalizeStats
+from outputs.base import renderer
+
+LEARNERS = ("least-privilege", "baseline")
+
+
+def collector(source: str) -> Collector:
+    found = FILE_SOURCES.get(source)
+    if found is None:
+        raise UsageError(f"unknown source {source!r} (choose from auto, {', '.join(FILE_SOURCES)})")
+    return found
+
+
+def detect_source(path: str) -> str:
+    """The collector for a file (or stdin, peeked without consuming it); Hubble by default."""
+    return detect(path) or "hubble"
+
+
+def read_flows(
+    inputs: Sequence[str],
+    *,
+    source: str = "auto",
+    strict: bool = False,
+    stats: CollectorStats,
+) -> Iterator[Flow]:
+    """Flows from every input, each file read by its collector (detected when ``auto``)."""
+    for path in expand_inputs(inputs):
+        kind = detect_source(path) if source == "auto" else source
+        yield from collector(kind).iter_flows([path], strict=strict, stats=stats)
+
+
+def new_store(config: LearnConfig) -> EdgeStore:
+    return EdgeStore(IdentityResolver(config.ignore_labels))
+
+
+def ingest(
+    flows: Iterable[Flow],
+    store: EdgeStore,
+    config: LearnConfig,
+    stats: NormalizeStats,
+    progress: Progress | None = None,
+) -> None:
+    """Normalise ``flows`` and add the included ones to ``store``."""
+    add = store.add
+    options = config.normalize_options()
+    included = normalize(flows, options, stats, on_denied=store.note_denied)
+    if progress is None:
+        for flow in included:
+            add(flow)
+        return
+    for flow in included:
+        add(flow)
+        if stats.included & 0x3FFF == 0:
+            progress.update(stats.seen, unit="flows")
+    progress.close()
+
+
+class Learner(TypingProtocol):
+    """What every learner is: ``fit`` on an edge store, then ``proposal_``."""
+
+    @property
+    def proposal_(self) -> Proposal: ...
+
+    def fit(self, store: EdgeStore, inventory: Inventory | None = None) -> Learner: ...
+
+
+def make_learner(config: LearnConfig) -> Learner:
+    if config.learner == "baseline":
+        return BaselineLearner()
+    if config.learner != "least-privilege":
+        raise UsageError(f"unknown learner {config.learner!r} (choose from {', '.join(LEARNERS)})")
+    return PolicyLearner(
+        max_overreach=config.max_overreach,
+        min_flows=config.min_flows,
+        min_age=config.min_age,
+        expire_after=config.expire_after,
+        now=config.now,
+        port_range_min=config.port_range_min,
+        cluster_cidrs=config.cluster_cidrs,
+        internet_min_networks=config.internet_min_networks,
+    )
+
+
+def effective_inventory(store: EdgeStore, inventory: Inventory | None) -> Inventory:
+    """The given inventory completed with what the flows show (never less than observed)."""
+    observed = from_store(store)
+    return observed if inventory is None else inventory.merged(observed)
+
+
+CONTESTED_REASON = (
+    "allowed where it left but dropped where it arrived: the destination's current policy "
+    "denies it (--include-dropped to learn it anyway)"
+)
+
+
+def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnConfig) -> Proposal:
+    store.resolve_unlabelled()
+    contested = {} if config.include_dropped else {k: store.edges.pop(k) for k in store.contested()}
+    learner = make_learner(config)
+    try:
+        learner.fit(store, effective_inventory(store, inventory))
+    finally:
+        store.edges.update(contested)
+    proposal: Proposal = learner.proposal_
+    if contested:
+        held = tuple(
+            PendingEdge(key, CONTESTED_REASON, Evidence(s.count, s.first_seen, s.last_seen))
+            for key, s in sorted(contested.items())
+        )
+        proposal = replace(
+            proposal,
+            pending=tuple(sorted(proposal.pending + held, key=lambda p: (p.edge, p.reason))),
+        )
+    if config.render.l7:
+        proposal = with_http_rules(proposal, store)
+    return proposal
+
+
+def with_http_rules(proposal: Proposal, store: EdgeStore) -> Proposal:
+    """Each ingress rule restricted to the HTTP requests seen on its edges (for ``--l7``).
+
+    Rules whose edges carried no L7 HTTP flows stay L3/L4: no requests seen is not "no
+    requests allowed".
+    """
+    from learner.infer.l7 import generalize_http
+
+    policies = []
+    for policy in proposal.policies:
+        ingress = policy.ingress
+        if ingress:
+            rules = []
+            for rule in ingress:
+                requests = [r for e in rule.edges for r in store.edges[e].http]
+                seen_everywhere = all(store.edges[e].http for e in rule.edges)
+                if requests and seen_everywhere:
+                    rule = replace(rule, http=generalize_http(requests))
+                rules.append(rule)
+            ingress = tuple(rules)
+        policies.append(replace(policy, ingress=ingress))
+    return replace(proposal, policies=tuple(policies))
+
+
+def render_policies(proposal: Proposal, config: LearnConfig) -> dict[str, str]:
+    return renderer(config.format)(proposal, config.render)

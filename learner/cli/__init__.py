@@ -1,0 +1,1 @@
+"""The command line: ``program`` (the parser and ``main``), one module per subcommand."""

@@ -1,0 +1,108 @@
+"""``netpol-learner generate``: flow exports in, a reviewed policy bundle out."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from learner.app.console import Env
+from learner.app.run import RunResult, learn_and_render
+from learner.cli.options import (
+    add_command_parser,
+    add_flow_options,
+    add_learner_options,
+    add_output_options,
+    config_from_args,
+)
+from learner.model.errors import ExitStatus, UsageError
+from learner.model.run_stats import CollectorStats, NormalizeStats
+
+HELP = "learn policies from flow exports and write them (with report.md/report.json) to a directory"
+EXAMPLES = """\
+examples:
+  # Hubble exports (hubble observe -o json), one directory of NetworkPolicies per namespace
+  netpol-learner generate flows/*.jsonl -o policies/
+
+  # with the cluster's real inventory (selectors are checked against every pod)
+  netpol-learner generate flows/ -o policies/ --inventory cluster
+
+  # CiliumNetworkPolicy with FQDN egress and HTTP rules, only two namespaces
+  netpol-learner generate flows.jsonl.gz -o cnp/ --format cilium --l7 -n shop -n payments
+
+  # compare with what is deployed today; report.md gets the semantic diff
+  netpol-learner generate flows/ -o policies/ --current deployed-policies/
+"""
+
+
+def register(sub: Any) -> None:
+    parser = add_command_parser(sub, "generate", HELP, EXAMPLES)
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="files, directories or -")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    parser.add_argument(
+        "--current", metavar="DIR|cluster", help="current policies to diff the proposal against"
+    )
+    parser.add_argument("--state", metavar="PATH", help="also learn from a SQLite state file")
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="read input files on N processes (default 1; 0 = one per core)",
+    )
+    add_flow_options(parser)
+    add_learner_options(parser)
+    add_output_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def print_summary(env: Env, result: RunResult, output: str) -> None:
+    collected: CollectorStats = result.collected
+    normalized: NormalizeStats = result.normalized
+    env.info(
+        f"read {collected.records:,} records from {collected.files} files: "
+        f"{collected.flows:,} flows, {sum(collected.non_flow.values()):,} other events, "
+        f"{collected.malformed:,} malformed"
+    )
+    for warning, count in sorted(collected.warnings.items()):
+        env.warning(f"{warning} ({count:,} records)")
+    if collected.lost_events:
+        env.warning(f"the CNI reported {collected.lost_events:,} lost events: flows are missing")
+    for error in collected.errors:
+        env.warning(f"skipped {error}")
+    if collected.malformed > len(collected.errors):
+        env.warning(f"... and {collected.malformed - len(collected.errors):,} more malformed")
+    skipped = ", ".join(f"{n:,} {reason}" for reason, n in sorted(normalized.skipped.items()))
+    env.info(f"used {normalized.included:,} flows" + (f"; set aside: {skipped}" if skipped else ""))
+    proposal = result.proposal
+    env.info(
+        f"learned {result.edges:,} edges between {result.workloads:,} workloads; "
+        f"wrote {len(proposal.policies)} policies to {output} ({result.files_written} files)"
+    )
+    if proposal.pending:
+        env.info(f"{len(proposal.pending)} edges pending (see report.md)")
+    for warning in proposal.warnings[:5]:
+        env.warning(warning)
+
+
+def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    if not args.inputs and not args.state:
+        raise UsageError("give flow inputs (files, directories or -) or --state")
+    config = config_from_args(args)
+    result = learn_and_render(
+        inputs=args.inputs,
+        output=args.output,
+        config=config,
+        env=env,
+        source=args.source,
+        strict=args.strict,
+        inventory_source=args.inventory,
+        current_source=args.current,
+        state_path=args.state,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        jobs=args.jobs if args.jobs > 0 else (os.cpu_count() or 1),
+    )
+    print_summary(env, result, args.output)
+    return ExitStatus.SUCCESS

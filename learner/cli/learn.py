@@ -1,0 +1,359 @@
+"""``netpol-learner learn``: stream flows from Hubble or Calico Goldmane, learn continuously,
+keep a proposal fresh."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from collectors.calico.goldmane import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
+from collectors.calico.goldmane import GoldmanePosition, GoldmaneQuery, GoldmaneStream
+from collectors.grpc import ReconnectPolicy, ServerOptions
+from collectors.hubble.grpc import FlowQuery, HubbleStream, StreamPosition
+from learner.app.console import Env
+from learner.app.live import (
+    META_INTERVAL,
+    META_STABILIZATION,
+    FlowSource,
+    LiveLearner,
+    LiveSettings,
+)
+from learner.app.metrics import LearnerMetrics, MetricsServer, registry_for
+from learner.app.session import LearningSession
+from learner.cli.logs import LOG_FORMATS, configure_logging
+from learner.cli.options import (
+    add_command_parser,
+    add_ignore_label_flag,
+    add_include_dropped_flag,
+    add_learner_options,
+    add_namespace_flag,
+    add_output_options,
+    add_server_arguments,
+    add_state_flag,
+    config_from_args,
+    goldmane_options_from_args,
+    reconnect_policy_from_args,
+    server_options_from_args,
+    since_from_args,
+)
+from learner.ingest.normalize import ALLOWED_VERDICTS
+from learner.ingest.state import CollectorPosition, StateStore
+from learner.model.config import LearnConfig
+from learner.model.durations import parse_duration
+from learner.model.errors import ExitStatus, UsageError
+from learner.model.flow import Verdict
+from learner.model.inventory import Inventory
+from learner.model.run_stats import CollectorStats
+
+SOURCES = ("hubble", "goldmane")
+HELP = (
+    "stream flows from Hubble or Calico Goldmane, learn continuously and keep a fresh proposal "
+    "in a directory"
+)
+EXAMPLES = """\
+examples:
+  # from a local port-forward: kubectl -n kube-system port-forward svc/hubble-relay 4245:80
+  netpol-learner learn --state learn.db -o proposal/
+
+  # in-cluster, mTLS to hubble-relay, two namespaces, metrics for Prometheus
+  netpol-learner learn --state /data/state.db -o /data/proposal \\
+      --server tls://hubble-relay.kube-system.svc:443 \\
+      --tls-ca-cert-files /tls/ca.crt --tls-client-cert-file /tls/tls.crt \\
+      --tls-client-key-file /tls/tls.key --tls-server-name instance.hubble-relay.cilium.io \\
+      -n shop -n payments --metrics-addr :9090 --log-format json
+
+  # Calico Open Source 3.30+: Goldmane (mTLS), through a port-forward to its port 7443
+  netpol-learner learn --source goldmane --server localhost:7443 \\
+      --tls-ca-cert-files ca.crt --tls-client-cert-file tls.crt --tls-client-key-file tls.key \\
+      --tls-server-name goldmane.calico-system.svc --state learn.db -o proposal/
+
+  # get the current proposal out of a state file at any time
+  netpol-learner export --state learn.db -o proposal/
+
+The proposal (policies, report.md, report.json, status.json) is rewritten every --interval,
+atomically. A workload is Learning while it gains edges, Stabilizing after an --interval without
+a new edge, Stable after --stabilization-period without one. SIGTERM/SIGINT save and exit.
+"""
+
+
+def register(sub: Any) -> None:
+    parser = add_command_parser(sub, "learn", HELP, EXAMPLES)
+    add_state_flag(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="proposal directory")
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="hubble",
+        help="hubble: hubble-relay or a Hubble server; goldmane: Calico Goldmane, mTLS, default "
+        f"server {GOLDMANE_DEFAULT_SERVER} (default: hubble)",
+    )
+    group = parser.add_argument_group("live learning")
+    group.add_argument(
+        "--interval",
+        metavar="D",
+        default="10m",
+        help="how often to rewrite the proposal (default 10m)",
+    )
+    group.add_argument(
+        "--stabilization-period",
+        metavar="D",
+        default="1h",
+        help="quiet time (no new edge) after which a workload is Stable (default 1h)",
+    )
+    group.add_argument(
+        "--save-interval",
+        metavar="D",
+        default="5s",
+        help="how often to save to the state file (default 5s)",
+    )
+    group.add_argument(
+        "--metrics-addr",
+        default="",
+        metavar="[HOST]:PORT",
+        help="serve /metrics, /healthz and /readyz here, e.g. :9090 (default: off)",
+    )
+    group.add_argument("--log-format", choices=LOG_FORMATS, default="text")
+    add_live_flow_options(parser)
+    add_server_arguments(parser)
+    add_learner_options(parser)
+    add_output_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_live_flow_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("flows")
+    add_namespace_flag(
+        group,
+        "only flows with a pod in NS (repeatable: OR); Hubble filters them on the server",
+    )
+    add_include_dropped_flag(group, "also learn from DROPPED/ERROR flows")
+    add_ignore_label_flag(group)
+
+
+def query_for(config: LearnConfig, since_ns: int | None) -> FlowQuery:
+    # DROPPED always: a connection allowed at one end and dropped at the other must stay
+    # contested rather than be learned (EdgeStore.contested); ERROR only when learned from.
+    verdicts = set(ALLOWED_VERDICTS) | {Verdict.DROPPED}
+    if config.include_dropped:
+        verdicts.add(Verdict.ERROR)
+    return FlowQuery(
+        namespaces=config.namespaces,
+        verdicts=tuple(sorted(verdicts)),
+        follow=True,
+        since_ns=since_ns,
+    )
+
+
+def goldmane_query_for(since_ns: int | None) -> GoldmaneQuery:
+    # Deny always, for the same reason as DROPPED above; Goldmane has no ERROR. Namespaces are
+    # filtered here, not by Goldmane: its filter ANDs source and destination namespaces.
+    start = since_ns // 1_000_000_000 if since_ns is not None else 0
+    return GoldmaneQuery(actions=("Allow", "Deny"), start_time_gte=start, follow=True)
+
+
+class StreamCounters(Protocol):
+    @property
+    def duplicates(self) -> int: ...
+
+    @property
+    def reconnects(self) -> int: ...
+
+
+class LiveStream(FlowSource, Protocol):
+    """A flow source with the counters that metrics and the state's totals read."""
+
+    @property
+    def counters(self) -> StreamCounters: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """Where and how to stream, read from the flags before the state is opened."""
+
+    source: str
+    server: ServerOptions
+    reconnect: ReconnectPolicy
+    since_ns: int | None
+
+    @property
+    def collector(self) -> str:
+        """The name the stream's position is saved under, e.g. ``goldmane:localhost:7443``."""
+        return f"{self.source}:{self.server.server}"
+
+
+def stream_settings_from_args(args: argparse.Namespace) -> StreamSettings:
+    goldmane = args.source == "goldmane"
+    return StreamSettings(
+        source=args.source,
+        server=goldmane_options_from_args(args) if goldmane else server_options_from_args(args),
+        reconnect=reconnect_policy_from_args(args),
+        since_ns=since_from_args(args, time.time()),
+    )
+
+
+def open_stream(
+    settings: StreamSettings,
+    config: LearnConfig,
+    saved: CollectorPosition | None,
+    stats: CollectorStats,
+) -> LiveStream:
+    """The ``--source`` stream, resuming from ``saved`` (the state's position for it)."""
+    if settings.source == "goldmane":
+        return GoldmaneStream(
+            settings.server,
+            goldmane_query_for(settings.since_ns),
+            reconnect=settings.reconnect,
+            position=GoldmanePosition.from_saved(saved.time_ns, saved.boundary) if saved else None,
+            stats=stats,
+        )
+    return HubbleStream(
+        settings.server,
+        query_for(config, settings.since_ns),
+        reconnect=settings.reconnect,
+        position=StreamPosition(saved.time_ns, saved.boundary) if saved else None,
+        stats=stats,
+    )
+
+
+def inventory_loader(args: argparse.Namespace) -> Callable[[], Inventory] | None:
+    """Reads ``--inventory`` (manifests, or ``cluster``) again before every proposal."""
+    if not args.inventory:
+        return None
+    from learner.ingest.inventory_load import load_inventory
+
+    def load() -> Inventory:
+        return load_inventory(args.inventory, kubeconfig=args.kubeconfig, context=args.context)
+
+    return load
+
+
+def initial_inventory(load: Callable[[], Inventory] | None, state: StateStore) -> Inventory | None:
+    """``--inventory`` when given (saved as the state's snapshot), else the saved snapshot."""
+    if load is not None:
+        inventory = load()  # fail fast on a bad path or unreachable cluster
+        state.save_inventory(inventory)
+        return inventory
+    saved = state.inventory()
+    return saved[0] if saved else None
+
+
+def metrics_reader(learner: LiveLearner, stream: LiveStream) -> Callable[[], LearnerMetrics]:
+    session = learner.session
+
+    def read() -> LearnerMetrics:
+        normalized, collected = session.normalized, session.collected
+        return LearnerMetrics(
+            flows_received=collected.flows,
+            flows_processed=normalized.included,
+            flows_skipped={r.name.lower(): n for r, n in normalized.skipped.items()},
+            lost_events=collected.lost_events,
+            malformed_records=collected.malformed,
+            duplicate_flows=stream.counters.duplicates,
+            reconnects=stream.counters.reconnects,
+            edges=len(session.store.edges),
+            workloads={str(s): n for s, n in learner.statuses.items()},
+            policies=learner.policies,
+            unsaved_edges=session.unsaved_edges,
+            connected=stream.connected,
+            last_regeneration=learner.last_regeneration,
+            regeneration_seconds=learner.regeneration_seconds,
+            last_save=learner.last_save,
+        )
+
+    return read
+
+
+@contextmanager
+def stop_on_signals(learner: LiveLearner) -> Iterator[list[int]]:
+    """SIGTERM/SIGINT ask the learner to save and stop; yields the signals received."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        received.append(signum)
+        learner.stop()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    configure_logging(args.log_format, env.stderr, debug=bool(args.debug))
+    log = logging.getLogger("netpol_learner.learn")
+    config = config_from_args(args)
+    interval = parse_duration(args.interval, "--interval")
+    stabilization = parse_duration(args.stabilization_period, "--stabilization-period")
+    save_interval = parse_duration(args.save_interval, "--save-interval")
+    if interval <= 0 or save_interval <= 0 or stabilization < 0:
+        raise UsageError("--interval and --save-interval must be > 0, --stabilization-period >= 0")
+    streaming = stream_settings_from_args(args)
+    collector = streaming.collector
+    os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
+    with StateStore(args.state) as state:
+        state.set_meta(META_INTERVAL, args.interval)
+        state.set_meta(META_STABILIZATION, args.stabilization_period)
+        session = LearningSession(state, config)
+        load = inventory_loader(args)
+        inventory = initial_inventory(load, state)
+        stream = open_stream(streaming, config, state.position(collector), session.collected)
+        settings = LiveSettings(
+            output=args.output,
+            collector=collector,
+            interval=interval,
+            stabilization_period=stabilization,
+            save_interval=save_interval,
+        )
+        learner = LiveLearner(session, stream, settings, inventory=inventory, inventory_loader=load)
+        session.counter_sources.append(
+            lambda: {
+                "stream.reconnects": stream.counters.reconnects,
+                "stream.duplicates": stream.counters.duplicates,
+            }
+        )
+        metrics = None
+        if args.metrics_addr:
+            metrics = MetricsServer(
+                args.metrics_addr,
+                registry_for(metrics_reader(learner, stream)),
+                healthy=learner.healthy,
+                ready=learner.ready,
+            ).start()
+            log.info(
+                "serving /metrics, /healthz and /readyz on %s (port %d)",
+                args.metrics_addr,
+                metrics.port,
+                extra={"metrics_port": metrics.port},
+            )
+        log.info(
+            "learning from %s into %s (%d edges so far%s); proposal in %s every %s",
+            collector,
+            args.state,
+            len(session.store.edges),
+            ", resuming" if stream.position is not None else "",
+            args.output,
+            args.interval,
+        )
+        try:
+            with stop_on_signals(learner) as received:
+                learner.run()
+        finally:
+            if metrics is not None:
+                metrics.close()
+        log.info("stopped; state saved to %s", args.state)
+    if signal.SIGINT in received:
+        return ExitStatus.INTERRUPTED
+    return ExitStatus.SUCCESS

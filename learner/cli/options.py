@@ -1,0 +1,296 @@
+"""Every flag group that more than one command shares, declared once.
+
+A command's module adds the groups it needs (``add_flow_options(parser)`` ...) and reads them
+back with the ``*_from_args`` functions here, so a flag means the same everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from collectors.base import FILE_SOURCES
+from collectors.calico.goldmane import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
+from collectors.calico.goldmane import goldmane_options
+from collectors.grpc import ReconnectPolicy, ServerOptions, TLSOptions
+from collectors.hubble.grpc import DEFAULT_SERVER as HUBBLE_DEFAULT_SERVER
+from learner.app.pipeline import LEARNERS
+from learner.model.config import LearnConfig, RenderOptions
+from learner.model.durations import parse_duration, parse_time
+from learner.model.errors import UsageError
+from outputs.base import FORMATS
+
+IGNORE_LABEL_HELP = (
+    "a volatile label key to leave out of workload identity (repeatable; KEY* = prefix)"
+)
+
+
+ArgumentGroup = argparse.ArgumentParser | argparse._ArgumentGroup
+"""Where a flag goes: a parser, or one of its groups."""
+
+
+def add_command_parser(sub: Any, name: str, help: str, examples: str) -> argparse.ArgumentParser:
+    """A subcommand's parser: its one-line help, and examples below the flags."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def add_state_flag(group: ArgumentGroup) -> None:
+    group.add_argument("--state", required=True, metavar="PATH", help="SQLite state file")
+
+
+def add_cluster_flags(group: ArgumentGroup, inventory_help: str | None) -> None:
+    """``--inventory`` (manifests or ``cluster``) and the kubeconfig that reaches a cluster."""
+    group.add_argument("--inventory", metavar="PATH|cluster", help=inventory_help)
+    group.add_argument("--kubeconfig", metavar="FILE")
+    group.add_argument("--context", metavar="NAME")
+
+
+def add_source_flag(group: ArgumentGroup, help: str) -> None:
+    """``--source``: a flow-file format from the collectors' registry, or ``auto``."""
+    group.add_argument("--source", choices=("auto", *FILE_SOURCES), default="auto", help=help)
+
+
+def add_namespace_flag(group: ArgumentGroup, help: str | None = None) -> None:
+    group.add_argument("-n", "--namespace", action="append", default=[], metavar="NS", help=help)
+
+
+def add_include_dropped_flag(group: ArgumentGroup, help: str | None) -> None:
+    group.add_argument("--include-dropped", action="store_true", help=help)
+
+
+def add_ignore_label_flag(group: ArgumentGroup, help: str | None = IGNORE_LABEL_HELP) -> None:
+    group.add_argument("--ignore-label", action="append", default=[], metavar="KEY", help=help)
+
+
+def add_strict_flag(group: ArgumentGroup) -> None:
+    group.add_argument(
+        "--strict", action="store_true", help="stop at the first malformed record (exit 2)"
+    )
+
+
+def add_flow_options(parser: argparse.ArgumentParser) -> None:
+    """Options about reading and filtering flows, shared by every command that reads flows."""
+    group = parser.add_argument_group("flows")
+    add_source_flag(group, "input format (default: detected from each file's first records)")
+    add_namespace_flag(group, "only learn for workloads in NS (repeatable; repeated flags mean OR)")
+    add_include_dropped_flag(
+        group, "also learn from DROPPED/ERROR flows (default: report them only)"
+    )
+    add_ignore_label_flag(group)
+    add_strict_flag(group)
+
+
+def add_learner_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("learning")
+    group.add_argument("--learner", choices=LEARNERS, default="least-privilege")
+    group.add_argument(
+        "--max-overreach",
+        type=int,
+        default=0,
+        metavar="N",
+        help="unobserved workloads a selector may admit to be shorter (default 0)",
+    )
+    group.add_argument(
+        "--min-flows",
+        type=int,
+        default=1,
+        metavar="N",
+        help="edges seen fewer times are listed as pending, not allowed",
+    )
+    group.add_argument("--min-age", default="0s", metavar="D", help="e.g. 1h: pending until then")
+    group.add_argument(
+        "--expire-after", default=None, metavar="D", help="drop edges not seen for D (e.g. 14d)"
+    )
+    group.add_argument(
+        "--port-range-min",
+        type=int,
+        default=0,
+        metavar="K",
+        help="merge runs of >= K contiguous ports into port+endPort (default off)",
+    )
+    group.add_argument(
+        "--cluster-cidr",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="pod/service range to exclude from broad external blocks (repeatable)",
+    )
+    group.add_argument(
+        "--internet-min-networks",
+        type=int,
+        default=8,
+        metavar="N",
+        help="public peers from N or more /16 networks become 'any public address', stated in "
+        "the report (default 8; 0 = never)",
+    )
+    add_cluster_flags(group, "manifests (files/dirs, kubectl get -o yaml dumps) or 'cluster'")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "--format", choices=tuple(FORMATS), default="networkpolicy", help="policy dialect"
+    )
+    group.add_argument(
+        "--default-deny", action="store_true", help="also write a default-deny per namespace"
+    )
+    group.add_argument("--l7", action="store_true", help="HTTP rules where the dialect has them")
+    group.add_argument("--tier", default="default", help="Calico tier (default: default)")
+
+
+def config_from_args(args: argparse.Namespace) -> LearnConfig:
+    if min(args.max_overreach, args.port_range_min, args.internet_min_networks) < 0:
+        raise UsageError(
+            "--max-overreach, --port-range-min and --internet-min-networks must be >= 0"
+        )
+    if args.min_flows < 1:
+        raise UsageError("--min-flows must be >= 1")
+    return LearnConfig(
+        include_dropped=args.include_dropped,
+        namespaces=tuple(sorted(set(args.namespace))),
+        ignore_labels=tuple(args.ignore_label),
+        learner=args.learner,
+        max_overreach=args.max_overreach,
+        min_flows=args.min_flows,
+        min_age=parse_duration(args.min_age, "--min-age"),
+        expire_after=(
+            parse_duration(args.expire_after, "--expire-after") if args.expire_after else None
+        ),
+        port_range_min=args.port_range_min,
+        cluster_cidrs=tuple(args.cluster_cidr),
+        internet_min_networks=args.internet_min_networks,
+        format=args.format,
+        render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
+    )
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The hubble CLI's server flags, plus reconnect tuning."""
+    group = parser.add_argument_group("Hubble server")
+    group.add_argument(
+        "--server",
+        "--hubble-server",
+        dest="server",
+        metavar="ADDR",
+        default=HUBBLE_DEFAULT_SERVER,
+        help=f"hubble-relay or Hubble server: host:port, tls://host:port or unix:///path "
+        f"(default {HUBBLE_DEFAULT_SERVER}; with learn --source goldmane, Goldmane's address)",
+    )
+    group.add_argument("--tls", action="store_true", help="connect with TLS")
+    group.add_argument(
+        "--tls-allow-insecure",
+        action="store_true",
+        help="trust the (self-signed) certificate the server presents without verifying it",
+    )
+    group.add_argument(
+        "--tls-ca-cert-files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="PEM CA bundle(s) to verify the server with (repeat or comma-separate)",
+    )
+    group.add_argument("--tls-client-cert-file", default="", metavar="FILE")
+    group.add_argument("--tls-client-key-file", default="", metavar="FILE")
+    group.add_argument(
+        "--tls-server-name",
+        default="",
+        metavar="NAME",
+        help="name to verify the server certificate for, e.g. instance.hubble-relay.cilium.io",
+    )
+    group.add_argument(
+        "--timeout", metavar="D", default="5s", help="connection (dial) timeout (default 5s)"
+    )
+    group.add_argument(
+        "--request-timeout", metavar="D", default="12s", help="timeout of unary calls (default 12s)"
+    )
+    group.add_argument(
+        "--since",
+        metavar="D",
+        default="",
+        help="on the first connection with no saved position, start at this time "
+        "(duration ago such as 1h, or RFC 3339); default: new flows only",
+    )
+    group.add_argument(
+        "--reconnect-backoff",
+        metavar="D",
+        default="1s",
+        help="first delay before reconnecting; doubles per failure (default 1s)",
+    )
+    group.add_argument(
+        "--reconnect-backoff-max",
+        metavar="D",
+        default="30s",
+        help="longest reconnect delay (default 30s)",
+    )
+    group.add_argument(
+        "--max-reconnects",
+        type=int,
+        default=10,
+        metavar="N",
+        help="give up after N consecutive failed attempts, 0 = never (default 10)",
+    )
+
+
+def server_options_from_args(args: argparse.Namespace) -> ServerOptions:
+    ca_files = tuple(
+        part for item in args.tls_ca_cert_files for part in item.split(",") if part.strip()
+    )
+    return ServerOptions(
+        server=args.server,
+        tls=TLSOptions(
+            enabled=bool(
+                args.tls or args.tls_allow_insecure or ca_files or args.tls_client_cert_file
+            ),
+            allow_insecure=args.tls_allow_insecure,
+            ca_cert_files=ca_files,
+            client_cert_file=args.tls_client_cert_file,
+            client_key_file=args.tls_client_key_file,
+            server_name=args.tls_server_name,
+        ),
+        dial_timeout=parse_duration(args.timeout, "--timeout"),
+        request_timeout=parse_duration(args.request_timeout, "--request-timeout"),
+    )
+
+
+def reconnect_policy_from_args(args: argparse.Namespace) -> ReconnectPolicy:
+    if args.max_reconnects < 0:
+        raise UsageError("--max-reconnects must be 0 (never give up) or more")
+    return ReconnectPolicy(
+        initial_backoff=parse_duration(args.reconnect_backoff, "--reconnect-backoff"),
+        max_backoff=parse_duration(args.reconnect_backoff_max, "--reconnect-backoff-max"),
+        max_attempts=args.max_reconnects,
+    )
+
+
+def since_from_args(args: argparse.Namespace, now: float) -> int | None:
+    """``--since`` as integer nanoseconds, or None."""
+    text = args.since.strip()
+    if not text:
+        return None
+    if text[:1].isdigit() and ("T" in text or "-" in text[1:]):
+        seconds = parse_time(text, "--since")
+    else:
+        seconds = now - parse_duration(text, "--since")
+    return int(seconds * 1e9)
+
+
+def goldmane_options_from_args(args: argparse.Namespace) -> ServerOptions:
+    """The Hubble server flags (``--server``, ``--tls-*``, timeouts) read for Goldmane.
+
+    ``--server`` left at Hubble's default means Goldmane's default address.
+    """
+    options = server_options_from_args(args)
+    server = GOLDMANE_DEFAULT_SERVER if options.server == HUBBLE_DEFAULT_SERVER else options.server
+    return goldmane_options(
+        server,
+        options.tls,
+        dial_timeout=options.dial_timeout,
+        request_timeout=options.request_timeout,
+    )

@@ -1,0 +1,106 @@
+"""The ``netpol-learner`` command line.
+
+Each subcommand lives in ``learner.cli.<name>``, is listed in :data:`COMMANDS`, and exposes
+``register(subparsers)``, which adds its parser and sets ``handler=run`` where
+``run(args, env) -> ExitStatus``.
+Handlers raise :class:`~learner.errors.NetpolLearnerError` for expected failures; only
+:func:`main` catches, prints one line and maps to an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from learner.app.console import Env
+from learner.cli import diff, export, generate, ingest, learn, simulate, verify
+from learner.cli.envflags import apply_environment
+from learner.model.errors import ExitStatus, NetpolLearnerError
+
+PROG = "netpol-learner"
+COMMANDS = (generate, simulate, diff, verify, ingest, learn, export)
+"""Every subcommand, in the order ``--help`` lists them: one line per command module."""
+
+EPILOG = """\
+exit status:
+  0  success (for verify/diff: nothing found)
+  1  findings: verify saw denied flows, or diff found what --fail-on asks about
+  2  usage error, unreadable or malformed input, invalid manifest
+  3  source unavailable (gRPC server, Kubernetes API, TLS, timeout)
+  4  internal error (rerun with --debug and report it)
+  130 interrupted
+
+every --long-flag can also be set as NETPOL_LEARNER_LONG_FLAG (flags on the command line win;
+comma-separate repeatable flags).
+
+examples:
+  netpol-learner generate flows.jsonl -o policies/
+  netpol-learner diff --current deployed/ --proposed policies/ --flows flows.jsonl
+  netpol-learner simulate -o examples/
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Learn least-privilege Kubernetes network policies from observed flows.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-D", "--debug", action="store_true", help="show tracebacks and debug logging"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, env: Env | None = None) -> int:
+    env = env or Env.from_process()
+    parser = build_parser()
+    try:
+        apply_environment(parser, os.environ)
+    except NetpolLearnerError as exc:
+        env.error(str(exc))
+        return int(exc.exit_status)
+    args = parser.parse_args(argv)
+    debug = bool(args.debug or os.environ.get("NETPOL_LEARNER_DEBUG"))
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format=f"{PROG}: %(levelname)s: %(message)s",
+        stream=env.stderr,
+    )
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(env.stdout)
+        return int(ExitStatus.USAGE)
+    try:
+        return int(handler(args, env))
+    except NetpolLearnerError as exc:
+        if debug:
+            traceback.print_exc(file=env.stderr)
+        env.error(str(exc))
+        return int(exc.exit_status)
+    except KeyboardInterrupt:
+        env.error("interrupted")
+        return int(ExitStatus.INTERRUPTED)
+    except BrokenPipeError:
+        return int(ExitStatus.SUCCESS)
+    except Exception as exc:  # the one broad catch: report bugs without a traceback
+        if debug:
+            traceback.print_exc(file=env.stderr)
+        else:
+            env.error(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(rerun with --debug for details, and please report it)"
+            )
+        return int(ExitStatus.INTERNAL)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Inference: edges and an inventory in, a proposal of least-privilege policies out."""

@@ -1,0 +1,1 @@
+"""Ingest: flows normalised and aggregated into edges, kept in a state file; inventories loaded."""

@@ -1,0 +1,51 @@
+"""The settings of a learning run: one :class:`LearnConfig`, whatever the entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    default_deny: bool = False
+    """Also write a per-namespace default-deny policy."""
+    l7: bool = False
+    """Emit L7 (HTTP) rules where the dialect supports them."""
+    tier: str = "default"
+    """Calico tier."""
+    evidence: bool = True
+    """Comment every rule with its evidence (flow count, first/last seen)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizeOptions:
+    include_dropped: bool = False
+    namespaces: frozenset[str] = frozenset()
+    """When non-empty, keep only flows with a pod end in one of these namespaces."""
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    """Every setting of a learning run, whatever the entry point."""
+
+    include_dropped: bool = False
+    namespaces: tuple[str, ...] = ()
+    ignore_labels: tuple[str, ...] = ()
+    learner: str = "least-privilege"
+    max_overreach: int = 0
+    min_flows: int = 1
+    min_age: float = 0.0
+    expire_after: float | None = None
+    now: float | None = None
+    """The time that ages are measured against; default: the newest flow seen."""
+    port_range_min: int = 0
+    cluster_cidrs: tuple[str, ...] = ()
+    internet_min_networks: int = 8
+    """Public peers in this many /16 networks stand for "the internet" (0 = never widen)."""
+    format: str = "networkpolicy"
+    render: RenderOptions = field(default_factory=RenderOptions)
+
+    def normalize_options(self) -> NormalizeOptions:
+        return NormalizeOptions(
+            include_dropped=self.include_dropped, namespaces=frozenset(self.namespaces)
+        )

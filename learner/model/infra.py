@@ -1,0 +1,105 @@
+"""Cluster infrastructure the learner treats specially: DNS, the API server, nodes, monitoring.
+
+* **Cluster DNS** (CoreDNS / kube-dns ``k8s-app=kube-dns``, NodeLocal DNSCache
+  ``k8s-app=node-local-dns`` and its link-local ``169.254.20.10``, OpenShift
+  ``dns.operator.openshift.io/daemonset-dns=default``): every egress-isolated workload gets one
+  shared DNS rule, and the DNS servers accept DNS from every pod.
+* **kube-apiserver**: an entity whose addresses are every API server address seen anywhere,
+  so a client seen talking to one replica of an HA control plane keeps reaching the others.
+* **Nodes**: ingress from the pod's own node (``host``) is always allowed by NetworkPolicy, so
+  it gets no rule; ``remote-node`` and egress to ``host`` become entities listing node
+  addresses.
+* **Monitoring** scrapers (Prometheus, VictoriaMetrics agents, Grafana Agent/Alloy, OTel
+  collectors): ingress rules whose peers are all scrapers are marked as monitoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from learner.model.flow import Labels
+
+DNS_PORT = 53
+OPENSHIFT_DNS_PORT = 5353
+NODELOCAL_DNS_ADDRESSES: frozenset[str] = frozenset({"169.254.20.10", "fd00::a"})
+DNS_LABELS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("k8s-app", "kube-dns"),
+        ("k8s-app", "coredns"),
+        ("k8s-app", "node-local-dns"),
+        ("app.kubernetes.io/name", "coredns"),
+        ("app.kubernetes.io/name", "kube-dns"),
+        ("app.kubernetes.io/name", "node-local-dns"),
+        ("dns.operator.openshift.io/daemonset-dns", "default"),
+    }
+)
+OPENSHIFT_DNS_KEY = "dns.operator.openshift.io/daemonset-dns"
+NODELOCAL_LABEL = ("k8s-app", "node-local-dns")
+DNS_PORT_NAMES: frozenset[str] = frozenset({"dns", "dns-tcp", "dns-udp"})
+
+MONITORING_NAMES: frozenset[str] = frozenset(
+    {
+        "prometheus",
+        "vmagent",
+        "victoria-metrics-agent",
+        "grafana-agent",
+        "alloy",
+        "opentelemetry-collector",
+        "otel-collector",
+        "datadog-agent",
+        "datadog",
+        "kube-state-metrics-scraper",
+    }
+)
+MONITORING_NAME_KEYS: tuple[str, ...] = ("app.kubernetes.io/name", "app", "k8s-app", "name")
+PROMETHEUS_OPERATOR_KEY = "prometheus"
+"""prometheus-operator labels every Prometheus pod ``prometheus=<name>``."""
+
+DNS_PURPOSE = "cluster DNS"
+MONITORING_PURPOSE = "monitoring scrape"
+
+
+def is_dns_server(labels: Labels) -> bool:
+    return any(pair in DNS_LABELS for pair in labels)
+
+
+def is_openshift_dns(labels: Labels) -> bool:
+    return any(key == OPENSHIFT_DNS_KEY for key, _ in labels)
+
+
+def is_nodelocal_dns(labels: Labels) -> bool:
+    return NODELOCAL_LABEL in labels
+
+
+def is_dns_address(address: str) -> bool:
+    """A NodeLocal DNSCache listen address (link-local, the same on every node)."""
+    return address in NODELOCAL_DNS_ADDRESSES
+
+
+def is_dns_port(protocol: str, port: int) -> bool:
+    return protocol in ("UDP", "TCP") and port in (DNS_PORT, OPENSHIFT_DNS_PORT)
+
+
+def is_monitoring(labels: Labels) -> bool:
+    values: Mapping[str, str] = dict(labels)
+    if PROMETHEUS_OPERATOR_KEY in values and values.get("app.kubernetes.io/name") in (
+        None,
+        "prometheus",
+    ):
+        return True
+    return any(values.get(key) in MONITORING_NAMES for key in MONITORING_NAME_KEYS)
+
+
+@dataclass(frozen=True, slots=True)
+class DnsPorts:
+    """The ports a cluster's DNS pods serve on (53, or 5353 behind OpenShift's service)."""
+
+    ports: tuple[int, ...]
+
+    @staticmethod
+    def for_servers(server_labels: list[Labels]) -> DnsPorts:
+        ports = {DNS_PORT}
+        if any(is_openshift_dns(labels) for labels in server_labels):
+            ports.add(OPENSHIFT_DNS_PORT)
+        return DnsPorts(tuple(sorted(ports)))

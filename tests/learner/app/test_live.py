@@ -1,0 +1,90 @@
+"""LiveLearner in-process, against a real HubbleStream and in-process gRPC server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from collectors.grpc import ReconnectPolicy, ServerOptions
+from collectors.hubble.grpc import FlowQuery, HubbleStream
+from learner.app.live import LiveLearner, LiveSettings
+from learner.app.session import LearningSession
+from learner.ingest.state import StateStore, load_store
+from learner.model.config import LearnConfig
+from tests.hubble_server import REAL_CAPTURE, HubbleTestServer, RecordedObserver, load_responses
+
+TCP = REAL_CAPTURE / "basic-sample-400-tcp-flows.jsonl"
+
+
+def wait_until(check: Callable[[], object], timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@contextmanager
+def running_learner(tmp_path: Path, output: Path) -> Iterator[LiveLearner]:
+    """A LiveLearner running in a thread until the block ends, having read every flow."""
+    responses = load_responses([TCP])
+    with (
+        HubbleTestServer(RecordedObserver(responses)) as server,
+        StateStore(str(tmp_path / "state.db")) as state,
+    ):
+        session = LearningSession(state, LearnConfig(learner="baseline"))
+        stream = HubbleStream(
+            ServerOptions(server=server.address),
+            FlowQuery(follow=True),
+            reconnect=ReconnectPolicy(initial_backoff=0.05),
+            stats=session.collected,
+        )
+        settings = LiveSettings(
+            output=str(output), collector="test", interval=0.1, save_interval=0.05
+        )
+        learner = LiveLearner(session, stream, settings)
+        thread = threading.Thread(target=learner.run)
+        thread.start()
+        try:
+            assert wait_until(lambda: session.collected.flows == len(responses))
+            yield learner
+        finally:
+            learner.stop()
+            thread.join(10)
+        assert not thread.is_alive()
+
+
+def test_learns_saves_and_writes_a_proposal_until_stopped(tmp_path: Path) -> None:
+    output = tmp_path / "proposal"
+    with running_learner(tmp_path, output) as learner:
+        assert wait_until(lambda: (output / "status.json").exists() and learner.policies > 0)
+        assert learner.healthy() and learner.ready()
+    assert not learner.ready()
+    saved = load_store(str(tmp_path / "state.db"))
+    assert saved.edges.keys() == learner.session.store.edges.keys()
+    status = json.loads((output / "status.json").read_text())
+    assert status["edges"] > 0
+
+
+def test_an_unwritable_output_keeps_learning_and_logs_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    output = tmp_path / "not-ours"
+    output.mkdir()
+    (output / "precious.txt").write_text("someone else's file")
+    with (
+        caplog.at_level(logging.ERROR, logger="learner.app.live"),
+        running_learner(tmp_path, output) as learner,
+    ):
+        assert wait_until(lambda: "could not write the proposal" in caplog.text)
+        assert learner.healthy()
+    assert (output / "precious.txt").read_text() == "someone else's file"
+    assert load_store(str(tmp_path / "state.db")).edges
