@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "ingest",
     "learn",
     "export",
+    "completion",
 )
 
 EPILOG = """\
