@@ -15,14 +15,16 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from learner.app.console import Env
-from learner.cli import diff, export, generate, ingest, learn, simulate, verify
+from learner.cli import completion, diff, export, generate, ingest, learn, simulate, verify
 from learner.cli.envflags import apply_environment
 from learner.model.errors import ExitStatus, NetpolLearnerError
 
 PROG = "netpol-learner"
-COMMANDS = (generate, simulate, diff, verify, ingest, learn, export)
+KUBECTL_PROG = "kubectl netpol"
+COMMANDS = (generate, simulate, diff, verify, ingest, learn, export, completion)
 """Every subcommand, in the order ``--help`` lists them: one line per command module."""
 
 EPILOG = """\
@@ -44,9 +46,16 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def installed_version() -> str:
+    try:
+        return version("netpol-learner")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=prog,
         description="Learn least-privilege Kubernetes network policies from observed flows.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -54,15 +63,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-D", "--debug", action="store_true", help="show tracebacks and debug logging"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, env: Env | None = None) -> int:
+def kubectl_plugin() -> int:
+    """Entry point of the ``kubectl-netpol`` executable: ``kubectl netpol COMMAND ...``.
+
+    kubectl runs any ``kubectl-NAME`` on the PATH with the remaining arguments and the caller's
+    environment, so ``KUBECONFIG`` and the current context reach the kubernetes client unchanged.
+    """
+    return main(prog=KUBECTL_PROG)
+
+
+def main(argv: Sequence[str] | None = None, *, env: Env | None = None, prog: str = PROG) -> int:
     env = env or Env.from_process()
-    parser = build_parser()
+    parser = build_parser(prog)
     try:
         apply_environment(parser, os.environ)
     except NetpolLearnerError as exc:
