@@ -24,6 +24,7 @@ import orjson
 
 from collectors import jsonstream
 from collectors.base import STDIN, CollectorStats, expand_inputs, open_text
+from collectors.hubble_events import set_aside_kind
 from collectors.hubble_labels import make_endpoint
 from collectors.jsonstream import JSONProblem, iter_json_values
 from learner.errors import InputError
@@ -99,6 +100,9 @@ _PROTO_NAMES = {
     "clusterName": "cluster_name",
     "sourcePort": "source_port",
     "destinationPort": "destination_port",
+    "sockXlatePoint": "sock_xlate_point",
+    "debugCapturePoint": "debug_capture_point",
+    "eventType": "event_type",
 }
 
 
@@ -364,6 +368,9 @@ def _map_flow(obj: Any, origin: Origin, wrapper: dict[str, Any]) -> Flow:
         if protocol_name in _UNSUPPORTED_L4:
             raise UnsupportedFlow("unsupported-l4")
         raise InputError(origin.source, origin.line, f"unknown l4 protocol {protocol_name!r}")
+    set_aside = set_aside_kind(flow)
+    if set_aside:
+        raise UnsupportedFlow(set_aside)
     if ports is None:
         ports = {}
     port = ports.get("destination_port") or 0

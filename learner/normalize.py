@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from learner.model import Direction, EndpointKind, Flow, Verdict
+from learner.model import EndpointKind, Flow, Verdict
 
 EPHEMERAL_PORT_FLOOR = 32768
 
@@ -91,8 +91,9 @@ def skip_reason(flow: Flow, options: NormalizeOptions) -> SkipReason | None:
         or (dst_pod and dst.namespace in options.namespaces)
     ):
         return SkipReason.NAMESPACE
-    if flow.protocol.has_ports and flow.port == 0 and flow.direction != Direction.UNKNOWN:
-        # Port aggregated away (Calico level 3): cannot be a port-scoped rule.
+    if flow.protocol.has_ports and flow.port == 0:
+        # Port aggregated away (Calico level 3) or never recorded: a record that merely lacks
+        # a port is no evidence that every port is used.
         return SkipReason.NO_PORT
     return None
 

@@ -192,6 +192,9 @@ def print_summary(env: Env, result: RunResult, output: str) -> None:
         f"{collected.flows:,} flows, {sum(collected.non_flow.values()):,} other events, "
         f"{collected.malformed:,} malformed"
     )
+    if collected.non_flow:
+        kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(collected.non_flow.items()))
+        env.info(f"other events, set aside before learning: {kinds}")
     for warning, count in sorted(collected.warnings.items()):
         env.warning(f"{warning} ({count:,} records)")
     if collected.lost_events:

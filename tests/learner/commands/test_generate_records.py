@@ -1,0 +1,87 @@
+"""``generate`` on records of each Hubble event shape: what becomes a rule, what is set aside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.hubble_records import (
+    pod_endpoint,
+    record,
+    sock_trace,
+    udp,
+    write_lines,
+)
+from tests.learner.commands.test_generate import run_cli
+
+WEB = pod_endpoint("shop", "web", identity=31001)
+COREDNS = pod_endpoint("kube-system", "kube-dns", identity=31002, pod="coredns-5d78c9869d-abcde")
+
+
+def generate(tmp_path: Path, records: list[dict[str, Any]], *args: str) -> tuple[Path, str]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    flows = write_lines(tmp_path / "flows.jsonl", records)
+    out = tmp_path / "out"
+    status, stdout, err = run_cli("generate", str(flows), "-o", str(out), *args)
+    assert status == 0, err
+    return out, stdout + err
+
+
+def documents(out: Path) -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(out.rglob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        found.extend(d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict))
+    return found
+
+
+def port_entries(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every ``ports``/``toPorts.ports`` entry written, in any dialect."""
+    entries: list[dict[str, Any]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "ports" and isinstance(item, list):
+                    entries.extend(p for p in item if isinstance(p, dict))
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(documents)
+    return entries
+
+
+def dns_lookup(source_port: int) -> dict[str, Any]:
+    return record(
+        WEB, COREDNS, udp(source_port, 53), source_ip="10.0.1.10", destination_ip="10.0.3.53"
+    )
+
+
+def reverse_translation(source_port: int) -> dict[str, Any]:
+    """What kube-proxy replacement reports when the reply is translated back: the client's
+    socket, with only a source port (the service port) and no destination port."""
+    return sock_trace(WEB, COREDNS, udp(source_port), "SOCK_XLATE_POINT_PRE_DIRECTION_REV")
+
+
+def test_socket_translation_traces_never_become_an_any_port_rule(tmp_path: Path) -> None:
+    records = [dns_lookup(40000), *(reverse_translation(53) for _ in range(5))]
+    for dialect in ("networkpolicy", "cilium", "calico"):
+        out, summary = generate(tmp_path / dialect, records, "--format", dialect)
+        for entry in port_entries(documents(out)):
+            port = entry.get("port", entry.get("destination"))
+            assert port not in (None, 0, "0"), f"{dialect}: any-port rule {entry}"
+        assert "socket translation trace" in summary
+
+
+def test_a_connection_without_destination_port_is_set_aside_and_counted(tmp_path: Path) -> None:
+    # A plain L3_L4 record that lost its destination port (no direction either): not evidence.
+    portless = record(WEB, COREDNS, udp(40001), direction=None, is_reply=None)
+    out, summary = generate(tmp_path, [dns_lookup(40000), portless])
+    for entry in port_entries(documents(out)):
+        assert entry.get("port") not in (None, 0, "0"), entry
+    assert "1 no destination port" in summary
