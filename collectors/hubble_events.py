@@ -26,7 +26,9 @@ DEBUG_CAPTURE = "debug capture"
 
 _SOCK_TYPES = ("SOCK", 3)
 _DEBUG_EVENT_TYPES = (2, 3)
+"""Cilium monitor message types 2 (debug) and 3 (capture)."""
 _SOCK_EVENT_TYPE = 7
+"""Cilium monitor message type 7, trace-sock."""
 
 
 def set_aside_kind(flow: Mapping[str, Any]) -> str | None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from collectors._proto.flow import flow_pb2
+from collectors.hubble_events import DEBUG_CAPTURE, SOCKET_TRANSLATION
 from collectors.hubble_file import UnsupportedFlow, url_path
 from collectors.hubble_labels import make_endpoint
 from learner.errors import InputError
+from learner.icmp import ICMPKind, icmp_kind
 from learner.model import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ _UNSUPPORTED_L4 = frozenset({"VRRP", "IGMP"})
 _REPLY_BY_TRACE_REASON: dict[int, bool] = {flow_pb2.NEW: False, flow_pb2.REPLY: True}
 _REPLY_BY_L7_TYPE: dict[int, bool] = {flow_pb2.REQUEST: False, flow_pb2.RESPONSE: True}
 _L7_REQUEST = flow_pb2.REQUEST
+_DEBUG_EVENT_TYPES = (2, 3)
 
 _ENDPOINT_CACHE_LIMIT = 1 << 16
 _endpoint_cache: dict[tuple[bytes, str], Endpoint] = {}
@@ -106,12 +109,25 @@ def flow_from_proto(
         if protocol_name in _UNSUPPORTED_L4:
             raise UnsupportedFlow("unsupported-l4")
         raise InputError(origin.source, origin.line, f"unknown l4 protocol {protocol_name!r}")
+    if flow.Type == flow_pb2.SOCK or flow.sock_xlate_point or flow.event_type.type == 7:
+        raise UnsupportedFlow(SOCKET_TRANSLATION)
+    if flow.debug_capture_point or flow.event_type.type in _DEBUG_EVENT_TYPES:
+        raise UnsupportedFlow(DEBUG_CAPTURE)
     ports = getattr(flow.l4, protocol.value)
+    icmp_reply: bool | None = None
     if protocol.has_ports:
         port = ports.destination_port
         source_port = ports.source_port
     else:
-        port = source_port = 0
+        # ICMP: the type travels as the port (learner/icmp.py); type 0 is the v4 echo reply.
+        port, source_port = ports.type, 0
+        # An ICMP request or reply says what it is, whatever the other fields say.
+        kind = (
+            ICMPKind.REPLY
+            if protocol is Protocol.ICMPV4 and port == 0
+            else icmp_kind(protocol, port)
+        )
+        icmp_reply = {ICMPKind.REPLY: True, ICMPKind.REQUEST: False}.get(kind)
 
     if has("time"):
         stamp = flow.time
@@ -148,6 +164,8 @@ def flow_from_proto(
             elif l7_type is not None:
                 is_reply = _REPLY_BY_L7_TYPE.get(l7_type)
 
+    if icmp_reply is not None:
+        is_reply = icmp_reply
     names = flow.destination_names
     addresses = flow.IP
     return Flow(

@@ -17,7 +17,7 @@ from learner.aggregate import EdgeKey, EdgeStats, EdgeStore
 from learner.errors import NotFittedError
 from learner.identity import Identity
 from learner.inventory import Inventory
-from learner.model import EndpointKind, Protocol
+from learner.model import EndpointKind
 from learner.naming import policy_names
 from learner.policy import (
     CIDRPeer,
@@ -48,9 +48,7 @@ def host_prefix(ip: str) -> str:
 
 
 def port_spec(edge: EdgeKey) -> PortSpec:
-    protocol = Protocol(edge.protocol)
-    if not protocol.has_ports:
-        return PortSpec(protocol=edge.protocol)
+    # For ICMP the port is the message type; 0 (not recorded) becomes every type.
     return PortSpec(protocol=edge.protocol, port=edge.port or None)
 
 
@@ -94,7 +92,7 @@ def rules_from_peers(
     """Group peers that share a port set into one rule each, in a stable order."""
     by_ports: dict[tuple[PortSpec, ...], list[Peer]] = defaultdict(list)
     for peer, specs in peer_ports.items():
-        by_ports[tuple(sorted(specs))].append(peer)
+        by_ports[tuple(sorted(specs, key=lambda s: s.order))].append(peer)
     rules = []
     for ports, peers in by_ports.items():
         edges = sorted({e for p in peers for spec in ports for e in peer_ports[p][spec]})

@@ -742,7 +742,11 @@ class _RuleBuilder:
         specs: list[PortSpec] = []
         numeric: dict[str, list[int]] = {}
         for protocol, port in sorted(ports):
-            if not Protocol(protocol).has_ports or port == 0:
+            if not Protocol(protocol).has_ports:
+                # ICMP: the port is the message type; 0 (not recorded) is every type.
+                specs.append(PortSpec(protocol, port or None))
+                continue
+            if port == 0:
                 specs.append(PortSpec(protocol))
                 continue
             name = name_of(protocol, port)
@@ -752,7 +756,9 @@ class _RuleBuilder:
                 numeric.setdefault(protocol, []).append(port)
         for protocol, numbers in numeric.items():
             specs.extend(_ranges(protocol, numbers, self.fit.settings.port_range_min))
-        return tuple(sorted(set(specs)))
+        every = {s.protocol for s in specs if s.port is None and not s.name}
+        kept = {s for s in specs if s.protocol not in every or (s.port is None and not s.name)}
+        return tuple(sorted(kept, key=lambda s: s.order))
 
     def port_namer(self, serving: int) -> Callable[[str, int], str]:
         """Names a port only when every serving workload names it the same way."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from learner.icmp import ICMPKind, icmp_kind
 from learner.model import EndpointKind, Flow, Verdict
 
 EPHEMERAL_PORT_FLOOR = 32768
@@ -29,6 +30,8 @@ class SkipReason(StrEnum):
     HEALTH = "cilium health check"
     NO_POD = "neither end is a pod"
     NO_PORT = "no destination port"
+    ICMP_ERROR = "ICMP error message (about another exchange)"
+    ICMP_LINK_LOCAL = "ICMP neighbour discovery or multicast listener message"
 
 
 ALLOWED_VERDICTS = frozenset(
@@ -91,7 +94,15 @@ def skip_reason(flow: Flow, options: NormalizeOptions) -> SkipReason | None:
         or (dst_pod and dst.namespace in options.namespaces)
     ):
         return SkipReason.NAMESPACE
-    if flow.protocol.has_ports and flow.port == 0:
+    if not flow.protocol.has_ports:
+        kind = icmp_kind(flow.protocol, flow.port)
+        if kind is ICMPKind.REPLY:
+            return SkipReason.REPLY
+        if kind is ICMPKind.ERROR:
+            return SkipReason.ICMP_ERROR
+        if kind is ICMPKind.LINK_LOCAL:
+            return SkipReason.ICMP_LINK_LOCAL
+    elif flow.port == 0:
         # Port aggregated away (Calico level 3) or never recorded: a record that merely lacks
         # a port is no evidence that every port is used.
         return SkipReason.NO_PORT

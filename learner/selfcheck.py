@@ -13,15 +13,12 @@ import yaml
 from learner.aggregate import EdgeKey, EdgeStore
 from learner.errors import SelfCheckError
 from learner.inventory import Inventory
-from learner.model import Protocol
 from learner.pipeline import LearnConfig
 from learner.policy import Proposal
 from learner.semantics import PolicyDocument, PolicySet, compile_policies, traffic_for_edge
+from learner.unexpressed import unexpressed_edges
 
 log = logging.getLogger(__name__)
-
-PORTLESS_UNDEFINED_FORMATS = frozenset({"networkpolicy"})
-"""Dialects in which ICMP is undefined, so ICMP edges are not checked."""
 
 
 def documents_from_files(files: Mapping[str, str]) -> list[PolicyDocument]:
@@ -36,15 +33,10 @@ def documents_from_files(files: Mapping[str, str]) -> list[PolicyDocument]:
 
 
 def checked_edges(store: EdgeStore, proposal: Proposal, config: LearnConfig) -> list[EdgeKey]:
-    pending = {p.edge for p in proposal.pending}
-    out = []
-    for edge in store.edges:
-        if edge in pending:
-            continue
-        if config.format in PORTLESS_UNDEFINED_FORMATS and not Protocol(edge.protocol).has_ports:
-            continue
-        out.append(edge)
-    return sorted(out)
+    """Every learned edge the dialect can express (the rest are report risks)."""
+    skipped = {p.edge for p in proposal.pending}
+    skipped |= {u.edge for u in unexpressed_edges(store, proposal, config.format)}
+    return sorted(edge for edge in store.edges if edge not in skipped)
 
 
 def denied_edges(

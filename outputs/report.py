@@ -24,6 +24,8 @@ from learner.inventory import Inventory
 from learner.normalize import NormalizeStats
 from learner.pipeline import LearnConfig
 from learner.policy import CIDRPeer, Entity, EntityPeer, PodPeer, Proposal, ProposedPolicy, Rule
+from learner.unexpressed import RISK_KIND as UNEXPRESSED_RISK
+from learner.unexpressed import unexpressed_edges
 from outputs.mermaid import GraphEdge, GraphNode, blocks
 
 SCHEMA_VERSION = 1
@@ -309,6 +311,7 @@ def md_escape(text: str) -> str:
 
 RISK_TITLES = {
     "newly-blocked": "Observed traffic the proposal would block",
+    UNEXPRESSED_RISK: "Observed connections this dialect cannot express",
     "world-egress": "Egress to addresses outside the cluster",
     "world-ingress": "Ingress from addresses outside the cluster",
     "broad-selector": "Broad selectors",
@@ -332,7 +335,7 @@ def risk_section(risks: list[Risk]) -> list[str]:
         items = by_kind.get(kind)
         if not items:
             continue
-        marker = "🔴" if kind == "newly-blocked" else "🟠"
+        marker = "🔴" if kind in ("newly-blocked", UNEXPRESSED_RISK) else "🟠"
         lines.append(f"- {marker} **{RISK_TITLES[kind]}**: {len(items)}")
         body = "\n".join(
             f"- {('`' + r.policy + '`: ') if r.policy else ''}{md_escape(r.detail)}"
@@ -458,13 +461,20 @@ def report_markdown(
     diff: DiffResult | None,
     statuses: Mapping[str, str] | None = None,
 ) -> str:
+    unexpressed = sum(1 for r in risks if r.kind == UNEXPRESSED_RISK)
+    checked = (
+        "Every observed connection they stand for was checked against the rendered policies."
+        if not unexpressed
+        else f"The observed connections they stand for were checked against the rendered "
+        f"policies, except {unexpressed} that `{config.format}` cannot express (listed under "
+        "Risks as cannot-express)."
+    )
     lines = [
         "# Proposed network policies",
         "",
         f"{len(proposal.policies)} `{config.format}` policies for {len(store.workloads)} workloads, "
         f"learned by `{proposal.learner or config.learner}` from {normalized.included:,} flows "
-        f"({len(store.edges):,} edges). Every observed connection they stand for was checked "
-        "against the rendered policies.",
+        f"({len(store.edges):,} edges). {checked}",
         "",
     ]
     lines += risk_section(risks)
@@ -553,6 +563,10 @@ def report_files(
             context=context,
         )
     risks = collect_risks(proposal, collected, normalized, diff)
+    risks += [
+        Risk(UNEXPRESSED_RISK, "", u.reason)
+        for u in unexpressed_edges(store, proposal, config.format)
+    ]
     paths = policy_paths(proposal, policy_files)
     common: dict[str, Any] = dict(
         proposal=proposal,

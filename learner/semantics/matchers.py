@@ -491,6 +491,26 @@ class PortProtocolMatcher(PortMatcher):
 
 
 @dataclass(frozen=True, slots=True)
+class ICMPTypeMatcher(PortMatcher):
+    """ICMP messages of one type (Cilium ``icmps`` fields, Calico ``icmp.type``).
+
+    ICMP traffic carries its type as the port (learner/icmp.py); 0 means the source did not
+    record it, which the matcher cannot judge and lets through (the renderer says what it
+    assumed in a comment).
+    """
+
+    protocol: str
+    icmp_type: int
+
+    def allows(self, protocol: str, port: int, port_name: str) -> bool:
+        return protocol == self.protocol and port in (0, self.icmp_type)
+
+    @property
+    def key(self) -> str:
+        return f"type {self.icmp_type}/{self.protocol}"
+
+
+@dataclass(frozen=True, slots=True)
 class PortRangeMatcher(PortMatcher):
     """Ports ``start`` to ``end`` inclusive (``port`` + ``endPort``)."""
 

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from tests.hubble_records import (
+    icmp,
     pod_endpoint,
     record,
     sock_trace,
@@ -85,3 +86,61 @@ def test_a_connection_without_destination_port_is_set_aside_and_counted(tmp_path
     for entry in port_entries(documents(out)):
         assert entry.get("port") not in (None, 0, "0"), entry
     assert "1 no destination port" in summary
+
+
+DB = pod_endpoint("shop", "db", identity=31003)
+
+
+def ping(family: str = "ICMPv4") -> dict[str, Any]:
+    echo = 8 if family == "ICMPv4" else 128
+    return record(WEB, DB, icmp(family, echo), destination_ip="10.0.2.30")
+
+
+def port_unreachable() -> dict[str, Any]:
+    """CoreDNS's kernel telling the client its UDP port is closed: type 3 code 3, an error
+    about the DNS exchange, flowing server → client."""
+    return record(COREDNS, WEB, icmp("ICMPv4", 3, 3), source_ip="10.0.3.53")
+
+
+def icmp_fields(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "icmps":
+                    found.extend(f for rule in item for f in rule["fields"])
+                elif key == "icmp" and isinstance(item, dict):
+                    found.append(item)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(documents)
+    return found
+
+
+def test_icmp_errors_are_never_rules_and_echo_types_are_kept(tmp_path: Path) -> None:
+    records = [dns_lookup(40000), ping("ICMPv4"), ping("ICMPv6"), port_unreachable()]
+    out, summary = generate(tmp_path / "cilium", records, "--format", "cilium")
+    fields = icmp_fields(documents(out))
+    assert {(f["family"], f["type"]) for f in fields} == {("IPv4", 8), ("IPv6", 128)}
+    assert "1 ICMP error message (about another exchange)" in summary
+    text = "".join(p.read_text() for p in out.rglob("*.yaml"))
+    assert "echo request (ping) assumed" not in text
+
+
+def test_calico_gets_the_observed_icmp_types(tmp_path: Path) -> None:
+    records = [dns_lookup(40000), ping("ICMPv4"), ping("ICMPv6"), port_unreachable()]
+    out, _ = generate(tmp_path / "calico", records, "--format", "calico")
+    fields = icmp_fields(documents(out))
+    assert {f["type"] for f in fields} == {8, 128}
+
+
+def test_networkpolicy_reports_icmp_it_cannot_express(tmp_path: Path) -> None:
+    out, _ = generate(tmp_path, [dns_lookup(40000), ping("ICMPv4")])
+    report = (out / "report.md").read_text()
+    assert "Every observed connection they stand for was checked" not in report
+    assert "would be denied once isolated" in report
+    assert "shop/web" in report and "ICMPv4" in report

@@ -332,7 +332,9 @@ CASES = [
     (WEB_EGRESS_PORTS, Traffic(WEB, DB, "TCP", 8443), False),
     (WEB_EGRESS_PORTS, Traffic(WEB, DB, "SCTP", 3868), True),
     (WEB_EGRESS_PORTS, Traffic(WEB, pod("other", app="db"), "UDP", 53), False),
-    (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "ICMPv4", 0), True),
+    (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "ICMPv4", 0), True),  # type not recorded
+    (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "ICMPv4", 8), True),  # echo request
+    (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "ICMPv4", 13), False),  # timestamp: another type
     (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "ICMPv6", 0), False),
     (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "TCP", 80), False),
     # Deny rules win over allow rules, Kubernetes ones included; deny-only isolates by default.
