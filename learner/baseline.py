@@ -56,6 +56,8 @@ ENTITY_OF_KIND = {
     EndpointKind.HOST: Entity.HOST,
     EndpointKind.REMOTE_NODE: Entity.REMOTE_NODE,
     EndpointKind.KUBE_APISERVER: Entity.KUBE_APISERVER,
+    EndpointKind.UNMANAGED: Entity.UNMANAGED,
+    EndpointKind.INGRESS: Entity.INGRESS,
 }
 
 
@@ -73,8 +75,9 @@ def exact_peer(peer: Identity, policy_namespace: str, stats: EdgeStats) -> Peer 
         return PodPeer(pods=pods, namespaces=namespace_name_selector(peer.namespace))
     entity = ENTITY_OF_KIND.get(EndpointKind(peer.kind))
     if entity is not None:
-        cidrs = (host_prefix(peer.address),) if peer.address else ()
-        return EntityPeer(entity, cidrs)
+        if entity in (Entity.UNMANAGED, Entity.INGRESS) or not peer.address:
+            return EntityPeer(entity)  # Cilium-only: no address stands for it elsewhere
+        return EntityPeer(entity, (host_prefix(peer.address),))
     if peer.address:
         names = tuple(sorted(stats.dns_names))
         return CIDRPeer(host_prefix(peer.address), names=names, fqdns=names)

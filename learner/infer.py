@@ -81,6 +81,8 @@ ENTITY_OF_KIND: dict[str, Entity] = {
     EndpointKind.HOST: Entity.HOST,
     EndpointKind.REMOTE_NODE: Entity.REMOTE_NODE,
     EndpointKind.KUBE_APISERVER: Entity.KUBE_APISERVER,
+    EndpointKind.UNMANAGED: Entity.UNMANAGED,
+    EndpointKind.INGRESS: Entity.INGRESS,
 }
 ASSUMED_DNS_PEER = PodPeer(
     pods=LabelSelector(match_labels=(("k8s-app", "kube-dns"),)),
@@ -418,6 +420,10 @@ class _Fit:
         if any(w.host_network and is_nodelocal_dns(w.labels) for w in self.inventory.workloads):
             nodelocal.add("169.254.20.10")
         peers.extend(CIDRPeer(host_cidr(a)) for a in sorted(nodelocal))
+        if any(self.is_unmanaged_dns(key) for key, _ in self.edges):
+            # The cluster DNS seen as a pod Cilium does not manage: only the unmanaged entity
+            # reaches it (an endpoint selector would only look right).
+            peers.append(EntityPeer(Entity.UNMANAGED))
         if not peers:
             peers.append(ASSUMED_DNS_PEER)
             self.warnings.append(
@@ -442,7 +448,17 @@ class _Fit:
             return False
         if destination.kind == "pod":
             return bool(self.dns_bits) and destination.bits & ~self.dns_bits == 0
-        return is_dns_address(destination.address)
+        return is_dns_address(destination.address) or self.is_unmanaged_dns(key)
+
+    @staticmethod
+    def is_unmanaged_dns(key: EdgeKey) -> bool:
+        """A lookup sent to an unmanaged pod in kube-system (CoreDNS started before Cilium)."""
+        destination = key.destination
+        return (
+            destination.kind == EndpointKind.UNMANAGED
+            and destination.namespace == "kube-system"
+            and is_dns_port(key.protocol, key.port)
+        )
 
     def classify(
         self,
@@ -722,6 +738,9 @@ class _RuleBuilder:
 
     def entity_peer(self, entity: Entity) -> EntityPeer:
         fit = self.fit
+        if entity in (Entity.UNMANAGED, Entity.INGRESS):
+            # Cilium-only identities: no address stands for them in other dialects.
+            return EntityPeer(entity)
         if entity is Entity.KUBE_APISERVER:
             addresses = fit.entity_addresses[Entity.KUBE_APISERVER]
             return EntityPeer(entity, tuple(host_cidr(a) for a in _sorted_addresses(addresses)))

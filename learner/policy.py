@@ -99,6 +99,8 @@ class Entity(StrEnum):
     REMOTE_NODE = "remote-node"
     KUBE_APISERVER = "kube-apiserver"
     CLUSTER = "cluster"
+    UNMANAGED = "unmanaged"
+    INGRESS = "ingress"
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -11,11 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from learner.aggregate import EdgeKey, EdgeStore
-from learner.model import Protocol
+from learner.identity import Identity
+from learner.model import EndpointKind, Protocol
 from learner.policy import Proposal
 
 ICMP_UNDEFINED_FORMATS = frozenset({"networkpolicy"})
 """Dialects in which ICMP is undefined."""
+CILIUM_ONLY_ENTITY_FORMATS = frozenset({"networkpolicy", "calico"})
+"""Dialects without Cilium's entities."""
+CILIUM_ONLY_KINDS: dict[str, str] = {
+    EndpointKind.UNMANAGED: "a pod Cilium does not manage; restarting it under Cilium makes it "
+    "a normal endpoint",
+    EndpointKind.INGRESS: "Cilium's ingress proxy, the source of requests it forwards",
+}
 RISK_KIND = "cannot-express"
 
 
@@ -27,19 +35,36 @@ class Unexpressed:
 
 def unexpressed_edges(store: EdgeStore, proposal: Proposal, format: str) -> list[Unexpressed]:
     """Learned (not pending) edges that ``format`` cannot allow, with why."""
-    if format not in ICMP_UNDEFINED_FORMATS:
-        return []
     pending = {p.edge for p in proposal.pending}
-    return [
-        Unexpressed(
-            edge,
-            f"{edge.source.key} -> {edge.destination.key} {edge.protocol}"
-            f"{_icmp_type(edge)}: NetworkPolicy cannot express ICMP; would be denied once "
-            "isolated (allow it with a CNI policy, e.g. Cilium icmps or Calico icmp)",
+    found = []
+    for edge in sorted(store.edges):
+        if edge in pending:
+            continue
+        reason = _why_not(edge, format)
+        if reason:
+            found.append(Unexpressed(edge, f"{edge.key}: {reason}"))
+    return found
+
+
+def _why_not(edge: EdgeKey, format: str) -> str:
+    if format in ICMP_UNDEFINED_FORMATS and not Protocol(edge.protocol).has_ports:
+        return (
+            f"NetworkPolicy cannot express ICMP{_icmp_type(edge)}; would be denied once "
+            "isolated (allow it with a CNI policy, e.g. Cilium icmps or Calico icmp)"
         )
-        for edge in sorted(store.edges)
-        if edge not in pending and not Protocol(edge.protocol).has_ports
-    ]
+    if format in CILIUM_ONLY_ENTITY_FORMATS:
+        for end in (edge.source, edge.destination):
+            if end.kind in CILIUM_ONLY_KINDS:
+                return (
+                    f"the {end.kind} end is a Cilium identity ({CILIUM_ONLY_KINDS[end.kind]}); "
+                    f"only a CiliumNetworkPolicy can name it ({_entity_field(edge, end)}: "
+                    f"[{end.kind}]), so a {format} proposal would deny it once isolated"
+                )
+    return ""
+
+
+def _entity_field(edge: EdgeKey, end: Identity) -> str:
+    return "toEntities" if end is edge.destination else "fromEntities"
 
 
 def _icmp_type(edge: EdgeKey) -> str:

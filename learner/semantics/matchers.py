@@ -327,9 +327,13 @@ _ENTITY_KINDS: dict[str, frozenset[str]] = {
     "remote-node": frozenset({EndpointKind.REMOTE_NODE}),
     "kube-apiserver": frozenset({EndpointKind.KUBE_APISERVER}),
     "health": frozenset({EndpointKind.HEALTH}),
+    "unmanaged": frozenset({EndpointKind.UNMANAGED}),
+    "ingress": frozenset({EndpointKind.INGRESS}),
     CLUSTER_ENTITY: frozenset(
         {
             EndpointKind.POD,
+            EndpointKind.UNMANAGED,
+            EndpointKind.INGRESS,
             EndpointKind.HOST,
             EndpointKind.REMOTE_NODE,
             EndpointKind.KUBE_APISERVER,

@@ -12,6 +12,7 @@ from tests.hubble_records import (
     pod_endpoint,
     record,
     sock_trace,
+    tcp,
     udp,
     write_lines,
 )
@@ -144,3 +145,58 @@ def test_networkpolicy_reports_icmp_it_cannot_express(tmp_path: Path) -> None:
     assert "Every observed connection they stand for was checked" not in report
     assert "would be denied once isolated" in report
     assert "shop/web" in report and "ICMPv4" in report
+
+
+def unmanaged(endpoint: dict[str, Any]) -> dict[str, Any]:
+    """``endpoint`` as Hubble reports a pod Cilium does not manage: identity 3, its
+    namespace and pod name still known."""
+    return {
+        "identity": 3,
+        "namespace": endpoint["namespace"],
+        "labels": ["reserved:unmanaged"],
+        "pod_name": endpoint["pod_name"],
+    }
+
+
+def selectors_and_entities(documents: list[dict[str, Any]], field: str) -> list[Any]:
+    return [
+        rule[field]
+        for d in documents
+        for rule in d["spec"].get("egress", []) + d["spec"].get("ingress", [])
+        if field in rule
+    ]
+
+
+def test_unmanaged_coredns_is_reached_through_the_unmanaged_entity(tmp_path: Path) -> None:
+    lookup = record(WEB, unmanaged(COREDNS), udp(40000, 53), destination_ip="10.0.3.53")
+    out, _ = generate(tmp_path / "cilium", [lookup], "--format", "cilium")
+    cilium = documents(out)
+    assert ["unmanaged"] in selectors_and_entities(cilium, "toEntities")
+    # No endpoint selector pretends to reach it: Cilium never matches unmanaged endpoints so.
+    for selectors in selectors_and_entities(cilium, "toEndpoints"):
+        for selector in selectors:
+            assert "kube-system" not in str(selector), selector
+
+
+def test_unmanaged_peer_in_networkpolicy_is_reported_not_faked(tmp_path: Path) -> None:
+    lookup = record(WEB, unmanaged(COREDNS), udp(40000, 53), destination_ip="10.0.3.53")
+    out, _ = generate(tmp_path, [lookup])
+    report = (out / "report.md").read_text()
+    assert "unmanaged" in report and "cannot-express" in report
+    for document in documents(out):
+        for rule in document["spec"].get("egress", []):
+            assert "kube-system" not in str(rule.get("to")), rule
+
+
+def test_traffic_from_ciliums_ingress_proxy_is_allowed_from_the_ingress_entity(
+    tmp_path: Path,
+) -> None:
+    request = record(
+        {"identity": 8, "labels": ["reserved:ingress"]},
+        WEB,
+        tcp(41000, 8080),
+        source_ip="10.0.0.99",
+        direction="INGRESS",
+    )
+    out, _ = generate(tmp_path, [request], "--format", "cilium")
+    assert ["ingress"] in selectors_and_entities(documents(out), "fromEntities")
