@@ -55,6 +55,11 @@ class LearnConfig:
     """Public peers in this many /16 networks stand for "the internet" (0 = never widen)."""
     format: str = "networkpolicy"
     render: RenderOptions = field(default_factory=RenderOptions)
+    cni: str = "generic"
+    """The CNI that enforces the policies (:class:`learner.semantics.cni.CNI` value): the
+    self-check judges with its matching rules and the proposal uses forms that work there."""
+    cidr_match_nodes: bool = False
+    """Cilium runs with ``policy-cidr-match-mode: nodes`` (ipBlocks match node addresses)."""
 
     def normalize_options(self) -> NormalizeOptions:
         return NormalizeOptions(
@@ -204,4 +209,9 @@ def with_http_rules(proposal: Proposal, store: EdgeStore) -> Proposal:
 
 
 def render_policies(proposal: Proposal, config: LearnConfig) -> dict[str, str]:
-    return renderer(config.format)(proposal, config.render)
+    files = renderer(config.format)(proposal, config.render)
+    if config.format == "networkpolicy" and config.cni == "cilium":  # unexpressed.py agrees
+        from outputs.cilium_companion import with_companions
+
+        files = with_companions(files, proposal, config.render, config.cidr_match_nodes)
+    return files

@@ -16,6 +16,7 @@ from learner.inventory import Inventory
 from learner.pipeline import LearnConfig
 from learner.policy import Proposal
 from learner.semantics import PolicyDocument, PolicySet, compile_policies, traffic_for_edge
+from learner.semantics.cni import CNI, as_enforced_by
 from learner.unexpressed import unexpressed_edges
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def documents_from_files(files: Mapping[str, str]) -> list[PolicyDocument]:
 def checked_edges(store: EdgeStore, proposal: Proposal, config: LearnConfig) -> list[EdgeKey]:
     """Every learned edge the dialect can express (the rest are report risks)."""
     skipped = {p.edge for p in proposal.pending}
-    skipped |= {u.edge for u in unexpressed_edges(store, proposal, config.format)}
+    skipped |= {u.edge for u in unexpressed_edges(store, proposal, config)}
     return sorted(edge for edge in store.edges if edge not in skipped)
 
 
@@ -57,7 +58,11 @@ def self_check(
     inventory: Inventory,
     config: LearnConfig,
 ) -> None:
-    policies = compile_policies(documents_from_files(files))
+    policies = as_enforced_by(
+        compile_policies(documents_from_files(files)),
+        CNI(config.cni),
+        cidr_match_nodes=config.cidr_match_nodes,
+    )
     problems = denied_edges(policies, checked_edges(store, proposal, config), store, inventory)
     if problems:
         shown = "; ".join(problems[:3])

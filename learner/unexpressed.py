@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from learner.aggregate import EdgeKey, EdgeStore
 from learner.identity import Identity
 from learner.model import EndpointKind, Protocol
+from learner.pipeline import LearnConfig
 from learner.policy import Proposal
 
 ICMP_UNDEFINED_FORMATS = frozenset({"networkpolicy"})
@@ -33,12 +34,24 @@ class Unexpressed:
     reason: str
 
 
-def unexpressed_edges(store: EdgeStore, proposal: Proposal, format: str) -> list[Unexpressed]:
-    """Learned (not pending) edges that ``format`` cannot allow, with why."""
+def unexpressed_edges(
+    store: EdgeStore, proposal: Proposal, config: LearnConfig
+) -> list[Unexpressed]:
+    """Learned (not pending) edges that the configured dialect cannot allow, with why."""
     pending = {p.edge for p in proposal.pending}
+    # A NetworkPolicy proposal for Cilium comes with CiliumNetworkPolicy companions that name
+    # Cilium's entities (outputs/cilium_companion.py).
+    format = (
+        "cilium"
+        if has_cilium_companion(config) and config.format == "networkpolicy"
+        else config.format
+    )
     found = []
     for edge in sorted(store.edges):
         if edge in pending:
+            continue
+        if not Protocol(edge.protocol).has_ports and config.format in ICMP_UNDEFINED_FORMATS:
+            found.append(Unexpressed(edge, f"{edge.key}: {_ICMP_REASON.format(_icmp_type(edge))}"))
             continue
         reason = _why_not(edge, format)
         if reason:
@@ -46,12 +59,19 @@ def unexpressed_edges(store: EdgeStore, proposal: Proposal, format: str) -> list
     return found
 
 
+_ICMP_REASON = (
+    "NetworkPolicy cannot express ICMP{}; would be denied once isolated (allow it with a CNI "
+    "policy, e.g. Cilium icmps or Calico icmp)"
+)
+
+
+def has_cilium_companion(config: LearnConfig) -> bool:
+    """Whether the proposal comes with CiliumNetworkPolicy companions (Cilium enforces a
+    NetworkPolicy proposal)."""
+    return config.format == "networkpolicy" and config.cni == "cilium"
+
+
 def _why_not(edge: EdgeKey, format: str) -> str:
-    if format in ICMP_UNDEFINED_FORMATS and not Protocol(edge.protocol).has_ports:
-        return (
-            f"NetworkPolicy cannot express ICMP{_icmp_type(edge)}; would be denied once "
-            "isolated (allow it with a CNI policy, e.g. Cilium icmps or Calico icmp)"
-        )
     if format in CILIUM_ONLY_ENTITY_FORMATS:
         for end in (edge.source, edge.destination):
             if end.kind in CILIUM_ONLY_KINDS:

@@ -26,9 +26,11 @@ from learner.pipeline import LearnConfig
 from learner.policy import CIDRPeer, Entity, EntityPeer, PodPeer, Proposal, ProposedPolicy, Rule
 from learner.unexpressed import RISK_KIND as UNEXPRESSED_RISK
 from learner.unexpressed import unexpressed_edges
+from outputs.cilium_companion import SUFFIX as COMPANION_SUFFIX
 from outputs.mermaid import GraphEdge, GraphNode, blocks
 
 SCHEMA_VERSION = 1
+CNI_RISK = "cni"
 MAX_LIST = 50
 
 
@@ -312,6 +314,7 @@ def md_escape(text: str) -> str:
 RISK_TITLES = {
     "newly-blocked": "Observed traffic the proposal would block",
     UNEXPRESSED_RISK: "Observed connections this dialect cannot express",
+    CNI_RISK: "Depends on how the CNI matches peers",
     "world-egress": "Egress to addresses outside the cluster",
     "world-ingress": "Ingress from addresses outside the cluster",
     "broad-selector": "Broad selectors",
@@ -322,6 +325,39 @@ RISK_TITLES = {
     "malformed-input": "Malformed input",
     "input-warning": "Input warnings",
 }
+
+
+_CIDR_MATCH_NOTE = (
+    "Cilium matches a NetworkPolicy ipBlock for the API server's or a node's address only "
+    "when the agent runs with policy-cidr-match-mode: nodes"
+)
+
+
+def cni_notes(proposal: Proposal, config: LearnConfig, files: Mapping[str, str]) -> list[str]:
+    """What the proposal relies on from the CNI that enforces it (``--cni``)."""
+    if config.cni != "cilium" or config.format != "networkpolicy":
+        return []
+    node_entities = {Entity.HOST, Entity.REMOTE_NODE, Entity.KUBE_APISERVER}
+    uses_nodes = any(
+        isinstance(peer, EntityPeer) and peer.entity in node_entities
+        for policy in proposal.policies
+        for rule in (*(policy.ingress or ()), *(policy.egress or ()))
+        for peer in rule.peers
+    )
+    notes = []
+    if uses_nodes and config.cidr_match_nodes:
+        notes.append(
+            f"{_CIDR_MATCH_NOTE}; this proposal assumes it does (--cilium-cidr-match-nodes)"
+        )
+    companions = sorted(path for path in files if path.endswith(COMPANION_SUFFIX + ".yaml"))
+    if companions:
+        shown = ", ".join(companions[:5]) + (" ..." if len(companions) > 5 else "")
+        notes.append(
+            f"{_CIDR_MATCH_NOTE} (off by default), and NetworkPolicy cannot name unmanaged pods "
+            f"or the ingress proxy: {len(companions)} CiliumNetworkPolicy companions allow "
+            f"those peers by entity; apply them with the NetworkPolicies ({shown})"
+        )
+    return notes
 
 
 def risk_section(risks: list[Risk]) -> list[str]:
@@ -564,9 +600,9 @@ def report_files(
         )
     risks = collect_risks(proposal, collected, normalized, diff)
     risks += [
-        Risk(UNEXPRESSED_RISK, "", u.reason)
-        for u in unexpressed_edges(store, proposal, config.format)
+        Risk(UNEXPRESSED_RISK, "", u.reason) for u in unexpressed_edges(store, proposal, config)
     ]
+    risks += [Risk(CNI_RISK, "", note) for note in cni_notes(proposal, config, policy_files)]
     paths = policy_paths(proposal, policy_files)
     common: dict[str, Any] = dict(
         proposal=proposal,

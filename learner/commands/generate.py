@@ -7,12 +7,14 @@ import os
 from typing import Any
 
 from collectors.base import CollectorStats
+from learner.cni_choice import resolve_cni
 from learner.console import Env
 from learner.durations import parse_duration
 from learner.errors import ExitStatus, UsageError
 from learner.normalize import NormalizeStats
 from learner.pipeline import LEARNERS, LearnConfig
 from learner.run import RunResult, learn_and_render
+from learner.semantics.cni import CNI
 from outputs.base import FORMATS, RenderOptions
 
 HELP = "learn policies from flow exports and write them (with report.md/report.json) to a directory"
@@ -128,6 +130,19 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--l7", action="store_true", help="HTTP rules where the dialect has them")
     group.add_argument("--tier", default="default", help="Calico tier (default: default)")
+    group.add_argument(
+        "--cni",
+        choices=("auto", *CNI),
+        default="auto",
+        help="the CNI that will enforce the policies: the self-check judges with its matching "
+        "rules (default: cilium for Hubble flows, calico for Calico flows, else generic)",
+    )
+    group.add_argument(
+        "--cilium-cidr-match-nodes",
+        action="store_true",
+        help="the Cilium agent runs with policy-cidr-match-mode: nodes, so a NetworkPolicy "
+        "ipBlock matches node and API server addresses (default: it does not)",
+    )
 
 
 def register(sub: Any) -> None:
@@ -181,6 +196,8 @@ def config_from_args(args: argparse.Namespace) -> LearnConfig:
         internet_min_networks=args.internet_min_networks,
         format=args.format,
         render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
+        cni=resolve_cni(args),
+        cidr_match_nodes=args.cilium_cidr_match_nodes,
     )
 
 

@@ -23,7 +23,9 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("gen") / "policies"
-    status, _, err = run_cli("generate", str(real_samples()), "-o", str(out))
+    # --cni generic: these tests remove NetworkPolicy rules, which on Cilium are backed up by
+    # CiliumNetworkPolicy companions for node peers.
+    status, _, err = run_cli("generate", str(real_samples()), "-o", str(out), "--cni", "generic")
     assert status == 0, err
     return out
 

@@ -178,14 +178,24 @@ def test_unmanaged_coredns_is_reached_through_the_unmanaged_entity(tmp_path: Pat
             assert "kube-system" not in str(selector), selector
 
 
-def test_unmanaged_peer_in_networkpolicy_is_reported_not_faked(tmp_path: Path) -> None:
+def test_unmanaged_peer_in_networkpolicy_gets_a_cilium_companion(tmp_path: Path) -> None:
     lookup = record(WEB, unmanaged(COREDNS), udp(40000, 53), destination_ip="10.0.3.53")
     out, _ = generate(tmp_path, [lookup])
-    report = (out / "report.md").read_text()
-    assert "unmanaged" in report and "cannot-express" in report
-    for document in documents(out):
+    found = documents(out)
+    kinds = {d["kind"] for d in found}
+    assert kinds == {"NetworkPolicy", "CiliumNetworkPolicy"}
+    assert ["unmanaged"] in selectors_and_entities(found, "toEntities")
+    for document in found:
         for rule in document["spec"].get("egress", []):
             assert "kube-system" not in str(rule.get("to")), rule
+
+
+def test_unmanaged_peer_without_cilium_is_reported_not_faked(tmp_path: Path) -> None:
+    lookup = record(WEB, unmanaged(COREDNS), udp(40000, 53), destination_ip="10.0.3.53")
+    out, _ = generate(tmp_path, [lookup], "--cni", "generic")
+    report = (out / "report.md").read_text()
+    assert "unmanaged" in report and "cannot-express" in report
+    assert {d["kind"] for d in documents(out)} == {"NetworkPolicy"}
 
 
 def test_traffic_from_ciliums_ingress_proxy_is_allowed_from_the_ingress_entity(

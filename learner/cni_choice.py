@@ -1,0 +1,31 @@
+"""Which CNI will enforce the proposal, when the user did not say (``--cni auto``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from collectors.base import expand_inputs
+from learner.semantics.cni import CNI
+
+SAMPLED_FILES = 50
+CNI_OF_SOURCE = {"hubble": CNI.CILIUM, "calico": CNI.CALICO, "goldmane": CNI.CALICO}
+
+
+def resolve_cni(args: argparse.Namespace) -> str:
+    """``--cni`` as given, else the CNI that produced the flows: Hubble → cilium, Calico
+    flow logs and Goldmane → calico; generic when nothing says (e.g. only ``--state``)."""
+    chosen = getattr(args, "cni", "auto")
+    if chosen != "auto":
+        return str(chosen)
+    source = getattr(args, "source", "auto")
+    if source in CNI_OF_SOURCE:
+        return CNI_OF_SOURCE[source].value
+    inputs = [i for i in getattr(args, "inputs", None) or [] if i != "-"]
+    if not inputs:
+        return CNI.GENERIC.value
+    from learner.pipeline import detect_source
+
+    # The first files say it; a directory of thousands need not be peeked twice.
+    found = {detect_source(path) for path in expand_inputs(inputs)[:SAMPLED_FILES]}
+    kinds = {CNI_OF_SOURCE.get(kind, CNI.GENERIC) for kind in found}
+    return kinds.pop().value if len(kinds) == 1 else CNI.GENERIC.value

@@ -1,0 +1,99 @@
+"""Proposals judged with the matching rules of the CNI that will enforce them (``--cni``).
+
+Cilium matches a NetworkPolicy ``ipBlock`` only against addresses outside the cluster's
+identities: the API server's and the nodes' addresses are not matched unless the agent runs
+with ``policy-cidr-match-mode: nodes``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from learner.selfcheck import documents_from_files
+from learner.semantics import Traffic, TrafficPeer, compile_policies
+from learner.semantics.cni import CNI, as_enforced_by
+from tests.hubble_records import pod_endpoint, record, reserved_endpoint, tcp
+from tests.learner.commands.test_generate_records import documents, generate
+
+WEB = pod_endpoint("shop", "web", identity=31001)
+API_SERVER_IP = "172.18.0.2"
+
+
+def api_call() -> dict[str, Any]:
+    return record(
+        WEB,
+        {"identity": 7, "labels": ["reserved:kube-apiserver", "reserved:host"]},
+        tcp(41000, 6443),
+        destination_ip=API_SERVER_IP,
+    )
+
+
+def node_call() -> dict[str, Any]:
+    """A pod reaching a kubelet (or a hostNetwork pod) on another node."""
+    return record(
+        WEB, reserved_endpoint("remote-node", 6), tcp(41001, 10250), destination_ip="172.18.0.3"
+    )
+
+
+def policy_files(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): p.read_text() for p in out.rglob("*.yaml")}
+
+
+def entities(docs: list[dict[str, Any]]) -> set[str]:
+    return {
+        entity
+        for d in docs
+        if d.get("kind") == "CiliumNetworkPolicy"
+        for rule in d["spec"].get("egress", [])
+        for entity in rule.get("toEntities", [])
+    }
+
+
+def test_hubble_input_gets_a_cilium_companion_for_the_api_server_and_nodes(
+    tmp_path: Path,
+) -> None:
+    out, summary = generate(tmp_path, [api_call(), node_call()])
+    docs = documents(out)
+    assert {"kube-apiserver", "remote-node"} <= entities(docs)
+    report = (out / "report.md").read_text()
+    assert "policy-cidr-match-mode" in report
+    # Judged as Cilium judges it, the whole output allows both connections.
+    policies = as_enforced_by(compile_policies(documents_from_files(policy_files(out))), CNI.CILIUM)
+    web = TrafficPeer("pod", "shop", (("app", "web"),))
+    for peer, port in (
+        (TrafficPeer("kube-apiserver", ip=API_SERVER_IP), 6443),
+        (TrafficPeer("remote-node", ip="172.18.0.3"), 10250),
+    ):
+        assert policies.evaluate(Traffic(web, peer, "TCP", port)).allowed
+
+
+def test_networkpolicy_ipblock_for_the_api_server_does_not_match_on_cilium(
+    tmp_path: Path,
+) -> None:
+    out, _ = generate(tmp_path, [api_call()], "--cni", "generic")
+    assert entities(documents(out)) == set()
+    files = policy_files(out)
+    web = TrafficPeer("pod", "shop", (("app", "web"),))
+    api = TrafficPeer("kube-apiserver", ip=API_SERVER_IP)
+    traffic = Traffic(web, api, "TCP", 6443)
+    generic = compile_policies(documents_from_files(files))
+    assert generic.evaluate(traffic).allowed
+    assert not as_enforced_by(generic, CNI.CILIUM).evaluate(traffic).allowed
+    matching_nodes = as_enforced_by(generic, CNI.CILIUM, cidr_match_nodes=True)
+    assert matching_nodes.evaluate(traffic).allowed
+
+
+def test_the_setting_replaces_the_companion(tmp_path: Path) -> None:
+    out, _ = generate(tmp_path, [api_call()], "--cilium-cidr-match-nodes")
+    assert entities(documents(out)) == set()
+    assert "policy-cidr-match-mode" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("cni", ["calico", "generic"])
+def test_other_cnis_keep_the_ipblock(tmp_path: Path, cni: str) -> None:
+    out, _ = generate(tmp_path, [api_call()], "--cni", cni)
+    assert entities(documents(out)) == set()
+    assert API_SERVER_IP + "/32" in "".join(policy_files(out).values())
