@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collectors.base import CollectorStats
-from learner.aggregate import EdgeStore
+from learner.aggregate import EdgeStore, flows_in
 from learner.diff_model import DiffResult
 from learner.identity import Identity
 from learner.infra import is_dns_port, is_dns_server
@@ -509,8 +509,8 @@ def report_markdown(
         "# Proposed network policies",
         "",
         f"{len(proposal.policies)} `{config.format}` policies for {len(store.workloads)} workloads, "
-        f"learned by `{proposal.learner or config.learner}` from {normalized.included:,} flows "
-        f"({len(store.edges):,} edges). {checked}",
+        f"learned by `{proposal.learner or config.learner}` from {normalized.included:,} records "
+        f"({flows_in(store.edges.values()):,} flows, {len(store.edges):,} edges). {checked}",
         "",
     ]
     lines += risk_section(risks)

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from collectors.base import CollectorStats
+from learner.aggregate import flows_in
 from learner.cni_choice import resolve_cni
 from learner.console import Env
 from learner.durations import parse_duration
@@ -221,7 +222,8 @@ def print_summary(env: Env, result: RunResult, output: str) -> None:
     if collected.malformed > len(collected.errors):
         env.warning(f"... and {collected.malformed - len(collected.errors):,} more malformed")
     skipped = ", ".join(f"{n:,} {reason}" for reason, n in sorted(normalized.skipped.items()))
-    env.info(f"used {normalized.included:,} flows" + (f"; set aside: {skipped}" if skipped else ""))
+    used = f"used {normalized.included:,} records ({flows_in(result.store.edges.values()):,} flows)"
+    env.info(used + (f"; set aside: {skipped}" if skipped else ""))
     proposal = result.proposal
     env.info(
         f"learned {result.edges:,} edges between {result.workloads:,} workloads; "
