@@ -210,3 +210,17 @@ def test_traffic_from_ciliums_ingress_proxy_is_allowed_from_the_ingress_entity(
     )
     out, _ = generate(tmp_path, [request], "--format", "cilium")
     assert ["ingress"] in selectors_and_entities(documents(out), "fromEntities")
+
+
+def test_long_workload_names_are_shortened_at_word_boundaries(tmp_path: Path) -> None:
+    name = "orders-reconciliation-service-database-migration-runner"
+    migrator = pod_endpoint("shop", name, identity=31009, pod=f"{name}-6d4b8c7f9-x2x7q")
+    out, _ = generate(tmp_path, [record(migrator, DB, tcp(40000, 5432))])
+    written = {p.stem for p in (out / "shop").glob("*.yaml")}
+    long_ones = [w for w in written if w.startswith("orders-")]
+    assert len(long_ones) == 1, written
+    (shortened,) = long_ones
+    base, _, digest = shortened.rpartition("-")
+    words = name.split("-")
+    assert base in {"-".join(words[:k]) for k in range(1, len(words))}, shortened
+    assert len(digest) == 6 and all(c in "0123456789abcdef" for c in digest), shortened
