@@ -23,6 +23,14 @@ from typing import Any
 
 SOCKET_TRANSLATION = "socket translation trace"
 DEBUG_CAPTURE = "debug capture"
+DATAPATH_DROP = "dropped for a datapath reason, not by policy"
+
+POLICY_DROP_REASONS = frozenset({"POLICY_DENIED", "POLICY_DENY", "AUTH_REQUIRED", 133, 181, 189})
+"""Drop reasons that are a policy's decision (flow.proto ``DropReason``): no allow rule, an
+explicit deny rule, a rule that requires authentication. Any other drop reason is the
+datapath's (a stray packet after conntrack expired, an invalid source...), not an attempt a
+policy refused."""
+_DROP_EVENT_TYPE = 1
 
 _SOCK_TYPES = ("SOCK", 3)
 _DEBUG_EVENT_TYPES = (2, 3)
@@ -44,4 +52,25 @@ def set_aside_kind(flow: Mapping[str, Any]) -> str | None:
             return SOCKET_TRANSLATION
         if kind in _DEBUG_EVENT_TYPES:
             return DEBUG_CAPTURE
+    if flow.get("verdict") in ("DROPPED", 2):
+        reason = drop_reason(flow)
+        if reason is not None and reason not in POLICY_DROP_REASONS:
+            return DATAPATH_DROP
+    return None
+
+
+def drop_reason(flow: Mapping[str, Any]) -> str | int | None:
+    """The drop reason a dropped flow names, if any: ``drop_reason_desc``, else the deprecated
+    ``drop_reason`` number, else the drop event's sub-type. None when none says."""
+    reason = flow.get("drop_reason_desc")
+    if reason and reason != "DROP_REASON_UNKNOWN":
+        return reason if type(reason) is int else str(reason)
+    number = flow.get("drop_reason")
+    if number:
+        return int(number)
+    event_type = flow.get("event_type")
+    if type(event_type) is dict and event_type.get("type") == _DROP_EVENT_TYPE:
+        sub_type = event_type.get("sub_type")
+        if sub_type:
+            return int(sub_type)
     return None

@@ -106,6 +106,9 @@ _PROTO_NAMES = {
     "sockXlatePoint": "sock_xlate_point",
     "debugCapturePoint": "debug_capture_point",
     "eventType": "event_type",
+    "dropReason": "drop_reason",
+    "dropReasonDesc": "drop_reason_desc",
+    "subType": "sub_type",
 }
 
 

@@ -12,7 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from collectors._proto.flow import flow_pb2
-from collectors.hubble_events import DEBUG_CAPTURE, SOCKET_TRANSLATION
+from collectors.hubble_events import (
+    DATAPATH_DROP,
+    DEBUG_CAPTURE,
+    POLICY_DROP_REASONS,
+    SOCKET_TRANSLATION,
+)
 from collectors.hubble_file import UnsupportedFlow, url_path
 from collectors.hubble_labels import make_endpoint
 from learner.errors import InputError
@@ -113,6 +118,10 @@ def flow_from_proto(
         raise UnsupportedFlow(SOCKET_TRANSLATION)
     if flow.debug_capture_point or flow.event_type.type in _DEBUG_EVENT_TYPES:
         raise UnsupportedFlow(DEBUG_CAPTURE)
+    if flow.verdict == flow_pb2.DROPPED:
+        reason = _drop_reason(flow)
+        if reason is not None and reason not in POLICY_DROP_REASONS:
+            raise UnsupportedFlow(DATAPATH_DROP)
     ports = getattr(flow.l4, protocol.value)
     icmp_reply: bool | None = None
     if protocol.has_ports:
@@ -186,6 +195,17 @@ def flow_from_proto(
         flow.node_name or fallback_node,
         _policy_names(flow) if _has_policies(flow) else (),
     )
+
+
+def _drop_reason(flow: flow_pb2.Flow) -> str | int | None:
+    """As :func:`collectors.hubble_events.drop_reason`, from the message."""
+    if flow.drop_reason_desc:
+        return str(flow_pb2.DropReason.Name(flow.drop_reason_desc))
+    if flow.drop_reason:
+        return int(flow.drop_reason)
+    if flow.event_type.type == 1 and flow.event_type.sub_type:
+        return int(flow.event_type.sub_type)
+    return None
 
 
 def _has_policies(flow: flow_pb2.Flow) -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from collectors import hubble_file
 from collectors.base import CollectorStats
-from collectors.hubble_events import DEBUG_CAPTURE, SOCKET_TRANSLATION
+from collectors.hubble_events import DATAPATH_DROP, DEBUG_CAPTURE, SOCKET_TRANSLATION
 from collectors.hubble_proto import UnsupportedFlow, flow_from_proto
 from learner.model import Flow, Origin, Protocol
 from tests.hubble_records import icmp, pod_endpoint, record, sock_trace, udp, write_lines
@@ -80,3 +80,29 @@ def test_icmp_type_travels_as_the_port(
     assert (flow.port, flow.is_reply) == (port, is_reply)
     by_proto = through_proto(line)
     assert (by_proto.port, by_proto.is_reply) == (port, is_reply)
+
+
+@pytest.mark.parametrize(
+    ("fields", "set_aside"),
+    [
+        ({"drop_reason_desc": "POLICY_DENIED"}, False),
+        ({"drop_reason_desc": "POLICY_DENY", "drop_reason": 181}, False),
+        ({"event_type": {"type": 1, "sub_type": 133}}, False),
+        ({}, False),  # no reason given: a drop like any other
+        ({"drop_reason_desc": "CT_MISSING_TCP_ACK_FLAG"}, True),
+        ({"drop_reason": 132}, True),  # INVALID_SOURCE_IP, by its deprecated number
+        ({"event_type": {"type": 1, "sub_type": 151}}, True),  # STALE_OR_UNROUTABLE_IP
+    ],
+)
+def test_only_policy_drops_stay_flows(
+    tmp_path: Path, fields: dict[str, Any], set_aside: bool
+) -> None:
+    line = record(WEB, DNS, udp(40000, 53), verdict="DROPPED", **fields)
+    flows, stats = through_file(tmp_path, line)
+    assert (flows == []) is set_aside
+    assert stats.non_flow.get(DATAPATH_DROP, 0) == int(set_aside)
+    if set_aside:
+        with pytest.raises(UnsupportedFlow):
+            through_proto(line)
+    else:
+        assert through_proto(line).port == 53

@@ -224,3 +224,17 @@ def test_long_workload_names_are_shortened_at_word_boundaries(tmp_path: Path) ->
     words = name.split("-")
     assert base in {"-".join(words[:k]) for k in range(1, len(words))}, shortened
     assert len(digest) == 6 and all(c in "0123456789abcdef" for c in digest), shortened
+
+
+def test_only_policy_drops_are_evidence_with_include_dropped(tmp_path: Path) -> None:
+    """A packet dropped by the datapath for a reason other than policy (a stray ACK after
+    conntrack expired, a spoofed source...) is no connection anyone wanted."""
+    denied = record(WEB, DB, tcp(40000, 5432, SYN=True), verdict="DROPPED",
+                    drop_reason_desc="POLICY_DENIED", event_type={"type": 1, "sub_type": 133})  # fmt: skip
+    stray = record(WEB, DB, tcp(40001, 6379, ACK=True), verdict="DROPPED",
+                   drop_reason_desc="CT_MISSING_TCP_ACK_FLAG", drop_reason=136,
+                   event_type={"type": 1, "sub_type": 136})  # fmt: skip
+    out, summary = generate(tmp_path, [denied, stray], "--include-dropped")
+    ports = {entry.get("port") for entry in port_entries(documents(out))}
+    assert 5432 in ports and 6379 not in ports
+    assert "1 dropped for a datapath reason, not by policy" in summary
