@@ -419,7 +419,21 @@ class _Fit:
         }
         if any(w.host_network and is_nodelocal_dns(w.labels) for w in self.inventory.workloads):
             nodelocal.add("169.254.20.10")
-        peers.extend(CIDRPeer(host_cidr(a)) for a in sorted(nodelocal))
+        # Cilium reports NodeLocal DNSCache's address with the node's identity (host or
+        # remote-node), which it never matches by address: name that entity, with the address
+        # for dialects that only have addresses.
+        node_kinds = {
+            key.destination.address: ENTITY_OF_KIND[key.destination.kind]
+            for key, _ in self.edges
+            if key.destination.address in nodelocal
+            and key.destination.kind in (EndpointKind.HOST, EndpointKind.REMOTE_NODE)
+        }
+        for address in sorted(nodelocal):
+            entity = node_kinds.get(address)
+            if entity is None:
+                peers.append(CIDRPeer(host_cidr(address)))
+            else:
+                peers.append(EntityPeer(entity, (host_cidr(address),)))
         if any(self.is_unmanaged_dns(key) for key, _ in self.edges):
             # The cluster DNS seen as a pod Cilium does not manage: only the unmanaged entity
             # reaches it (an endpoint selector would only look right).

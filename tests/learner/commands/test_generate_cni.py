@@ -15,7 +15,7 @@ import pytest
 from learner.selfcheck import documents_from_files
 from learner.semantics import Traffic, TrafficPeer, compile_policies
 from learner.semantics.cni import CNI, as_enforced_by
-from tests.hubble_records import pod_endpoint, record, reserved_endpoint, tcp
+from tests.hubble_records import pod_endpoint, record, reserved_endpoint, tcp, udp
 from tests.learner.commands.test_generate_records import documents, generate
 
 WEB = pod_endpoint("shop", "web", identity=31001)
@@ -97,3 +97,14 @@ def test_other_cnis_keep_the_ipblock(tmp_path: Path, cni: str) -> None:
     out, _ = generate(tmp_path, [api_call()], "--cni", cni)
     assert entities(documents(out)) == set()
     assert API_SERVER_IP + "/32" in "".join(policy_files(out).values())
+
+
+def test_node_local_dns_seen_as_the_host_is_reached_by_entity_on_cilium(tmp_path: Path) -> None:
+    """NodeLocal DNSCache listens on a link-local address of every node (hostNetwork): Hubble
+    reports that destination as reserved:host, which no ipBlock matches on Cilium."""
+    lookup = record(
+        WEB, reserved_endpoint("host", 1), udp(40000, 53), destination_ip="169.254.20.10"
+    )
+    out, _ = generate(tmp_path, [lookup])
+    assert "host" in entities(documents(out))
+    assert "169.254.20.10/32" in "".join(policy_files(out).values())  # for other CNIs
