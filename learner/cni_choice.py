@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Sequence
 
 from collectors.base import expand_inputs
 from learner.semantics.cni import CNI
+
+CNI_CHOICES = ("auto", *CNI)
+CNI_HELP = (
+    "the CNI that enforces the policies; its matching rules decide (default: cilium for "
+    "Hubble flows, calico for Calico flows, else generic)"
+)
+CIDR_MATCH_NODES_HELP = (
+    "the Cilium agent runs with policy-cidr-match-mode: nodes, so a NetworkPolicy ipBlock "
+    "matches node and API server addresses (default: it does not)"
+)
 
 SAMPLED_FILES = 50
 CNI_OF_SOURCE = {"hubble": CNI.CILIUM, "calico": CNI.CALICO, "goldmane": CNI.CALICO}
 
 
-def resolve_cni(args: argparse.Namespace) -> str:
+def resolve_cni(chosen: str, source: str, inputs: Sequence[str]) -> str:
     """``--cni`` as given, else the CNI that produced the flows: Hubble → cilium, Calico
     flow logs and Goldmane → calico; generic when nothing says (e.g. only ``--state``)."""
-    chosen = getattr(args, "cni", "auto")
     if chosen != "auto":
-        return str(chosen)
-    source = getattr(args, "source", "auto")
+        return chosen
     if source in CNI_OF_SOURCE:
         return CNI_OF_SOURCE[source].value
-    inputs = [i for i in getattr(args, "inputs", None) or [] if i != "-"]
+    inputs = [i for i in inputs if i != "-"]
     if not inputs:
         return CNI.GENERIC.value
     from learner.pipeline import detect_source

@@ -8,14 +8,13 @@ from typing import Any
 
 from collectors.base import CollectorStats
 from learner.aggregate import flows_in
-from learner.cni_choice import resolve_cni
+from learner.cni_choice import CIDR_MATCH_NODES_HELP, CNI_CHOICES, CNI_HELP, resolve_cni
 from learner.console import Env
 from learner.durations import parse_duration
 from learner.errors import ExitStatus, UsageError
 from learner.normalize import NormalizeStats
 from learner.pipeline import LEARNERS, LearnConfig
 from learner.run import RunResult, learn_and_render
-from learner.semantics.cni import CNI
 from outputs.base import FORMATS, RenderOptions
 
 HELP = "learn policies from flow exports and write them (with report.md/report.json) to a directory"
@@ -131,19 +130,8 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--l7", action="store_true", help="HTTP rules where the dialect has them")
     group.add_argument("--tier", default="default", help="Calico tier (default: default)")
-    group.add_argument(
-        "--cni",
-        choices=("auto", *CNI),
-        default="auto",
-        help="the CNI that will enforce the policies: the self-check judges with its matching "
-        "rules (default: cilium for Hubble flows, calico for Calico flows, else generic)",
-    )
-    group.add_argument(
-        "--cilium-cidr-match-nodes",
-        action="store_true",
-        help="the Cilium agent runs with policy-cidr-match-mode: nodes, so a NetworkPolicy "
-        "ipBlock matches node and API server addresses (default: it does not)",
-    )
+    group.add_argument("--cni", choices=CNI_CHOICES, default="auto", help=CNI_HELP)
+    group.add_argument("--cilium-cidr-match-nodes", action="store_true", help=CIDR_MATCH_NODES_HELP)
 
 
 def register(sub: Any) -> None:
@@ -197,7 +185,9 @@ def config_from_args(args: argparse.Namespace) -> LearnConfig:
         internet_min_networks=args.internet_min_networks,
         format=args.format,
         render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
-        cni=resolve_cni(args),
+        cni=resolve_cni(
+            args.cni, getattr(args, "source", "auto"), getattr(args, "inputs", None) or []
+        ),
         cidr_match_nodes=args.cilium_cidr_match_nodes,
     )
 

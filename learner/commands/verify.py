@@ -15,6 +15,7 @@ import orjson
 
 from collectors.base import CollectorStats
 from learner.aggregate import EdgeKey, EdgeStats, EdgeStore
+from learner.cni_choice import CIDR_MATCH_NODES_HELP, CNI_CHOICES, CNI_HELP, resolve_cni
 from learner.console import Env
 from learner.errors import ExitStatus, UsageError
 from learner.identity import Identity
@@ -22,6 +23,7 @@ from learner.inventory import Inventory
 from learner.normalize import NormalizeStats
 from learner.pipeline import LearnConfig, effective_inventory, ingest, new_store, read_flows
 from learner.semantics import DirectionResult, PolicyRef, PolicySet, TrafficBuilder
+from learner.semantics.cni import CNI, as_enforced_by
 
 HELP = "check observed flows against policies: list every connection they would deny"
 EXAMPLES = """\
@@ -83,6 +85,10 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--kubeconfig", metavar="FILE")
     parser.add_argument("--context", metavar="NAME")
+    parser.add_argument("--cni", choices=CNI_CHOICES, default="auto", help=CNI_HELP)
+    parser.add_argument(
+        "--cilium-cidr-match-nodes", action="store_true", help=CIDR_MATCH_NODES_HELP
+    )
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
     parser.set_defaults(handler=run)
 
@@ -293,6 +299,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         from learner.inventory_load import load_inventory
 
         given = load_inventory(args.inventory, kubeconfig=args.kubeconfig, context=args.context)
+    cni = CNI(resolve_cni(args.cni, args.source, args.flows))
+    policies = as_enforced_by(policies, cni, cidr_match_nodes=args.cilium_cidr_match_nodes)
     result = verify_store(policies, store, effective_inventory(store, given))
     render = render_json if args.output == "json" else render_text
     env.stdout.write(render(result, len(policies)))

@@ -15,7 +15,8 @@ import pytest
 from learner.selfcheck import documents_from_files
 from learner.semantics import Traffic, TrafficPeer, compile_policies
 from learner.semantics.cni import CNI, as_enforced_by
-from tests.hubble_records import pod_endpoint, record, reserved_endpoint, tcp, udp
+from tests.hubble_records import pod_endpoint, record, reserved_endpoint, tcp, udp, write_lines
+from tests.learner.commands.test_generate import run_cli
 from tests.learner.commands.test_generate_records import documents, generate
 
 WEB = pod_endpoint("shop", "web", identity=31001)
@@ -108,3 +109,34 @@ def test_node_local_dns_seen_as_the_host_is_reached_by_entity_on_cilium(tmp_path
     out, _ = generate(tmp_path, [lookup])
     assert "host" in entities(documents(out))
     assert "169.254.20.10/32" in "".join(policy_files(out).values())  # for other CNIs
+
+
+API_SERVER_POLICY = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{ipBlock: {cidr: 172.18.0.2/32}}]
+    ports: [{protocol: TCP, port: 6443}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("flags", "denied"),
+    [((), True), (("--cni", "generic"), False), (("--cilium-cidr-match-nodes",), False)],
+)
+def test_verify_judges_with_the_cni_of_the_flows(
+    tmp_path: Path, flags: tuple[str, ...], denied: bool
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "web.yaml").write_text(API_SERVER_POLICY)
+    flows = write_lines(tmp_path / "flows.jsonl", [api_call()])
+    status, stdout, err = run_cli(
+        "verify", "--policies", str(policies), "--flows", str(flows), *flags
+    )
+    assert ("DENIED" in stdout) is denied, stdout + err
+    assert status == (1 if denied else 0)
