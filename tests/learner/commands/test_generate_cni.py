@@ -7,9 +7,11 @@ with ``policy-cidr-match-mode: nodes``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from learner.selfcheck import documents_from_files
@@ -18,6 +20,7 @@ from learner.semantics.cni import CNI, as_enforced_by
 from tests.hubble_records import pod_endpoint, record, reserved_endpoint, tcp, udp, write_lines
 from tests.learner.commands.test_generate import run_cli
 from tests.learner.commands.test_generate_records import documents, generate
+from tests.outputs.test_report import SCHEMA
 
 WEB = pod_endpoint("shop", "web", identity=31001)
 API_SERVER_IP = "172.18.0.2"
@@ -140,3 +143,11 @@ def test_verify_judges_with_the_cni_of_the_flows(
     )
     assert ("DENIED" in stdout) is denied, stdout + err
     assert status == (1 if denied else 0)
+
+
+def test_report_with_cni_and_cannot_express_risks_validates(tmp_path: Path) -> None:
+    ping = record(WEB, pod_endpoint("shop", "db", identity=31003), {"ICMPv4": {"type": 8}})
+    out, _ = generate(tmp_path, [api_call(), ping])
+    data = json.loads((out / "report.json").read_text())
+    assert {"cni", "cannot-express"} <= {risk["kind"] for risk in data["risks"]}
+    jsonschema.validate(data, SCHEMA)
