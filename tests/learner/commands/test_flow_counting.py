@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from tests.learner.commands.test_generate import run_cli
+from tests.learner.commands.test_generate_records import documents, port_entries
 
 
 def calico_record(reporter: str, started: int) -> dict[str, Any]:
@@ -42,3 +43,19 @@ def test_generate_and_verify_count_the_same_flows(tmp_path: Path) -> None:
     status, stdout, err = run_cli("verify", "--policies", str(out), "--flows", str(flows))
     assert status == 0, err
     assert "(7 flows)" in stdout
+
+
+def test_a_calico_record_without_destination_port_is_set_aside(tmp_path: Path) -> None:
+    """Whatever the reporter says (here: nothing), a TCP record whose port was aggregated away
+    is no evidence that every port is used."""
+    portless = calico_record("", 3) | {"dest_port": None}
+    flows = tmp_path / "flows.log"
+    lines = [calico_record("src", 1), portless]
+    flows.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    out = tmp_path / "out"
+    status, stdout, err = run_cli("generate", str(flows), "-o", str(out))
+    assert status == 0, err
+    assert "1 no destination port" in stdout
+    entries = port_entries(documents(out))
+    assert {"protocol": "TCP", "port": 5432} in entries
+    assert all("port" in entry for entry in entries), entries
