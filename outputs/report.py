@@ -589,6 +589,7 @@ def report_files(
     diff = None
     if current_source:
         from learner.diff import diff_sources
+        from learner.semantics.cni import CNI
 
         diff = diff_sources(
             current=current_source,
@@ -597,6 +598,8 @@ def report_files(
             inventory=inventory,
             kubeconfig=kubeconfig,
             context=context,
+            cni=CNI(config.cni),
+            cidr_match_nodes=config.cidr_match_nodes,
         )
     risks = collect_risks(proposal, collected, normalized, diff)
     risks += [

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from collectors.base import CollectorStats
+from learner.cni_choice import CIDR_MATCH_NODES_HELP, CNI_CHOICES, CNI_HELP, resolve_cni
 from learner.commands.generate import add_flow_options
 from learner.console import Env
 from learner.diff import diff_sources
@@ -15,6 +16,7 @@ from learner.errors import ExitStatus, UsageError
 from learner.normalize import NormalizeStats
 from learner.pipeline import LearnConfig, effective_inventory, ingest, new_store, read_flows
 from learner.run import load_inventory
+from learner.semantics.cni import CNI
 from outputs.diff_report import diff_report_files
 
 HELP = "compare current and proposed policies on observed traffic, the inventory and text"
@@ -44,6 +46,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--kubeconfig", metavar="FILE")
     parser.add_argument("--context", metavar="NAME")
     parser.add_argument("--report", metavar="DIR", help="write report.md and report.json here")
+    parser.add_argument("--cni", choices=CNI_CHOICES, default="auto", help=CNI_HELP)
+    parser.add_argument(
+        "--cilium-cidr-match-nodes", action="store_true", help=CIDR_MATCH_NODES_HELP
+    )
     parser.add_argument(
         "--fail-on", choices=FAIL_ON, help="exit 1 when the diff shows this (for CI gates)"
     )
@@ -96,6 +102,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         inventory=inventory,
         kubeconfig=args.kubeconfig,
         context=args.context,
+        cni=CNI(resolve_cni(args.cni, args.source, args.flows)),
+        cidr_match_nodes=args.cilium_cidr_match_nodes,
     )
     for error in collected.errors:
         env.warning(f"skipped {error}")

@@ -151,3 +151,20 @@ def test_report_with_cni_and_cannot_express_risks_validates(tmp_path: Path) -> N
     data = json.loads((out / "report.json").read_text())
     assert {"cni", "cannot-express"} <= {risk["kind"] for risk in data["risks"]}
     jsonschema.validate(data, SCHEMA)
+
+
+@pytest.mark.parametrize(("flags", "blocked"), [((), True), (("--cni", "generic"), False)])
+def test_diff_judges_with_the_cni_of_the_flows(
+    tmp_path: Path, flags: tuple[str, ...], blocked: bool
+) -> None:
+    current, proposed = tmp_path / "current", tmp_path / "proposed"
+    current.mkdir()
+    proposed.mkdir()
+    (proposed / "web.yaml").write_text(API_SERVER_POLICY)
+    flows = write_lines(tmp_path / "flows.jsonl", [api_call()])
+    status, stdout, err = run_cli(
+        "diff", "--current", str(current), "--proposed", str(proposed), "--flows", str(flows),
+        "--fail-on", "newly-blocked", *flags,
+    )  # fmt: skip
+    assert ("BLOCKED" in stdout) is blocked, stdout + err
+    assert status == (1 if blocked else 0)
