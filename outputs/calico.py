@@ -140,6 +140,22 @@ def port_groups(ports: Sequence[PortSpec]) -> list[tuple[str | None, list[int | 
     return [(protocol, values or []) for protocol, values in groups.items()]
 
 
+def icmp_types(ports: Sequence[PortSpec]) -> dict[str, list[int | None]]:
+    """Calico ICMP protocol → the observed types, one rule each (``icmp`` takes one type);
+    absent when any type of that protocol is allowed."""
+    types: dict[str, list[int | None]] = {}
+    every: set[str] = set()
+    for spec in ports:
+        if spec.protocol in PORT_PROTOCOLS:
+            continue
+        protocol = PROTOCOLS.get(spec.protocol, spec.protocol)
+        if spec.port is None:
+            every.add(protocol)
+        elif spec.port not in types.setdefault(protocol, []):
+            types[protocol].append(spec.port)
+    return {protocol: found for protocol, found in types.items() if protocol not in every}
+
+
 # --- rules -----------------------------------------------------------------------------------
 
 
@@ -149,7 +165,7 @@ def _comment(rule: Rule, notes: Sequence[str], options: RenderOptions) -> str:
 
 
 def calico_rules(rule: Rule, *, egress: bool, options: RenderOptions) -> list[Any]:
-    """The Calico rules for one model rule: one per peer and protocol."""
+    """The Calico rules for one model rule: one per peer, protocol and ICMP type."""
     peers: list[dict[str, Any]] = []
     notes: list[str] = []
     for peer in rule.peers:
@@ -161,19 +177,23 @@ def calico_rules(rule: Rule, *, egress: bool, options: RenderOptions) -> list[An
     if rule.peers and not peers:
         return []
     out: list[Any] = []
+    types = icmp_types(rule.ports)
     for fields in peers or [{}]:
         for protocol, ports in port_groups(rule.ports):
-            calico_rule: dict[str, Any] = {"action": "Allow"}
-            if protocol:
-                calico_rule["protocol"] = protocol
-            destination = dict(fields) if egress else {}
-            if ports:
-                destination["ports"] = ports
-            if not egress and fields:
-                calico_rule["source"] = fields
-            if destination:
-                calico_rule["destination"] = destination
-            out.append(calico_rule)
+            for icmp_type in types.get(protocol or "") or (None,):
+                calico_rule: dict[str, Any] = {"action": "Allow"}
+                if protocol:
+                    calico_rule["protocol"] = protocol
+                if icmp_type is not None:
+                    calico_rule["icmp"] = {"type": icmp_type}
+                destination = dict(fields) if egress else {}
+                if ports:
+                    destination["ports"] = ports
+                if not egress and fields:
+                    calico_rule["source"] = fields
+                if destination:
+                    calico_rule["destination"] = destination
+                out.append(calico_rule)
     comment = _comment(rule, notes, options)
     if comment:
         out[0] = Commented(out[0], comment)

@@ -23,10 +23,12 @@ from typing import IO, Any, TypedDict
 import orjson
 
 from collectors import jsonstream
+from collectors.hubble.events import set_aside_kind
 from collectors.hubble.labels import make_endpoint
 from collectors.jsonstream import JSONProblem, iter_json_values
 from learner.model.errors import InputError
 from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
+from learner.model.icmp import ICMPKind, icmp_kind
 from learner.model.input_files import STDIN, expand_inputs, open_text
 from learner.model.run_stats import CollectorStats
 
@@ -52,6 +54,8 @@ class _RawPorts(TypedDict, total=False):
     source_port: int | str
     destination_port: int | str
     flags: dict[str, bool]
+    type: int | str
+    """ICMP only."""
 
 
 class _RawLayer7(TypedDict, total=False):
@@ -100,6 +104,12 @@ _PROTO_NAMES = {
     "clusterName": "cluster_name",
     "sourcePort": "source_port",
     "destinationPort": "destination_port",
+    "sockXlatePoint": "sock_xlate_point",
+    "debugCapturePoint": "debug_capture_point",
+    "eventType": "event_type",
+    "dropReason": "drop_reason",
+    "dropReasonDesc": "drop_reason_desc",
+    "subType": "sub_type",
 }
 
 
@@ -365,11 +375,27 @@ def _map_flow(obj: Any, origin: Origin, wrapper: dict[str, Any]) -> Flow:
         if protocol_name in _UNSUPPORTED_L4:
             raise UnsupportedFlow("unsupported-l4")
         raise InputError(origin.source, origin.line, f"unknown l4 protocol {protocol_name!r}")
+    set_aside = set_aside_kind(flow)
+    if set_aside:
+        raise UnsupportedFlow(set_aside)
     if ports is None:
         ports = {}
-    port = ports.get("destination_port") or 0
+    icmp_reply: bool | None = None
+    # ICMP: the type travels as the port (learner/icmp.py). protojson omits zero, so an
+    # ICMPv4 record without a type is type 0, an echo reply.
+    port: int | str = (
+        ports.get("destination_port") if protocol.has_ports else ports.get("type")
+    ) or 0
     if type(port) is not int:
         port = int(port)
+    if not protocol.has_ports:
+        # An ICMP request or reply says what it is, whatever the other fields say.
+        kind = (
+            ICMPKind.REPLY
+            if protocol is Protocol.ICMPV4 and port == 0
+            else icmp_kind(protocol, port)
+        )
+        icmp_reply = {ICMPKind.REPLY: True, ICMPKind.REQUEST: False}.get(kind)
     if not 0 <= port <= 65535:
         raise ValueError(f"destination port {port} out of range")
     source_port = ports.get("source_port") or 0
@@ -405,6 +431,8 @@ def _map_flow(obj: Any, origin: Origin, wrapper: dict[str, Any]) -> Flow:
         is_reply = _unflagged_reply(flow, ports, l7)
     elif type(is_reply) is not bool:
         raise ValueError(f"is_reply is not a boolean: {is_reply!r}")
+    if icmp_reply is not None:
+        is_reply = icmp_reply
 
     return Flow(
         time=time,

@@ -23,12 +23,12 @@ CILIUM_INTERNAL_PREFIXES = ("io.cilium.k8s.", "io.cilium.")
 RESERVED_IDENTITIES: dict[int, EndpointKind] = {
     1: EndpointKind.HOST,
     2: EndpointKind.WORLD,
-    3: EndpointKind.WORLD,  # unmanaged: not a Cilium endpoint, treat as an address
+    3: EndpointKind.UNMANAGED,
     4: EndpointKind.HEALTH,
     5: EndpointKind.UNKNOWN,  # init
     6: EndpointKind.REMOTE_NODE,
     7: EndpointKind.KUBE_APISERVER,
-    8: EndpointKind.UNKNOWN,  # ingress proxy
+    8: EndpointKind.INGRESS,
     9: EndpointKind.WORLD,
     10: EndpointKind.WORLD,
 }
@@ -38,16 +38,18 @@ RESERVED_NAMES: dict[str, EndpointKind] = {
     "world": EndpointKind.WORLD,
     "world-ipv4": EndpointKind.WORLD,
     "world-ipv6": EndpointKind.WORLD,
-    "unmanaged": EndpointKind.WORLD,
+    "unmanaged": EndpointKind.UNMANAGED,
     "health": EndpointKind.HEALTH,
     "kube-apiserver": EndpointKind.KUBE_APISERVER,
     "init": EndpointKind.UNKNOWN,
-    "ingress": EndpointKind.UNKNOWN,
+    "ingress": EndpointKind.INGRESS,
 }
 # When a local CIDR identity carries several reserved labels (e.g. kube-apiserver + world),
 # the most specific one wins.
 _RESERVED_PRECEDENCE = (
     EndpointKind.HEALTH,
+    EndpointKind.INGRESS,
+    EndpointKind.UNMANAGED,
     EndpointKind.KUBE_APISERVER,
     EndpointKind.HOST,
     EndpointKind.REMOTE_NODE,
@@ -148,6 +150,11 @@ def make_endpoint(
 ) -> Endpoint:
     parsed = parse_labels(labels)
     kind = endpoint_kind(identity, parsed, namespace, pod_name)
+    if kind == EndpointKind.UNMANAGED:
+        # Still a pod, whose name and namespace help the report, but not one Cilium matches
+        # by labels.
+        namespace = parsed.namespace or namespace
+        return Endpoint(kind=kind, namespace=namespace, pod=pod_name, ip=ip, cluster=cluster_name)
     if kind != EndpointKind.POD:
         return Endpoint(kind=kind, ip=ip, cluster=cluster_name or parsed.cluster)
     return Endpoint(

@@ -12,10 +12,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from collectors._proto.flow import flow_pb2
+from collectors.hubble.events import (
+    DATAPATH_DROP,
+    DEBUG_CAPTURE,
+    POLICY_DROP_REASONS,
+    SOCKET_TRANSLATION,
+)
 from collectors.hubble.file import UnsupportedFlow, url_path
 from collectors.hubble.labels import make_endpoint
 from learner.model.errors import InputError
 from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
+from learner.model.icmp import ICMPKind, icmp_kind
 
 if TYPE_CHECKING:
     from google.protobuf.timestamp_pb2 import Timestamp
@@ -38,6 +45,7 @@ _UNSUPPORTED_L4 = frozenset({"VRRP", "IGMP"})
 _REPLY_BY_TRACE_REASON: dict[int, bool] = {flow_pb2.NEW: False, flow_pb2.REPLY: True}
 _REPLY_BY_L7_TYPE: dict[int, bool] = {flow_pb2.REQUEST: False, flow_pb2.RESPONSE: True}
 _L7_REQUEST = flow_pb2.REQUEST
+_DEBUG_EVENT_TYPES = (2, 3)
 
 _ENDPOINT_CACHE_LIMIT = 1 << 16
 _endpoint_cache: dict[tuple[bytes, str], Endpoint] = {}
@@ -106,12 +114,29 @@ def flow_from_proto(
         if protocol_name in _UNSUPPORTED_L4:
             raise UnsupportedFlow("unsupported-l4")
         raise InputError(origin.source, origin.line, f"unknown l4 protocol {protocol_name!r}")
+    if flow.Type == flow_pb2.SOCK or flow.sock_xlate_point or flow.event_type.type == 7:
+        raise UnsupportedFlow(SOCKET_TRANSLATION)
+    if flow.debug_capture_point or flow.event_type.type in _DEBUG_EVENT_TYPES:
+        raise UnsupportedFlow(DEBUG_CAPTURE)
+    if flow.verdict == flow_pb2.DROPPED:
+        reason = _drop_reason(flow)
+        if reason is not None and reason not in POLICY_DROP_REASONS:
+            raise UnsupportedFlow(DATAPATH_DROP)
     ports = getattr(flow.l4, protocol.value)
+    icmp_reply: bool | None = None
     if protocol.has_ports:
         port = ports.destination_port
         source_port = ports.source_port
     else:
-        port = source_port = 0
+        # ICMP: the type travels as the port (learner/icmp.py); type 0 is the v4 echo reply.
+        port, source_port = ports.type, 0
+        # An ICMP request or reply says what it is, whatever the other fields say.
+        kind = (
+            ICMPKind.REPLY
+            if protocol is Protocol.ICMPV4 and port == 0
+            else icmp_kind(protocol, port)
+        )
+        icmp_reply = {ICMPKind.REPLY: True, ICMPKind.REQUEST: False}.get(kind)
 
     if has("time"):
         stamp = flow.time
@@ -148,6 +173,8 @@ def flow_from_proto(
             elif l7_type is not None:
                 is_reply = _REPLY_BY_L7_TYPE.get(l7_type)
 
+    if icmp_reply is not None:
+        is_reply = icmp_reply
     names = flow.destination_names
     addresses = flow.IP
     return Flow(
@@ -168,6 +195,17 @@ def flow_from_proto(
         flow.node_name or fallback_node,
         _policy_names(flow) if _has_policies(flow) else (),
     )
+
+
+def _drop_reason(flow: flow_pb2.Flow) -> str | int | None:
+    """As :func:`collectors.hubble_events.drop_reason`, from the message."""
+    if flow.drop_reason_desc:
+        return str(flow_pb2.DropReason.Name(flow.drop_reason_desc))
+    if flow.drop_reason:
+        return int(flow.drop_reason)
+    if flow.event_type.type == 1 and flow.event_type.sub_type:
+        return int(flow.event_type.sub_type)
+    return None
 
 
 def _has_policies(flow: flow_pb2.Flow) -> bool:

@@ -30,6 +30,7 @@ from learner.semantics import (
     TrafficBuilder,
     compile_policies,
 )
+from learner.semantics.cni import CNI, as_enforced_by
 from outputs.yamlio import dump
 
 MAX_PAIR_EVALUATIONS = 2_000_000
@@ -209,9 +210,14 @@ def semantic_diff(
     inventory: Inventory,
     *,
     pairs: bool = True,
+    cni: CNI = CNI.GENERIC,
+    cidr_match_nodes: bool = False,
 ) -> DiffResult:
-    current_set = compile_policies(current)
-    proposed_set = compile_policies(proposed)
+    """Observed and pairwise changes, both sides read as ``cni`` enforces them."""
+    current_set = as_enforced_by(compile_policies(current), cni, cidr_match_nodes=cidr_match_nodes)
+    proposed_set = as_enforced_by(
+        compile_policies(proposed), cni, cidr_match_nodes=cidr_match_nodes
+    )
     builder = TrafficBuilder(inventory)
     result, used = observed_changes(current_set, proposed_set, store, builder)
     if store.edges:
@@ -230,6 +236,8 @@ def diff_sources(
     inventory: Inventory,
     kubeconfig: str | None = None,
     context: str | None = None,
+    cni: CNI = CNI.GENERIC,
+    cidr_match_nodes: bool = False,
 ) -> DiffResult:
     """Compare current policies (directory, file or ``cluster``) with a proposal given as
     rendered files (from ``generate``) or as a directory (from ``diff --proposed``)."""
@@ -241,7 +249,14 @@ def diff_sources(
         proposed_documents, proposed_texts = load_documents(proposed, kubeconfig, context)
     else:
         raise UsageError("nothing to compare: give the proposed policies")
-    result = semantic_diff(current_documents, proposed_documents, store, inventory)
+    result = semantic_diff(
+        current_documents,
+        proposed_documents,
+        store,
+        inventory,
+        cni=cni,
+        cidr_match_nodes=cidr_match_nodes,
+    )
     text_changes(current_texts, proposed_texts, result)
     result.current_label = current
     result.proposed_label = proposed or "proposal"

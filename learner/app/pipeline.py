@@ -167,4 +167,9 @@ def with_http_rules(proposal: Proposal, store: EdgeStore) -> Proposal:
 
 
 def render_policies(proposal: Proposal, config: LearnConfig) -> dict[str, str]:
-    return renderer(config.format)(proposal, config.render)
+    files = renderer(config.format)(proposal, config.render)
+    if config.format == "networkpolicy" and config.cni == "cilium":  # unexpressed.py agrees
+        from outputs.cilium_companion import with_companions
+
+        files = with_companions(files, proposal, config.render, config.cidr_match_nodes)
+    return files

@@ -22,6 +22,7 @@ from learner.model.edges import EdgeStore
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
+from learner.semantics.cni import CNI
 from outputs.base import write_tree
 from outputs.report.proposal_report import report_files
 
@@ -93,6 +94,8 @@ def render_bundle(
                     inventory=full_inventory,
                     kubeconfig=kubeconfig,
                     context=context,
+                    cni=CNI(config.cni),
+                    cidr_match_nodes=config.cidr_match_nodes,
                 )
                 if current_source
                 else None

@@ -13,15 +13,13 @@ import yaml
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey, EdgeStore
 from learner.model.errors import SelfCheckError
-from learner.model.flow import Protocol
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.semantics import PolicyDocument, PolicySet, compile_policies, traffic_for_edge
+from learner.semantics.cni import CNI, as_enforced_by
+from outputs.unexpressed import unexpressed_edges
 
 log = logging.getLogger(__name__)
-
-PORTLESS_UNDEFINED_FORMATS = frozenset({"networkpolicy"})
-"""Dialects in which ICMP is undefined, so ICMP edges are not checked."""
 
 
 def documents_from_files(files: Mapping[str, str]) -> list[PolicyDocument]:
@@ -36,15 +34,10 @@ def documents_from_files(files: Mapping[str, str]) -> list[PolicyDocument]:
 
 
 def checked_edges(store: EdgeStore, proposal: Proposal, config: LearnConfig) -> list[EdgeKey]:
-    pending = {p.edge for p in proposal.pending}
-    out = []
-    for edge in store.edges:
-        if edge in pending:
-            continue
-        if config.format in PORTLESS_UNDEFINED_FORMATS and not Protocol(edge.protocol).has_ports:
-            continue
-        out.append(edge)
-    return sorted(out)
+    """Every learned edge the dialect can express (the rest are report risks)."""
+    skipped = {p.edge for p in proposal.pending}
+    skipped |= {u.edge for u in unexpressed_edges(store, proposal, config)}
+    return sorted(edge for edge in store.edges if edge not in skipped)
 
 
 def denied_edges(
@@ -65,7 +58,11 @@ def self_check(
     inventory: Inventory,
     config: LearnConfig,
 ) -> None:
-    policies = compile_policies(documents_from_files(files))
+    policies = as_enforced_by(
+        compile_policies(documents_from_files(files)),
+        CNI(config.cni),
+        cidr_match_nodes=config.cidr_match_nodes,
+    )
     problems = denied_edges(policies, checked_edges(store, proposal, config), store, inventory)
     if problems:
         shown = "; ".join(problems[:3])

@@ -6,15 +6,22 @@ import argparse
 import os
 from typing import Any
 
+from learner.app.cni_choice import resolve_cni
 from learner.app.compare import diff_sources
 from learner.app.console import Env
 from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
 from learner.app.run import load_inventory
-from learner.cli.options import add_cluster_flags, add_command_parser, add_flow_options
+from learner.cli.options import (
+    add_cluster_flags,
+    add_cni_flags,
+    add_command_parser,
+    add_flow_options,
+)
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.run_stats import CollectorStats, NormalizeStats
+from learner.semantics.cni import CNI
 from outputs.report.diff_report import diff_report_files
 
 HELP = "compare current and proposed policies on observed traffic, the inventory and text"
@@ -36,6 +43,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--flows", nargs="*", default=[], metavar="INPUT", help="observed flows")
     add_cluster_flags(parser, None)
     parser.add_argument("--report", metavar="DIR", help="write report.md and report.json here")
+    add_cni_flags(parser)
     parser.add_argument(
         "--fail-on", choices=FAIL_ON, help="exit 1 when the diff shows this (for CI gates)"
     )
@@ -88,6 +96,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         inventory=inventory,
         kubeconfig=args.kubeconfig,
         context=args.context,
+        cni=CNI(resolve_cni(args.cni, args.source, args.flows)),
+        cidr_match_nodes=args.cilium_cidr_match_nodes,
     )
     for error in collected.errors:
         env.warning(f"skipped {error}")

@@ -15,6 +15,7 @@ from learner.cli.options import (
     add_output_options,
     config_from_args,
 )
+from learner.model.edges import flows_in
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.run_stats import CollectorStats, NormalizeStats
 
@@ -65,6 +66,9 @@ def print_summary(env: Env, result: RunResult, output: str) -> None:
         f"{collected.flows:,} flows, {sum(collected.non_flow.values()):,} other events, "
         f"{collected.malformed:,} malformed"
     )
+    if collected.non_flow:
+        kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(collected.non_flow.items()))
+        env.info(f"other events, set aside before learning: {kinds}")
     for warning, count in sorted(collected.warnings.items()):
         env.warning(f"{warning} ({count:,} records)")
     if collected.lost_events:
@@ -74,7 +78,8 @@ def print_summary(env: Env, result: RunResult, output: str) -> None:
     if collected.malformed > len(collected.errors):
         env.warning(f"... and {collected.malformed - len(collected.errors):,} more malformed")
     skipped = ", ".join(f"{n:,} {reason}" for reason, n in sorted(normalized.skipped.items()))
-    env.info(f"used {normalized.included:,} flows" + (f"; set aside: {skipped}" if skipped else ""))
+    used = f"used {normalized.included:,} records ({flows_in(result.store.edges.values()):,} flows)"
+    env.info(used + (f"; set aside: {skipped}" if skipped else ""))
     proposal = result.proposal
     env.info(
         f"learned {result.edges:,} edges between {result.workloads:,} workloads; "

@@ -14,6 +14,7 @@ from collectors.calico.goldmane import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
 from collectors.calico.goldmane import goldmane_options
 from collectors.grpc import ReconnectPolicy, ServerOptions, TLSOptions
 from collectors.hubble.grpc import DEFAULT_SERVER as HUBBLE_DEFAULT_SERVER
+from learner.app.cni_choice import CIDR_MATCH_NODES_HELP, CNI_CHOICES, CNI_HELP, resolve_cni
 from learner.app.pipeline import LEARNERS
 from learner.model.config import LearnConfig, RenderOptions
 from learner.model.durations import parse_duration, parse_time
@@ -133,6 +134,11 @@ def add_learner_options(parser: argparse.ArgumentParser) -> None:
     add_cluster_flags(group, "manifests (files/dirs, kubectl get -o yaml dumps) or 'cluster'")
 
 
+def add_cni_flags(group: ArgumentGroup) -> None:
+    group.add_argument("--cni", choices=CNI_CHOICES, default="auto", help=CNI_HELP)
+    group.add_argument("--cilium-cidr-match-nodes", action="store_true", help=CIDR_MATCH_NODES_HELP)
+
+
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
     group.add_argument(
@@ -143,6 +149,7 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--l7", action="store_true", help="HTTP rules where the dialect has them")
     group.add_argument("--tier", default="default", help="Calico tier (default: default)")
+    add_cni_flags(group)
 
 
 def config_from_args(args: argparse.Namespace) -> LearnConfig:
@@ -168,6 +175,10 @@ def config_from_args(args: argparse.Namespace) -> LearnConfig:
         internet_min_networks=args.internet_min_networks,
         format=args.format,
         render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
+        cni=resolve_cni(
+            args.cni, getattr(args, "source", "auto"), getattr(args, "inputs", None) or []
+        ),
+        cidr_match_nodes=args.cilium_cidr_match_nodes,
     )
 
 

@@ -13,10 +13,12 @@ from typing import Any
 
 import orjson
 
+from learner.app.cni_choice import resolve_cni
 from learner.app.console import Env
 from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
 from learner.cli.options import (
     add_cluster_flags,
+    add_cni_flags,
     add_command_parser,
     add_include_dropped_flag,
     add_source_flag,
@@ -29,6 +31,7 @@ from learner.model.identity import Identity
 from learner.model.inventory import Inventory
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics import DirectionResult, PolicyRef, PolicySet, TrafficBuilder
+from learner.semantics.cni import CNI, as_enforced_by
 
 HELP = "check observed flows against policies: list every connection they would deny"
 EXAMPLES = """\
@@ -71,6 +74,7 @@ def register(sub: Any) -> None:
     add_cluster_flags(
         parser, "workloads and namespaces (manifests or 'cluster'); default: what the flows show"
     )
+    add_cni_flags(parser)
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
     parser.set_defaults(handler=run)
 
@@ -281,6 +285,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         from learner.ingest.inventory_load import load_inventory
 
         given = load_inventory(args.inventory, kubeconfig=args.kubeconfig, context=args.context)
+    cni = CNI(resolve_cni(args.cni, args.source, args.flows))
+    policies = as_enforced_by(policies, cni, cidr_match_nodes=args.cilium_cidr_match_nodes)
     result = verify_store(policies, store, effective_inventory(store, given))
     render = render_json if args.output == "json" else render_text
     env.stdout.write(render(result, len(policies)))

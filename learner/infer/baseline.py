@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from learner.infer.policy_names import policy_names
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import NotFittedError
-from learner.model.flow import EndpointKind, Protocol
+from learner.model.flow import EndpointKind
 from learner.model.identity import Identity
 from learner.model.inventory import Inventory
 from learner.model.policy import (
@@ -48,9 +48,7 @@ def host_prefix(ip: str) -> str:
 
 
 def port_spec(edge: EdgeKey) -> PortSpec:
-    protocol = Protocol(edge.protocol)
-    if not protocol.has_ports:
-        return PortSpec(protocol=edge.protocol)
+    # For ICMP the port is the message type; 0 (not recorded) becomes every type.
     return PortSpec(protocol=edge.protocol, port=edge.port or None)
 
 
@@ -58,6 +56,8 @@ ENTITY_OF_KIND = {
     EndpointKind.HOST: Entity.HOST,
     EndpointKind.REMOTE_NODE: Entity.REMOTE_NODE,
     EndpointKind.KUBE_APISERVER: Entity.KUBE_APISERVER,
+    EndpointKind.UNMANAGED: Entity.UNMANAGED,
+    EndpointKind.INGRESS: Entity.INGRESS,
 }
 
 
@@ -75,8 +75,9 @@ def exact_peer(peer: Identity, policy_namespace: str, stats: EdgeStats) -> Peer 
         return PodPeer(pods=pods, namespaces=namespace_name_selector(peer.namespace))
     entity = ENTITY_OF_KIND.get(EndpointKind(peer.kind))
     if entity is not None:
-        cidrs = (host_prefix(peer.address),) if peer.address else ()
-        return EntityPeer(entity, cidrs)
+        if entity in (Entity.UNMANAGED, Entity.INGRESS) or not peer.address:
+            return EntityPeer(entity)  # Cilium-only: no address stands for it elsewhere
+        return EntityPeer(entity, (host_prefix(peer.address),))
     if peer.address:
         names = tuple(sorted(stats.dns_names))
         return CIDRPeer(host_prefix(peer.address), names=names, fqdns=names)
@@ -94,7 +95,7 @@ def rules_from_peers(
     """Group peers that share a port set into one rule each, in a stable order."""
     by_ports: dict[tuple[PortSpec, ...], list[Peer]] = defaultdict(list)
     for peer, specs in peer_ports.items():
-        by_ports[tuple(sorted(specs))].append(peer)
+        by_ports[tuple(sorted(specs, key=lambda s: s.order))].append(peer)
     rules = []
     for ports, peers in by_ports.items():
         edges = sorted({e for p in peers for spec in ports for e in peer_ports[p][spec]})

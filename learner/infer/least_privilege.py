@@ -81,6 +81,8 @@ ENTITY_OF_KIND: dict[str, Entity] = {
     EndpointKind.HOST: Entity.HOST,
     EndpointKind.REMOTE_NODE: Entity.REMOTE_NODE,
     EndpointKind.KUBE_APISERVER: Entity.KUBE_APISERVER,
+    EndpointKind.UNMANAGED: Entity.UNMANAGED,
+    EndpointKind.INGRESS: Entity.INGRESS,
 }
 ASSUMED_DNS_PEER = PodPeer(
     pods=LabelSelector(match_labels=(("k8s-app", "kube-dns"),)),
@@ -417,7 +419,25 @@ class _Fit:
         }
         if any(w.host_network and is_nodelocal_dns(w.labels) for w in self.inventory.workloads):
             nodelocal.add("169.254.20.10")
-        peers.extend(CIDRPeer(host_cidr(a)) for a in sorted(nodelocal))
+        # Cilium reports NodeLocal DNSCache's address with the node's identity (host or
+        # remote-node), which it never matches by address: name that entity, with the address
+        # for dialects that only have addresses.
+        node_kinds = {
+            key.destination.address: ENTITY_OF_KIND[key.destination.kind]
+            for key, _ in self.edges
+            if key.destination.address in nodelocal
+            and key.destination.kind in (EndpointKind.HOST, EndpointKind.REMOTE_NODE)
+        }
+        for address in sorted(nodelocal):
+            entity = node_kinds.get(address)
+            if entity is None:
+                peers.append(CIDRPeer(host_cidr(address)))
+            else:
+                peers.append(EntityPeer(entity, (host_cidr(address),)))
+        if any(self.is_unmanaged_dns(key) for key, _ in self.edges):
+            # The cluster DNS seen as a pod Cilium does not manage: only the unmanaged entity
+            # reaches it (an endpoint selector would only look right).
+            peers.append(EntityPeer(Entity.UNMANAGED))
         if not peers:
             peers.append(ASSUMED_DNS_PEER)
             self.warnings.append(
@@ -442,7 +462,17 @@ class _Fit:
             return False
         if destination.kind == "pod":
             return bool(self.dns_bits) and destination.bits & ~self.dns_bits == 0
-        return is_dns_address(destination.address)
+        return is_dns_address(destination.address) or self.is_unmanaged_dns(key)
+
+    @staticmethod
+    def is_unmanaged_dns(key: EdgeKey) -> bool:
+        """A lookup sent to an unmanaged pod in kube-system (CoreDNS started before Cilium)."""
+        destination = key.destination
+        return (
+            destination.kind == EndpointKind.UNMANAGED
+            and destination.namespace == "kube-system"
+            and is_dns_port(key.protocol, key.port)
+        )
 
     def classify(
         self,
@@ -722,6 +752,9 @@ class _RuleBuilder:
 
     def entity_peer(self, entity: Entity) -> EntityPeer:
         fit = self.fit
+        if entity in (Entity.UNMANAGED, Entity.INGRESS):
+            # Cilium-only identities: no address stands for them in other dialects.
+            return EntityPeer(entity)
         if entity is Entity.KUBE_APISERVER:
             addresses = fit.entity_addresses[Entity.KUBE_APISERVER]
             return EntityPeer(entity, tuple(host_cidr(a) for a in _sorted_addresses(addresses)))
@@ -742,7 +775,11 @@ class _RuleBuilder:
         specs: list[PortSpec] = []
         numeric: dict[str, list[int]] = {}
         for protocol, port in sorted(ports):
-            if not Protocol(protocol).has_ports or port == 0:
+            if not Protocol(protocol).has_ports:
+                # ICMP: the port is the message type; 0 (not recorded) is every type.
+                specs.append(PortSpec(protocol, port or None))
+                continue
+            if port == 0:
                 specs.append(PortSpec(protocol))
                 continue
             name = name_of(protocol, port)
@@ -752,7 +789,9 @@ class _RuleBuilder:
                 numeric.setdefault(protocol, []).append(port)
         for protocol, numbers in numeric.items():
             specs.extend(_ranges(protocol, numbers, self.fit.settings.port_range_min))
-        return tuple(sorted(set(specs)))
+        every = {s.protocol for s in specs if s.port is None and not s.name}
+        kept = {s for s in specs if s.protocol not in every or (s.port is None and not s.name)}
+        return tuple(sorted(kept, key=lambda s: s.order))
 
     def port_namer(self, serving: int) -> Callable[[str, int], str]:
         """Names a port only when every serving workload names it the same way."""

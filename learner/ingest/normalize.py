@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from learner.model.config import NormalizeOptions
-from learner.model.flow import Direction, EndpointKind, Flow, Verdict
+from learner.model.flow import EndpointKind, Flow, Verdict
+from learner.model.icmp import ICMPKind, icmp_kind
 from learner.model.run_stats import NormalizeStats, SkipReason
 
 EPHEMERAL_PORT_FLOOR = 32768
@@ -55,8 +56,17 @@ def skip_reason(flow: Flow, options: NormalizeOptions) -> SkipReason | None:
         or (dst_pod and dst.namespace in options.namespaces)
     ):
         return SkipReason.NAMESPACE
-    if flow.protocol.has_ports and flow.port == 0 and flow.direction != Direction.UNKNOWN:
-        # Port aggregated away (Calico level 3): cannot be a port-scoped rule.
+    if not flow.protocol.has_ports:
+        kind = icmp_kind(flow.protocol, flow.port)
+        if kind is ICMPKind.REPLY:
+            return SkipReason.REPLY
+        if kind is ICMPKind.ERROR:
+            return SkipReason.ICMP_ERROR
+        if kind is ICMPKind.LINK_LOCAL:
+            return SkipReason.ICMP_LINK_LOCAL
+    elif flow.port == 0:
+        # Port aggregated away (Calico level 3) or never recorded: a record that merely lacks
+        # a port is no evidence that every port is used.
         return SkipReason.NO_PORT
     return None
 

@@ -44,6 +44,11 @@ class LearnConfig:
     """Public peers in this many /16 networks stand for "the internet" (0 = never widen)."""
     format: str = "networkpolicy"
     render: RenderOptions = field(default_factory=RenderOptions)
+    cni: str = "generic"
+    """The CNI that enforces the policies (:class:`learner.semantics.cni.CNI` value): the
+    self-check judges with its matching rules and the proposal uses forms that work there."""
+    cidr_match_nodes: bool = False
+    """Cilium runs with ``policy-cidr-match-mode: nodes`` (ipBlocks match node addresses)."""
 
     def normalize_options(self) -> NormalizeOptions:
         return NormalizeOptions(

@@ -127,6 +127,13 @@ class WorkloadInfo:
 SEEN_LIMIT = 1 << 16
 
 
+def flows_in(edges: Iterable[EdgeStats]) -> int:
+    """The flows behind ``edges``, by the one counting rule every command uses
+    (docs/records-and-identities.md): each record counts as the flows its source says it
+    stands for (:attr:`Flow.count`), and a connection seen at both ends counts once."""
+    return sum(stats.count for stats in edges)
+
+
 class EdgeStore:
     """Edges, workloads and namespaces learned so far (in memory)."""
 

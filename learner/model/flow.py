@@ -37,6 +37,10 @@ class EndpointKind(StrEnum):
     KUBE_APISERVER = "kube-apiserver"
     HEALTH = "health"
     """Cilium's own health-check endpoints: never policy subjects."""
+    UNMANAGED = "unmanaged"
+    """A pod Cilium does not manage (``reserved:unmanaged``): no endpoint selector matches it."""
+    INGRESS = "ingress"
+    """Cilium's ingress/Gateway proxy (``reserved:ingress``), the source of proxied requests."""
     UNKNOWN = "unknown"
 
 

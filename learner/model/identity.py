@@ -7,6 +7,7 @@ onto the same identity. Non-pod endpoints keep their address (external IPs stay 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -120,7 +121,22 @@ def workload_name_from_pod(pod: str) -> str:
 _DNS_UNSAFE = re.compile(r"[^a-z0-9-]+")
 
 
+SHORTENED_HASH_CHARS = 6
+
+
 def dns_label(text: str, limit: int = 63) -> str:
-    """``text`` as a lowercase RFC 1123 label (for policy and file names)."""
+    """``text`` as a lowercase RFC 1123 label (for policy and file names).
+
+    A name longer than ``limit`` is cut at a word boundary (never mid-word) and gets a short
+    hash of the whole name, so two long names sharing a beginning stay apart.
+    """
     cleaned = _DNS_UNSAFE.sub("-", text.lower()).strip("-")
-    return cleaned[:limit].rstrip("-") or "workload"
+    if len(cleaned) <= limit:
+        return cleaned or "workload"
+    digest = hashlib.sha256(cleaned.encode()).hexdigest()[:SHORTENED_HASH_CHARS]
+    room = limit - len(digest) - 1
+    head = cleaned[: room + 1]
+    cut = head.rfind("-")
+    # Cut after the last whole word; a single word longer than the room is cut where it must.
+    head = head[:cut] if cut > 0 else cleaned[:room]
+    return f"{head.rstrip('-')}-{digest}"

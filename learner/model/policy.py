@@ -99,6 +99,8 @@ class Entity(StrEnum):
     REMOTE_NODE = "remote-node"
     KUBE_APISERVER = "kube-apiserver"
     CLUSTER = "cluster"
+    UNMANAGED = "unmanaged"
+    INGRESS = "ingress"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -119,11 +121,22 @@ Peer = PodPeer | CIDRPeer | EntityPeer
 @dataclass(frozen=True, slots=True, order=True)
 class PortSpec:
     protocol: str
-    """TCP, UDP or SCTP (ICMP rules carry no port)."""
+    """TCP, UDP, SCTP, ICMPv4 or ICMPv6."""
     port: int | None = None
+    """The port; for ICMP the message type (None: every type)."""
     end_port: int | None = None
     name: str = ""
     """Named container port, used instead of ``port`` when set."""
+
+    @property
+    def order(self) -> tuple[str, int, int, str]:
+        """A sort key that also orders "every port" (None) against numbers: first."""
+        return (
+            self.protocol,
+            -1 if self.port is None else self.port,
+            self.end_port or 0,
+            self.name,
+        )
 
     @property
     def key(self) -> str:

@@ -57,6 +57,8 @@ class SkipReason(StrEnum):
     HEALTH = "cilium health check"
     NO_POD = "neither end is a pod"
     NO_PORT = "no destination port"
+    ICMP_ERROR = "ICMP error message (about another exchange)"
+    ICMP_LINK_LOCAL = "ICMP neighbour discovery or multicast listener message"
 
 
 @dataclass

@@ -25,7 +25,8 @@ for its order). Cases and defaults, decided here only:
   policy's namespace or the namespaces ``namespaceSelector`` matches; global policies: every
   namespace), ``domains`` (the DNS names observed for the address, as ``toFQDNs``),
   ``ports``/``notPorts`` on the destination (numbers, ``'from:to'`` ranges, named ports).
-  ``icmp``/``notICMP`` types are not recorded in traffic and are not judged; ``http`` methods and
+  ``icmp.type`` admits ICMP messages of that type (traffic whose type was not recorded is let
+  through; ``code`` and ``notICMP`` are not judged); ``http`` methods and
   exact or prefix paths are judged for HTTP requests.
 * Pod selectors see the pod's labels plus what Calico adds: ``projectcalico.org/namespace``,
   ``projectcalico.org/orchestrator`` (``k8s``) and ``pcns.<key>`` for namespace labels.
@@ -61,6 +62,7 @@ from learner.semantics.matchers import (
     CompiledPolicy,
     ExactNamespaceMatcher,
     FQDNPeerMatcher,
+    ICMPTypeMatcher,
     L7Matcher,
     NamespaceMatcher,
     PeerMatcher,
@@ -529,6 +531,9 @@ class _Parser(DocumentReader):
             rule.get("destination"), f"{where}.destination", rule.get("protocol")
         )
         ports = self.port_matchers(protocols, not_protocols, *destination_ports)
+        icmp_type = self.icmp_type(rule.get("icmp"), f"{where}.icmp", protocols)
+        if icmp_type is not None and protocols:
+            ports = tuple(ICMPTypeMatcher(p, icmp_type) for p in sorted(protocols))
         ingress = ref.direction is RuleDirection.INGRESS
         other_end, own_end = (source, destination) if ingress else (destination, source)
         peers = (CalicoPeerMatcher(other_end),)
@@ -554,6 +559,20 @@ class _Parser(DocumentReader):
         return tuple(PortProtocolMatcher(p) for p in sorted(protocols)) or (
             CalicoPortMatcher(frozenset()),
         )
+
+    def icmp_type(self, value: object, where: str, protocols: frozenset[str] | None) -> int | None:
+        """The ``icmp.type`` a rule names (its ``code`` is not judged); None: every type."""
+        if value is None:
+            return None
+        fields = self.mapping(value, where, frozenset({"type", "code"}))
+        if not protocols or not protocols <= {"ICMPv4", "ICMPv6"}:
+            self.fail(where, "icmp needs protocol ICMP or ICMPv6")
+        number = fields.get("type")
+        if number is None:
+            return None
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 254:
+            self.fail(f"{where}.type", f"{number!r} is not an ICMP type (0-254)")
+        return number
 
     def protocol(self, value: object, where: str) -> frozenset[str] | None:
         if value is None:

@@ -22,7 +22,8 @@ Cases and defaults, decided here only:
   a non-numeric port is a named container port; ``endPort`` makes a range. Each port rule
   compiles to its own rule matcher, with its ``rules.http`` as HTTP matchers (``headers`` are
   not judged); ``dns``, ``kafka`` and ``l7proto`` rules admit the connection (their requests are
-  not judged). ``icmps`` admit ICMP of the family (the type is not recorded in traffic).
+  not judged). ``icmps`` admit ICMP messages of the family and type (a number or a name such
+  as ``EchoRequest``); traffic whose type was not recorded (port 0) is let through.
 * ``ingressDeny``/``egressDeny`` rules deny before any allow rule of the same direction, also
   those of Kubernetes policies: Cilium, Kubernetes and Calico's default tier share one tier.
 * A direction isolates its subjects when ``enableDefaultDeny`` says so, by default when the
@@ -56,6 +57,7 @@ from learner.semantics.matchers import (
     ExactNamespaceMatcher,
     FQDNPeerMatcher,
     HTTPRuleMatcher,
+    ICMPTypeMatcher,
     IPBlockPeerMatcher,
     L7Matcher,
     LabelSelectorNamespaceMatcher,
@@ -87,6 +89,23 @@ IGNORED_KEYS = frozenset({"io.cilium.k8s.policy.cluster"})
 RESERVED_SOURCE = "reserved"
 PROTOCOLS = frozenset({"TCP", "UDP", "SCTP", "ANY"})
 ICMP_FAMILIES = {"IPv4": "ICMPv4", "IPv6": "ICMPv6"}
+ICMP_TYPE_NAMES: dict[str, dict[str, int]] = {
+    "IPv4": {
+        "EchoReply": 0, "DestinationUnreachable": 3, "Redirect": 5, "Echo": 8, "EchoRequest": 8,
+        "RouterAdvertisement": 9, "RouterSelection": 10, "TimeExceeded": 11,
+        "ParameterProblem": 12, "Timestamp": 13, "TimestampReply": 14,
+        "ExtendedEchoRequest": 42, "ExtendedEchoReply": 43,
+    },
+    "IPv6": {
+        "DestinationUnreachable": 1, "PacketTooBig": 2, "TimeExceeded": 3,
+        "ParameterProblem": 4, "EchoRequest": 128, "EchoReply": 129,
+        "MulticastListenerQuery": 130, "MulticastListenerReport": 131,
+        "MulticastListenerDone": 132, "RouterSolicitation": 133, "RouterAdvertisement": 134,
+        "NeighborSolicitation": 135, "NeighborAdvertisement": 136, "RedirectMessage": 137,
+        "ExtendedEchoRequest": 160, "ExtendedEchoReply": 161,
+    },
+}  # fmt: skip
+"""Cilium's ICMP type names (``pkg/policy/api/icmp.go``), per family."""
 
 DENY_ORDER = (0.0,)
 """Before every allow rule (Kubernetes' and Cilium's share :data:`KUBERNETES_RULE_ORDER`)."""
@@ -484,14 +503,30 @@ class _Parser(DocumentReader):
                 family = fields.get("family") or "IPv4"
                 if family not in ICMP_FAMILIES:
                     self.fail(f"{at}.family", f"{family!r} is not IPv4 or IPv6")
-                if fields.get("type") is None:
+                icmp_type = fields.get("type")
+                if icmp_type is None:
                     self.fail(f"{at}.type", "missing ICMP type")
-                matcher = PortProtocolMatcher(ICMP_FAMILIES[family])
+                matcher = ICMPTypeMatcher(
+                    ICMP_FAMILIES[family], self.icmp_type(family, icmp_type, f"{at}.type")
+                )
                 if matcher not in found:
                     found.append(matcher)
         if not found:
             self.fail(where, "icmps without fields")
         return tuple(found)
+
+    def icmp_type(self, family: str, value: object, where: str) -> int:
+        if isinstance(value, str) and not value.isdigit():
+            number = ICMP_TYPE_NAMES[family].get(value)
+            if number is None:
+                self.fail(where, f"{value!r} is not an {family} ICMP type name")
+            return number
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            self.fail(where, f"must be a number or a name, not {type_name(value)}")
+        number = int(value)
+        if not 0 <= number <= 255:
+            self.fail(where, f"{number} is not an ICMP type (0-255)")
+        return number
 
     # --- selectors ---
 

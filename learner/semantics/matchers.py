@@ -327,9 +327,13 @@ _ENTITY_KINDS: dict[str, frozenset[str]] = {
     "remote-node": frozenset({EndpointKind.REMOTE_NODE}),
     "kube-apiserver": frozenset({EndpointKind.KUBE_APISERVER}),
     "health": frozenset({EndpointKind.HEALTH}),
+    "unmanaged": frozenset({EndpointKind.UNMANAGED}),
+    "ingress": frozenset({EndpointKind.INGRESS}),
     CLUSTER_ENTITY: frozenset(
         {
             EndpointKind.POD,
+            EndpointKind.UNMANAGED,
+            EndpointKind.INGRESS,
             EndpointKind.HOST,
             EndpointKind.REMOTE_NODE,
             EndpointKind.KUBE_APISERVER,
@@ -488,6 +492,26 @@ class PortProtocolMatcher(PortMatcher):
         if self.name:
             return f"{self.name}/{self.protocol}"
         return f"{'any' if self.port is None else self.port}/{self.protocol}"
+
+
+@dataclass(frozen=True, slots=True)
+class ICMPTypeMatcher(PortMatcher):
+    """ICMP messages of one type (Cilium ``icmps`` fields, Calico ``icmp.type``).
+
+    ICMP traffic carries its type as the port (learner/icmp.py); 0 means the source did not
+    record it, which the matcher cannot judge and lets through (the renderer says what it
+    assumed in a comment).
+    """
+
+    protocol: str
+    icmp_type: int
+
+    def allows(self, protocol: str, port: int, port_name: str) -> bool:
+        return protocol == self.protocol and port in (0, self.icmp_type)
+
+    @property
+    def key(self) -> str:
+        return f"type {self.icmp_type}/{self.protocol}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
-from learner.model.edges import EdgeStore
+from learner.model.edges import EdgeStore, flows_in
 from learner.model.identity import Identity
 from learner.model.infra import is_dns_port, is_dns_server
 from learner.model.policy import (
@@ -30,9 +30,13 @@ from learner.model.policy import (
     Rule,
 )
 from learner.model.run_stats import CollectorStats, NormalizeStats
+from outputs.cilium_companion import SUFFIX as COMPANION_SUFFIX
 from outputs.report.mermaid import GraphEdge, GraphNode, blocks
+from outputs.unexpressed import RISK_KIND as UNEXPRESSED_RISK
+from outputs.unexpressed import unexpressed_edges
 
 SCHEMA_VERSION = 1
+CNI_RISK = "cni"
 MAX_LIST = 50
 
 
@@ -315,6 +319,8 @@ def md_escape(text: str) -> str:
 
 RISK_TITLES = {
     "newly-blocked": "Observed traffic the proposal would block",
+    UNEXPRESSED_RISK: "Observed connections this dialect cannot express",
+    CNI_RISK: "Depends on how the CNI matches peers",
     "world-egress": "Egress to addresses outside the cluster",
     "world-ingress": "Ingress from addresses outside the cluster",
     "broad-selector": "Broad selectors",
@@ -325,6 +331,39 @@ RISK_TITLES = {
     "malformed-input": "Malformed input",
     "input-warning": "Input warnings",
 }
+
+
+_CIDR_MATCH_NOTE = (
+    "Cilium matches a NetworkPolicy ipBlock for the API server's or a node's address only "
+    "when the agent runs with policy-cidr-match-mode: nodes"
+)
+
+
+def cni_notes(proposal: Proposal, config: LearnConfig, files: Mapping[str, str]) -> list[str]:
+    """What the proposal relies on from the CNI that enforces it (``--cni``)."""
+    if config.cni != "cilium" or config.format != "networkpolicy":
+        return []
+    node_entities = {Entity.HOST, Entity.REMOTE_NODE, Entity.KUBE_APISERVER}
+    uses_nodes = any(
+        isinstance(peer, EntityPeer) and peer.entity in node_entities
+        for policy in proposal.policies
+        for rule in (*(policy.ingress or ()), *(policy.egress or ()))
+        for peer in rule.peers
+    )
+    notes = []
+    if uses_nodes and config.cidr_match_nodes:
+        notes.append(
+            f"{_CIDR_MATCH_NOTE}; this proposal assumes it does (--cilium-cidr-match-nodes)"
+        )
+    companions = sorted(path for path in files if path.endswith(COMPANION_SUFFIX + ".yaml"))
+    if companions:
+        shown = ", ".join(companions[:5]) + (" ..." if len(companions) > 5 else "")
+        notes.append(
+            f"{_CIDR_MATCH_NOTE} (off by default), and NetworkPolicy cannot name unmanaged pods "
+            f"or the ingress proxy: {len(companions)} CiliumNetworkPolicy companions allow "
+            f"those peers by entity; apply them with the NetworkPolicies ({shown})"
+        )
+    return notes
 
 
 def risk_section(risks: list[Risk]) -> list[str]:
@@ -338,7 +377,7 @@ def risk_section(risks: list[Risk]) -> list[str]:
         items = by_kind.get(kind)
         if not items:
             continue
-        marker = "🔴" if kind == "newly-blocked" else "🟠"
+        marker = "🔴" if kind in ("newly-blocked", UNEXPRESSED_RISK) else "🟠"
         lines.append(f"- {marker} **{RISK_TITLES[kind]}**: {len(items)}")
         body = "\n".join(
             f"- {('`' + r.policy + '`: ') if r.policy else ''}{md_escape(r.detail)}"
@@ -464,13 +503,20 @@ def report_markdown(
     diff: DiffResult | None,
     statuses: Mapping[str, str] | None = None,
 ) -> str:
+    unexpressed = sum(1 for r in risks if r.kind == UNEXPRESSED_RISK)
+    checked = (
+        "Every observed connection they stand for was checked against the rendered policies."
+        if not unexpressed
+        else f"The observed connections they stand for were checked against the rendered "
+        f"policies, except {unexpressed} that `{config.format}` cannot express (listed under "
+        "Risks as cannot-express)."
+    )
     lines = [
         "# Proposed network policies",
         "",
         f"{len(proposal.policies)} `{config.format}` policies for {len(store.workloads)} workloads, "
-        f"learned by `{proposal.learner or config.learner}` from {normalized.included:,} flows "
-        f"({len(store.edges):,} edges). Every observed connection they stand for was checked "
-        "against the rendered policies.",
+        f"learned by `{proposal.learner or config.learner}` from {normalized.included:,} records "
+        f"({flows_in(store.edges.values()):,} flows, {len(store.edges):,} edges). {checked}",
         "",
     ]
     lines += risk_section(risks)
@@ -545,6 +591,10 @@ def report_files(
 ) -> dict[str, str]:
     """report.md and report.json for a finished run; ``diff`` compares with the current policies."""
     risks = collect_risks(proposal, collected, normalized, diff)
+    risks += [
+        Risk(UNEXPRESSED_RISK, "", u.reason) for u in unexpressed_edges(store, proposal, config)
+    ]
+    risks += [Risk(CNI_RISK, "", note) for note in cni_notes(proposal, config, policy_files)]
     paths = policy_paths(proposal, policy_files)
     common: dict[str, Any] = dict(
         proposal=proposal,

@@ -23,7 +23,9 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("gen") / "policies"
-    status, _, err = run_cli("generate", str(real_samples()), "-o", str(out))
+    # --cni generic here and in every diff: these tests are about diffing NetworkPolicies
+    # read by address; tests/learner/commands/test_generate_cni.py covers Cilium's reading.
+    status, _, err = run_cli("generate", str(real_samples()), "-o", str(out), "--cni", "generic")
     assert status == 0, err
     return out
 
@@ -43,7 +45,7 @@ def test_no_policies_vs_generated(generated: Path, tmp_path: Path) -> None:
     empty.mkdir()
     status, out, _ = run_cli(
         "diff", "--current", str(empty), "--proposed", str(generated),
-        "--flows", str(real_samples()), "--report", str(tmp_path / "r"), "--fail-on", "newly-blocked",
+        "--flows", str(real_samples()), "--cni", "generic", "--report", str(tmp_path / "r"), "--fail-on", "newly-blocked",
     )  # fmt: skip
     assert status == ExitStatus.SUCCESS
     diff = report(tmp_path / "r")
@@ -63,7 +65,7 @@ def test_removing_one_rule_reports_the_blocked_edge(generated: Path, tmp_path: P
     target.write_text(yaml.safe_dump(document))
     status, out, _ = run_cli(
         "diff", "--current", str(generated), "--proposed", str(proposed),
-        "--flows", str(real_samples()), "--report", str(tmp_path / "r"), "--fail-on", "newly-blocked",
+        "--flows", str(real_samples()), "--cni", "generic", "--report", str(tmp_path / "r"), "--fail-on", "newly-blocked",
     )  # fmt: skip
     assert status == ExitStatus.FINDINGS
     diff = report(tmp_path / "r")
@@ -97,7 +99,7 @@ def test_hand_written_deny_all_vs_generated(generated: Path, tmp_path: Path) -> 
     )
     status, _, _ = run_cli(
         "diff", "--current", str(current), "--proposed", str(generated),
-        "--flows", str(real_samples()), "--report", str(tmp_path / "r"), "--fail-on", "any-change",
+        "--flows", str(real_samples()), "--cni", "generic", "--report", str(tmp_path / "r"), "--fail-on", "any-change",
     )  # fmt: skip
     assert status == ExitStatus.FINDINGS
     diff = report(tmp_path / "r")

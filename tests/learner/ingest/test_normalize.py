@@ -48,3 +48,29 @@ def test_stats_count_everything() -> None:
     assert stats.skipped == {SkipReason.REPLY: 1, SkipReason.DROPPED: 1}
     assert len(stats.dropped_samples) == 1
     assert kept[0].direction == Direction.EGRESS
+
+
+def test_a_record_without_destination_port_is_never_evidence() -> None:
+    web, db = pod("shop", "web", app="web"), pod("shop", "db", app="db")
+    options = NormalizeOptions()
+    for protocol in (Protocol.TCP, Protocol.UDP, Protocol.SCTP):
+        for direction in Direction:
+            portless = flow(web, db, 0, protocol=protocol, direction=direction, is_reply=None)
+            assert skip_reason(portless, options) is SkipReason.NO_PORT
+
+
+def test_icmp_is_read_by_type() -> None:
+    web, db = pod("shop", "web", app="web"), pod("shop", "db", app="db")
+    options = NormalizeOptions()
+
+    def reason(protocol: Protocol, icmp_type: int) -> SkipReason | None:
+        return skip_reason(flow(web, db, icmp_type, protocol=protocol), options)
+
+    assert reason(Protocol.ICMPV4, 8) is None  # echo request: a connection
+    assert reason(Protocol.ICMPV6, 128) is None
+    assert reason(Protocol.ICMPV4, 0) is None  # type not recorded (Calico): kept
+    assert reason(Protocol.ICMPV4, 3) is SkipReason.ICMP_ERROR  # destination unreachable
+    assert reason(Protocol.ICMPV4, 11) is SkipReason.ICMP_ERROR  # time exceeded
+    assert reason(Protocol.ICMPV6, 2) is SkipReason.ICMP_ERROR  # packet too big
+    assert reason(Protocol.ICMPV6, 129) is SkipReason.REPLY  # echo reply
+    assert reason(Protocol.ICMPV6, 135) is SkipReason.ICMP_LINK_LOCAL  # neighbour solicitation

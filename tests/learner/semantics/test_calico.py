@@ -213,6 +213,18 @@ spec:
     source: {selector: app == 'gw', namespaceSelector: all()}
 """
 )
+WEB_EGRESS_PING = (
+    NP
+    + """
+metadata: {name: web, namespace: shop}
+spec:
+  selector: app == 'web'
+  egress:
+  - action: Allow
+    protocol: ICMP
+    icmp: {type: 8}
+"""
+)
 OWN_END = (
     NP
     + """
@@ -361,6 +373,11 @@ CASES = [
     ("notProtocol", [NEGATIONS], traffic(GW, API, 53, "UDP"), False),
     ("notProtocol admits others", [NEGATIONS], traffic(GW, API, 0, "ICMPv4"), True),
     ("negations allow the rest", [NEGATIONS], traffic(WEB, API, 8443), True),
+    # ICMP types (the type travels as the port; 0: not recorded)
+    ("icmp type", [WEB_EGRESS_PING], traffic(WEB, WORLD, 8, "ICMPv4"), True),
+    ("icmp other type", [WEB_EGRESS_PING], traffic(WEB, WORLD, 13, "ICMPv4"), False),
+    ("icmp type not recorded", [WEB_EGRESS_PING], traffic(WEB, WORLD, 0, "ICMPv4"), True),
+    ("icmp is v4 only", [WEB_EGRESS_PING], traffic(WEB, WORLD, 128, "ICMPv6"), False),
     ("notSelector admits non-pods", [NEGATIONS], traffic(WORLD, API, 443), True),
     (
         "negations: UDP not allowed by the first rule",

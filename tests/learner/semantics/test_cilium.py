@@ -36,6 +36,8 @@ BUCKET = TrafficPeer("world", ip="52.216.1.1", names=("logs.s3.amazonaws.com",))
 HOST = TrafficPeer("host", ip="10.1.0.1")
 REMOTE_NODE = TrafficPeer("remote-node", ip="10.1.0.2")
 APISERVER = TrafficPeer("kube-apiserver", ip="10.1.0.100")
+UNMANAGED_DNS = TrafficPeer("unmanaged", ip="10.0.3.53")
+INGRESS_PROXY = TrafficPeer("ingress", ip="10.0.0.99")
 
 
 def compiled(*texts: str) -> PolicySet:
@@ -295,6 +297,11 @@ CASES = [
     (WEB_EGRESS_ENTITIES, Traffic(WEB, REMOTE_NODE, "TCP", 9000), True),
     (WEB_EGRESS_ENTITIES, Traffic(WEB, DB, "TCP", 9001), False),
     (WEB_EGRESS_ENTITIES, Traffic(WEB, HOST, "TCP", 22), False),
+    # unmanaged pods and the ingress proxy are part of the cluster entity (pkg/policy/api
+    # entity.go); endpoint selectors never match them
+    (WEB_EGRESS_ENTITIES, Traffic(WEB, UNMANAGED_DNS, "TCP", 9000), True),
+    (WEB_EGRESS_ENTITIES, Traffic(WEB, UNMANAGED_DNS, "UDP", 53), False),
+    (WEB_EGRESS_ENTITIES, Traffic(WEB, INGRESS_PROXY, "TCP", 9000), True),
     (WEB_EGRESS_CIDR, Traffic(WEB, WORLD, "TCP", 443), True),
     (WEB_EGRESS_CIDR, Traffic(WEB, TrafficPeer("world", ip="203.0.113.200"), "TCP", 443), False),
     (WEB_EGRESS_CIDR, Traffic(WEB, TrafficPeer("world", ip="10.20.30.40"), "TCP", 443), True),
@@ -325,6 +332,7 @@ CASES = [
     ),  # fmt: skip
     # Ports: ANY by default, ranges, named ports, every port of a protocol, ICMP.
     (WEB_EGRESS_PORTS, Traffic(WEB, DB, "UDP", 53), True),
+    (WEB_EGRESS_PORTS, Traffic(WEB, UNMANAGED_DNS, "UDP", 53), False),  # not an endpoint
     (WEB_EGRESS_PORTS, Traffic(WEB, DB, "TCP", 53), True),
     (WEB_EGRESS_PORTS, Traffic(WEB, DB, "TCP", 8005), True),
     (WEB_EGRESS_PORTS, Traffic(WEB, DB, "TCP", 8011), False),
@@ -332,7 +340,9 @@ CASES = [
     (WEB_EGRESS_PORTS, Traffic(WEB, DB, "TCP", 8443), False),
     (WEB_EGRESS_PORTS, Traffic(WEB, DB, "SCTP", 3868), True),
     (WEB_EGRESS_PORTS, Traffic(WEB, pod("other", app="db"), "UDP", 53), False),
-    (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "ICMPv4", 0), True),
+    (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "ICMPv4", 0), True),  # type not recorded
+    (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "ICMPv4", 8), True),  # echo request
+    (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "ICMPv4", 13), False),  # timestamp: another type
     (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "ICMPv6", 0), False),
     (WEB_EGRESS_PORTS, Traffic(WEB, WORLD, "TCP", 80), False),
     # Deny rules win over allow rules, Kubernetes ones included; deny-only isolates by default.

@@ -1,0 +1,67 @@
+"""CiliumNetworkPolicy companions for a NetworkPolicy proposal enforced by Cilium.
+
+Cilium matches a NetworkPolicy ``ipBlock`` only against addresses outside the cluster's
+identities, so the ``ipBlock`` written for the API server or a node (and anything for an
+unmanaged pod or the ingress proxy, which NetworkPolicy cannot name) would deny on Cilium.
+For each policy with such peers, a companion ``<name>-cilium-entities`` selects the same pods
+and allows those peers by entity (``toEntities``/``fromEntities``), on the same ports. Cilium
+adds up every policy selecting a pod, so the pair allows exactly what the proposal meant; on
+another CNI the companion is not applied (it is a Cilium resource) and the ``ipBlock`` does
+the work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from learner.model.config import RenderOptions
+from learner.model.policy import Entity, EntityPeer, Proposal, ProposedPolicy, Rule
+from outputs.cilium import policy_document
+from outputs.networkpolicy import HEADER, kustomization
+from outputs.yamlio import dump
+
+SUFFIX = "-cilium-entities"
+NODE_ENTITIES = frozenset({Entity.HOST, Entity.REMOTE_NODE, Entity.KUBE_APISERVER})
+"""Reached by ipBlock only with ``policy-cidr-match-mode: nodes``."""
+CILIUM_ONLY_ENTITIES = frozenset({Entity.UNMANAGED, Entity.INGRESS})
+"""Never reached by anything NetworkPolicy can say."""
+
+
+def companion_entities(cidr_match_nodes: bool) -> frozenset[Entity]:
+    return CILIUM_ONLY_ENTITIES if cidr_match_nodes else CILIUM_ONLY_ENTITIES | NODE_ENTITIES
+
+
+def _entity_rules(
+    rules: tuple[Rule, ...] | None, wanted: frozenset[Entity]
+) -> tuple[Rule, ...] | None:
+    if rules is None:
+        return None
+    kept = []
+    for rule in rules:
+        peers = tuple(p for p in rule.peers if isinstance(p, EntityPeer) and p.entity in wanted)
+        if peers:
+            kept.append(replace(rule, peers=peers, http=(), dns_names=()))
+    return tuple(kept) or None
+
+
+def companion_policies(proposal: Proposal, cidr_match_nodes: bool) -> list[ProposedPolicy]:
+    wanted = companion_entities(cidr_match_nodes)
+    found = []
+    for policy in proposal.policies:
+        ingress = _entity_rules(policy.ingress, wanted)
+        egress = _entity_rules(policy.egress, wanted)
+        if ingress or egress:
+            found.append(replace(policy, name=policy.name + SUFFIX, ingress=ingress, egress=egress))
+    return found
+
+
+def with_companions(
+    files: dict[str, str], proposal: Proposal, options: RenderOptions, cidr_match_nodes: bool
+) -> dict[str, str]:
+    """``files`` (a rendered NetworkPolicy proposal) plus the companions it needs on Cilium."""
+    out = {path: text for path, text in files.items() if path != "kustomization.yaml"}
+    for policy in companion_policies(proposal, cidr_match_nodes):
+        document = policy_document(policy, options)
+        out[f"{policy.namespace}/{policy.name}.yaml"] = dump(document, header=HEADER)
+    out["kustomization.yaml"] = kustomization(list(out))
+    return dict(sorted(out.items()))
