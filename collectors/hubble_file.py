@@ -23,9 +23,10 @@ from typing import IO, Any, TypedDict
 import orjson
 
 from collectors import jsonstream
-from collectors.base import STDIN, CollectorStats, expand_inputs, open_text
+from collectors.base import STDIN, CollectorStats, expand_inputs, open_text, undecodable
 from collectors.hubble_labels import make_endpoint
 from collectors.jsonstream import JSONProblem, iter_json_values
+from collectors.k8snames import drain_label_warnings
 from learner.errors import InputError
 from learner.model import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
 
@@ -588,14 +589,17 @@ def iter_flows(
     for path in expand_inputs(inputs):
         stats.files += 1
         try:
-            handle = open_text(path)
+            handle = open_text(path, strict=strict)
         except OSError as error:
             raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
         try:
             yield from _flows_in_file(path, handle, strict, stats)
+        except UnicodeDecodeError as error:
+            raise undecodable(path, error) from error
         except (OSError, EOFError, zlib.error) as error:  # e.g. a truncated or corrupt .gz
             raise InputError(path, 0, f"cannot read: {error}") from error
         finally:
+            drain_label_warnings(stats.warnings)
             if path == STDIN and isinstance(handle, io.TextIOWrapper):
                 handle.detach()  # leave the process's stdin open
             else:

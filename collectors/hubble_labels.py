@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from collectors.k8snames import check_endpoint
 from learner.model import Endpoint, EndpointKind, Labels
 
 NAMESPACE_KEY = "io.kubernetes.pod.namespace"
@@ -150,7 +151,7 @@ def make_endpoint(
     kind = endpoint_kind(identity, parsed, namespace, pod_name)
     if kind != EndpointKind.POD:
         return Endpoint(kind=kind, ip=ip, cluster=cluster_name or parsed.cluster)
-    return Endpoint(
+    endpoint = Endpoint(
         kind=kind,
         namespace=parsed.namespace or namespace,
         labels=parsed.pod_labels,
@@ -162,3 +163,4 @@ def make_endpoint(
         service_account=parsed.service_account,
         cluster=cluster_name or parsed.cluster,
     )
+    return check_endpoint(endpoint)
