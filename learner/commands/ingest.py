@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import os
-from typing import Any
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import IO, Any, cast
 
-from collectors.base import STDIN, expand_inputs
+from collectors.base import STDIN, expand_inputs, open_binary
 from learner.commands.generate import add_flow_options
 from learner.console import Env
 from learner.errors import ExitStatus, InputError
@@ -22,6 +27,7 @@ from learner.normalize import normalize
 from learner.pipeline import LearnConfig, read_flows
 from learner.session import LearningSession
 from learner.state import StateStore
+from learner.statelock import exclusive_writer
 
 HELP = "add flow files (Hubble or Calico exports) to a learning state file"
 EXAMPLES = """\
@@ -50,11 +56,39 @@ def register(sub: Any) -> None:
 
 
 def file_digest(path: str) -> str:
+    """SHA-256 of the content, decompressed: a ``.gz`` copy has the digest of the original."""
     try:
-        with open(path, "rb") as handle:
-            return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError as error:
-        raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
+        digest = hashlib.sha256()
+        with open_binary(path) as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        return "sha256:" + digest.hexdigest()
+    except (OSError, EOFError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise InputError(path, 0, f"cannot read: {reason}") from error
+
+
+@contextmanager
+def spooled_stdin(directory: str) -> Iterator[str]:
+    """Copy standard input (decompressed) to a temporary file that then serves as stdin, and
+    yield its digest: a stream cannot be checked against the state before it is read."""
+    digest = hashlib.sha256()
+    with tempfile.TemporaryFile(dir=directory, prefix=".netpol-learner-stdin-") as spool:
+        source = open_binary(STDIN)
+        try:
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                spool.write(chunk)
+        except (OSError, EOFError) as error:
+            raise InputError(STDIN, 0, f"cannot read: {error}") from error
+        spool.seek(0)
+        saved = sys.stdin
+        sys.stdin = io.TextIOWrapper(cast(IO[bytes], spool), encoding="utf-8")
+        try:
+            yield "sha256:" + digest.hexdigest()
+        finally:
+            sys.stdin.detach()
+            sys.stdin = saved
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
@@ -64,14 +98,22 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         ignore_labels=tuple(args.ignore_label),
     )
     paths = expand_inputs(args.inputs)
-    os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
-    with StateStore(args.state) as state:
+    directory = os.path.dirname(os.path.abspath(args.state))
+    os.makedirs(directory, exist_ok=True)
+    with (
+        exclusive_writer(args.state, "ingest"),
+        StateStore(args.state) as state,
+        ExitStack() as stack,
+    ):
         session = LearningSession(state, config)
         before = len(session.store.edges)
         ingested = skipped = 0
         for path in paths:
-            digest = "" if path == STDIN else file_digest(path)
-            earlier = state.ingested(digest) if digest else None
+            if path == STDIN:
+                digest = stack.enter_context(spooled_stdin(directory))
+            else:
+                digest = file_digest(path)
+            earlier = state.ingested(digest)
             if earlier is not None and not args.force:
                 env.warning(f"{path}: already ingested (as {earlier}); skipped (use --force)")
                 skipped += 1
@@ -82,7 +124,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             options = config.normalize_options()
             for flow in normalize(flows, options, session.normalized, session.note_denied):
                 session.add(flow)
-            session.write(session.capture(files=[(digest, path)] if digest else ()))
+            session.write(session.capture(files=[(digest, path)]))
             ingested += 1
         collected, normalized = session.collected, session.normalized
         for error in collected.errors:

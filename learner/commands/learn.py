@@ -46,6 +46,7 @@ from learner.normalize import ALLOWED_VERDICTS
 from learner.pipeline import LearnConfig
 from learner.session import LearningSession
 from learner.state import CollectorPosition, StateStore
+from learner.statelock import exclusive_writer
 
 SOURCES = ("hubble", "goldmane")
 HELP = (
@@ -315,7 +316,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     streaming = stream_settings_from_args(args)
     collector = streaming.collector
     os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
-    with StateStore(args.state) as state:
+    with exclusive_writer(args.state, "learn"), StateStore(args.state) as state:
         state.set_meta(META_INTERVAL, args.interval)
         state.set_meta(META_STABILIZATION, args.stabilization_period)
         session = LearningSession(state, config)
