@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import os
+import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from learner.console import Env
 from learner.envflags import apply_environment
 from learner.errors import ExitStatus, NetpolLearnerError
+from learner.statelock import state_error_message
 
 PROG = "netpol-learner"
 COMMANDS: tuple[str, ...] = (
@@ -98,6 +100,11 @@ def main(argv: Sequence[str] | None = None, *, env: Env | None = None) -> int:
             traceback.print_exc(file=env.stderr)
         env.error(str(exc))
         return int(exc.exit_status)
+    except sqlite3.DatabaseError as exc:
+        if debug:
+            traceback.print_exc(file=env.stderr)
+        env.error(state_error_message(getattr(args, "state", None), exc))
+        return int(ExitStatus.USAGE)
     except KeyboardInterrupt:
         env.error("interrupted")
         return int(ExitStatus.INTERRUPTED)

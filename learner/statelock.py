@@ -46,3 +46,19 @@ def exclusive_writer(state: str, command: str) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)  # closing releases the lock
+
+
+def state_error_message(state: str | None, error: Exception) -> str:
+    """What to tell the user when SQLite finds the state file unusable mid-run."""
+    where = state or "the state file"
+    if "locked" in str(error) or "busy" in str(error):
+        return (
+            f"{where}: busy ({error}); another process holds a long write on it: try again "
+            "when it is done"
+        )
+    return (
+        f"{where}: the state file is damaged ({error}). Check it with "
+        f"`sqlite3 {where} 'PRAGMA integrity_check'`; restore the last good copy if you keep "
+        "backups (copy it while no ingest or learn runs, or use `sqlite3 FILE .backup`), or "
+        "start a new state file and ingest the flow files again"
+    )
