@@ -48,7 +48,8 @@ from collectors.hubble_grpc import (
     is_tls_failure,
     server_options_from_args,
 )
-from learner.errors import SourceUnavailableError
+from collectors.k8snames import InvalidName, drain_label_warnings
+from learner.errors import InputError, SourceUnavailableError
 from learner.model import Endpoint, Flow, Origin
 
 __all__ = [
@@ -338,6 +339,7 @@ class GoldmaneStream:
             yield from self._attempts()
         finally:
             self.connected = False
+            drain_label_warnings(self.stats.warnings)
             if self.endpoints.named_only:
                 self.stats.warnings[WARN_NAME_LABEL] += self.endpoints.named_only
                 self.endpoints.named_only = 0
@@ -449,6 +451,11 @@ class GoldmaneStream:
                 flow = flow_from_goldmane(message, Origin(server, counters.results), self.endpoints)
             except UnsupportedProtocol as skipped:
                 stats.non_flow[str(skipped)] += 1
+                with self._position_lock:
+                    self._take(key, message.start_time)
+                continue
+            except InvalidName as error:
+                stats.bad_record(InputError(server, counters.results, str(error)), strict=False)
                 with self._position_lock:
                     self._take(key, message.start_time)
                 continue

@@ -40,6 +40,7 @@ from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 from collectors._proto.relay import relay_pb2
 from collectors.base import CollectorStats
 from collectors.hubble_proto import UnsupportedFlow, flow_from_proto, timestamp_ns
+from collectors.k8snames import drain_label_warnings
 from learner.durations import parse_duration, parse_time
 from learner.errors import InputError, SourceUnavailableError, UsageError
 from learner.model import Flow, Origin, Verdict
@@ -552,6 +553,7 @@ class HubbleStream:
                 stats.bad_record(InputError(where, 0, error.reason), strict=False)
                 continue
             stats.flows += 1
+            drain_label_warnings(stats.warnings)
             self._pending = (response, time_ns)
             yield flow
             # The consumer asks for more, so it is done with this flow (normally it committed it).

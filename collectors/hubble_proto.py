@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from collectors._proto.flow import flow_pb2
 from collectors.hubble_file import UnsupportedFlow, url_path
 from collectors.hubble_labels import make_endpoint
+from collectors.k8snames import InvalidName
 from learner.errors import InputError
 from learner.model import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
 
@@ -150,10 +151,15 @@ def flow_from_proto(
 
     names = flow.destination_names
     addresses = flow.IP
+    try:
+        source = _endpoint(flow.source, addresses.source)
+        destination = _endpoint(flow.destination, addresses.destination)
+    except InvalidName as error:
+        raise InputError(origin.source, origin.line, str(error)) from error
     return Flow(
         time,
-        _endpoint(flow.source, addresses.source),
-        _endpoint(flow.destination, addresses.destination),
+        source,
+        destination,
         protocol,
         port,
         _VERDICTS.get(flow.verdict, Verdict.UNKNOWN),

@@ -98,6 +98,8 @@ _WARNINGS_LIMIT = 1000
 
 def drain_label_warnings(into: Counter[str]) -> None:
     """Move the warnings about dropped labels into ``into``."""
+    if not _label_warnings:
+        return
     into.update(_label_warnings)
     _label_warnings.clear()
 
