@@ -26,7 +26,7 @@ from collectors import jsonstream
 from collectors.base import STDIN, CollectorStats, expand_inputs, open_text, undecodable
 from collectors.hubble_labels import make_endpoint
 from collectors.jsonstream import JSONProblem, iter_json_values
-from collectors.k8snames import drain_label_warnings
+from collectors.k8snames import InvalidName, drain_label_warnings
 from learner.errors import InputError
 from learner.model import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
 
@@ -451,6 +451,8 @@ def _set_aside(problem: Exception, origin: Origin, strict: bool, stats: Collecto
         stats.non_flow[problem.kind] += 1
     elif isinstance(problem, InputError):
         stats.bad_record(problem, strict)
+    elif isinstance(problem, InvalidName):
+        stats.bad_record(InputError(origin.source, origin.line, str(problem)), strict)
     else:
         stats.bad_record(_unusable(origin, problem), strict)
 
