@@ -102,3 +102,25 @@ def test_the_lock_file_sits_beside_the_state(tmp_path: Path) -> None:
     state = tmp_path / "learn.db"
     assert cli("ingest", str(TCP), "--state", str(state)).returncode == 0
     assert os.path.exists(str(state) + ".lock")
+
+
+def test_learn_is_refused_while_another_process_writes_the_state(tmp_path: Path) -> None:
+    state, out = tmp_path / "learn.db", tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "learner.cli", "ingest", "-", "--state", str(state)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert holder.stdin is not None
+    lock = Path(str(state) + ".lock")
+    deadline = time.monotonic() + 120
+    while not (lock.exists() and lock.read_text().startswith("pid")):
+        assert holder.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    learner = cli("learn", "--server", "127.0.0.1:1", "--state", str(state), "-o", str(out))
+    holder.stdin.close()
+    assert holder.wait(timeout=300) == 0
+    assert learner.returncode == 2
+    assert b"in use by another netpol-learner" in learner.stderr
