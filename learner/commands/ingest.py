@@ -131,6 +131,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             env.warning(f"skipped {error}")
         if collected.malformed > len(collected.errors):
             env.warning(f"... and {collected.malformed - len(collected.errors):,} more malformed")
+        for warning, count in sorted(collected.warnings.items()):
+            env.warning(f"{warning} ({count:,} records)")
         if collected.lost_events:
             env.warning(
                 f"the CNI reported {collected.lost_events:,} lost events: flows are missing"

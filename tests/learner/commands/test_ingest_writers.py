@@ -124,3 +124,11 @@ def test_learn_is_refused_while_another_process_writes_the_state(tmp_path: Path)
     assert holder.wait(timeout=300) == 0
     assert learner.returncode == 2
     assert b"in use by another netpol-learner" in learner.stderr
+
+
+def test_ingest_reports_dropped_labels(tmp_path: Path) -> None:
+    flows = tmp_path / "flows.jsonl"
+    flows.write_text(TCP.read_text().replace('"k8s:app=productpage"', '"k8s:app=product page"'))
+    result = cli("ingest", str(flows), "--state", str(tmp_path / "learn.db"))
+    assert result.returncode == 0
+    assert b"invalid pod label app='product page' dropped" in result.stderr
