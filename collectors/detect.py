@@ -24,7 +24,7 @@ import orjson
 
 from collectors.calico.file import unwrap
 from collectors.calico.records import LEGACY_FIELDS
-from learner.model.errors import UsageError
+from learner.model.errors import InputError, UsageError
 from learner.model.input_files import STDIN, expand_inputs, open_text
 
 __all__ = ["Source", "detect_record", "detect_source", "detect_text"]
@@ -139,7 +139,7 @@ def detect_source(path: str) -> Source | None:
     A directory is judged by its first file; ``-`` peeks at standard input.
     """
     if path == STDIN:
-        return detect_text(_stdin_sample())
+        return _detect_or_fail(STDIN, _stdin_sample())
     try:
         files = expand_inputs([path])
     except UsageError:
@@ -147,7 +147,17 @@ def detect_source(path: str) -> Source | None:
     for file in files[:1]:
         try:
             with open_text(file) as handle:
-                return detect_text(handle.read(SAMPLE_CHARS))
-        except (OSError, EOFError):
+                sample = handle.read(SAMPLE_CHARS)
+        except (OSError, EOFError, zlib.error):
             return None
+        return _detect_or_fail(file, sample)
     return None
+
+
+def _detect_or_fail(path: str, sample: str) -> Source | None:
+    try:
+        return detect_text(sample)
+    except RecursionError:
+        raise InputError(
+            path, 1, "cannot tell the format: the first record is nested too deeply"
+        ) from None

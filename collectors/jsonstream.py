@@ -68,6 +68,11 @@ def iter_json_values(
             continue
         try:
             value, end = decode(buffer, position)
+        except RecursionError:
+            line += buffer.count("\n", counted, position)
+            counted = position
+            yield JSONProblem(line, "invalid JSON: nested too deeply; the rest is skipped", False)
+            return
         except json.JSONDecodeError as error:
             if not at_eof and _maybe_incomplete(error, size) and size - position < MAX_VALUE_CHARS:
                 refill()

@@ -45,6 +45,28 @@ MARKER = ".netpol-learner"
 MARKER_TEXT = "This directory is written by netpol-learner and replaced whole on every run.\n"
 
 
+def check_relative_path(relative: str) -> None:
+    """Refuse a file name that is not a plain relative path inside the output directory.
+
+    Names come from flow data: a namespace ``../../etc`` or ``/var/lib/x`` must never become a
+    place to write. The collectors already reject such names; this is the last line.
+    """
+    parts = relative.replace("\\", "/").split("/")
+    if (
+        not relative
+        or os.path.isabs(relative)
+        or relative.startswith(("/", "\\"))
+        or any(part in ("", ".", "..") for part in parts)
+        or "\0" in relative
+    ):
+        raise UsageError(f"refusing to write {relative!r}: not a path inside the output directory")
+
+
+def _inside(root: str, path: str) -> bool:
+    root = os.path.realpath(root)
+    return os.path.commonpath([root, os.path.realpath(path)]) == root
+
+
 def write_tree(files: Mapping[str, str], out_dir: str) -> None:
     """Replace ``out_dir`` with exactly ``files``, atomically: readers never see half of it.
 
@@ -52,6 +74,8 @@ def write_tree(files: Mapping[str, str], out_dir: str) -> None:
     removed afterwards.
     """
     out_dir = os.path.abspath(out_dir)
+    for relative in files:
+        check_relative_path(relative)
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         if not os.path.exists(os.path.join(out_dir, MARKER)):
             raise UsageError(
@@ -67,6 +91,8 @@ def write_tree(files: Mapping[str, str], out_dir: str) -> None:
     try:
         for relative, text in files.items():
             path = os.path.join(staging, relative)
+            if not _inside(staging, path):  # resolved, so a link cannot lead out either
+                raise UsageError(f"refusing to write {relative!r}: outside the output directory")
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(text)

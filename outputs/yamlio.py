@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,11 +55,35 @@ def scalar(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return _float(value)
     text = str(value)
     if _needs_quotes(text):
-        return json.dumps(text, ensure_ascii=False)
+        return _UNPRINTABLE.sub(_escape, json.dumps(text, ensure_ascii=False))
+    return text
+
+
+# JSON leaves these raw, but YAML readers reject them (DEL, C1 controls, non-characters) or
+# read them as line breaks (NEL, U+2028/9) or a byte-order mark; YAML's ``\uXXXX`` keeps them.
+_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def _float(value: float) -> str:
+    """A float both YAML 1.1 and 1.2 read back: 1e-05 is a string to YAML 1.1, 1.0e-05 not."""
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
     return text
 
 

@@ -27,9 +27,10 @@ import orjson
 from collectors.calico.model import WARN_NAME_LABEL
 from collectors.calico.records import NotAFlow, RecordError, RecordMapper
 from collectors.jsonstream import JSONProblem, iter_json_values
+from collectors.k8snames import InvalidName, drain_label_warnings
 from learner.model.errors import InputError
 from learner.model.flow import Flow, Origin
-from learner.model.input_files import STDIN, expand_inputs, open_text
+from learner.model.input_files import STDIN, expand_inputs, open_text, undecodable
 from learner.model.run_stats import CollectorStats
 
 __all__ = ["iter_flows", "unwrap"]
@@ -87,7 +88,7 @@ class _FileReader:
             self.stats.records += 1
             try:
                 flow = self.mapper.flow(record, origin)
-            except RecordError as error:
+            except (RecordError, InvalidName) as error:
                 self.bad(line, str(error))
                 continue
             except (TypeError, AttributeError) as error:  # a field of an unexpected JSON type
@@ -142,7 +143,7 @@ class _FileReader:
         self.stats.records += 1
         try:
             flow = self.mapper.legacy(text, Origin(self.path, line))
-        except RecordError as error:
+        except (RecordError, InvalidName) as error:
             self.bad(line, f"legacy space-delimited format: {error}")
             return
         except NotAFlow as skipped:
@@ -191,14 +192,17 @@ def _file_flows(
     path: str, mapper: RecordMapper, strict: bool, stats: CollectorStats
 ) -> Iterator[Flow]:
     try:
-        handle = open_text(path)
+        handle = open_text(path, strict=strict)
     except OSError as error:
         raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
     try:
         yield from _FileReader(path, mapper, strict, stats).flows(handle)
+    except UnicodeDecodeError as error:
+        raise undecodable(path, error) from error
     except (OSError, EOFError) as error:  # e.g. a truncated or corrupt .gz
         raise InputError(path, 0, f"cannot read: {error}") from error
     finally:
+        drain_label_warnings(stats.warnings)
         if path == STDIN and isinstance(handle, io.TextIOWrapper):
             handle.detach()  # leave the process's stdin open
         else:

@@ -44,7 +44,8 @@ from collectors.grpc import (
     channel_for,
     is_tls_failure,
 )
-from learner.model.errors import SourceUnavailableError
+from collectors.k8snames import InvalidName, drain_label_warnings
+from learner.model.errors import InputError, SourceUnavailableError
 from learner.model.flow import Endpoint, Flow, Origin
 from learner.model.run_stats import CollectorStats
 
@@ -287,6 +288,7 @@ class GoldmaneStream(ReconnectingStream[StreamCounters]):
             yield from self._attempts()
         finally:
             self.connected = False
+            drain_label_warnings(self.stats.warnings)
             if self.endpoints.named_only:
                 self.stats.warnings[WARN_NAME_LABEL] += self.endpoints.named_only
                 self.endpoints.named_only = 0
@@ -369,6 +371,11 @@ class GoldmaneStream(ReconnectingStream[StreamCounters]):
                 flow = flow_from_goldmane(message, Origin(server, counters.results), self.endpoints)
             except UnsupportedProtocol as skipped:
                 stats.non_flow[str(skipped)] += 1
+                with self._position_lock:
+                    self._take(key, message.start_time)
+                continue
+            except InvalidName as error:
+                stats.bad_record(InputError(server, counters.results, str(error)), strict=False)
                 with self._position_lock:
                     self._take(key, message.start_time)
                 continue

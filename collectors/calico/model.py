@@ -20,6 +20,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from collectors.k8snames import check_endpoint
 from learner.model.flow import Direction, Endpoint, EndpointKind, Labels, Protocol, Verdict
 from learner.model.identity import workload_name_from_pod
 
@@ -259,7 +260,7 @@ def build_endpoint(raw: RawEndpoint) -> Endpoint:
     pod_labels = reported.pod_labels
     if not pod_labels and name:
         pod_labels = ((AGGREGATED_NAME_LABEL, name),)
-    return Endpoint(
+    endpoint = Endpoint(
         kind=kind,
         namespace=raw.namespace,
         labels=pod_labels,
@@ -268,6 +269,7 @@ def build_endpoint(raw: RawEndpoint) -> Endpoint:
         ip=raw.ip,
         service_account=reported.service_account,
     )
+    return check_endpoint(endpoint)
 
 
 def endpoint_kind(raw: RawEndpoint) -> EndpointKind:

@@ -26,10 +26,11 @@ from collectors import jsonstream
 from collectors.hubble.events import set_aside_kind
 from collectors.hubble.labels import make_endpoint
 from collectors.jsonstream import JSONProblem, iter_json_values
+from collectors.k8snames import InvalidName, drain_label_warnings
 from learner.model.errors import InputError
 from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
 from learner.model.icmp import ICMPKind, icmp_kind
-from learner.model.input_files import STDIN, expand_inputs, open_text
+from learner.model.input_files import STDIN, expand_inputs, open_text, undecodable
 from learner.model.run_stats import CollectorStats
 
 __all__ = ["UnsupportedFlow", "flow_from_json", "iter_flows", "parse_rfc3339"]
@@ -479,6 +480,8 @@ def _set_aside(problem: Exception, origin: Origin, strict: bool, stats: Collecto
         stats.non_flow[problem.kind] += 1
     elif isinstance(problem, InputError):
         stats.bad_record(problem, strict)
+    elif isinstance(problem, InvalidName):
+        stats.bad_record(InputError(origin.source, origin.line, str(problem)), strict)
     else:
         stats.bad_record(_unusable(origin, problem), strict)
 
@@ -617,14 +620,17 @@ def iter_flows(
     for path in expand_inputs(inputs):
         stats.files += 1
         try:
-            handle = open_text(path)
+            handle = open_text(path, strict=strict)
         except OSError as error:
             raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
         try:
             yield from _flows_in_file(path, handle, strict, stats)
+        except UnicodeDecodeError as error:
+            raise undecodable(path, error) from error
         except (OSError, EOFError, zlib.error) as error:  # e.g. a truncated or corrupt .gz
             raise InputError(path, 0, f"cannot read: {error}") from error
         finally:
+            drain_label_warnings(stats.warnings)
             if path == STDIN and isinstance(handle, io.TextIOWrapper):
                 handle.detach()  # leave the process's stdin open
             else:

@@ -41,6 +41,7 @@ from collectors.grpc import (
     is_tls_failure,
 )
 from collectors.hubble.proto import UnsupportedFlow, flow_from_proto, timestamp_ns
+from collectors.k8snames import drain_label_warnings
 from learner.model.errors import InputError, SourceUnavailableError
 from learner.model.flow import Flow, Origin, Verdict
 from learner.model.run_stats import CollectorStats
@@ -291,6 +292,7 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                 stats.bad_record(InputError(where, 0, error.reason), strict=False)
                 continue
             stats.flows += 1
+            drain_label_warnings(stats.warnings)
             self._pending = (response, time_ns)
             yield flow
             # The consumer asks for more, so it is done with this flow (normally it committed it).

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from collectors.k8snames import check_endpoint
 from learner.model.flow import Endpoint, EndpointKind, Labels
 
 NAMESPACE_KEY = "io.kubernetes.pod.namespace"
@@ -157,7 +158,7 @@ def make_endpoint(
         return Endpoint(kind=kind, namespace=namespace, pod=pod_name, ip=ip, cluster=cluster_name)
     if kind != EndpointKind.POD:
         return Endpoint(kind=kind, ip=ip, cluster=cluster_name or parsed.cluster)
-    return Endpoint(
+    endpoint = Endpoint(
         kind=kind,
         namespace=parsed.namespace or namespace,
         labels=parsed.pod_labels,
@@ -169,3 +170,4 @@ def make_endpoint(
         service_account=parsed.service_account,
         cluster=cluster_name or parsed.cluster,
     )
+    return check_endpoint(endpoint)

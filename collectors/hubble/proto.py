@@ -20,6 +20,7 @@ from collectors.hubble.events import (
 )
 from collectors.hubble.file import UnsupportedFlow, url_path
 from collectors.hubble.labels import make_endpoint
+from collectors.k8snames import InvalidName
 from learner.model.errors import InputError
 from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
 from learner.model.icmp import ICMPKind, icmp_kind
@@ -177,10 +178,15 @@ def flow_from_proto(
         is_reply = icmp_reply
     names = flow.destination_names
     addresses = flow.IP
+    try:
+        source = _endpoint(flow.source, addresses.source)
+        destination = _endpoint(flow.destination, addresses.destination)
+    except InvalidName as error:
+        raise InputError(origin.source, origin.line, str(error)) from error
     return Flow(
         time,
-        _endpoint(flow.source, addresses.source),
-        _endpoint(flow.destination, addresses.destination),
+        source,
+        destination,
         protocol,
         port,
         _VERDICTS.get(flow.verdict, Verdict.UNKNOWN),

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import os
-from typing import Any
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import IO, Any, cast
 
 from learner.app.console import Env
 from learner.app.pipeline import read_flows
@@ -20,9 +25,10 @@ from learner.app.session import LearningSession
 from learner.cli.options import add_command_parser, add_flow_options, add_state_flag
 from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore
+from learner.ingest.statelock import exclusive_writer
 from learner.model.config import LearnConfig
 from learner.model.errors import ExitStatus, InputError
-from learner.model.input_files import STDIN, expand_inputs
+from learner.model.input_files import STDIN, expand_inputs, open_binary
 
 HELP = "add flow files (Hubble or Calico exports) to a learning state file"
 EXAMPLES = """\
@@ -45,11 +51,39 @@ def register(sub: Any) -> None:
 
 
 def file_digest(path: str) -> str:
+    """SHA-256 of the content, decompressed: a ``.gz`` copy has the digest of the original."""
     try:
-        with open(path, "rb") as handle:
-            return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError as error:
-        raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
+        digest = hashlib.sha256()
+        with open_binary(path) as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        return "sha256:" + digest.hexdigest()
+    except (OSError, EOFError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise InputError(path, 0, f"cannot read: {reason}") from error
+
+
+@contextmanager
+def spooled_stdin(directory: str) -> Iterator[str]:
+    """Copy standard input (decompressed) to a temporary file that then serves as stdin, and
+    yield its digest: a stream cannot be checked against the state before it is read."""
+    digest = hashlib.sha256()
+    with tempfile.TemporaryFile(dir=directory, prefix=".netpol-learner-stdin-") as spool:
+        source = open_binary(STDIN)
+        try:
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                spool.write(chunk)
+        except (OSError, EOFError) as error:
+            raise InputError(STDIN, 0, f"cannot read: {error}") from error
+        spool.seek(0)
+        saved = sys.stdin
+        sys.stdin = io.TextIOWrapper(cast(IO[bytes], spool), encoding="utf-8")
+        try:
+            yield "sha256:" + digest.hexdigest()
+        finally:
+            sys.stdin.detach()
+            sys.stdin = saved
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
@@ -59,14 +93,22 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         ignore_labels=tuple(args.ignore_label),
     )
     paths = expand_inputs(args.inputs)
-    os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
-    with StateStore(args.state) as state:
+    directory = os.path.dirname(os.path.abspath(args.state))
+    os.makedirs(directory, exist_ok=True)
+    with (
+        exclusive_writer(args.state, "ingest"),
+        StateStore(args.state) as state,
+        ExitStack() as stack,
+    ):
         session = LearningSession(state, config)
         before = len(session.store.edges)
         ingested = skipped = 0
         for path in paths:
-            digest = "" if path == STDIN else file_digest(path)
-            earlier = state.ingested(digest) if digest else None
+            if path == STDIN:
+                digest = stack.enter_context(spooled_stdin(directory))
+            else:
+                digest = file_digest(path)
+            earlier = state.ingested(digest)
             if earlier is not None and not args.force:
                 env.warning(f"{path}: already ingested (as {earlier}); skipped (use --force)")
                 skipped += 1
@@ -77,13 +119,15 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             options = config.normalize_options()
             for flow in normalize(flows, options, session.normalized, session.note_denied):
                 session.add(flow)
-            session.write(session.capture(files=[(digest, path)] if digest else ()))
+            session.write(session.capture(files=[(digest, path)]))
             ingested += 1
         collected, normalized = session.collected, session.normalized
         for error in collected.errors:
             env.warning(f"skipped {error}")
         if collected.malformed > len(collected.errors):
             env.warning(f"... and {collected.malformed - len(collected.errors):,} more malformed")
+        for warning, count in sorted(collected.warnings.items()):
+            env.warning(f"{warning} ({count:,} records)")
         if collected.lost_events:
             env.warning(
                 f"the CNI reported {collected.lost_events:,} lost events: flows are missing"

@@ -46,6 +46,7 @@ from learner.cli.options import (
 )
 from learner.ingest.normalize import ALLOWED_VERDICTS
 from learner.ingest.state import CollectorPosition, StateStore
+from learner.ingest.statelock import exclusive_writer
 from learner.model.config import LearnConfig
 from learner.model.durations import parse_duration
 from learner.model.errors import ExitStatus, UsageError
@@ -303,7 +304,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     streaming = stream_settings_from_args(args)
     collector = streaming.collector
     os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
-    with StateStore(args.state) as state:
+    with exclusive_writer(args.state, "learn"), StateStore(args.state) as state:
         state.set_meta(META_INTERVAL, args.interval)
         state.set_meta(META_STABILIZATION, args.stabilization_period)
         session = LearningSession(state, config)

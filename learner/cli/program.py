@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from learner.app.console import Env
 from learner.cli import completion, diff, export, generate, ingest, learn, simulate, verify
 from learner.cli.envflags import apply_environment
+from learner.ingest.statelock import state_error_message
 from learner.model.errors import ExitStatus, NetpolLearnerError
 
 PROG = "netpol-learner"
@@ -105,6 +107,11 @@ def main(argv: Sequence[str] | None = None, *, env: Env | None = None, prog: str
             traceback.print_exc(file=env.stderr)
         env.error(str(exc))
         return int(exc.exit_status)
+    except sqlite3.DatabaseError as exc:
+        if debug:
+            traceback.print_exc(file=env.stderr)
+        env.error(state_error_message(getattr(args, "state", None), exc))
+        return int(ExitStatus.USAGE)
     except KeyboardInterrupt:
         env.error("interrupted")
         return int(ExitStatus.INTERRUPTED)

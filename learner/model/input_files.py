@@ -11,9 +11,9 @@ import io
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, cast
 
-from learner.model.errors import UsageError
+from learner.model.errors import InputError, UsageError
 
 STDIN = "-"
 
@@ -45,15 +45,50 @@ def expand_inputs(inputs: Iterable[str], suffixes: tuple[str, ...] = ()) -> list
     return paths
 
 
-def open_text(path: str) -> IO[str]:
-    """Open a file (gzip by magic number) or stdin as text, decoding UTF-8 leniently."""
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_binary(path: str) -> IO[bytes]:
+    """A file or stdin as bytes, decompressed when it starts with gzip's magic number."""
+    raw: IO[bytes]
     if path == STDIN:
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-    raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-    magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-    if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", errors="replace")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+        raw = sys.stdin.buffer
+        if not hasattr(raw, "peek"):
+            raw = io.BufferedReader(raw)  # type: ignore[type-var]
+    else:
+        raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    peek = getattr(raw, "peek", None)
+    magic = peek(2)[:2] if peek is not None else b""
+    if magic == GZIP_MAGIC:
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw))
+    return raw
+
+
+def open_text(path: str, *, strict: bool = False) -> IO[str]:
+    """Open a file or stdin (gzip by magic number) as UTF-8 text.
+
+    Invalid UTF-8 becomes U+FFFD, unless ``strict``: then reading raises UnicodeDecodeError
+    (turn it into an input error with :func:`undecodable`).
+    """
+    errors = "strict" if strict else "replace"
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors=errors)
+
+
+def undecodable(path: str, error: UnicodeDecodeError) -> InputError:
+    """The input error for invalid UTF-8 in ``path``, naming the first line that has it."""
+    line = 0
+    if path != STDIN:
+        try:
+            with open_binary(path) as handle:
+                for number, raw_line in enumerate(handle, start=1):
+                    try:
+                        raw_line.decode("utf-8")
+                    except UnicodeDecodeError:
+                        line = number
+                        break
+        except (OSError, EOFError):
+            pass
+    return InputError(path, line, f"invalid UTF-8 ({error.reason}); --strict refuses it")
 
 
 def numbered_lines(path: str) -> Iterator[tuple[int, str]]:

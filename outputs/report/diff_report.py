@@ -50,7 +50,7 @@ def diff_markdown(diff: DiffResult, store: EdgeStore) -> str:
         lines += ["## Changed connections", ""]
         for title, block in blocks(changed):
             if title:
-                lines += [f"### {title}", ""]
+                lines += [f"### {md_escape(title)}", ""]
             lines += [block, ""]
     return "\n".join(lines).rstrip() + "\n"
 

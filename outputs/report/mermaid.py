@@ -36,10 +36,19 @@ class GraphEdge:
     """``added``, ``removed`` or empty."""
 
 
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
 def quote(text: str) -> str:
-    """A Mermaid label in double quotes; quotes and angle brackets become entities."""
+    """A Mermaid label in double quotes; quotes, angle brackets and backticks become entities
+    and control characters spaces, so no name can end the label, the line or the block."""
     cleaned = (
-        text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+        _LINE_BREAKS.sub(" ", text)
+        .replace("&", "#amp;")
+        .replace('"', "#quot;")
+        .replace("<", "#lt;")
+        .replace(">", "#gt;")
+        .replace("`", "#96;")
     )
     return f'"{cleaned}"'
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import time
 from collections import defaultdict
 from collections.abc import Mapping
@@ -313,7 +314,14 @@ def details(summary: str, body: str) -> str:
     return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>\n"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
 def md_escape(text: str) -> str:
+    """Text from input, safe in a Markdown line, table cell or code span: control characters
+    (line breaks) become spaces so nothing can start a fence or heading, and a backtick becomes
+    a quote so nothing can end a code span."""
+    text = _CONTROL.sub(" ", text).replace("`", "'")
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -380,7 +388,7 @@ def risk_section(risks: list[Risk]) -> list[str]:
         marker = "🔴" if kind in ("newly-blocked", UNEXPRESSED_RISK) else "🟠"
         lines.append(f"- {marker} **{RISK_TITLES[kind]}**: {len(items)}")
         body = "\n".join(
-            f"- {('`' + r.policy + '`: ') if r.policy else ''}{md_escape(r.detail)}"
+            f"- {('`' + md_escape(r.policy) + '`: ') if r.policy else ''}{md_escape(r.detail)}"
             for r in items[:MAX_LIST]
         )
         if len(items) > MAX_LIST:
@@ -407,7 +415,7 @@ def summary_table(
         egress = "–" if policy.egress is None else str(len(policy.egress))
         path = paths.get(policy.key, "")
         name = f"[{policy.name}]({path})" if path else policy.name
-        row = f"| {policy.namespace} | {name} | {ingress} | {egress} | {flows:,} | {iso(last)} |"
+        row = f"| {md_escape(policy.namespace)} | {md_escape(name)} | {ingress} | {egress} | {flows:,} | {iso(last)} |"
         if statuses:
             row += f" {statuses.get(policy.workload, '')} |"
         lines.append(row)
@@ -479,7 +487,7 @@ def diff_section(diff: DiffResult) -> list[str]:
         lines.append(details("Reachability changes between workloads", body))
     if diff.unused_rules:
         body = "\n".join(
-            f"- `{u.policy}` {u.direction} rule {u.index}: {md_escape(u.summary)}"
+            f"- `{md_escape(u.policy)}` {u.direction} rule {u.index}: {md_escape(u.summary)}"
             for u in diff.unused_rules[:MAX_LIST]
         )
         lines.append(
@@ -533,12 +541,12 @@ def report_markdown(
         ]
         for title, block in blocks(graph_edges):
             if title:
-                lines.append(f"### {title}")
+                lines.append(f"### {md_escape(title)}")
                 lines.append("")
             lines.append(block)
             lines.append("")
     rule_body = "\n\n".join(
-        f"**{p.key}** (`{md_escape(p.subject.key)}`)\n\n{rules_markdown(p)}"
+        f"**{md_escape(p.key)}** (`{md_escape(p.subject.key)}`)\n\n{rules_markdown(p)}"
         for p in proposal.policies
     )
     if rule_body:

@@ -50,3 +50,10 @@ def test_dump_all_separates_documents() -> None:
     text = dump_all([{"a": 1}, {"b": 2}], header="hello")
     assert list(yaml.safe_load_all(text)) == [{"a": 1}, {"b": 2}]
     assert text.startswith("# hello\n")
+
+
+@pytest.mark.parametrize(
+    "value", ["\x7f", "a\x85b", "\u2028", "\ufeffx", "\x9f", 1e-05, 1e16, -2.5e-300, 0.1]
+)
+def test_values_the_fuzzer_found_read_back_exactly(value: object) -> None:
+    assert yaml.safe_load(dump({"k": value})) == {"k": value}

@@ -87,3 +87,16 @@ def test_a_flow_without_time_takes_the_response_time_else_is_an_input_error() ->
     assert (flow.time, flow.node, flow.port) == (1767323045.000000006, "n1", 80)
     with pytest.raises(InputError, match="s:1: flow has no time"):
         flow_from_proto(response.flow, Origin("s", 1))
+
+
+def test_a_hostile_namespace_from_the_stream_is_an_input_error() -> None:
+    line = (HUBBLE_FIXTURES / "hubble-otel_basic-sample-10-flows.jsonl").read_text()
+    line = (
+        line.splitlines()[0]
+        .replace('"bookinfo"', '"../../etc"')
+        .replace("namespace=bookinfo", "namespace=../../etc")
+    )
+    response = parse_line(line)
+    assert response is not None
+    with pytest.raises(InputError, match=r"line:7: .*namespace '\.\./\.\./etc'"):
+        flow_from_proto(response.flow, Origin("line", 7), fallback_time=response.time)
