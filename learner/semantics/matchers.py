@@ -20,10 +20,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from learner.model import EndpointKind, HTTPRequest
 from learner.policy import LabelSelector, Operator
 from learner.semantics.traffic import Traffic, TrafficPeer
+
+if TYPE_CHECKING:
+    from learner.semantics.portset import PortSet
 
 
 class RuleDirection(StrEnum):
@@ -568,14 +572,18 @@ class RuleMatcher:
     action: Action = Action.ALLOW
     order: tuple[float, ...] = ()
     http: tuple[L7Matcher, ...] = ()
+    _port_set: PortSet = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # Imported here: the port index is built from this module's matcher classes.
+        from learner.semantics.portset import PortSet
+
+        object.__setattr__(self, "_port_set", PortSet(self.ports))
 
     def allows(self, peer: TrafficPeer, traffic: Traffic) -> bool:
         """Whether this rule matches ``traffic`` whose other end (seen from the rule) is
         ``peer``."""
-        for port_matcher in self.ports:
-            if port_matcher.allows(traffic.protocol, traffic.port, traffic.port_name):
-                break
-        else:
+        if not self._port_set.allows(traffic.protocol, traffic.port, traffic.port_name):
             return False
         for peer_matcher in self.peers:
             if peer_matcher.allows(peer):
