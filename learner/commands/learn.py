@@ -34,6 +34,7 @@ from collectors.hubble_grpc import (
     since_from_args,
 )
 from learner.commands.generate import add_learner_options, add_output_options, config_from_args
+from learner.commands.startup_checks import check_output_directory, check_server_address
 from learner.console import Env
 from learner.durations import parse_duration
 from learner.errors import ExitStatus, UsageError
@@ -312,6 +313,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     save_interval = parse_duration(args.save_interval, "--save-interval")
     if interval <= 0 or save_interval <= 0 or stabilization < 0:
         raise UsageError("--interval and --save-interval must be > 0, --stabilization-period >= 0")
+    check_server_address(args.server)
+    check_output_directory(args.output)
     streaming = stream_settings_from_args(args)
     collector = streaming.collector
     os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
