@@ -7,20 +7,22 @@
 # Runs as a non-root user and writes only to /data (state and proposal; mount a volume there)
 # and /tmp, so it works with a read-only root filesystem.
 
-ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+# Pinned by digest (a tag can be re-pushed): update tag and digest together.
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm@sha256:081075da77b2b55c23c088251026fb69a7b2bf92471e491ff5fd75c192fd38e5
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY learner ./learner
 COPY collectors ./collectors
 COPY outputs ./outputs
+# Dependencies at the exact versions of constraints.txt (the lock), so two builds agree.
 # A virtualenv, so the runtime stage copies one self-contained directory; byte-code is compiled
 # here because the runtime root filesystem is read-only.
 RUN python -m venv /opt/netpol-learner \
-    && /opt/netpol-learner/bin/pip install . \
+    && /opt/netpol-learner/bin/pip install -c constraints.txt . \
     && /opt/netpol-learner/bin/python -m compileall -q /opt/netpol-learner
 
 FROM ${PYTHON_IMAGE}

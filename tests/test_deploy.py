@@ -11,12 +11,15 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import kubernetes.client
 import pytest
 import yaml
+
+from learner.ingest.inventory_load import INVENTORY_RESOURCES
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 MODELS = {
@@ -27,6 +30,7 @@ MODELS = {
     ("apps/v1", "Deployment"): "V1Deployment",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "V1ClusterRole",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "V1ClusterRoleBinding",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "V1NetworkPolicy",
 }
 PRIMITIVES: dict[str, tuple[type, ...]] = {
     "str": (str,),
@@ -87,7 +91,7 @@ def build_model(document: dict[str, Any], model: str) -> Any:
 
 def documents() -> list[tuple[str, dict[str, Any]]]:
     found = []
-    for path in sorted(DEPLOY.glob("*.yaml")):
+    for path in sorted(DEPLOY.rglob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue
         for document in yaml.safe_load_all(path.read_text()):
@@ -130,6 +134,11 @@ def test_kustomization_lists_every_manifest() -> None:
     listed = set(kustomization["resources"])
     present = {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == present
+    for component in (DEPLOY / "components").iterdir():
+        parts = yaml.safe_load((component / "kustomization.yaml").read_text())
+        assert parts["kind"] == "Component"
+        files = {p.name for p in component.glob("*.yaml")} - {"kustomization.yaml"}
+        assert set(parts["resources"]) == files
     namespace = kustomization["namespace"]
     assert by_kind("Namespace")["metadata"]["name"] == namespace
     image = by_kind("Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -164,12 +173,27 @@ def test_the_deployment_runs_learn_safely() -> None:
     claim = volumes[mounts["/data"]]["persistentVolumeClaim"]["claimName"]
     assert claim == by_kind("PersistentVolumeClaim")["metadata"]["name"]
     assert "emptyDir" in volumes[mounts["/tmp"]]  # the only other writable place
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    assert "service.yaml" not in kustomization["resources"], "the Service is optional"
     service = by_kind("Service")
     assert service["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
 
 
-def test_the_cluster_role_only_reads_what_the_learner_needs() -> None:
+def resources_the_code_lists() -> set[tuple[str, str]]:
+    """(API group, plural resource) of every resource the cluster inventory lists."""
+    found = set()
+    for resource in INVENTORY_RESOURCES:
+        group = resource.api_version.rpartition("/")[0]
+        if resource.args:  # custom objects: (group, version, plural)
+            found.add((resource.args[0], resource.args[2]))
+        else:
+            kind = resource.kind.lower()
+            found.add((group, kind[:-1] + "ies" if kind.endswith("y") else kind + "s"))
+    return found
+
+
+def test_the_cluster_role_grants_exactly_what_the_code_lists() -> None:
     role = by_kind("ClusterRole")
     granted = {
         (group, resource)
@@ -177,21 +201,35 @@ def test_the_cluster_role_only_reads_what_the_learner_needs() -> None:
         for group in rule["apiGroups"]
         for resource in rule["resources"]
     }
-    assert {v for rule in role["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
-    needed = {
-        ("", "pods"), ("", "namespaces"), ("", "services"),
-        ("discovery.k8s.io", "endpointslices"), ("networking.k8s.io", "networkpolicies"),
-        ("cilium.io", "ciliumnetworkpolicies"), ("cilium.io", "ciliumclusterwidenetworkpolicies"),
-        ("projectcalico.org", "networkpolicies"), ("projectcalico.org", "globalnetworkpolicies"),
-        ("projectcalico.org", "stagednetworkpolicies"),
-    }  # fmt: skip
-    assert needed <= granted
-    assert not any(resource in {"secrets", "*"} for _, resource in granted)
+    assert {v for rule in role["rules"] for v in rule["verbs"]} == {"list"}
+    assert granted == resources_the_code_lists()
+    assert ("", "pods") in granted and ("batch", "cronjobs") in granted
     binding = by_kind("ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     (subject,) = binding["subjects"]
     account = by_kind("ServiceAccount")["metadata"]
     assert (subject["name"], subject["namespace"]) == (account["name"], account["namespace"])
+
+
+def test_the_learner_has_its_own_network_policy() -> None:
+    policy = by_kind("NetworkPolicy")
+    pod_labels = by_kind("Deployment")["spec"]["template"]["metadata"]["labels"]
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
+    (scrape,) = spec["ingress"]
+    assert [p["port"] for p in scrape["ports"]] == ["metrics"] and scrape["from"]
+    allowed = set()
+    for rule in spec["egress"]:
+        ports = frozenset((p["protocol"], p["port"]) for p in rule["ports"])
+        for peer in rule.get("to", [{}]):
+            pods = frozenset(peer.get("podSelector", {}).get("matchLabels", {}).items())
+            allowed.add((pods, ports))
+    assert (frozenset({("k8s-app", "kube-dns")}), frozenset({("UDP", 53), ("TCP", 53)})) in allowed
+    assert (frozenset({("k8s-app", "hubble-relay")}), frozenset({("TCP", 4245)})) in allowed
+    assert (frozenset({("k8s-app", "goldmane")}), frozenset({("TCP", 7443)})) in allowed
+    assert (frozenset(), frozenset({("TCP", 443), ("TCP", 6443)})) in allowed
+    assert all(rule.get("ports") for rule in spec["egress"]), "no rule opens every port"
 
 
 # --- Dockerfile ----------------------------------------------------------------------------------
@@ -218,7 +256,23 @@ def test_dockerfile_base_images_are_pinned_slim_python() -> None:
     assert len(bases) >= 2, "multi-stage"
     for base in bases:
         image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], base)
-        assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", image), image
+        assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?@sha256:[0-9a-f]{64}", image), image
+
+
+def test_the_image_installs_its_dependencies_from_the_lock() -> None:
+    runs = [rest for keyword, rest in instructions() if keyword == "RUN"]
+    assert any("pip install -c constraints.txt ." in rest for rest in runs)
+    pins = {}
+    for line in (DEPLOY.parent / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not an exact pin: {line}"
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        name = re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0]
+        assert re.sub(r"[-_.]+", "-", name).lower() in pins, name
+    assert "!constraints.txt" in (DEPLOY.parent / ".dockerignore").read_text().splitlines()
 
 
 def test_dockerfile_runs_as_non_root_and_adds_nothing_from_the_network() -> None:

@@ -44,6 +44,7 @@ from learner.cli.options import (
     server_options_from_args,
     since_from_args,
 )
+from learner.cli.startup_checks import check_output_directory, check_server_address
 from learner.ingest.normalize import ALLOWED_VERDICTS
 from learner.ingest.state import CollectorPosition, StateStore
 from learner.ingest.statelock import exclusive_writer
@@ -301,6 +302,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     save_interval = parse_duration(args.save_interval, "--save-interval")
     if interval <= 0 or save_interval <= 0 or stabilization < 0:
         raise UsageError("--interval and --save-interval must be > 0, --stabilization-period >= 0")
+    check_server_address(args.server)
+    check_output_directory(args.output)
     streaming = stream_settings_from_args(args)
     collector = streaming.collector
     os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)

@@ -21,7 +21,6 @@ from learner.semantics.matchers import (
     AllNamespacesMatcher,
     AllPeersMatcher,
     AllPodsMatcher,
-    AllPortsMatcher,
     CompiledPolicy,
     EntityPeerMatcher,
     ExactNamespaceMatcher,
@@ -36,9 +35,6 @@ from learner.semantics.matchers import (
     PodMatcher,
     PodPeerMatcher,
     PolicyRef,
-    PortMatcher,
-    PortProtocolMatcher,
-    PortRangeMatcher,
     RuleDirection,
     RuleMatcher,
     RuleRef,
@@ -54,6 +50,12 @@ from learner.semantics.policyset import (
     compile_policies,
     is_policy_kind,
     parse_document,
+)
+from learner.semantics.ports import (
+    AllPortsMatcher,
+    PortMatcher,
+    PortProtocolMatcher,
+    PortRangeMatcher,
 )
 from learner.semantics.traffic import Traffic, TrafficBuilder, TrafficPeer, traffic_for_edge
 

@@ -42,7 +42,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from learner.model.flow import EndpointKind, HTTPRequest
@@ -62,21 +62,24 @@ from learner.semantics.matchers import (
     CompiledPolicy,
     ExactNamespaceMatcher,
     FQDNPeerMatcher,
-    ICMPTypeMatcher,
     L7Matcher,
     NamespaceMatcher,
     PeerMatcher,
     PodMatcher,
     PolicyRef,
-    PortMatcher,
-    PortProtocolMatcher,
-    PortRangeMatcher,
     RuleDirection,
     RuleMatcher,
     RuleRef,
     Target,
     Tier,
 )
+from learner.semantics.ports import (
+    ICMPTypeMatcher,
+    PortMatcher,
+    PortProtocolMatcher,
+    PortRangeMatcher,
+)
+from learner.semantics.portset import PortSet
 from learner.semantics.reader import DocumentReader
 from learner.semantics.traffic import TrafficPeer
 
@@ -338,15 +341,21 @@ class CalicoPortMatcher(PortMatcher):
     not_protocols: frozenset[str] = frozenset()
     ports: tuple[PortMatcher, ...] = ()
     not_ports: tuple[PortMatcher, ...] = ()
+    _port_set: PortSet = field(init=False, repr=False, compare=False, hash=False)
+    _not_port_set: PortSet = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_port_set", PortSet(self.ports))
+        object.__setattr__(self, "_not_port_set", PortSet(self.not_ports))
 
     def allows(self, protocol: str, port: int, port_name: str) -> bool:
         if self.protocols is not None and protocol not in self.protocols:
             return False
         if protocol in self.not_protocols:
             return False
-        if self.ports and not any(p.allows(protocol, port, port_name) for p in self.ports):
+        if self.ports and not self._port_set.allows(protocol, port, port_name):
             return False
-        return not any(p.allows(protocol, port, port_name) for p in self.not_ports)
+        return not self._not_port_set.allows(protocol, port, port_name)
 
     @property
     def key(self) -> str:

@@ -57,7 +57,6 @@ from learner.semantics.matchers import (
     ExactNamespaceMatcher,
     FQDNPeerMatcher,
     HTTPRuleMatcher,
-    ICMPTypeMatcher,
     IPBlockPeerMatcher,
     L7Matcher,
     LabelSelectorNamespaceMatcher,
@@ -67,13 +66,16 @@ from learner.semantics.matchers import (
     PodMatcher,
     PodPeerMatcher,
     PolicyRef,
-    PortMatcher,
-    PortProtocolMatcher,
-    PortRangeMatcher,
     RuleDirection,
     RuleMatcher,
     RuleRef,
     Target,
+)
+from learner.semantics.ports import (
+    ICMPTypeMatcher,
+    PortMatcher,
+    PortProtocolMatcher,
+    PortRangeMatcher,
 )
 from learner.semantics.reader import DocumentReader, type_name
 from learner.semantics.traffic import TrafficPeer

@@ -55,15 +55,13 @@ from learner.semantics.matchers import (
     PodMatcher,
     PodPeerMatcher,
     PolicyRef,
-    PortMatcher,
-    PortProtocolMatcher,
-    PortRangeMatcher,
     RuleDirection,
     RuleMatcher,
     RuleRef,
     Target,
     Tier,
 )
+from learner.semantics.ports import PortMatcher, PortProtocolMatcher, PortRangeMatcher
 from learner.semantics.reader import DocumentReader
 
 API_VERSION = "networking.k8s.io/v1"

@@ -31,13 +31,13 @@ from learner.semantics.matchers import (
     Action,
     CompiledPolicy,
     PolicyRef,
-    PortProtocolMatcher,
     RuleDirection,
     RuleMatcher,
     RuleRef,
     Target,
     Tier,
 )
+from learner.semantics.ports import PortProtocolMatcher
 from learner.semantics.traffic import Traffic, TrafficPeer
 
 KNOWN_POLICY_KINDS: frozenset[str] = frozenset(
