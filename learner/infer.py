@@ -68,6 +68,7 @@ from learner.policy import (
     Rule,
     namespace_name_selector,
 )
+from learner.pools import POOL_MARK, pool_evidence
 from learner.selectors import (
     PeerSelector,
     UniverseBuilder,
@@ -161,7 +162,7 @@ class PolicyLearner:
         port_range_min: int = 0,
         dns: bool = True,
         cluster_cidrs: tuple[str, ...] = (),
-        cidr_waste: float = 4.0,
+        cidr_waste: float = 16.0,
         internet_min_networks: int = 8,
         named_ports: bool = False,
     ) -> None:
@@ -711,13 +712,18 @@ class _RuleBuilder:
             for t in sorted(addresses)
             if not ((a := parse_address(t)) and a.version in widened_families and is_public(a))
         ]
+        # Patterns are chosen over every name of the rule, so that splitting the addresses
+        # into several blocks does not hide a pattern the names share.
+        every_name = sorted({n for a in rest for n in addresses[a]})
+        selectors = _fqdns(every_name, settings)
         for block in aggregate(
             rest, waste=settings.cidr_waste, cluster_cidrs=self.fit.cluster_cidrs
         ):
             names = sorted({n for a in block.addresses for n in addresses[a]})
-            peers.append(CIDRPeer(block.cidr, block.excepts, tuple(names), _fqdns(names, settings)))
+            fqdns = _selectors_for(names, selectors)
+            peers.append(CIDRPeer(block.cidr, block.excepts, tuple(names), fqdns))
             if block.unobserved:
-                admits.append(f"{block.cidr}: {block.unobserved} unobserved addresses")
+                admits.append(f"{block.cidr}{POOL_MARK}{pool_evidence(block, names)}")
         return peers, admits
 
     def entity_peer(self, entity: Entity) -> EntityPeer:
@@ -852,3 +858,14 @@ def _fqdns(names: Sequence[str], settings: _Settings) -> tuple[str, ...]:
         return tuple(sorted(names))
     selectors = module.fqdn_selectors(tuple(names), max_overreach=settings.max_overreach)
     return tuple(sorted(str(s) for s in selectors))
+
+
+def _selectors_for(names: Sequence[str], selectors: Sequence[str]) -> tuple[str, ...]:
+    """The rule's FQDN selectors that admit at least one of ``names``."""
+    if not names:
+        return ()
+    try:
+        module = importlib.import_module("learner.fqdn")
+    except ModuleNotFoundError:
+        return tuple(sorted(names))
+    return tuple(s for s in selectors if any(module.selector_matches(s, n) for n in names))

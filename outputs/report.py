@@ -24,6 +24,7 @@ from learner.inventory import Inventory
 from learner.normalize import NormalizeStats
 from learner.pipeline import LearnConfig
 from learner.policy import CIDRPeer, Entity, EntityPeer, PodPeer, Proposal, ProposedPolicy, Rule
+from learner.pools import POOL_MARK, POOL_RULE
 from outputs.mermaid import GraphEdge, GraphNode, blocks
 
 SCHEMA_VERSION = 1
@@ -38,7 +39,7 @@ def iso(seconds: float) -> str:
 class Risk:
     kind: str
     """``newly-blocked``, ``world-egress``, ``world-ingress``, ``broad-selector``, ``overreach``,
-    ``dns-churn``, ``dropped-traffic``, ``lost-events``, ``malformed-input``."""
+    ``dns-churn``, ``address-pool``, ``dropped-traffic``, ``lost-events``, ``malformed-input``."""
     policy: str
     detail: str
 
@@ -74,6 +75,11 @@ def rule_risks(policy: ProposedPolicy, rule: Rule, direction: str) -> list[Risk]
             )
     if not rule.peers:
         risks.append(Risk("broad-selector", policy.key, f"{direction}: any peer"))
+    for admitted in rule.admits:
+        if POOL_MARK in admitted:
+            risks.append(
+                Risk("address-pool", policy.key, f"{direction} {admitted} (rule: {POOL_RULE})")
+            )
     if rule.admits:
         risks.append(
             Risk(
