@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from learner.hidden import hidden_address
 from learner.model import Endpoint, EndpointKind, Labels
 
 VOLATILE_LABEL_KEYS: frozenset[str] = frozenset(
@@ -81,7 +82,7 @@ class IdentityResolver:
         if endpoint.kind == EndpointKind.POD:
             address = "" if endpoint.labels else endpoint.ip
         else:
-            address = endpoint.ip
+            address = endpoint.ip or hidden_address(endpoint)
         cache_key = (endpoint.kind, endpoint.namespace, endpoint.labels, address)
         found = self._cache.get(cache_key)
         if found is None:

@@ -40,6 +40,8 @@ from learner.cidr import (
     parse_networks,
 )
 from learner.errors import NotFittedError, UsageError
+from learner.hidden import HIDDEN_ADDRESSES
+from learner.hidden_peers import hidden_peers
 from learner.identity import Identity, dns_label
 from learner.infra import (
     DNS_PURPOSE,
@@ -118,7 +120,7 @@ class _PeerRef:
     """The far end of a half edge: pod members, an external address, or a reserved entity."""
 
     kind: str
-    """``pod``, ``address`` or ``entity``."""
+    """``pod``, ``address``, ``hidden`` (an address Calico aggregated away) or ``entity``."""
     bits: int = 0
     address: str = ""
     entity: Entity | None = None
@@ -358,6 +360,8 @@ class _Fit:
                 self.entity_addresses[entity].add(identity.address)
             return _PeerRef("entity", entity=entity, address=identity.address)
         if identity.kind == EndpointKind.WORLD:
+            if identity.address in HIDDEN_ADDRESSES:
+                return _PeerRef("hidden", address=identity.address)
             if parse_address(identity.address) is None:
                 return None
             # A known pod's address is that pod, never an ipBlock.
@@ -597,12 +601,15 @@ class _RuleBuilder:
         positives = 0
         addresses: dict[str, set[str]] = {}
         entities: set[Entity] = set()
+        hidden: set[str] = set()
         for half in mine:
             ref = half.peer
             if ref.kind == "pod":
                 positives |= ref.bits
             elif ref.kind == "address":
                 addresses.setdefault(ref.address, set()).update(half.names)
+            elif ref.kind == "hidden":
+                hidden.add(ref.address)
             elif ref.entity is not None:
                 entities.add(ref.entity)
         peers: list[Peer] = []
@@ -617,8 +624,12 @@ class _RuleBuilder:
             cidr_peers, cidr_admits = self.cidr_peers(direction, addresses)
             peers.extend(cidr_peers)
             admits.extend(cidr_admits)
+        for stand_in in sorted(hidden):
+            hidden_cidrs, hidden_admits = hidden_peers(stand_in, self.fit.cluster_cidrs)
+            peers.extend(hidden_cidrs)
+            admits.append(hidden_admits)
         peers.extend(self.entity_peer(e) for e in sorted(entities))
-        only_pods = not addresses and not entities
+        only_pods = not addresses and not entities and not hidden
         specs = self.port_specs(direction, ports, positives if only_pods else -1)
         purpose = ""
         if direction == INGRESS and only_pods and self.all_monitoring(positives):

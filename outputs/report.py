@@ -18,6 +18,7 @@ from typing import Any
 from collectors.base import CollectorStats
 from learner.aggregate import EdgeStore
 from learner.diff_model import DiffResult
+from learner.hidden import HIDDEN_MARK
 from learner.identity import Identity
 from learner.infra import is_dns_port, is_dns_server
 from learner.inventory import Inventory
@@ -39,7 +40,7 @@ def iso(seconds: float) -> str:
 class Risk:
     kind: str
     """``newly-blocked``, ``world-egress``, ``world-ingress``, ``broad-selector``, ``overreach``,
-    ``dns-churn``, ``address-pool``, ``dropped-traffic``, ``lost-events``, ``malformed-input``."""
+    ``dns-churn``, ``address-pool``, ``hidden-addresses``, ``dropped-traffic``, ``lost-events``, ``malformed-input``."""
     policy: str
     detail: str
 
@@ -76,6 +77,8 @@ def rule_risks(policy: ProposedPolicy, rule: Rule, direction: str) -> list[Risk]
     if not rule.peers:
         risks.append(Risk("broad-selector", policy.key, f"{direction}: any peer"))
     for admitted in rule.admits:
+        if admitted.startswith(HIDDEN_MARK):
+            risks.append(Risk("hidden-addresses", policy.key, f"{direction}: {admitted}"))
         if POOL_MARK in admitted:
             risks.append(
                 Risk("address-pool", policy.key, f"{direction} {admitted} (rule: {POOL_RULE})")
