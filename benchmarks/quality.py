@@ -53,6 +53,7 @@ SCENARIOS: tuple[str, ...] = (
     "cronjobs",
     "cross-namespace-monitoring",
     "external-ips",
+    "address-pools",
     "label-styles",
     "mixed",
 )

@@ -164,7 +164,7 @@ class PolicyLearner:
         port_range_min: int = 0,
         dns: bool = True,
         cluster_cidrs: tuple[str, ...] = (),
-        cidr_waste: float = 16.0,
+        cidr_waste: float = 32.0,
         internet_min_networks: int = 8,
         named_ports: bool = False,
     ) -> None:

@@ -18,7 +18,7 @@ POOL_MARK = ": address pool, "
 POOL_RULE = (
     "addresses reached by one workload on the same ports become the smallest prefix covering "
     "them when at least 4 distinct addresses fall inside it and it holds at most cidr_waste "
-    "(default 16) addresses per observed one, never wider than /16 (IPv4) or /48 (IPv6)"
+    "(default 32) addresses per observed one, never wider than /16 (IPv4) or /48 (IPv6)"
 )
 
 
