@@ -52,6 +52,7 @@ SCENARIOS: tuple[str, ...] = (
     "cronjobs",
     "cross-namespace-monitoring",
     "external-ips",
+    "address-pools",
     "label-styles",
     "mixed",
 )

@@ -65,6 +65,10 @@ metadata address 169.254.169.254)."""
 WIDEST_PREFIX: dict[int, int] = {4: 16, 6: 48}
 """No waste budget merges beyond these prefix lengths."""
 
+POOL_MIN_ADDRESSES = 4
+"""A block admitting addresses nobody was seen using must hold at least this many observed
+ones: two or three addresses are not yet evidence of a provider's pool."""
+
 INTERNET_NETWORK_PREFIX: dict[int, int] = {4: 16, 6: 32}
 """How public addresses are counted as distinct networks for the internet widening."""
 
@@ -112,11 +116,13 @@ def aggregate(
     *,
     waste: float,
     cluster_cidrs: Sequence[IPNetwork] = (),
+    pool_min: int = POOL_MIN_ADDRESSES,
 ) -> tuple[Block, ...]:
     """Cover ``addresses`` with blocks wasting at most ``waste`` times the observed count.
 
     ``waste`` 1 keeps every address as its own /32 or /128 unless observed addresses fill a
-    block completely. Invalid addresses are ignored (callers validate first). Blocks come
+    block completely. A block that admits unobserved addresses needs ``pool_min`` observed
+    addresses inside it (the evidence that they are one pool). Invalid addresses are ignored (callers validate first). Blocks come
     sorted by family and address.
     """
     groups: dict[tuple[int, str], set[int]] = {}
@@ -129,7 +135,7 @@ def aggregate(
     blocks: list[Block] = []
     for (version, _), values in sorted(groups.items()):
         width = 32 if version == 4 else 128
-        limits = _Limits(version, width, waste, cluster_cidrs)
+        limits = _Limits(version, width, waste, cluster_cidrs, pool_min)
         blocks.extend(limits.cover(sorted(values)))
     blocks.sort(key=lambda b: (b.network.version, int(b.network.network_address)))
     return tuple(blocks)
@@ -141,6 +147,7 @@ class _Limits:
     width: int
     waste: float
     cluster_cidrs: Sequence[IPNetwork]
+    pool_min: int
 
     def cover(self, values: list[int]) -> list[Block]:
         low, high = values[0], values[-1]
@@ -159,6 +166,8 @@ class _Limits:
         if network.prefixlen < WIDEST_PREFIX[self.version]:
             return False
         if network.num_addresses > self.waste * observed:
+            return False
+        if network.num_addresses > observed and observed < self.pool_min:
             return False
         home = category(network.network_address)
         for special in SPECIAL_RANGES:

@@ -37,6 +37,8 @@ from learner.infer.cidr import (
     parse_address,
     parse_networks,
 )
+from learner.infer.hidden_peers import hidden_peers
+from learner.infer.pools import POOL_MARK, pool_evidence
 from learner.infer.selectors import (
     PeerSelector,
     UniverseBuilder,
@@ -48,6 +50,8 @@ from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import NotFittedError, UsageError
 from learner.model.flow import EndpointKind, Protocol
 from learner.model.fqdn import fqdn_selectors
+from learner.model.fqdn import selector_matches as fqdn_selector_matches
+from learner.model.hidden import HIDDEN_ADDRESSES
 from learner.model.identity import Identity, dns_label
 from learner.model.infra import (
     DNS_PURPOSE,
@@ -119,7 +123,7 @@ class _PeerRef:
     """The far end of a half edge: pod members, an external address, or a reserved entity."""
 
     kind: str
-    """``pod``, ``address`` or ``entity``."""
+    """``pod``, ``address``, ``hidden`` (an address Calico aggregated away) or ``entity``."""
     bits: int = 0
     address: str = ""
     entity: Entity | None = None
@@ -163,7 +167,7 @@ class PolicyLearner:
         port_range_min: int = 0,
         dns: bool = True,
         cluster_cidrs: tuple[str, ...] = (),
-        cidr_waste: float = 4.0,
+        cidr_waste: float = 32.0,
         internet_min_networks: int = 8,
         named_ports: bool = False,
     ) -> None:
@@ -359,6 +363,8 @@ class _Fit:
                 self.entity_addresses[entity].add(identity.address)
             return _PeerRef("entity", entity=entity, address=identity.address)
         if identity.kind == EndpointKind.WORLD:
+            if identity.address in HIDDEN_ADDRESSES:
+                return _PeerRef("hidden", address=identity.address)
             if parse_address(identity.address) is None:
                 return None
             # A known pod's address is that pod, never an ipBlock.
@@ -626,12 +632,15 @@ class _RuleBuilder:
         positives = 0
         addresses: dict[str, set[str]] = {}
         entities: set[Entity] = set()
+        hidden: set[str] = set()
         for half in mine:
             ref = half.peer
             if ref.kind == "pod":
                 positives |= ref.bits
             elif ref.kind == "address":
                 addresses.setdefault(ref.address, set()).update(half.names)
+            elif ref.kind == "hidden":
+                hidden.add(ref.address)
             elif ref.entity is not None:
                 entities.add(ref.entity)
         peers: list[Peer] = []
@@ -646,8 +655,12 @@ class _RuleBuilder:
             cidr_peers, cidr_admits = self.cidr_peers(direction, addresses)
             peers.extend(cidr_peers)
             admits.extend(cidr_admits)
+        for stand_in in sorted(hidden):
+            hidden_cidrs, hidden_admits = hidden_peers(stand_in, self.fit.cluster_cidrs)
+            peers.extend(hidden_cidrs)
+            admits.append(hidden_admits)
         peers.extend(self.entity_peer(e) for e in sorted(entities))
-        only_pods = not addresses and not entities
+        only_pods = not addresses and not entities and not hidden
         specs = self.port_specs(direction, ports, positives if only_pods else -1)
         purpose = ""
         if direction == INGRESS and only_pods and self.all_monitoring(positives):
@@ -741,13 +754,18 @@ class _RuleBuilder:
             for t in sorted(addresses)
             if not ((a := parse_address(t)) and a.version in widened_families and is_public(a))
         ]
+        # Patterns are chosen over every name of the rule, so that splitting the addresses
+        # into several blocks does not hide a pattern the names share.
+        every_name = sorted({n for a in rest for n in addresses[a]})
+        selectors = _fqdns(every_name, settings)
         for block in aggregate(
             rest, waste=settings.cidr_waste, cluster_cidrs=self.fit.cluster_cidrs
         ):
             names = sorted({n for a in block.addresses for n in addresses[a]})
-            peers.append(CIDRPeer(block.cidr, block.excepts, tuple(names), _fqdns(names, settings)))
+            fqdns = _selectors_for(names, selectors)
+            peers.append(CIDRPeer(block.cidr, block.excepts, tuple(names), fqdns))
             if block.unobserved:
-                admits.append(f"{block.cidr}: {block.unobserved} unobserved addresses")
+                admits.append(f"{block.cidr}{POOL_MARK}{pool_evidence(block, names)}")
         return peers, admits
 
     def entity_peer(self, entity: Entity) -> EntityPeer:
@@ -887,3 +905,10 @@ def _fqdns(names: Sequence[str], settings: _Settings) -> tuple[str, ...]:
         return ()
     selectors = fqdn_selectors(tuple(names), max_overreach=settings.max_overreach)
     return tuple(sorted(str(s) for s in selectors))
+
+
+def _selectors_for(names: Sequence[str], selectors: Sequence[str]) -> tuple[str, ...]:
+    """The rule's FQDN selectors that admit at least one of ``names``."""
+    if not names:
+        return ()
+    return tuple(s for s in selectors if any(fqdn_selector_matches(s, n) for n in names))

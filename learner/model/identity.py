@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from learner.model.flow import Endpoint, EndpointKind, Labels
+from learner.model.hidden import hidden_address
 
 VOLATILE_LABEL_KEYS: frozenset[str] = frozenset(
     {
@@ -82,7 +83,7 @@ class IdentityResolver:
         if endpoint.kind == EndpointKind.POD:
             address = "" if endpoint.labels else endpoint.ip
         else:
-            address = endpoint.ip
+            address = endpoint.ip or hidden_address(endpoint)
         cache_key = (endpoint.kind, endpoint.namespace, endpoint.labels, address)
         found = self._cache.get(cache_key)
         if found is None:

@@ -116,6 +116,23 @@ class External:
     ips: tuple[str, ...]
     cidrs: tuple[str, ...]
     """The ranges the addresses come from (what a CIDR rule would allow)."""
+    rotated_ips: tuple[str, ...] = ()
+    """Other addresses of the same pool, used instead of ``ips`` from ``rotates_at_ns`` on."""
+    rotates_at_ns: int = 0
+    name_pattern: str = ""
+    """One DNS name per address (``api-{n}.payments.example.com``, n counting from 1) instead
+    of ``dns_names`` for all of them."""
+
+    def ips_at(self, time_ns: int) -> tuple[str, ...]:
+        if self.rotated_ips and time_ns >= self.rotates_at_ns:
+            return self.rotated_ips
+        return self.ips
+
+    def names_of(self, ip: str) -> tuple[str, ...]:
+        if not self.name_pattern:
+            return self.dns_names
+        every = self.ips + self.rotated_ips
+        return (self.name_pattern.format(n=every.index(ip) + 1),) if ip in every else ()
 
     @property
     def id(self) -> str:

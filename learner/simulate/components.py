@@ -322,3 +322,29 @@ def label_zoo(s: ScenarioBuilder, p: Platform) -> None:
     s.connect(noisy, ledger, "postgresql", Poisson(900))
     s.connect(ledger, ledger, "postgresql", Poisson(60))
     b.rollout(noisy, s.at(0.5))
+
+
+def address_pools(s: ScenarioBuilder) -> None:
+    """Clients of SaaS pools that rotate between the learning and the held-out window: a
+    payment API with one numbered name per address spread over one /24, and a CDN whose
+    edges come from two /24s under one name. The held-out window uses other addresses of the
+    same pools, as a provider's DNS does from one day to the next."""
+    b = s.cluster
+    b.namespace("payments", {"team": "payments", "env": "prod"})
+    checkout = b.workload(
+        "payments", "checkout", D, LabelStyle.RECOMMENDED,
+        AppLabels("checkout", component="api", version="3.0.1", part_of="payments"),
+        image="ghcr.io/example/checkout:3.0.1", replicas=3,
+        ports=[port(8080, "http")], probes=["http"],
+    )  # fmt: skip
+    rotate = s.held_out.start_ns
+    processor = b.external(
+        "payment-processor", ["api.payments.example.com"], ["54.240.197.0/24"], 20,
+        rotate_at_ns=rotate, name_pattern="api-{n}.payments.example.com",
+    )  # fmt: skip
+    cdn = b.external(
+        "cdn", ["assets.cdn.example.net"], ["151.101.64.0/24", "151.101.65.0/24"], 24,
+        rotate_at_ns=rotate,
+    )  # fmt: skip
+    s.connect(checkout, processor, 443, Poisson(1800))
+    s.connect(checkout, cdn, 443, Poisson(1200))

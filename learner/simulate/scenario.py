@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from learner.simulate.builder import DS, D, S, Scenario, ScenarioBuilder
 from learner.simulate.components import (
+    address_pools,
     batch,
     label_zoo,
     outside_heavy,
@@ -70,6 +71,16 @@ def _external_ips(seed: int, hours: float) -> Scenario:
     return s.finish("Workers reaching ~80 outside addresses in a few /24s, with DNS names.")
 
 
+def _address_pools(seed: int, hours: float) -> Scenario:
+    s = ScenarioBuilder("address-pools", seed, hours)
+    platform(s)
+    address_pools(s)
+    return s.finish(
+        "A payment API (api-N.payments.example.com over one /24) and a CDN over two /24s whose "
+        "held-out traffic uses other addresses of the same pools."
+    )
+
+
 def _label_styles(seed: int, hours: float) -> Scenario:
     s = ScenarioBuilder("label-styles", seed, hours)
     label_zoo(s, platform(s))
@@ -97,6 +108,7 @@ SCENARIOS: dict[str, Callable[[int, float], Scenario]] = {
     "cronjobs": _cronjobs,
     "cross-namespace-monitoring": _cross_namespace,
     "external-ips": _external_ips,
+    "address-pools": _address_pools,
     "label-styles": _label_styles,
     "mixed": _mixed,
 }

@@ -213,20 +213,38 @@ class ClusterBuilder:
         self._rollouts.setdefault(workload.id, []).append((at_ns, step_ns))
 
     def external(
-        self, name: str, dns_names: Iterable[str], cidrs: Iterable[str], addresses: int
+        self,
+        name: str,
+        dns_names: Iterable[str],
+        cidrs: Iterable[str],
+        addresses: int,
+        *,
+        rotate_at_ns: int = 0,
+        name_pattern: str = "",
     ) -> External:
-        """An outside service answering on ``addresses`` IPs drawn from ``cidrs``."""
+        """An outside service answering on ``addresses`` IPs drawn from ``cidrs``; with
+        ``rotate_at_ns`` it answers on as many other addresses of the same ranges from then on
+        (a provider's pool rotating)."""
         ranges = tuple(cidrs)
         ips: set[str] = set()
-        while len(ips) < addresses:
-            network = ipaddress.ip_network(self.rng.choice(ranges))
-            offset = self.rng.randrange(1, max(network.num_addresses - 1, 2))
-            ips.add(str(network.network_address + min(offset, network.num_addresses - 1)))
+        rotated: set[str] = set()
+        for chosen, taken in ((ips, set[str]()), (rotated, ips)):
+            if chosen is rotated and not rotate_at_ns:
+                break
+            while len(chosen) < addresses:
+                network = ipaddress.ip_network(self.rng.choice(ranges))
+                offset = self.rng.randrange(1, max(network.num_addresses - 1, 2))
+                ip = str(network.network_address + min(offset, network.num_addresses - 1))
+                if ip not in taken:
+                    chosen.add(ip)
         external = External(
             name=name,
             dns_names=tuple(dns_names),
             ips=tuple(sorted(ips, key=ipaddress.ip_address)),
             cidrs=ranges,
+            rotated_ips=tuple(sorted(rotated, key=ipaddress.ip_address)),
+            rotates_at_ns=rotate_at_ns,
+            name_pattern=name_pattern,
         )
         self._externals[external.id] = external
         return external

@@ -329,7 +329,7 @@ class TrafficGenerator:
             return self._apiserver
         external = self._externals.get(spec.server)
         if external is not None:
-            return self._world_peer(rng.choice(external.ips), external)
+            return self._world_peer(rng.choice(external.ips_at(time_ns)), external)
         alive = self._alive[spec.server].at(time_ns)
         return self._pod_peer(rng.choice(alive)) if alive else None
 
@@ -365,7 +365,7 @@ class TrafficGenerator:
     def _world_peer(self, ip: str, external: External | None) -> Peer:
         peer = self._world_peers.get(ip)
         if peer is None:
-            names = external.dns_names if external is not None else ()
+            names = external.names_of(ip) if external is not None else ()
             peer = Peer(EndpointKind.WORLD, ip, dns_names=names)
             self._world_peers[ip] = peer
         return peer

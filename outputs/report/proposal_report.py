@@ -19,6 +19,7 @@ from typing import Any
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore, flows_in
+from learner.model.hidden import HIDDEN_MARK
 from learner.model.identity import Identity
 from learner.model.infra import is_dns_port, is_dns_server
 from learner.model.policy import (
@@ -30,6 +31,7 @@ from learner.model.policy import (
     ProposedPolicy,
     Rule,
 )
+from learner.model.pool_rule import POOL_MARK, POOL_RULE
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.cilium_companion import SUFFIX as COMPANION_SUFFIX
 from outputs.report.mermaid import GraphEdge, GraphNode, blocks
@@ -49,7 +51,7 @@ def iso(seconds: float) -> str:
 class Risk:
     kind: str
     """``newly-blocked``, ``world-egress``, ``world-ingress``, ``broad-selector``, ``overreach``,
-    ``dns-churn``, ``dropped-traffic``, ``lost-events``, ``malformed-input``."""
+    ``dns-churn``, ``address-pool``, ``hidden-addresses``, ``dropped-traffic``, ``lost-events``, ``malformed-input``."""
     policy: str
     detail: str
 
@@ -85,6 +87,13 @@ def rule_risks(policy: ProposedPolicy, rule: Rule, direction: str) -> list[Risk]
             )
     if not rule.peers:
         risks.append(Risk("broad-selector", policy.key, f"{direction}: any peer"))
+    for admitted in rule.admits:
+        if admitted.startswith(HIDDEN_MARK):
+            risks.append(Risk("hidden-addresses", policy.key, f"{direction}: {admitted}"))
+        if POOL_MARK in admitted:
+            risks.append(
+                Risk("address-pool", policy.key, f"{direction} {admitted} (rule: {POOL_RULE})")
+            )
     if rule.admits:
         risks.append(
             Risk(

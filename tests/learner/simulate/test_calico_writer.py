@@ -18,7 +18,8 @@ from learner.cli.program import main
 from learner.model.config import LearnConfig
 from learner.model.errors import ExitStatus
 from learner.model.flow import Direction, EndpointKind, Protocol, Verdict
-from learner.model.policy import CIDRPeer, EntityPeer, PodPeer, Proposal
+from learner.model.hidden import HIDDEN_MARK
+from learner.model.policy import CIDRPeer, PodPeer, Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.simulate import SimulationResult, simulate, write_hubble
 from learner.simulate.calico_writer import (
@@ -28,6 +29,7 @@ from learner.simulate.calico_writer import (
     network_name,
     write_calico,
 )
+from outputs.report.proposal_report import collect_risks
 
 REAL_LINE = (
     Path(__file__).parents[2]
@@ -203,21 +205,23 @@ def learned(
 ) -> dict[str, tuple[dict[str, dict[str, Any]], Proposal]]:
     directory = tmp_path_factory.mktemp("parity")
     write_hubble(shop, str(directory / "hubble.jsonl"), window="learning")
-    write_calico(shop, str(directory / "level1.log"), window="learning",
-                 options=CalicoOptions(aggregation_allowed=1))  # fmt: skip
-    write_calico(shop, str(directory / "level2.log"), window="learning")
+    for level in (0, 1, 2):
+        write_calico(shop, str(directory / f"level{level}.log"), window="learning",
+                     options=CalicoOptions(aggregation_allowed=level))  # fmt: skip
     return {
         "hubble": learn(directory / "hubble.jsonl", "hubble"),
+        "level0": learn(directory / "level0.log", "calico"),
         "level1": learn(directory / "level1.log", "calico"),
         "level2": learn(directory / "level2.log", "calico"),
     }
 
 
+@pytest.mark.parametrize("level", ["level0", "level1"])
 def test_hubble_and_calico_with_addresses_give_the_same_networkpolicies(
-    learned: dict[str, tuple[dict[str, dict[str, Any]], Proposal]],
+    learned: dict[str, tuple[dict[str, dict[str, Any]], Proposal]], level: str
 ) -> None:
     hubble, _ = learned["hubble"]
-    calico, _ = learned["level1"]
+    calico, _ = learned[level]
     assert sorted(hubble) == sorted(calico)
     for path, document in hubble.items():
         other = calico[path]
@@ -227,24 +231,53 @@ def test_hubble_and_calico_with_addresses_give_the_same_networkpolicies(
             assert rule_set(other, direction) == rule_set(document, direction), (path, direction)
 
 
-def test_aggregated_calico_logs_give_the_same_pod_rules_and_hold_back_addresses(
+HIDDEN_BLOCKS = {"0.0.0.0/0", "::/0", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16",
+                 "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fe80::/10"}  # fmt: skip
+
+
+def ip_blocks(document: dict[str, Any], direction: str) -> set[str]:
+    side = "to" if direction == "egress" else "from"
+    return {
+        peer["ipBlock"]["cidr"]
+        for rule in document["spec"].get(direction, [])
+        for peer in rule.get(side, [])
+        if "ipBlock" in peer
+    }
+
+
+def test_calico_at_level_2_allows_hidden_addresses_and_says_so(
     learned: dict[str, tuple[dict[str, dict[str, Any]], Proposal]],
 ) -> None:
-    _, hubble = learned["hubble"]
-    _, calico = learned["level2"]
+    hubble_files, hubble = learned["hubble"]
+    calico_files, calico = learned["level2"]
     assert pod_rules(calico) == pod_rules(hubble)
-    # Level 2 hides outside addresses: those edges are held back (and reported), never guessed.
-    hubble_outside = {
-        policy.namespace
-        for policy in hubble.policies
+    assert sorted(hubble_files) == sorted(calico_files)
+    # Nothing is held back any more: a hidden address becomes the space it hides in.
+    assert not [
+        p for p in calico.pending if "world" in (p.edge.source.kind, p.edge.destination.kind)
+    ]
+    differing = 0
+    for path, document in hubble_files.items():
+        other = calico_files[path]
+        assert other["spec"]["podSelector"] == document["spec"]["podSelector"], path
+        for direction in ("ingress", "egress"):
+            if rule_set(other, direction) == rule_set(document, direction):
+                continue
+            differing += 1
+            # Where they differ, Hubble had outside addresses and Calico the hidden space.
+            assert ip_blocks(document, direction), (path, direction)
+            assert ip_blocks(other, direction) <= HIDDEN_BLOCKS, (path, direction)
+    assert differing
+    hidden_rules = [
+        rule
+        for policy in calico.policies
         for rule in (*(policy.ingress or ()), *(policy.egress or ()))
-        for peer in rule.peers
-        if isinstance(peer, CIDRPeer | EntityPeer)
-    }
-    pending = [p.edge for p in calico.pending]
-    assert all("world" in (edge.source.kind, edge.destination.kind) for edge in pending)
-    pending_namespaces = {edge.source.namespace or edge.destination.namespace for edge in pending}
-    assert pending_namespaces == hubble_outside
+        if any(isinstance(p, CIDRPeer) and p.cidr in HIDDEN_BLOCKS for p in rule.peers)
+    ]
+    assert hidden_rules
+    assert all(any(HIDDEN_MARK in a for a in rule.admits) for rule in hidden_rules)
+    risks = collect_risks(calico, CollectorStats(), NormalizeStats(), None)
+    assert any(r.kind == "hidden-addresses" and "any public address" in r.detail for r in risks)
 
 
 def test_simulate_command_writes_calico_flow_logs(tmp_path: Path) -> None:

@@ -1,0 +1,29 @@
+"""Peers whose address Calico's flow-log aggregation hid.
+
+At ``flowLogsFileAggregationKindForAllowed: 2`` (Calico's default) a client or server outside
+the cluster is written as type ``net`` named ``pub`` or ``pvt`` with no address. Such an end
+stands for "some public address" or "some private address outside the cluster": the only rule
+that keeps the observed traffic working allows that whole space, and the report says so.
+"""
+
+from __future__ import annotations
+
+from learner.model.flow import Endpoint, EndpointKind
+
+HIDDEN_PUBLIC = "hidden:pub"
+HIDDEN_PRIVATE = "hidden:pvt"
+HIDDEN_ADDRESSES = frozenset({HIDDEN_PUBLIC, HIDDEN_PRIVATE})
+"""Stand-ins an identity carries in place of the address Calico did not write."""
+
+HIDDEN_MARK = "addresses hidden by Calico flow-log aggregation"
+
+_NETWORK_NAMES = {"pub": HIDDEN_PUBLIC, "pvt": HIDDEN_PRIVATE}
+
+
+def hidden_address(endpoint: Endpoint) -> str:
+    """The stand-in for an address-less Calico ``pub``/``pvt`` network end, else ``""``."""
+    if endpoint.kind != EndpointKind.WORLD or endpoint.ip:
+        return ""
+    if endpoint.workload_kind != "Network":
+        return ""
+    return _NETWORK_NAMES.get(endpoint.workload_name, "")
