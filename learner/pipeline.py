@@ -20,6 +20,7 @@ from learner.inventory import Inventory, from_store
 from learner.model import Flow
 from learner.normalize import NormalizeOptions, NormalizeStats, normalize
 from learner.policy import Evidence, PendingEdge, Proposal
+from learner.scope import scope_proposal
 from outputs.base import RenderOptions, renderer
 
 COLLECTORS: dict[str, str] = {
@@ -54,6 +55,8 @@ class LearnConfig:
     internet_min_networks: int = 8
     """Public peers in this many /16 networks stand for "the internet" (0 = never widen)."""
     format: str = "networkpolicy"
+    include_system: bool = False
+    """Also write policies for system namespaces (kube-system, the CNI's own)."""
     render: RenderOptions = field(default_factory=RenderOptions)
 
     def normalize_options(self) -> NormalizeOptions:
@@ -176,7 +179,7 @@ def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnC
         )
     if config.render.l7:
         proposal = with_http_rules(proposal, store)
-    return proposal
+    return scope_proposal(proposal, config.namespaces, config.include_system)
 
 
 def with_http_rules(proposal: Proposal, store: EdgeStore) -> Proposal:

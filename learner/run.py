@@ -21,6 +21,7 @@ from learner.pipeline import (
     render_policies,
 )
 from learner.policy import Proposal
+from learner.scope import DEFAULT_MAX_MALFORMED, check_worth_writing, keep_other_namespaces
 from learner.selfcheck import self_check
 from outputs.base import write_tree
 from outputs.report import report_files
@@ -109,6 +110,8 @@ def learn_and_render(
     kubeconfig: str | None = None,
     context: str | None = None,
     jobs: int = 1,
+    max_malformed: float = DEFAULT_MAX_MALFORMED,
+    allow_empty: bool = False,
 ) -> RunResult:
     inventory = load_inventory(inventory_source, kubeconfig, context)
     store = load_state(state_path, config) if state_path else new_store(config)
@@ -132,6 +135,15 @@ def learn_and_render(
         kubeconfig=kubeconfig,
         context=context,
     )
+    check_worth_writing(
+        policies=len(proposal.policies),
+        collected=collected,
+        normalized=normalized,
+        from_state=bool(state_path),
+        max_malformed=max_malformed,
+        allow_empty=allow_empty,
+    )
+    bundle = keep_other_namespaces(bundle, output, config.namespaces)
     write_tree(bundle, output)
     return RunResult(
         proposal=proposal,

@@ -13,6 +13,7 @@ from learner.errors import ExitStatus, UsageError
 from learner.normalize import NormalizeStats
 from learner.pipeline import LEARNERS, LearnConfig
 from learner.run import RunResult, learn_and_render
+from learner.scope import DEFAULT_MAX_MALFORMED
 from outputs.base import FORMATS, RenderOptions
 
 HELP = "learn policies from flow exports and write them (with report.md/report.json) to a directory"
@@ -128,6 +129,30 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--l7", action="store_true", help="HTTP rules where the dialect has them")
     group.add_argument("--tier", default="default", help="Calico tier (default: default)")
+    group.add_argument(
+        "--include-system",
+        action="store_true",
+        help="also write policies for kube-system, kube-public, kube-node-lease and the CNI's "
+        "namespaces (cilium-*, calico-*, tigera-*); by default they are only peers",
+    )
+
+
+def add_write_guard_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("refusing to write")
+    group.add_argument(
+        "--max-malformed",
+        type=float,
+        default=DEFAULT_MAX_MALFORMED,
+        metavar="PCT",
+        help="exit 5 and write nothing when more than PCT%% of records are malformed "
+        "(default %(default)g)",
+    )
+    group.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="write even when the run used no flow, would write 0 policies or saw too many "
+        "malformed records (default: exit 5 and leave the output directory as it was)",
+    )
 
 
 def register(sub: Any) -> None:
@@ -155,6 +180,7 @@ def register(sub: Any) -> None:
     add_flow_options(parser)
     add_learner_options(parser)
     add_output_options(parser)
+    add_write_guard_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -180,6 +206,7 @@ def config_from_args(args: argparse.Namespace) -> LearnConfig:
         cluster_cidrs=tuple(args.cluster_cidr),
         internet_min_networks=args.internet_min_networks,
         format=args.format,
+        include_system=args.include_system,
         render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
     )
 
@@ -230,6 +257,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         kubeconfig=args.kubeconfig,
         context=args.context,
         jobs=args.jobs if args.jobs > 0 else (os.cpu_count() or 1),
+        max_malformed=args.max_malformed,
+        allow_empty=args.allow_empty,
     )
     print_summary(env, result, args.output)
     return ExitStatus.SUCCESS
