@@ -23,7 +23,7 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("gen") / "policies"
-    status, _, err = run_cli("generate", str(real_samples()), "-o", str(out))
+    status, _, err = run_cli("generate", str(real_samples()), "-o", str(out), "--include-system")
     assert status == 0, err
     return out
 

@@ -153,11 +153,11 @@ def test_named_ports_without_inventory_get_a_note(tmp_path: Path) -> None:
     assert "note: the policies use named ports and port 9080 of pod:bookinfo/app=ratings" in out
 
 
-def test_empty_policy_directory_warns(tmp_path: Path) -> None:
+def test_empty_policy_directory_is_nothing_to_verify(tmp_path: Path) -> None:
     status, out, err = run("--policies", str(tmp_path), "--flows", REAL_FLOWS)
-    assert status == 0
-    assert err == f"netpol-learner: warning: no policies in {tmp_path}: nothing is isolated\n"
-    assert "26 allowed, 0 would be denied" in out
+    assert status == 2
+    assert err == f"netpol-learner: error: no policy found in {tmp_path}: nothing to verify\n"
+    assert out == ""
 
 
 def test_cluster_and_paths_cannot_be_combined() -> None:
