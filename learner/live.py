@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -22,7 +23,7 @@ from typing import Protocol
 
 from collectors.base import CollectorStats
 from learner.aggregate import EdgeStore
-from learner.errors import NetpolLearnerError
+from learner.errors import NetpolLearnerError, NothingToWriteError
 from learner.inventory import Inventory
 from learner.model import Flow
 from learner.normalize import NormalizeStats, normalize
@@ -38,7 +39,7 @@ from learner.stability import (
     workload_progress,
 )
 from learner.state import PositionLike, StoredStatus
-from outputs.base import write_tree
+from outputs.base import MARKER, write_tree
 
 __all__ = [
     "META_INTERVAL",
@@ -297,6 +298,10 @@ class LiveLearner:
                 progress=progress,
                 status=status,
             )
+            if not proposal.policies and os.path.exists(os.path.join(self.settings.output, MARKER)):
+                raise NothingToWriteError(
+                    "the proposal has 0 policies: keeping the last good proposal"
+                )
             write_tree(files, self.settings.output)
         except NetpolLearnerError as error:
             # Keep the last good proposal and keep learning: an output directory that cannot

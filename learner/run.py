@@ -139,7 +139,7 @@ def learn_and_render(
         policies=len(proposal.policies),
         collected=collected,
         normalized=normalized,
-        from_state=bool(state_path),
+        learned_before=bool(state_path),
         max_malformed=max_malformed,
         allow_empty=allow_empty,
     )

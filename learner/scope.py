@@ -76,11 +76,14 @@ def check_worth_writing(
     policies: int,
     collected: CollectorStats,
     normalized: NormalizeStats,
-    from_state: bool,
+    learned_before: bool,
     max_malformed: float,
     allow_empty: bool,
 ) -> None:
-    """NothingToWriteError unless the run learned enough to replace what is there."""
+    """NothingToWriteError unless the run learned enough to replace what is there.
+
+    ``learned_before``: the edges come from a state file, so a run that adds no flow of its own
+    still has evidence."""
     if allow_empty:
         return
     hint = " (--allow-empty writes anyway)"
@@ -90,7 +93,7 @@ def check_worth_writing(
             f"{collected.malformed:,} of {collected.records:,} records are malformed "
             f"({share:.0f}% > --max-malformed {max_malformed:g}%): nothing written{hint}"
         )
-    if not from_state and normalized.included == 0:
+    if not learned_before and normalized.included == 0:
         raise NothingToWriteError(f"no flow was used: nothing written{hint}")
     if policies == 0:
         raise NothingToWriteError(f"the run would write 0 policies: nothing written{hint}")

@@ -10,11 +10,17 @@ import argparse
 import time
 from typing import Any
 
-from learner.commands.generate import add_learner_options, add_output_options, config_from_args
+from learner.commands.generate import (
+    add_learner_options,
+    add_output_options,
+    add_write_guard_options,
+    config_from_args,
+)
 from learner.console import Env
 from learner.durations import format_duration, parse_duration
 from learner.errors import ExitStatus
 from learner.live import META_INTERVAL, META_STABILIZATION, bundle_files
+from learner.scope import check_worth_writing
 from learner.session import stats_from_counters
 from learner.stability import status_document, stream_clock, workload_progress
 from learner.state import StateStore, load_store
@@ -60,6 +66,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--ignore-label", action="append", default=[], help=argparse.SUPPRESS)
     add_learner_options(parser)
     add_output_options(parser)
+    add_write_guard_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -99,6 +106,14 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         normalized=normalized,
         progress=progress,
         status=status,
+    )
+    check_worth_writing(
+        policies=len(proposal.policies),
+        collected=collected,
+        normalized=normalized,
+        learned_before=bool(store.edges),
+        max_malformed=args.max_malformed,
+        allow_empty=args.allow_empty,
     )
     write_tree(files, args.output)
     counts = status["counts"]

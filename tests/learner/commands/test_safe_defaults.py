@@ -143,3 +143,16 @@ def test_verify_with_no_policy_under_the_path_exits_2(tmp_path: Path) -> None:
     )
     assert status == ExitStatus.USAGE
     assert "no polic" in err
+
+
+def test_export_of_a_state_with_nothing_learned_writes_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    state, out = str(tmp_path / "learn.db"), tmp_path / "out"
+    assert run_cli("ingest", str(empty), "--state", state)[0] == 0
+    status, _, err = run_cli("export", "--state", state, "-o", str(out))
+    assert status == ExitStatus.NOTHING_TO_WRITE, err
+    assert not out.exists()
+    status, _, err = run_cli("export", "--state", state, "-o", str(out), "--allow-empty")
+    assert status == 0, err
+    assert (out / "report.md").exists()
