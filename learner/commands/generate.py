@@ -48,7 +48,8 @@ def add_flow_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NS",
-        help="only learn for workloads in NS (repeatable; repeated flags mean OR)",
+        help="only learn and write policies for workloads in NS (repeatable; repeated flags mean "
+        "OR); other workloads stay peers and their files in the output directory are kept",
     )
     group.add_argument(
         "--include-dropped",
@@ -60,7 +61,8 @@ def add_flow_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY",
-        help="a volatile label key to leave out of workload identity (repeatable; KEY* = prefix)",
+        help="a volatile label key to leave out of workload identity (repeatable; KEY* = prefix); "
+        "role, */role, *-role, *instance-role*, leader labels and per-instance names always are",
     )
     group.add_argument(
         "--strict", action="store_true", help="stop at the first malformed record (exit 2)"
