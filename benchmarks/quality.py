@@ -54,6 +54,7 @@ SCENARIOS: tuple[str, ...] = (
     "cross-namespace-monitoring",
     "external-ips",
     "label-styles",
+    "failover",
     "mixed",
 )
 WORLD_PROBE_ADDRESS = "81.2.69.160"

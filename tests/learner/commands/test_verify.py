@@ -136,7 +136,7 @@ def test_dropped_flows_only_with_include_dropped(tmp_path: Path) -> None:
     assert out.startswith("checked 0 observed connections")
     status, out, err = run("--policies", policies, "--flows", DROPPED_FLOW, "--include-dropped")
     assert status == 1
-    assert "DENIED pod:agent-restricted/agent-id=agt-log-reader-001,app=agent-probe," in out
+    assert "DENIED pod:agent-restricted/agent-id=agt-log-reader-001,app=agent-probe" in out
     assert "NetworkPolicy corp-prod/deny-all" in out
 
 
