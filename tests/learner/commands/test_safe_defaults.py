@@ -46,6 +46,8 @@ def test_namespace_flag_limits_what_is_written_and_keeps_other_files(tmp_path: P
     for name, text in before.items():
         if "/" in name and not name.startswith("bookinfo/"):
             assert after.get(name) == text, name
+    # and they stay in the kustomization
+    assert b"istio-system/prometheus.yaml" in after["kustomization.yaml"]
     # and nothing new was written for them by this run
     assert {f for f in after if "/" in f} - set(before) <= written_now
 
@@ -156,3 +158,14 @@ def test_export_of_a_state_with_nothing_learned_writes_nothing(tmp_path: Path) -
     status, _, err = run_cli("export", "--state", state, "-o", str(out), "--allow-empty")
     assert status == 0, err
     assert (out / "report.md").exists()
+
+
+def test_a_directory_of_manifests_is_not_flows(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert generate(out)[0] == 0
+    before = tree(out)
+    manifests = Path(__file__).parents[3] / "deploy"
+    status, _, err = run_cli("generate", str(manifests), "-o", str(out))
+    assert status == ExitStatus.NOTHING_TO_WRITE, err
+    assert "malformed" in err
+    assert tree(out) == before
