@@ -54,6 +54,7 @@ SCENARIOS: tuple[str, ...] = (
     "external-ips",
     "address-pools",
     "label-styles",
+    "failover",
     "mixed",
 )
 WORLD_PROBE_ADDRESS = "81.2.69.160"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -33,12 +34,12 @@ from learner.ingest.stability import (
 from learner.ingest.state import PositionLike, StoredStatus
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
-from learner.model.errors import NetpolLearnerError
+from learner.model.errors import NetpolLearnerError, NothingToWriteError
 from learner.model.flow import Flow
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.base import write_tree
+from outputs.base import MARKER, write_tree
 
 __all__ = [
     "META_INTERVAL",
@@ -297,6 +298,10 @@ class LiveLearner:
                 progress=progress,
                 status=status,
             )
+            if not proposal.policies and os.path.exists(os.path.join(self.settings.output, MARKER)):
+                raise NothingToWriteError(
+                    "the proposal has 0 policies: keeping the last good proposal"
+                )
             write_tree(files, self.settings.output)
         except NetpolLearnerError as error:
             # Keep the last good proposal and keep learning: an output directory that cannot

@@ -13,6 +13,7 @@ from typing import Protocol as TypingProtocol
 from collectors.base import FILE_SOURCES, Collector
 from collectors.detect import detect_source as detect
 from learner.app.console import Progress
+from learner.app.scope import scope_proposal
 from learner.infer.baseline import BaselineLearner
 from learner.infer.least_privilege import PolicyLearner
 from learner.ingest.normalize import normalize
@@ -139,7 +140,7 @@ def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnC
         )
     if config.render.l7:
         proposal = with_http_rules(proposal, store)
-    return proposal
+    return scope_proposal(proposal, config.namespaces, config.include_system)
 
 
 def with_http_rules(proposal: Proposal, store: EdgeStore) -> Proposal:

@@ -16,6 +16,7 @@ from learner.app.pipeline import (
     read_flows,
     render_policies,
 )
+from learner.app.scope import DEFAULT_MAX_MALFORMED, check_worth_writing, keep_other_namespaces
 from learner.app.selfcheck import self_check
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
@@ -120,6 +121,8 @@ def learn_and_render(
     kubeconfig: str | None = None,
     context: str | None = None,
     jobs: int = 1,
+    max_malformed: float = DEFAULT_MAX_MALFORMED,
+    allow_empty: bool = False,
 ) -> RunResult:
     inventory = load_inventory(inventory_source, kubeconfig, context)
     store = load_state(state_path, config) if state_path else new_store(config)
@@ -143,6 +146,15 @@ def learn_and_render(
         kubeconfig=kubeconfig,
         context=context,
     )
+    check_worth_writing(
+        policies=len(proposal.policies),
+        collected=collected,
+        normalized=normalized,
+        learned_before=bool(state_path),
+        max_malformed=max_malformed,
+        allow_empty=allow_empty,
+    )
+    bundle = keep_other_namespaces(bundle, output, config.namespaces)
     write_tree(bundle, output)
     return RunResult(
         proposal=proposal,

@@ -31,7 +31,9 @@ examples:
   netpol-learner diff --current cluster --proposed policies/ --flows flows/ --fail-on newly-blocked
   netpol-learner diff --current main-policies/ --proposed pr-policies/ --report review/
 
-exit status: 0 when --fail-on finds nothing, 1 when it does, 2 on bad input
+exit status: 0 when --fail-on finds nothing, 1 when it does, 2 on bad input or when there is
+nothing to judge (--fail-on newly-blocked without --flows or --inventory); without flows the
+textual changes (a widened rule among them) still count for --fail-on any-change
 """
 FAIL_ON = ("newly-blocked", "any-change")
 
@@ -80,6 +82,10 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         namespaces=tuple(sorted(set(args.namespace))),
         ignore_labels=tuple(args.ignore_label),
     )
+    if args.fail_on == "newly-blocked" and not args.flows and not args.inventory:
+        raise UsageError(
+            "--fail-on newly-blocked needs --flows (or --inventory) to judge: nothing to compare"
+        )
     store = new_store(config)
     collected = CollectorStats()
     if args.flows:

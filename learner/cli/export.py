@@ -12,6 +12,7 @@ from typing import Any
 
 from learner.app.console import Env
 from learner.app.live import META_INTERVAL, META_STABILIZATION, bundle_files
+from learner.app.scope import check_worth_writing
 from learner.app.session import stats_from_counters
 from learner.cli.options import (
     add_command_parser,
@@ -21,6 +22,7 @@ from learner.cli.options import (
     add_namespace_flag,
     add_output_options,
     add_state_flag,
+    add_write_guard_options,
     config_from_args,
 )
 from learner.ingest.stability import status_document, stream_clock, workload_progress
@@ -63,6 +65,7 @@ def register(sub: Any) -> None:
     add_ignore_label_flag(parser, argparse.SUPPRESS)
     add_learner_options(parser)
     add_output_options(parser)
+    add_write_guard_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -102,6 +105,14 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         normalized=normalized,
         progress=progress,
         status=status,
+    )
+    check_worth_writing(
+        policies=len(proposal.policies),
+        collected=collected,
+        normalized=normalized,
+        learned_before=bool(store.edges),
+        max_malformed=args.max_malformed,
+        allow_empty=args.allow_empty,
     )
     write_tree(files, args.output)
     counts = status["counts"]

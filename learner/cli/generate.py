@@ -13,6 +13,7 @@ from learner.cli.options import (
     add_flow_options,
     add_learner_options,
     add_output_options,
+    add_write_guard_options,
     config_from_args,
 )
 from learner.model.edges import flows_in
@@ -55,6 +56,7 @@ def register(sub: Any) -> None:
     add_flow_options(parser)
     add_learner_options(parser)
     add_output_options(parser)
+    add_write_guard_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -108,6 +110,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         kubeconfig=args.kubeconfig,
         context=args.context,
         jobs=args.jobs if args.jobs > 0 else (os.cpu_count() or 1),
+        max_malformed=args.max_malformed,
+        allow_empty=args.allow_empty,
     )
     print_summary(env, result, args.output)
     return ExitStatus.SUCCESS

@@ -16,13 +16,15 @@ from collectors.grpc import ReconnectPolicy, ServerOptions, TLSOptions
 from collectors.hubble.grpc import DEFAULT_SERVER as HUBBLE_DEFAULT_SERVER
 from learner.app.cni_choice import CIDR_MATCH_NODES_HELP, CNI_CHOICES, CNI_HELP, resolve_cni
 from learner.app.pipeline import LEARNERS
+from learner.app.scope import DEFAULT_MAX_MALFORMED
 from learner.model.config import LearnConfig, RenderOptions
 from learner.model.durations import parse_duration, parse_time
 from learner.model.errors import UsageError
 from outputs.base import FORMATS
 
 IGNORE_LABEL_HELP = (
-    "a volatile label key to leave out of workload identity (repeatable; KEY* = prefix)"
+    "a volatile label key to leave out of workload identity (repeatable; KEY* = prefix); "
+    "role, */role, *-role, *instance-role*, leader labels and per-instance names always are"
 )
 
 
@@ -80,7 +82,11 @@ def add_flow_options(parser: argparse.ArgumentParser) -> None:
     """Options about reading and filtering flows, shared by every command that reads flows."""
     group = parser.add_argument_group("flows")
     add_source_flag(group, "input format (default: detected from each file's first records)")
-    add_namespace_flag(group, "only learn for workloads in NS (repeatable; repeated flags mean OR)")
+    add_namespace_flag(
+        group,
+        "only learn and write policies for workloads in NS (repeatable; repeated flags mean "
+        "OR); other workloads stay peers and their files in the output directory are kept",
+    )
     add_include_dropped_flag(
         group, "also learn from DROPPED/ERROR flows (default: report them only)"
     )
@@ -150,6 +156,30 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--l7", action="store_true", help="HTTP rules where the dialect has them")
     group.add_argument("--tier", default="default", help="Calico tier (default: default)")
     add_cni_flags(group)
+    group.add_argument(
+        "--include-system",
+        action="store_true",
+        help="also write policies for kube-system, kube-public, kube-node-lease and the CNI's "
+        "namespaces (cilium-*, calico-*, tigera-*); by default they are only peers",
+    )
+
+
+def add_write_guard_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("refusing to write")
+    group.add_argument(
+        "--max-malformed",
+        type=float,
+        default=DEFAULT_MAX_MALFORMED,
+        metavar="PCT",
+        help="exit 5 and write nothing when more than PCT%% of records are malformed "
+        "(default %(default)g)",
+    )
+    group.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="write even when the run used no flow, would write 0 policies or saw too many "
+        "malformed records (default: exit 5 and leave the output directory as it was)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> LearnConfig:
@@ -174,6 +204,7 @@ def config_from_args(args: argparse.Namespace) -> LearnConfig:
         cluster_cidrs=tuple(args.cluster_cidr),
         internet_min_networks=args.internet_min_networks,
         format=args.format,
+        include_system=args.include_system,
         render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
         cni=resolve_cni(
             args.cni, getattr(args, "source", "auto"), getattr(args, "inputs", None) or []

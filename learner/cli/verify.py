@@ -254,7 +254,7 @@ def load_policies(
     for error in errors:
         env.error(str(error))
     if not documents and not errors:
-        env.warning(f"no policies in {', '.join(sources)}: nothing is isolated")
+        raise UsageError(f"no policy found in {', '.join(sources)}: nothing to verify")
     return None if errors else policies
 
 

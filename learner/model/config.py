@@ -43,6 +43,8 @@ class LearnConfig:
     internet_min_networks: int = 8
     """Public peers in this many /16 networks stand for "the internet" (0 = never widen)."""
     format: str = "networkpolicy"
+    include_system: bool = False
+    """Also write policies for system namespaces (kube-system, the CNI's own)."""
     render: RenderOptions = field(default_factory=RenderOptions)
     cni: str = "generic"
     """The CNI that enforces the policies (:class:`learner.semantics.cni.CNI` value): the

@@ -16,6 +16,9 @@ class ExitStatus(IntEnum):
     """gRPC server or Kubernetes API unreachable, TLS failure, timeout."""
     INTERNAL = 4
     """A bug: rerun with --debug and report it."""
+    NOTHING_TO_WRITE = 5
+    """0 policies, no flow used, or too many malformed records: nothing written
+    (``--allow-empty`` writes anyway)."""
     INTERRUPTED = 130
 
 
@@ -81,3 +84,9 @@ class SelfCheckError(NetpolLearnerError):
     """The proposal would deny traffic it was learned from: a bug in the learner."""
 
     exit_status = ExitStatus.INTERNAL
+
+
+class NothingToWriteError(NetpolLearnerError):
+    """A run that learned nothing worth writing: the output directory is left as it was."""
+
+    exit_status = ExitStatus.NOTHING_TO_WRITE

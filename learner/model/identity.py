@@ -1,7 +1,8 @@
 """Workload identity: which observed endpoints count as "the same workload".
 
 A pod's identity is its namespace plus its labels minus the volatile ones (those that change
-on every rollout, job run or release), so a rollout, a scale-up or the next CronJob run maps
+on every rollout, job run or release, and those that operators move between pods, such as
+``role``), so a rollout, a scale-up or the next CronJob run maps
 onto the same identity. Non-pod endpoints keep their address (external IPs stay IPs).
 """
 
@@ -31,6 +32,23 @@ VOLATILE_LABEL_KEYS: frozenset[str] = frozenset(
     }
 )
 VOLATILE_LABEL_PREFIXES: tuple[str, ...] = ("batch.kubernetes.io/",)
+FLIP_LABEL_KEYS: frozenset[str] = frozenset(
+    {"role", "cnpg.io/instanceName", "statefulset.kubernetes.io/pod-name"}
+)
+"""Labels that operators move between the pods of one workload (at a failover, a leader
+election), so a policy keyed on them stops selecting the pod it was written for."""
+
+
+def is_flip_label(key: str) -> bool:
+    """``role``, ``*/role``, ``*-role``, ``*instance-role*`` (any case), leader labels and the
+    per-instance names of StatefulSet and CloudNativePG pods."""
+    lowered = key.lower()
+    return (
+        key in FLIP_LABEL_KEYS
+        or lowered.endswith(("/role", "-role", "instancerole"))
+        or "instance-role" in lowered
+        or "leader" in lowered
+    )
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -74,7 +92,11 @@ class IdentityResolver:
         self._cache.clear()
 
     def is_volatile(self, key: str) -> bool:
-        return key in self._ignored_keys or key.startswith(self._ignored_prefixes)
+        return (
+            key in self._ignored_keys
+            or key.startswith(self._ignored_prefixes)
+            or is_flip_label(key)
+        )
 
     def stable_labels(self, labels: Labels) -> Labels:
         return tuple((k, v) for k, v in labels if not self.is_volatile(k))

@@ -90,6 +90,18 @@ def _label_styles(seed: int, hours: float) -> Scenario:
     )
 
 
+def _failover(seed: int, hours: float) -> Scenario:
+    s = ScenarioBuilder("failover", seed, hours, gap_minutes=15)
+    label_zoo(s, platform(s))
+    for workload in s.cluster.workloads():
+        if workload.id == "labels/ledger-db":
+            s.cluster.failover(workload, s.learning.end_ns + 30 * SECOND)
+    return s.finish(
+        "The label styles, with the CloudNativePG-style ledger-db failing over between the "
+        "learning and the held-out window: role=primary moves to another instance."
+    )
+
+
 def _mixed(seed: int, hours: float) -> Scenario:
     s = ScenarioBuilder("mixed", seed, hours, nodes=8)
     p = platform(s, replicas=2)
@@ -110,6 +122,7 @@ SCENARIOS: dict[str, Callable[[int, float], Scenario]] = {
     "external-ips": _external_ips,
     "address-pools": _address_pools,
     "label-styles": _label_styles,
+    "failover": _failover,
     "mixed": _mixed,
 }
 """Scenario name → builder taking ``(seed, hours)``."""

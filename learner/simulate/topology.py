@@ -132,6 +132,7 @@ class ClusterBuilder:
         self._namespaces: dict[str, SimNamespace] = {}
         self._workloads: dict[str, Workload] = {}
         self._rollouts: dict[str, list[tuple[int, int]]] = {}
+        self._failovers: dict[str, list[int]] = {}
         self._externals: dict[str, External] = {}
         self._service_ips: dict[str, str] = {}
         self._used_service_ips = {"10.96.0.1", "10.96.0.10"}
@@ -211,6 +212,11 @@ class ClusterBuilder:
     def rollout(self, workload: Workload, at_ns: int, step_ns: int = 20 * SECOND) -> None:
         """A rolling restart starting at ``at_ns``, replacing one pod every ``step_ns``."""
         self._rollouts.setdefault(workload.id, []).append((at_ns, step_ns))
+
+    def failover(self, workload: Workload, at_ns: int) -> None:
+        """The operator moves ``role=primary`` to the next instance at ``at_ns`` (a StatefulSet
+        with per-pod role labels): the pods stay, their role labels flip."""
+        self._failovers.setdefault(workload.id, []).append(at_ns)
 
     def external(
         self,
@@ -312,12 +318,35 @@ class ClusterBuilder:
                     end = next_rev[0] + order * next_rev[1] + 10 * SECOND
                 if workload.kind is WorkloadKind.STATEFULSET and r > 0:
                     start += 5 * SECOND  # the old pod must be gone before its name is reused
-                name, labels, revision = self._controller_pod(workload, slot, hashes[r], r)
-                plans.append(self._plan(workload, name, node, start, end, labels, revision))
+                for primary, (seg_start, seg_end) in self._role_segments(workload, start, end):
+                    name, labels, revision = self._controller_pod(
+                        workload, slot, hashes[r], r, primary
+                    )
+                    plans.append(
+                        self._plan(workload, name, node, seg_start, seg_end, labels, revision)
+                    )
         return plans
 
+    def _role_segments(
+        self, workload: Workload, start: int, end: int
+    ) -> list[tuple[int, tuple[int, int]]]:
+        """``(primary slot, (start, end))`` pieces of one pod's life, split at each failover.
+
+        A label change is simulated as the pod ending and coming back under its name with the
+        new labels (5 s later, as a flow-log reader would see a changed identity)."""
+        times = sorted(self._failovers.get(workload.id, []))
+        primary = sum(1 for t in times if t <= start) % max(workload.replicas, 1)
+        segments = []
+        for t in times:
+            if start < t < end:
+                segments.append((primary, (start, t)))
+                start = t + 5 * SECOND
+                primary = (primary + 1) % max(workload.replicas, 1)
+        segments.append((primary, (start, end)))
+        return segments
+
     def _controller_pod(
-        self, workload: Workload, slot: int, hash_: str, revision: int
+        self, workload: Workload, slot: int, hash_: str, revision: int, primary: int = 0
     ) -> tuple[str, dict[str, str], str]:
         """Pod name, controller-added labels and revision marker for one replica."""
         if workload.kind is WorkloadKind.DEPLOYMENT:
@@ -335,7 +364,7 @@ class ClusterBuilder:
                 "apps.kubernetes.io/pod-index": str(slot),
             }
             if workload.pod_noise:
-                labels["role"] = "primary" if slot == 0 else "replica"
+                labels["role"] = "primary" if slot == primary else "replica"
                 labels["cnpg.io/instanceName"] = name
             return name, labels, revision_hash
         name = f"{workload.name}-{pod_suffix(self.rng)}"

@@ -492,7 +492,7 @@ def test_l7_rules_admit_observed_requests_and_reject_others() -> None:
 
 
 def real_proposal(*, with_http: bool = False) -> tuple[Proposal, EdgeStore]:
-    config = LearnConfig(format="cilium")
+    config = LearnConfig(format="cilium", include_system=True)
     store = EdgeStore()
     flows = read_flows([str(REAL_FLOWS)], source="hubble", stats=CollectorStats())
     ingest(flows, store, config, NormalizeStats())

@@ -33,14 +33,16 @@ def wait_until(check: Callable[[], object], timeout: float = 20) -> bool:
 
 
 @contextmanager
-def running_learner(tmp_path: Path, output: Path) -> Iterator[LiveLearner]:
+def running_learner(
+    tmp_path: Path, output: Path, config: LearnConfig | None = None
+) -> Iterator[LiveLearner]:
     """A LiveLearner running in a thread until the block ends, having read every flow."""
     responses = load_responses([TCP])
     with (
         HubbleTestServer(RecordedObserver(responses)) as server,
         StateStore(str(tmp_path / "state.db")) as state,
     ):
-        session = LearningSession(state, LearnConfig(learner="baseline"))
+        session = LearningSession(state, config or LearnConfig(learner="baseline"))
         stream = HubbleStream(
             ServerOptions(server=server.address),
             FlowQuery(follow=True),
@@ -88,3 +90,21 @@ def test_an_unwritable_output_keeps_learning_and_logs_why(
         assert learner.healthy()
     assert (output / "precious.txt").read_text() == "someone else's file"
     assert load_store(str(tmp_path / "state.db")).edges
+
+
+def test_a_proposal_of_no_policy_keeps_the_last_good_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    output = tmp_path / "proposal"
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    with running_learner(tmp_path / "first", output) as learner:
+        assert wait_until(lambda: learner.policies > 0)
+    before = {p: p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    nowhere = LearnConfig(learner="baseline", namespaces=("nowhere",))
+    with (
+        caplog.at_level(logging.ERROR, logger="learner.app.live"),
+        running_learner(tmp_path / "second", output, nowhere),
+    ):
+        assert wait_until(lambda: "keeping the last good proposal" in caplog.text)
+    assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before

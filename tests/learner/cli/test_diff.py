@@ -25,7 +25,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("gen") / "policies"
     # --cni generic here and in every diff: these tests are about diffing NetworkPolicies
     # read by address; tests/learner/commands/test_generate_cni.py covers Cilium's reading.
-    status, _, err = run_cli("generate", str(real_samples()), "-o", str(out), "--cni", "generic")
+    status, _, err = run_cli(
+        "generate", str(real_samples()), "-o", str(out), "--cni", "generic", "--include-system"
+    )
     assert status == 0, err
     return out
 

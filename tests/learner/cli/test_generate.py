@@ -43,7 +43,9 @@ def test_every_observed_connection_is_allowed_and_no_unobserved_pair(
     learner: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    status, _, err = run_cli("generate", str(real_samples()), "-o", str(out), "--learner", learner)
+    status, _, err = run_cli(
+        "generate", str(real_samples()), "-o", str(out), "--learner", learner, "--include-system"
+    )
     assert status == 0, err
     files = {str(p.relative_to(out)): p.read_text() for p in out.rglob("*.yaml")}
     policies = compile_policies(documents_from_files(files))

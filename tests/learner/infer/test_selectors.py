@@ -107,9 +107,9 @@ def test_identities_map_onto_inventory_or_become_members_of_their_own() -> None:
 
 def test_peer_choice_never_admits_strangers_at_zero_budget() -> None:
     universe = universe_of(
-        ("a", "x", {"app": "x", "role": "client"}),
-        ("a", "y", {"app": "y", "role": "client"}),
-        ("a", "z", {"app": "z", "role": "client"}),
+        ("a", "x", {"app": "x", "tier": "client"}),
+        ("a", "y", {"app": "y", "tier": "client"}),
+        ("a", "z", {"app": "z", "tier": "client"}),
         ("a", "db", {"app": "db"}),
     )
     selector = PeerSelector(universe)
@@ -118,7 +118,7 @@ def test_peer_choice_never_admits_strangers_at_zero_budget() -> None:
     assert choice.admitted == bits(universe, "a/x", "a/y")
     # A shared, specific label covering exactly the peers is preferred.
     choice = selector.choose(bits(universe, "a/x", "a/y", "a/z"), "a", 0)
-    assert [p.key for p in choice.peers] == ["<own namespace>/role=client"]
+    assert [p.key for p in choice.peers] == ["<own namespace>/tier=client"]
 
 
 def test_peer_choice_uses_the_budget_for_fewer_terms() -> None:

@@ -169,7 +169,7 @@ def test_output_is_deterministic(shop: SimulationResult, tmp_path: Path) -> None
 
 
 def learn(path: Path, source: str) -> tuple[dict[str, dict[str, Any]], Proposal]:
-    config = LearnConfig()
+    config = LearnConfig(include_system=True)
     store = new_store(config)
     flows = read_flows([str(path)], source=source, stats=CollectorStats())
     ingest(flows, store, config, NormalizeStats())
