@@ -38,7 +38,7 @@ from learner.model.flow import Flow
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.base import write_tree
+from outputs.bundle import write_bundle
 
 __all__ = [
     "META_INTERVAL",
@@ -77,6 +77,8 @@ class LiveSettings:
     output: str
     collector: str
     """Name the source's position is saved under (e.g. ``hubble:localhost:4245``)."""
+    report_dir: str | None = None
+    """Where report.md, report.json and status.json go (default: beside ``output``)."""
     interval: float = 600.0
     """Seconds between proposals; also the Learning window."""
     stabilization_period: float = 3600.0
@@ -297,7 +299,7 @@ class LiveLearner:
                 progress=progress,
                 status=status,
             )
-            write_tree(files, self.settings.output)
+            write_bundle(files, self.settings.output, self.settings.report_dir)
         except NetpolLearnerError as error:
             # Keep the last good proposal and keep learning: an output directory that cannot
             # be written now may be writable later, and a failed self-check is logged loudly.

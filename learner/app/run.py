@@ -22,7 +22,7 @@ from learner.model.edges import EdgeStore
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.base import write_tree
+from outputs.bundle import write_bundle
 from outputs.report.proposal_report import report_files
 
 
@@ -33,6 +33,7 @@ class RunResult:
     collected: CollectorStats
     normalized: NormalizeStats
     files_written: int
+    report_dir: str
     edges: int
     workloads: int
 
@@ -109,6 +110,7 @@ def learn_and_render(
     output: str,
     config: LearnConfig,
     env: Env,
+    report_dir: str | None = None,
     source: str = "auto",
     strict: bool = False,
     inventory_source: str | None = None,
@@ -140,13 +142,14 @@ def learn_and_render(
         kubeconfig=kubeconfig,
         context=context,
     )
-    write_tree(bundle, output)
+    written_report_dir = write_bundle(bundle, output, report_dir)
     return RunResult(
         proposal=proposal,
         store=store,
         collected=collected,
         normalized=normalized,
         files_written=len(bundle),
+        report_dir=written_report_dir,
         edges=len(store.edges),
         workloads=len(store.workloads),
     )

@@ -27,7 +27,7 @@ from learner.ingest.stability import status_document, stream_clock, workload_pro
 from learner.ingest.state import StateStore, load_store
 from learner.model.durations import format_duration, parse_duration
 from learner.model.errors import ExitStatus
-from outputs.base import write_tree
+from outputs.bundle import report_dir_for, write_bundle
 
 HELP = "write the current proposal (policies, report, status.json) from a learning state file"
 EXAMPLES = """\
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         progress=progress,
         status=status,
     )
-    write_tree(files, args.output)
+    write_bundle(files, args.output, report_dir_for(args.output, args.report_dir))
     counts = status["counts"]
     env.info(
         f"wrote {len(proposal.policies)} policies for {len(progress)} workloads "

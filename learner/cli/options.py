@@ -143,6 +143,12 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--l7", action="store_true", help="HTTP rules where the dialect has them")
     group.add_argument("--tier", default="default", help="Calico tier (default: default)")
+    group.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="where report.md and report.json go, outside the manifest directory so that "
+        "kubectl apply -R -f and Argo CD/Flux read only policies (default: <output>-report)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> LearnConfig:
