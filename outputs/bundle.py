@@ -38,6 +38,12 @@ def report_dir_for(manifest_dir: str, report_dir: str | None) -> str:
     return chosen
 
 
+def manifest_link(manifest_dir: str, report_dir: str) -> str:
+    """The manifest directory as a relative link from the report directory (``../out``)."""
+    relative = os.path.relpath(os.path.abspath(manifest_dir), os.path.abspath(report_dir))
+    return relative.replace(os.sep, "/")
+
+
 def split_bundle(bundle: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """(manifests, report files) of one run's bundle."""
     manifests = {path: text for path, text in bundle.items() if path not in REPORT_FILES}

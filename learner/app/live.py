@@ -38,7 +38,7 @@ from learner.model.flow import Flow
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.bundle import write_bundle
+from outputs.bundle import manifest_link, report_dir_for, write_bundle
 
 __all__ = [
     "META_INTERVAL",
@@ -98,6 +98,7 @@ def bundle_files(
     normalized: NormalizeStats,
     progress: list[WorkloadProgress],
     status: Mapping[str, object],
+    manifest_link: str = "",
 ) -> tuple[Proposal, dict[str, str]]:
     """The proposal for ``store`` and every file of the output directory, as ``generate``
     makes them (including its self-check, which raises SelfCheckError rather than let a
@@ -107,7 +108,13 @@ def bundle_files(
 
     statuses = {p.identity.key: str(p.status) for p in progress}
     proposal, bundle = render_bundle(
-        store, inventory, config, collected=collected, normalized=normalized, statuses=statuses
+        store,
+        inventory,
+        config,
+        collected=collected,
+        normalized=normalized,
+        statuses=statuses,
+        manifest_link=manifest_link,
     )
     bundle["status.json"] = json.dumps(status, indent=2, sort_keys=True) + "\n"
     return proposal, bundle
@@ -289,6 +296,7 @@ class LiveLearner:
             stabilization_period=self.settings.stabilization_period,
             extra={"edges": len(store.edges), "generated_at": time.time()},
         )
+        reports = report_dir_for(self.settings.output, self.settings.report_dir)
         try:
             proposal, files = bundle_files(
                 store,
@@ -298,8 +306,9 @@ class LiveLearner:
                 normalized=normalized,
                 progress=progress,
                 status=status,
+                manifest_link=manifest_link(self.settings.output, reports),
             )
-            write_bundle(files, self.settings.output, self.settings.report_dir)
+            write_bundle(files, self.settings.output, reports)
         except NetpolLearnerError as error:
             # Keep the last good proposal and keep learning: an output directory that cannot
             # be written now may be writable later, and a failed self-check is logged loudly.

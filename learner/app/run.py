@@ -22,7 +22,7 @@ from learner.model.edges import EdgeStore
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.bundle import write_bundle
+from outputs.bundle import manifest_link, report_dir_for, write_bundle
 from outputs.report.proposal_report import report_files
 
 
@@ -65,13 +65,15 @@ def render_bundle(
     kubeconfig: str | None = None,
     context: str | None = None,
     statuses: Mapping[str, str] | None = None,
+    manifest_link: str = "",
 ) -> tuple[Proposal, dict[str, str]]:
     """The proposal for ``store`` and every file of the output directory: policies, report.md
     and report.json (with the diff against ``current_source`` when given).
 
     The rendered policies are self-checked first: SelfCheckError rather than a proposal that
     denies traffic it learned from. ``store`` is changed (unlabelled pods are resolved), so
-    pass a copy of a store that keeps learning.
+    pass a copy of a store that keeps learning. ``manifest_link`` is the manifest directory
+    seen from the report directory, for report.md's links to the policy files.
     """
     proposal = build_proposal(store, inventory, config)
     files = render_policies(proposal, config)
@@ -99,6 +101,7 @@ def render_bundle(
                 else None
             ),
             statuses=statuses,
+            manifest_link=manifest_link,
         )
     )
     return proposal, bundle
@@ -120,6 +123,7 @@ def learn_and_render(
     context: str | None = None,
     jobs: int = 1,
 ) -> RunResult:
+    reports = report_dir_for(output, report_dir)
     inventory = load_inventory(inventory_source, kubeconfig, context)
     store = load_state(state_path, config) if state_path else new_store(config)
     collected = CollectorStats()
@@ -141,8 +145,9 @@ def learn_and_render(
         current_source=current_source,
         kubeconfig=kubeconfig,
         context=context,
+        manifest_link=manifest_link(output, reports),
     )
-    written_report_dir = write_bundle(bundle, output, report_dir)
+    written_report_dir = write_bundle(bundle, output, reports)
     return RunResult(
         proposal=proposal,
         store=store,

@@ -27,7 +27,7 @@ from learner.ingest.stability import status_document, stream_clock, workload_pro
 from learner.ingest.state import StateStore, load_store
 from learner.model.durations import format_duration, parse_duration
 from learner.model.errors import ExitStatus
-from outputs.bundle import report_dir_for, write_bundle
+from outputs.bundle import manifest_link, report_dir_for, write_bundle
 
 HELP = "write the current proposal (policies, report, status.json) from a learning state file"
 EXAMPLES = """\
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         stabilization_period=period,
         extra={"edges": len(store.edges), "generated_at": time.time()},
     )
+    reports = report_dir_for(args.output, args.report_dir)
     proposal, files = bundle_files(
         store,
         inventory,
@@ -102,8 +103,9 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         normalized=normalized,
         progress=progress,
         status=status,
+        manifest_link=manifest_link(args.output, reports),
     )
-    write_bundle(files, args.output, report_dir_for(args.output, args.report_dir))
+    write_bundle(files, args.output, reports)
     counts = status["counts"]
     env.info(
         f"wrote {len(proposal.policies)} policies for {len(progress)} workloads "

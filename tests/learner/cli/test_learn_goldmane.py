@@ -197,7 +197,10 @@ def test_learns_from_goldmane_over_mtls_and_writes_a_proposal_that_allows_what_i
         assert wait_until(
             lambda: (
                 (output.parent / f"{output.name}-report" / "status.json").exists()
-                and json.loads((output.parent / f"{output.name}-report" / "status.json").read_text())["edges"] == edges
+                and json.loads(
+                    (output.parent / f"{output.name}-report" / "status.json").read_text()
+                )["edges"]
+                == edges
             )
         )
     finally:
