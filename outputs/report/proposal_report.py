@@ -559,8 +559,8 @@ def report_markdown(
         f"{plural(len(proposal.policies), 'policy', 'policies')} ({config.format}) for "
         f"{plural(len(store.workloads), 'workload')}, learned by "
         f"{learner_name(proposal, config)} from {plural(normalized.included, 'flow')} "
-        f"on {plural(len(store.edges), 'edge')} (an edge is one source, destination and port, "
-        "however many flows it carried). Every observed connection they stand for was checked "
+        f"on {plural(len(store.edges), 'edge')} (an edge is one source, destination and port; "
+        "a connection reported at both of its ends is two flows here and one in `verify`). Every observed connection they stand for was checked "
         "against the rendered policies.",
         "",
     ]
