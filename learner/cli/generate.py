@@ -82,9 +82,11 @@ def print_summary(env: Env, result: RunResult, output: str) -> None:
         f"wrote {len(proposal.policies)} policies to {output} ({result.files_written} files)"
     )
     report = os.path.join(result.report_dir, "report.md")
-    env.info(f"report for reviewers: {os.path.relpath(report)}")
+    if not os.path.relpath(report).startswith(".."):
+        report = os.path.relpath(report)
+    env.info(f"report for reviewers: {report}")
     if proposal.pending:
-        env.info(f"{len(proposal.pending)} edges pending (see {os.path.relpath(report)})")
+        env.info(f"{len(proposal.pending)} edges pending (see {report})")
     for warning in proposal.warnings[:5]:
         env.warning(warning)
 

@@ -206,7 +206,9 @@ def collapse_fan_out(
     collapsed = list(remaining)
     for index, fan in enumerate(fans):
         group = GraphNode("", f"{len(fan.members)} peers", f"fan-out:{index}")
-        label = port_summary([e.label for e in fan.members])
+        labels = [e.label for e in fan.members]
+        counted = all(label.isdigit() for label in labels)  # the overview's connection counts
+        label = str(sum(map(int, labels))) if counted else port_summary(labels)
         edge = (
             GraphEdge(fan.hub, group, label) if fan.outgoing else GraphEdge(group, fan.hub, label)
         )
@@ -214,23 +216,34 @@ def collapse_fan_out(
     return collapsed, fans
 
 
+OUTSIDE = "outside the cluster"
+"""The overview's one node for every outside peer named by DNS name or address."""
+
+
 def namespace_overview(edges: Sequence[GraphEdge]) -> list[GraphEdge]:
-    """One node per namespace (and outside peer), one edge per pair, labelled with counts."""
+    """One node per namespace, one edge per pair of namespaces labelled with how many workload
+    connections it stands for. Traffic inside a namespace is left to that namespace's graph,
+    and outside peers other than the API server and the nodes become one node."""
     counts: dict[tuple[GraphNode, GraphNode, str], int] = defaultdict(int)
 
     def node(n: GraphNode) -> GraphNode:
-        if n.group == EXTERNAL or not n.group:
-            return GraphNode("", n.label, n.key)
+        if n.group == EXTERNAL:
+            label = n.label if n.label in ("kube-apiserver", "nodes") else OUTSIDE
+            return GraphNode(EXTERNAL, label, f"external:{label}")
+        if not n.group:
+            return n
         return GraphNode("", n.group, f"namespace:{n.group}")
 
     for edge in edges:
+        source, destination = node(edge.source), node(edge.destination)
+        if source == destination:
+            continue
         change = edge.change if edge.change != REACHABLE else ADDED
-        counts[(node(edge.source), node(edge.destination), change)] += 1
-    out = []
-    for (source, destination, change), count in counts.items():
-        word = "connection" if count == 1 else "connections"
-        out.append(GraphEdge(source, destination, f"{count} {word}", change))
-    return out
+        counts[(source, destination, change)] += 1
+    return [
+        GraphEdge(source, destination, str(count), change)
+        for (source, destination, change), count in counts.items()
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +267,8 @@ def charts(edges: Sequence[GraphEdge]) -> list[Chart]:
     if len(nodes) <= MAX_NODES_PER_GRAPH:
         block, fans = fenced(edges)
         return [Chart("", block, tuple(fans))]
-    out = [Chart("overview", "```mermaid\n" + flowchart(namespace_overview(edges)) + "\n```", ())]
+    overview, overview_fans = fenced(namespace_overview(edges))
+    out = [Chart("overview", overview, tuple(overview_fans))]
     by_group: dict[str, list[GraphEdge]] = defaultdict(list)
     for edge in edges:
         group = edge.destination.group if edge.destination.group != EXTERNAL else edge.source.group

@@ -492,17 +492,19 @@ def diff_section(diff: DiffResult, names: WorkloadNames) -> list[str]:
     return lines
 
 
+def shown(node: GraphNode) -> str:
+    """A graph node as the text under the graph names it: ``shop/api``, ``internet``."""
+    return f"{node.group}/{node.label}" if node.group and node.group != "external" else node.label
+
+
 def fan_out_lines(fans: tuple[FanOut, ...]) -> list[str]:
     """What each group edge of a graph stands for."""
     lines = []
     for fan in fans:
-        hub = fan.hub.key if fan.hub.group != "external" else fan.hub.label
         peers = [(e.destination if fan.outgoing else e.source, e.label) for e in fan.members]
-        listed = ", ".join(
-            f"{p.key if p.group != 'external' else p.label} ({label})" for p, label in peers
-        )
+        listed = ", ".join(f"{shown(peer)} ({label})" for peer, label in peers)
         arrow = "→" if fan.outgoing else "←"
-        lines.append(f"- {md_escape(hub)} {arrow} {len(peers)}: {md_escape(listed)}")
+        lines.append(f"- {md_escape(shown(fan.hub))} {arrow} {len(peers)}: {md_escape(listed)}")
     return lines
 
 
@@ -528,7 +530,15 @@ def graph_section(edges: list[GraphEdge], title: str = "Observed traffic") -> li
         if not chart.title:
             lines += [*body, ""]
         elif chart.title == "overview":
-            lines += ["### Namespaces", "", *body, ""]
+            lines += [
+                "### Namespaces",
+                "",
+                "Each edge is labelled with the number of workload connections it stands for; "
+                "traffic inside a namespace is in that namespace's graph below.",
+                "",
+                *body,
+                "",
+            ]
         else:
             lines.append(details(f"Namespace {chart.title}", "\n".join(body)))
     return lines

@@ -140,3 +140,21 @@ def test_diff_graph_shows_a_widened_rule_and_a_removed_one(
     assert re.search(rf'{ids["worker"]} -->\|"- 5432/TCP"\| {ids["db"]}', graph)
     assert re.search(rf'-\.->\|"\+ 8080/TCP"\| {ids["api"]}', graph)
     assert "#cf222e" in graph and "#2da44e" in graph
+
+
+def test_a_big_cluster_gets_an_overview_and_folded_namespace_graphs(tmp_path: Path) -> None:
+    run("simulate", "--scenario", "mixed", "--lines", "6000", "-o", str(tmp_path / "sim"))
+    out = tmp_path / "out"
+    flows = str(tmp_path / "sim" / "flows" / "learning.jsonl")
+    run("generate", flows, "--inventory", str(tmp_path / "sim" / "inventory"), "-o", str(out))
+    markdown = (tmp_path / "out-report" / "report.md").read_text()
+    overview = markdown.split("### Namespaces")[1].split("<details>")[0]
+    (block,) = blocks(overview)
+    assert check(block) == []
+    assert '["team-payments"]' in block and '["monitoring"]' in block
+    folded = re.findall(r"<details><summary>Namespace ([\w-]+)</summary>", markdown)
+    assert {"shop", "team-payments", "monitoring"} <= set(folded)
+    for chart in blocks(markdown):
+        assert check(chart) == []
+        labels = NODE.findall(chart)
+        assert len(labels) == len(set(labels))
