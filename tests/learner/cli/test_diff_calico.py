@@ -77,7 +77,7 @@ def test_connections_the_proposal_leaves_out_become_blocked(
     # rule; today the egress policy (after the security tier passes) allows them.
     assert blocked == {f"{API} -> world 22/TCP", f"{API} -> world 443/TCP"}
     for change in data["newly_blocked"]:
-        assert "shop/egress-but-metadata egress[1]" in change["current"]
+        assert "shop/egress-but-metadata egress rule 2" in change["current"]
     assert f"BLOCKED {API} -> world 443/TCP" in out
 
 
