@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 ## demo: learn policies from the bundled example flows into ./out
 demo: $(STAMP)
 	$(BIN)/netpol-learner generate examples/flows -o out --inventory examples/inventory
-	@echo "Policies and report written to ./out (open out/report.md)"
+	@echo "Policies written to ./out, the report beside them (open out-report/report.md)"
 
 ## test: run the whole test suite
 test: $(STAMP)

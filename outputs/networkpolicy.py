@@ -97,9 +97,10 @@ def evidence_comment(rule: Rule) -> str:
         lines.append(rule.purpose)
     ev = rule.evidence
     if ev.flows:
+        flows = f"{ev.flows} flow" + ("s" if ev.flows != 1 else "")
+        edges = f"{len(rule.edges)} edge" + ("s" if len(rule.edges) != 1 else "")
         lines.append(
-            f"observed {ev.flows} flows over {len(rule.edges)} edges, "
-            f"{timestamp(ev.first_seen)} .. {timestamp(ev.last_seen)}"
+            f"observed {flows} over {edges}, {timestamp(ev.first_seen)} .. {timestamp(ev.last_seen)}"
         )
     if rule.admits:
         shown = ", ".join(rule.admits[:5]) + (" ..." if len(rule.admits) > 5 else "")

@@ -7,7 +7,8 @@ the goldens anew and review their diff like code:
     GOLDEN_UPDATE=1 python -m pytest tests/test_golden.py
 
 Each case is one ``tests/golden/<example>-<format>[-<variant>]/`` directory holding exactly the
-bundle ``generate`` writes (policies, kustomization, report.md, report.json).
+bundle ``generate`` writes: the manifest directory (policies, kustomization) and, beside the
+policies, the files of ``--report-dir`` (report.md, report.json).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 
 from learner.app.console import Env
 from learner.cli.program import main
-from outputs.base import FORMATS
+from outputs.base import FORMATS, MARKER
 
 ROOT = Path(__file__).parents[1]
 GOLDEN = Path(__file__).parent / "golden"
@@ -62,16 +63,22 @@ def test_generate_output_matches_golden(
     example: str, fmt: str, variant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)
-    out = tmp_path / "out"
+    out, report = tmp_path / "out", tmp_path / "report"
     inputs, *options = EXAMPLES[example]
-    argv = ["generate", inputs, "-o", str(out), "--format", fmt, *options, *VARIANTS[variant]]
+    argv = ["generate", inputs, "-o", str(out), "--report-dir", str(report), "--format", fmt]
+    argv += [*options, *VARIANTS[variant]]
     status = main(argv, env=Env(io.StringIO(), io.StringIO()))
     assert status == 0
     golden = GOLDEN / f"{example}-{fmt}{variant}"
+    manifests, reports = tree(out), tree(report)
+    assert not manifests.keys() & reports.keys() - {MARKER}
+    written = {**manifests, **reports}
     if UPDATE:
         shutil.rmtree(golden, ignore_errors=True)
-        shutil.copytree(out, golden)
-    written, expected = tree(out), tree(golden)
+        for name, content in written.items():
+            (golden / name).parent.mkdir(parents=True, exist_ok=True)
+            (golden / name).write_bytes(content)
+    expected = tree(golden)
     assert sorted(written) == sorted(expected), f"files differ from {golden}"
     for name, content in expected.items():
         assert written[name] == content, f"{name} differs from {golden / name}"

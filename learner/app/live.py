@@ -39,7 +39,8 @@ from learner.model.flow import Flow
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.base import MARKER, write_tree
+from outputs.base import MARKER
+from outputs.bundle import manifest_link, report_dir_for, write_bundle
 
 __all__ = [
     "META_INTERVAL",
@@ -78,6 +79,8 @@ class LiveSettings:
     output: str
     collector: str
     """Name the source's position is saved under (e.g. ``hubble:localhost:4245``)."""
+    report_dir: str | None = None
+    """Where report.md, report.json and status.json go (default: beside ``output``)."""
     interval: float = 600.0
     """Seconds between proposals; also the Learning window."""
     stabilization_period: float = 3600.0
@@ -97,6 +100,7 @@ def bundle_files(
     normalized: NormalizeStats,
     progress: list[WorkloadProgress],
     status: Mapping[str, object],
+    manifest_link: str = "",
 ) -> tuple[Proposal, dict[str, str]]:
     """The proposal for ``store`` and every file of the output directory, as ``generate``
     makes them (including its self-check, which raises SelfCheckError rather than let a
@@ -106,7 +110,13 @@ def bundle_files(
 
     statuses = {p.identity.key: str(p.status) for p in progress}
     proposal, bundle = render_bundle(
-        store, inventory, config, collected=collected, normalized=normalized, statuses=statuses
+        store,
+        inventory,
+        config,
+        collected=collected,
+        normalized=normalized,
+        statuses=statuses,
+        manifest_link=manifest_link,
     )
     bundle["status.json"] = json.dumps(status, indent=2, sort_keys=True) + "\n"
     return proposal, bundle
@@ -288,6 +298,7 @@ class LiveLearner:
             stabilization_period=self.settings.stabilization_period,
             extra={"edges": len(store.edges), "generated_at": time.time()},
         )
+        reports = report_dir_for(self.settings.output, self.settings.report_dir)
         try:
             proposal, files = bundle_files(
                 store,
@@ -297,12 +308,13 @@ class LiveLearner:
                 normalized=normalized,
                 progress=progress,
                 status=status,
+                manifest_link=manifest_link(self.settings.output, reports),
             )
             if not proposal.policies and os.path.exists(os.path.join(self.settings.output, MARKER)):
                 raise NothingToWriteError(
                     "the proposal has 0 policies: keeping the last good proposal"
                 )
-            write_tree(files, self.settings.output)
+            write_bundle(files, self.settings.output, reports)
         except NetpolLearnerError as error:
             # Keep the last good proposal and keep learning: an output directory that cannot
             # be written now may be writable later, and a failed self-check is logged loudly.

@@ -24,7 +24,7 @@ from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics.cni import CNI
-from outputs.base import write_tree
+from outputs.bundle import manifest_link, report_dir_for, write_bundle
 from outputs.report.proposal_report import report_files
 
 
@@ -35,6 +35,7 @@ class RunResult:
     collected: CollectorStats
     normalized: NormalizeStats
     files_written: int
+    report_dir: str
     edges: int
     workloads: int
 
@@ -66,13 +67,15 @@ def render_bundle(
     kubeconfig: str | None = None,
     context: str | None = None,
     statuses: Mapping[str, str] | None = None,
+    manifest_link: str = "",
 ) -> tuple[Proposal, dict[str, str]]:
     """The proposal for ``store`` and every file of the output directory: policies, report.md
     and report.json (with the diff against ``current_source`` when given).
 
     The rendered policies are self-checked first: SelfCheckError rather than a proposal that
     denies traffic it learned from. ``store`` is changed (unlabelled pods are resolved), so
-    pass a copy of a store that keeps learning.
+    pass a copy of a store that keeps learning. ``manifest_link`` is the manifest directory
+    seen from the report directory, for report.md's links to the policy files.
     """
     proposal = build_proposal(store, inventory, config)
     files = render_policies(proposal, config)
@@ -102,6 +105,7 @@ def render_bundle(
                 else None
             ),
             statuses=statuses,
+            manifest_link=manifest_link,
         )
     )
     return proposal, bundle
@@ -113,6 +117,7 @@ def learn_and_render(
     output: str,
     config: LearnConfig,
     env: Env,
+    report_dir: str | None = None,
     source: str = "auto",
     strict: bool = False,
     inventory_source: str | None = None,
@@ -124,6 +129,7 @@ def learn_and_render(
     max_malformed: float = DEFAULT_MAX_MALFORMED,
     allow_empty: bool = False,
 ) -> RunResult:
+    reports = report_dir_for(output, report_dir)
     inventory = load_inventory(inventory_source, kubeconfig, context)
     store = load_state(state_path, config) if state_path else new_store(config)
     collected = CollectorStats()
@@ -145,6 +151,7 @@ def learn_and_render(
         current_source=current_source,
         kubeconfig=kubeconfig,
         context=context,
+        manifest_link=manifest_link(output, reports),
     )
     check_worth_writing(
         policies=len(proposal.policies),
@@ -155,13 +162,14 @@ def learn_and_render(
         allow_empty=allow_empty,
     )
     bundle = keep_other_namespaces(bundle, output, config.namespaces)
-    write_tree(bundle, output)
+    written_report_dir = write_bundle(bundle, output, reports)
     return RunResult(
         proposal=proposal,
         store=store,
         collected=collected,
         normalized=normalized,
         files_written=len(bundle),
+        report_dir=written_report_dir,
         edges=len(store.edges),
         workloads=len(store.workloads),
     )

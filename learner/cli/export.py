@@ -29,7 +29,7 @@ from learner.ingest.stability import status_document, stream_clock, workload_pro
 from learner.ingest.state import StateStore, load_store
 from learner.model.durations import format_duration, parse_duration
 from learner.model.errors import ExitStatus
-from outputs.base import write_tree
+from outputs.bundle import manifest_link, report_dir_for, write_bundle
 
 HELP = "write the current proposal (policies, report, status.json) from a learning state file"
 EXAMPLES = """\
@@ -97,6 +97,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         stabilization_period=period,
         extra={"edges": len(store.edges), "generated_at": time.time()},
     )
+    reports = report_dir_for(args.output, args.report_dir)
     proposal, files = bundle_files(
         store,
         inventory,
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         normalized=normalized,
         progress=progress,
         status=status,
+        manifest_link=manifest_link(args.output, reports),
     )
     check_worth_writing(
         policies=len(proposal.policies),
@@ -114,7 +116,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         max_malformed=args.max_malformed,
         allow_empty=args.allow_empty,
     )
-    write_tree(files, args.output)
+    write_bundle(files, args.output, reports)
     counts = status["counts"]
     env.info(
         f"wrote {len(proposal.policies)} policies for {len(progress)} workloads "

@@ -19,6 +19,7 @@ from learner.cli.options import (
 from learner.model.edges import flows_in
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.run_stats import CollectorStats, NormalizeStats
+from outputs.bundle import report_dir_for
 
 HELP = "learn policies from flow exports and write them (with report.md/report.json) to a directory"
 EXAMPLES = """\
@@ -87,8 +88,12 @@ def print_summary(env: Env, result: RunResult, output: str) -> None:
         f"learned {result.edges:,} edges between {result.workloads:,} workloads; "
         f"wrote {len(proposal.policies)} policies to {output} ({result.files_written} files)"
     )
+    report = os.path.join(result.report_dir, "report.md")
+    if not os.path.relpath(report).startswith(".."):
+        report = os.path.relpath(report)
+    env.info(f"report for reviewers: {report}")
     if proposal.pending:
-        env.info(f"{len(proposal.pending)} edges pending (see report.md)")
+        env.info(f"{len(proposal.pending)} edges pending (see {report})")
     for warning in proposal.warnings[:5]:
         env.warning(warning)
 
@@ -97,11 +102,13 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     if not args.inputs and not args.state:
         raise UsageError("give flow inputs (files, directories or -) or --state")
     config = config_from_args(args)
+    report_dir_for(args.output, args.report_dir)  # refuse a bad --report-dir before the work
     result = learn_and_render(
         inputs=args.inputs,
         output=args.output,
         config=config,
         env=env,
+        report_dir=args.report_dir,
         source=args.source,
         strict=args.strict,
         inventory_source=args.inventory,

@@ -54,6 +54,7 @@ from learner.model.errors import ExitStatus, UsageError
 from learner.model.flow import Verdict
 from learner.model.inventory import Inventory
 from learner.model.run_stats import CollectorStats
+from outputs.bundle import report_dir_for
 
 SOURCES = ("hubble", "goldmane")
 HELP = (
@@ -80,8 +81,8 @@ examples:
   # get the current proposal out of a state file at any time
   netpol-learner export --state learn.db -o proposal/
 
-The proposal (policies, report.md, report.json, status.json) is rewritten every --interval,
-atomically. A workload is Learning while it gains edges, Stabilizing after an --interval without
+The policies (in -o) and report.md, report.json and status.json (in --report-dir, by default
+<output>-report) are rewritten every --interval, atomically. A workload is Learning while it gains edges, Stabilizing after an --interval without
 a new edge, Stable after --stabilization-period without one. SIGTERM/SIGINT save and exit.
 """
 
@@ -317,6 +318,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         settings = LiveSettings(
             output=args.output,
             collector=collector,
+            report_dir=report_dir_for(args.output, args.report_dir),
             interval=interval,
             stabilization_period=stabilization,
             save_interval=save_interval,

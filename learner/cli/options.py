@@ -162,6 +162,12 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         help="also write policies for kube-system, kube-public, kube-node-lease and the CNI's "
         "namespaces (cilium-*, calico-*, tigera-*); by default they are only peers",
     )
+    group.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="where report.md and report.json go, outside the manifest directory so that "
+        "kubectl apply -R -f and Argo CD/Flux read only policies (default: <output>-report)",
+    )
 
 
 def add_write_guard_options(parser: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ semantics engine about every observed connection. Exit status 1 when any would b
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,6 +151,11 @@ def _denied(
 # --- output ----------------------------------------------------------------------------------
 
 
+def rfc3339(seconds: float) -> str:
+    """UTC, to the second, as every other time the tool writes."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}" + ("" if count == 1 else "s")
 
@@ -170,7 +176,7 @@ def render_text(result: VerifyResult, policy_count: int) -> str:
     policies = f"{policy_count:,} " + ("policy" if policy_count == 1 else "policies")
     lines = [
         f"checked {_plural(result.connections, 'observed connection')} "
-        f"({_plural(result.flows, 'flow')}) against {policies}: "
+        f"({_plural(result.flows, 'flow')}; one seen at both ends counts once) against {policies}: "
         f"{result.allowed:,} allowed, {len(result.denied):,} would be denied "
         f"({_plural(result.denied_flows, 'flow')})"
     ]
@@ -225,8 +231,8 @@ def render_json(result: VerifyResult, policy_count: int) -> str:
                 "protocol": d.edge.protocol,
                 "port": d.edge.port,
                 "flows": d.flows,
-                "first_seen": d.first_seen,
-                "last_seen": d.last_seen,
+                "first_seen": rfc3339(d.first_seen),
+                "last_seen": rfc3339(d.last_seen),
                 "sides": [_side_json(side) for side in d.sides],
                 "unnamed_port": d.unnamed_port,
             }

@@ -216,6 +216,11 @@ class PolicyLearner:
         ]
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    def description(self) -> str:
+        """How the report names this learner: ``least-privilege (max_overreach=2)``."""
+        settings = repr(self).removeprefix(f"{type(self).__name__}(").removesuffix(")")
+        return "least-privilege" + (f" ({settings})" if settings else "")
+
     def __getattr__(self, name: str) -> Any:
         if name in FITTED_ATTRIBUTES:
             raise NotFittedError(
@@ -241,7 +246,7 @@ class PolicyLearner:
                 "(give --inventory so they can be named)"
                 for ns in sorted(fit.unknown_namespaces)
             ),
-            learner=repr(self),
+            learner=self.description(),
         )
         self.justification_: dict[Rule, tuple[EdgeKey, ...]] = {
             rule: rule.edges

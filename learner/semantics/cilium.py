@@ -454,7 +454,7 @@ class _Parser(DocumentReader):
     def port(self, value: object, where: str) -> PortMatcher:
         port = self.mapping(value, where, _PORT_FIELDS)
         protocol = port.get("protocol") or "ANY"
-        if protocol not in PROTOCOLS:
+        if not isinstance(protocol, str) or protocol not in PROTOCOLS:
             self.fail(
                 f"{where}.protocol", f"unsupported protocol {protocol!r} (TCP, UDP, SCTP, ANY)"
             )

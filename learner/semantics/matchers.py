@@ -86,7 +86,8 @@ class PolicyRef:
 
 @dataclass(frozen=True, slots=True, order=True)
 class RuleRef:
-    """One rule of one policy: ``ns/name ingress[0]``."""
+    """One rule of one policy: ``ns/name ingress rule 1``. ``index`` counts from 0 as in the
+    document; people count rules from 1, as the report and the policy comments do."""
 
     policy: PolicyRef
     direction: RuleDirection
@@ -94,7 +95,7 @@ class RuleRef:
 
     @property
     def key(self) -> str:
-        return f"{self.policy.key} {self.direction.lower()}[{self.index}]"
+        return f"{self.policy.key} {self.direction.lower()} rule {self.index + 1}"
 
     def __str__(self) -> str:
         return self.key

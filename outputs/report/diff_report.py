@@ -7,11 +7,13 @@ from typing import Any
 
 from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore
-from outputs.report.mermaid import blocks
+from outputs.report.names import WorkloadNames, plural
 from outputs.report.proposal_report import (
     SCHEMA_VERSION,
+    code,
     diff_json,
     diff_section,
+    graph_section,
     md_escape,
     observed_graph,
 )
@@ -20,38 +22,35 @@ MAX_LIST = 50
 
 
 def diff_markdown(diff: DiffResult, store: EdgeStore) -> str:
+    names = WorkloadNames(None, store)
     lines = [
         "# Network policy change",
         "",
-        f"`{md_escape(diff.current_label)}` → `{md_escape(diff.proposed_label)}`, judged on "
-        f"{len(store.edges):,} observed edges.",
+        f"{code(diff.current_label)} → {code(diff.proposed_label)}, judged on "
+        f"{plural(len(store.edges), 'observed edge')} (source, destination and port).",
         "",
         "## Risks",
         "",
     ]
     if diff.newly_blocked:
-        lines.append(f"- 🔴 **{len(diff.newly_blocked)} observed connections would be blocked**:")
+        count = plural(len(diff.newly_blocked), "observed connection")
+        lines.append(f"- 🔴 **{count} would be blocked**:")
         lines.append("")
         for change in diff.newly_blocked[:MAX_LIST]:
             lines.append(
-                f"  - `{md_escape(change.edge.key)}` ({change.flows} flows): {md_escape(change.proposed)}"
+                f"  - {md_escape(names.edge(change.edge))} ({plural(change.flows, 'flow')}): "
+                f"{md_escape(change.proposed)}"
             )
         lines.append("")
     else:
         lines += ["No observed connection would be blocked.", ""]
     if diff.pairs_newly_allowed:
-        lines += [
-            f"- 🟠 {len(diff.pairs_newly_allowed)} workload pairs × ports become reachable.",
-            "",
-        ]
-    lines += diff_section(diff)
-    changed = [e for e in observed_graph(store, diff) if e.change]
+        pairs = plural(len(diff.pairs_newly_allowed), "workload pair × port", "pairs × ports")
+        lines += [f"- 🟠 {pairs} become reachable.", ""]
+    lines += diff_section(diff, names)
+    changed = [e for e in observed_graph(store, diff, names) if e.change]
     if changed:
-        lines += ["## Changed connections", ""]
-        for title, block in blocks(changed):
-            if title:
-                lines += [f"### {md_escape(title)}", ""]
-            lines += [block, ""]
+        lines += graph_section(changed, "Changed connections")
     return "\n".join(lines).rstrip() + "\n"
 
 

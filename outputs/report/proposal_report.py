@@ -7,7 +7,6 @@ report.json follows ``outputs/schemas/report.schema.json``.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import time
@@ -34,13 +33,24 @@ from learner.model.policy import (
 from learner.model.pool_rule import POOL_MARK, POOL_RULE
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.cilium_companion import SUFFIX as COMPANION_SUFFIX
-from outputs.report.mermaid import GraphEdge, GraphNode, blocks
+from outputs.report.mermaid import (
+    ADDED,
+    REACHABLE,
+    REMOVED,
+    FanOut,
+    GraphEdge,
+    GraphNode,
+    charts,
+)
+from outputs.report.names import WorkloadNames, is_public, parse_identity_key, place, plural
 from outputs.unexpressed import RISK_KIND as UNEXPRESSED_RISK
 from outputs.unexpressed import unexpressed_edges
 
 SCHEMA_VERSION = 1
 CNI_RISK = "cni"
 MAX_LIST = 50
+INLINE_ITEMS = 3
+"""Items of each risk shown inline; the rest are folded."""
 
 
 def iso(seconds: float) -> str:
@@ -54,11 +64,6 @@ class Risk:
     ``dns-churn``, ``address-pool``, ``hidden-addresses``, ``dropped-traffic``, ``lost-events``, ``malformed-input``."""
     policy: str
     detail: str
-
-
-def is_public(cidr: str) -> bool:
-    network = ipaddress.ip_network(cidr, strict=False)
-    return not (network.is_private or network.is_loopback or network.is_link_local)
 
 
 def rule_risks(policy: ProposedPolicy, rule: Rule, direction: str) -> list[Risk]:
@@ -95,11 +100,15 @@ def rule_risks(policy: ProposedPolicy, rule: Rule, direction: str) -> list[Risk]
                 Risk("address-pool", policy.key, f"{direction} {admitted} (rule: {POOL_RULE})")
             )
     if rule.admits:
+        unique = list(dict.fromkeys(rule.admits))
+        shown = ", ".join(unique[:5])
+        more = f" +{len(unique) - 5} more" if len(unique) > 5 else ""
         risks.append(
             Risk(
                 "overreach",
                 policy.key,
-                f"{direction} rule also admits {len(rule.admits)} unobserved: {', '.join(rule.admits[:5])}",
+                f"{direction} rule also admits {plural(len(unique), 'unobserved peer')}: "
+                f"{shown}{more}",
             )
         )
     return risks
@@ -110,15 +119,20 @@ def collect_risks(
     collected: CollectorStats,
     normalized: NormalizeStats,
     diff: DiffResult | None,
+    names: WorkloadNames | None = None,
 ) -> list[Risk]:
+    """Every risk of the run; ``names`` (needed with a diff) says how workloads are called."""
     risks: list[Risk] = []
     if diff is not None:
+        if names is None:
+            raise ValueError("collect_risks needs the workload names to describe a diff")
         for change in diff.newly_blocked:
             risks.append(
                 Risk(
                     "newly-blocked",
                     "",
-                    f"{change.edge.key} ({change.flows} flows): {change.proposed}",
+                    f"{names.edge(change.edge)} ({plural(change.flows, 'flow')}): "
+                    f"{change.proposed}",
                 )
             )
     for policy in proposal.policies:
@@ -133,7 +147,8 @@ def collect_risks(
             Risk(
                 "dropped-traffic",
                 "",
-                f"{dropped} dropped/errored flows were seen and not learned from (--include-dropped)",
+                f"{plural(dropped, 'dropped/errored flow')} seen and not learned from "
+                "(--include-dropped)",
             )
         )
     if collected.lost_events:
@@ -141,69 +156,74 @@ def collect_risks(
             Risk(
                 "lost-events",
                 "",
-                f"the CNI lost {collected.lost_events} events: some traffic may be missing",
+                f"the CNI lost {plural(collected.lost_events, 'event')}: some traffic may be "
+                "missing",
             )
         )
     for warning, count in sorted(collected.warnings.items()):
-        risks.append(Risk("input-warning", "", f"{warning} ({count} records)"))
+        risks.append(Risk("input-warning", "", f"{warning} ({plural(count, 'record')})"))
     if collected.malformed:
         risks.append(
             Risk(
-                "malformed-input", "", f"{collected.malformed} malformed input records were skipped"
+                "malformed-input",
+                "",
+                f"{plural(collected.malformed, 'malformed input record')} skipped",
             )
         )
     return risks
 
 
-def external_name(identity: Identity, names: set[str]) -> str:
-    """How the graph shows a non-pod peer: by DNS name, else as a kind of place (one node for
-    all internet clients, all nodes ...), so graphs stay readable with thousands of addresses."""
-    if identity.kind == "world":
-        if names:
-            first = sorted(names)[0]
-            return first if len(names) == 1 else f"{first} +{len(names) - 1}"
-        if identity.address and not is_public(identity.address):
-            return "private network"
-        return "internet"
-    if identity.kind in ("host", "remote-node"):
-        return "nodes"
-    return identity.kind
-
-
-def graph_node(identity: Identity, store: EdgeStore, names: set[str] | None = None) -> GraphNode:
+def graph_node(
+    identity: Identity, names: WorkloadNames, dns_names: set[str] | None = None
+) -> GraphNode:
+    """One node per workload, named as its policy; outside peers by DNS name or place (one
+    node for all internet clients, all nodes ...), so graphs stay readable."""
     if identity.is_pod:
-        info = store.workloads.get(identity)
-        name = info.name if info is not None and info.name else identity.key
-        return GraphNode(identity.namespace, name, identity.key)
-    label = external_name(identity, names or set())
+        name = names.name(identity)
+        return GraphNode(identity.namespace, name, f"{identity.namespace}/{name}")
+    label = place(identity, dns_names or ())
     return GraphNode("external", label, f"external:{label}")
 
 
-def observed_graph(store: EdgeStore, diff: DiffResult | None) -> list[GraphEdge]:
-    """Workload-level edges with their ports; with a diff, changed edges marked."""
+def observed_graph(
+    store: EdgeStore, diff: DiffResult | None, names: WorkloadNames
+) -> list[GraphEdge]:
+    """Workload-level edges with their ports; with a diff, changed edges marked, and pairs the
+    proposal newly opens without observed traffic (a widened rule) added as ``reachable``."""
     change: dict[tuple[str, str, str], str] = {}
     if diff is not None:
         for item in diff.newly_allowed:
             e = item.edge
-            change[(e.source.key, e.destination.key, f"{e.port}/{e.protocol}")] = "added"
+            change[(e.source.key, e.destination.key, f"{e.port}/{e.protocol}")] = ADDED
         for item in diff.newly_blocked:
             e = item.edge
-            change[(e.source.key, e.destination.key, f"{e.port}/{e.protocol}")] = "removed"
+            change[(e.source.key, e.destination.key, f"{e.port}/{e.protocol}")] = REMOVED
     grouped: dict[tuple[GraphNode, GraphNode, str], list[str]] = defaultdict(list)
     for edge, stats in store.sorted_edges():
         if edge.source.kind == "host" and edge.destination.is_pod:
             continue  # probes from the pod's own node: always allowed, only clutter
         if is_dns_server(edge.destination.labels) and is_dns_port(edge.protocol, edge.port):
-            continue  # every workload's lookups: one shared rule, drawn as an arrow from all
+            continue  # every workload's lookups: one shared rule, said in a sentence
         port = f"{edge.port}/{edge.protocol}" if edge.port else edge.protocol
         state = change.get(
             (edge.source.key, edge.destination.key, f"{edge.port}/{edge.protocol}"), ""
         )
-        src = graph_node(edge.source, store)
-        dst = graph_node(edge.destination, store, stats.dns_names)
+        src = graph_node(edge.source, names)
+        dst = graph_node(edge.destination, names, stats.dns_names)
         if src.group == "external" and dst.group == "external":
             continue
         grouped[(src, dst, state)].append(port)
+    observed = {(e.source.key, e.destination.key, f"{e.port}/{e.protocol}") for e in store.edges}
+    for pair in diff.pairs_newly_allowed if diff is not None else ():
+        source, destination = parse_identity_key(pair.source), parse_identity_key(pair.destination)
+        if (
+            source is None
+            or destination is None
+            or (pair.source, pair.destination, pair.port) in observed
+        ):
+            continue
+        key = (graph_node(source, names), graph_node(destination, names), REACHABLE)
+        grouped[key].append(pair.port)
     edges = []
     for (src, dst, state), ports in grouped.items():
         shown = sorted(set(ports))
@@ -334,6 +354,14 @@ def md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def code(text: str) -> str:
+    """An inline code span; its content is shown as written, so it is never entity-escaped."""
+    text = _CONTROL.sub(" ", text)
+    fence = "``" if "`" in text else "`"
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 RISK_TITLES = {
     "newly-blocked": "Observed traffic the proposal would block",
     UNEXPRESSED_RISK: "Observed connections this dialect cannot express",
@@ -383,7 +411,12 @@ def cni_notes(proposal: Proposal, config: LearnConfig, files: Mapping[str, str])
     return notes
 
 
+def risk_line(risk: Risk) -> str:
+    return f"{(code(risk.policy) + ': ') if risk.policy else ''}{md_escape(risk.detail)}"
+
+
 def risk_section(risks: list[Risk]) -> list[str]:
+    """Each kind of risk with its first items inline and the rest folded below them."""
     lines = ["## Risks", ""]
     if not risks:
         return [*lines, "None found.", ""]
@@ -391,29 +424,36 @@ def risk_section(risks: list[Risk]) -> list[str]:
     for risk in risks:
         by_kind[risk.kind].append(risk)
     for kind in RISK_TITLES:
-        items = by_kind.get(kind)
+        items = list(dict.fromkeys(by_kind.get(kind, ())))
         if not items:
             continue
         marker = "🔴" if kind in ("newly-blocked", UNEXPRESSED_RISK) else "🟠"
-        lines.append(f"- {marker} **{RISK_TITLES[kind]}**: {len(items)}")
-        body = "\n".join(
-            f"- {('`' + md_escape(r.policy) + '`: ') if r.policy else ''}{md_escape(r.detail)}"
-            for r in items[:MAX_LIST]
-        )
-        if len(items) > MAX_LIST:
-            body += f"\n- ... {len(items) - MAX_LIST} more in report.json"
-        lines.append("")
-        lines.append(details(f"{len(items)} item{'s' if len(items) != 1 else ''}", body))
+        lines.append(f"- {marker} **{RISK_TITLES[kind]}** ({len(items)})")
+        lines += [f"  - {risk_line(r)}" for r in items[:INLINE_ITEMS]]
+        rest = items[INLINE_ITEMS:]
+        if rest:
+            body = "\n".join(f"- {risk_line(r)}" for r in rest[:MAX_LIST])
+            if len(rest) > MAX_LIST:
+                body += f"\n- +{len(rest) - MAX_LIST} more in report.json"
+            lines += ["", "  " + details(f"+{len(rest)} more", body).replace("\n", "\n  "), ""]
+    lines.append("")
     return lines
 
 
 def summary_table(
-    proposal: Proposal, paths: Mapping[str, str], statuses: Mapping[str, str] | None
+    proposal: Proposal,
+    paths: Mapping[str, str],
+    statuses: Mapping[str, str] | None,
+    changed: Mapping[str, str],
 ) -> list[str]:
-    header = "| namespace | policy | ingress rules | egress rules | flows | last seen |"
+    """The one table: a row per policy, with its change against the current policies."""
+    header = "| workload | policy | ingress rules | egress rules | flows | last seen |"
     rule = "|---|---|---:|---:|---:|---|"
     if statuses:
         header += " status |"
+        rule += "---|"
+    if changed:
+        header += " change |"
         rule += "---|"
     lines = ["## Policies", "", header, rule]
     for policy in proposal.policies:
@@ -424,9 +464,11 @@ def summary_table(
         egress = "–" if policy.egress is None else str(len(policy.egress))
         path = paths.get(policy.key, "")
         name = f"[{policy.name}]({path})" if path else policy.name
-        row = f"| {md_escape(policy.namespace)} | {md_escape(name)} | {ingress} | {egress} | {flows:,} | {iso(last)} |"
+        row = f"| {md_escape(policy.key)} | {md_escape(name)} | {ingress} | {egress} | {flows:,} | {iso(last)} |"
         if statuses:
             row += f" {statuses.get(policy.workload, '')} |"
+        if changed:
+            row += f" {changed.get(policy.key, '')} |"
         lines.append(row)
     lines.append("")
     return lines
@@ -439,39 +481,41 @@ def rules_markdown(policy: ProposedPolicy) -> str:
             continue
         if not rules:
             out.append(f"- **{direction}**: deny all")
-        for rule in rules:
+        for number, rule in enumerate(rules, start=1):
             peers = "; ".join(p.key for p in rule.peers) or "any peer"
             ports = ", ".join(p.key for p in rule.ports) or "any port"
-            text = f"- **{direction}** {md_escape(peers)} on {ports}"
+            text = f"- **{direction} rule {number}** {md_escape(peers)} on {ports}"
             if rule.purpose:
                 text += f" — {rule.purpose}"
             if rule.evidence.flows:
-                text += f" ({rule.evidence.flows:,} flows, {len(rule.edges)} edges)"
+                text += (
+                    f" ({plural(rule.evidence.flows, 'flow')}, {plural(len(rule.edges), 'edge')})"
+                )
             if rule.admits:
-                text += f"; also admits: {md_escape(', '.join(rule.admits[:10]))}"
+                admitted = list(dict.fromkeys(rule.admits))
+                more = f" +{len(admitted) - 10} more" if len(admitted) > 10 else ""
+                text += f"; also admits: {md_escape(', '.join(admitted[:10]))}{more}"
             out.append(text)
     return "\n".join(out)
 
 
-def diff_section(diff: DiffResult) -> list[str]:
-    lines = [
-        "## Change against current policies",
-        "",
-        "| observed connections | count |",
-        "|---|---:|",
-        f"| newly blocked | {len(diff.newly_blocked)} |",
-        f"| newly allowed | {len(diff.newly_allowed)} |",
-        f"| unchanged | {diff.unchanged} |",
-        f"| blocked by both | {diff.blocked_both} |",
-        "",
-        f"Workload pairs × ports (inventory): {len(diff.pairs_newly_allowed)} become allowed, "
-        f"{len(diff.pairs_newly_denied)} become denied, of {diff.pairs_total}.",
-        "",
-    ]
+def diff_counts(diff: DiffResult) -> str:
+    return (
+        f"Of the observed connections, {len(diff.newly_blocked)} become blocked, "
+        f"{len(diff.newly_allowed)} become allowed, {diff.unchanged} keep their verdict and "
+        f"{diff.blocked_both} are blocked by both. Between the workloads the inventory knows "
+        f"({diff.pairs_total} pairs × ports), {len(diff.pairs_newly_allowed)} become reachable "
+        f"and {len(diff.pairs_newly_denied)} unreachable."
+    )
+
+
+def diff_section(diff: DiffResult, names: WorkloadNames) -> list[str]:
+    lines = ["## Change against current policies", "", diff_counts(diff), ""]
 
     def change_list(items: list[Any]) -> str:
         return "\n".join(
-            f"- `{md_escape(c.edge.key)}` ({c.flows} flows): {md_escape(c.current)} → {md_escape(c.proposed)}"
+            f"- {md_escape(names.edge(c.edge))} ({plural(c.flows, 'flow')}): "
+            f"{md_escape(c.current)} → {md_escape(c.proposed)}"
             for c in items[:MAX_LIST]
         )
 
@@ -483,20 +527,19 @@ def diff_section(diff: DiffResult) -> list[str]:
             )
         )
     if diff.pairs_newly_denied or diff.pairs_newly_allowed:
+
+        def pair(sign: str, p: Any) -> str:
+            source, destination = names.qualified_key(p.source), names.qualified_key(p.destination)
+            return f"- {sign} {source} → {destination} {p.port}"
+
         body = "\n".join(
-            [
-                f"- ➕ {p.source} → {p.destination} {p.port}"
-                for p in diff.pairs_newly_allowed[:MAX_LIST]
-            ]
-            + [
-                f"- ➖ {p.source} → {p.destination} {p.port}"
-                for p in diff.pairs_newly_denied[:MAX_LIST]
-            ]
+            [pair("➕", p) for p in diff.pairs_newly_allowed[:MAX_LIST]]
+            + [pair("➖", p) for p in diff.pairs_newly_denied[:MAX_LIST]]
         )
         lines.append(details("Reachability changes between workloads", body))
     if diff.unused_rules:
         body = "\n".join(
-            f"- `{md_escape(u.policy)}` {u.direction} rule {u.index}: {md_escape(u.summary)}"
+            f"- {code(u.policy)} {u.direction} rule {u.index + 1}: {md_escape(u.summary)}"
             for u in diff.unused_rules[:MAX_LIST]
         )
         lines.append(
@@ -504,8 +547,66 @@ def diff_section(diff: DiffResult) -> list[str]:
         )
     if diff.text:
         body = "\n".join(f"```diff\n{text.rstrip()}\n```" for _, text in sorted(diff.text.items()))
-        lines.append(details(f"Textual diff ({len(diff.text)} files)", body))
+        lines.append(details(f"Textual diff ({plural(len(diff.text), 'file')})", body))
     return lines
+
+
+def shown(node: GraphNode) -> str:
+    """A graph node as the text under the graph names it: ``shop/api``, ``internet``."""
+    return f"{node.group}/{node.label}" if node.group and node.group != "external" else node.label
+
+
+def fan_out_lines(fans: tuple[FanOut, ...]) -> list[str]:
+    """What each group edge of a graph stands for."""
+    lines = []
+    for fan in fans:
+        peers = [(e.destination if fan.outgoing else e.source, e.label) for e in fan.members]
+        listed = ", ".join(f"{shown(peer)} ({label})" for peer, label in peers)
+        arrow = "→" if fan.outgoing else "←"
+        lines.append(f"- {md_escape(shown(fan.hub))} {arrow} {len(peers)}: {md_escape(listed)}")
+    return lines
+
+
+def graph_section(edges: list[GraphEdge], title: str = "Observed traffic") -> list[str]:
+    lines = [
+        f"## {title}",
+        "",
+        "Lookups to the cluster DNS and probes from each pod's own node are left out; a node "
+        "talking to many peers is drawn with one edge to a group, listed under the graph.",
+        "",
+    ]
+    if any(e.change for e in edges):
+        lines += [
+            "Changes against the current policies: green `+` newly allowed (dashed where no "
+            "traffic was observed, e.g. a widened rule), red `-` newly blocked.",
+            "",
+        ]
+    found = charts(edges)
+    for chart in found:
+        body = [chart.block]
+        if chart.fans:
+            body += ["", "Group edges:", "", *fan_out_lines(chart.fans)]
+        if not chart.title:
+            lines += [*body, ""]
+        elif chart.title == "overview":
+            lines += [
+                "### Namespaces",
+                "",
+                "Each edge is labelled with the number of workload connections it stands for; "
+                "traffic inside a namespace is in that namespace's graph below.",
+                "",
+                *body,
+                "",
+            ]
+        else:
+            lines.append(details(f"Namespace {chart.title}", "\n".join(body)))
+    return lines
+
+
+def learner_name(proposal: Proposal, config: LearnConfig) -> str:
+    """``the least-privilege learner (max_overreach=2)``."""
+    name, _, settings = (proposal.learner or config.learner).partition(" ")
+    return f"the {name} learner" + (f" {settings}" if settings else "")
 
 
 def report_markdown(
@@ -518,6 +619,7 @@ def report_markdown(
     paths: Mapping[str, str],
     risks: list[Risk],
     diff: DiffResult | None,
+    names: WorkloadNames,
     statuses: Mapping[str, str] | None = None,
 ) -> str:
     unexpressed = sum(1 for r in risks if r.kind == UNEXPRESSED_RISK)
@@ -531,43 +633,42 @@ def report_markdown(
     lines = [
         "# Proposed network policies",
         "",
-        f"{len(proposal.policies)} `{config.format}` policies for {len(store.workloads)} workloads, "
-        f"learned by `{proposal.learner or config.learner}` from {normalized.included:,} records "
-        f"({flows_in(store.edges.values()):,} flows, {len(store.edges):,} edges). {checked}",
+        f"{plural(len(proposal.policies), 'policy', 'policies')} ({config.format}) for "
+        f"{plural(len(store.workloads), 'workload')}, learned by "
+        f"{learner_name(proposal, config)} from {plural(normalized.included, 'record')} "
+        f"({plural(flows_in(store.edges.values()), 'flow')}: a connection reported at both of "
+        f"its ends is one flow, in `verify` too) on {plural(len(store.edges), 'edge')} (an edge "
+        f"is one source, destination and port). {checked}",
         "",
     ]
     lines += risk_section(risks)
+    changed: dict[str, str] = {}
     if diff is not None:
-        lines += diff_section(diff)
-    lines += summary_table(proposal, paths, statuses)
-    graph_edges = observed_graph(store, diff)
+        for path in diff.added_files:
+            changed[path.removesuffix(".yaml")] = "new"
+        for path in diff.changed_files:
+            changed[path.removesuffix(".yaml")] = "changed"
+    lines += summary_table(proposal, paths, statuses, changed)
+    if diff is not None:
+        lines += diff_section(diff, names)
+    graph_edges = observed_graph(store, diff, names)
     if graph_edges:
-        lines += [
-            "## Observed traffic",
-            "",
-            "Lookups to the cluster DNS and probes from each pod's own node are left out.",
-            "",
-        ]
-        for title, block in blocks(graph_edges):
-            if title:
-                lines.append(f"### {md_escape(title)}")
-                lines.append("")
-            lines.append(block)
-            lines.append("")
+        lines += graph_section(graph_edges)
     rule_body = "\n\n".join(
-        f"**{md_escape(p.key)}** (`{md_escape(p.subject.key)}`)\n\n{rules_markdown(p)}"
+        f"**{p.key}** (selects {code(p.subject.key)})\n\n{rules_markdown(p)}"
         for p in proposal.policies
     )
     if rule_body:
         lines.append(details("Rules and their evidence", rule_body))
     if proposal.pending:
         body = "\n".join(
-            f"- `{md_escape(p.edge.key)}`: {p.reason} ({p.evidence.flows} flows, last {iso(p.evidence.last_seen)})"
+            f"- {md_escape(names.edge(p.edge))}: {p.reason} ({plural(p.evidence.flows, 'flow')}, "
+            f"last {iso(p.evidence.last_seen)})"
             for p in proposal.pending[:MAX_LIST]
         )
         lines.append(details(f"Pending edges, not yet allowed ({len(proposal.pending)})", body))
     skipped = "\n".join(f"- {reason}: {n:,}" for reason, n in sorted(normalized.skipped.items()))
-    errors = "\n".join(f"- `{md_escape(str(e))}`" for e in collected.errors)
+    errors = "\n".join(f"- {code(str(e))}" for e in collected.errors)
     input_body = (
         f"- files: {collected.files}, records: {collected.records:,}, flows: {collected.flows:,}\n"
         f"- malformed: {collected.malformed:,}; lost events: {collected.lost_events:,}\n"
@@ -605,9 +706,13 @@ def report_files(
     policy_files: Mapping[str, str],
     diff: DiffResult | None = None,
     statuses: Mapping[str, str] | None = None,
+    manifest_link: str = "",
 ) -> dict[str, str]:
-    """report.md and report.json for a finished run; ``diff`` compares with the current policies."""
-    risks = collect_risks(proposal, collected, normalized, diff)
+    """report.md and report.json for a finished run; ``diff`` compares with the current
+    policies; ``manifest_link`` is the manifest directory as seen from the report's (links in
+    report.md go through it)."""
+    names = WorkloadNames(proposal, store)
+    risks = collect_risks(proposal, collected, normalized, diff, names)
     risks += [
         Risk(UNEXPRESSED_RISK, "", u.reason) for u in unexpressed_edges(store, proposal, config)
     ]
@@ -619,13 +724,14 @@ def report_files(
         collected=collected,
         normalized=normalized,
         config=config,
-        paths=paths,
         risks=risks,
         diff=diff,
         statuses=statuses,
     )
-    data = report_json(**common)
+    data = report_json(paths=paths, **common)
+    prefix = manifest_link.rstrip("/") + "/" if manifest_link else ""
+    links = {key: prefix + path for key, path in paths.items()}
     return {
-        "report.md": report_markdown(**common),
+        "report.md": report_markdown(paths=links, names=names, **common),
         "report.json": json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
     }

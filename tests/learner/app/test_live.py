@@ -65,14 +65,14 @@ def running_learner(
 
 
 def test_learns_saves_and_writes_a_proposal_until_stopped(tmp_path: Path) -> None:
-    output = tmp_path / "proposal"
+    output, report = tmp_path / "proposal", tmp_path / "proposal-report"
     with running_learner(tmp_path, output) as learner:
-        assert wait_until(lambda: (output / "status.json").exists() and learner.policies > 0)
+        assert wait_until(lambda: (report / "status.json").exists() and learner.policies > 0)
         assert learner.healthy() and learner.ready()
     assert not learner.ready()
     saved = load_store(str(tmp_path / "state.db"))
     assert saved.edges.keys() == learner.session.store.edges.keys()
-    status = json.loads((output / "status.json").read_text())
+    status = json.loads((report / "status.json").read_text())
     assert status["edges"] > 0
 
 

@@ -122,7 +122,7 @@ def test_generate_with_current_puts_the_diff_in_the_report(generated: Path, tmp_
         "generate", str(real_samples()), "-o", str(out), "--current", str(generated)
     )
     assert status == 0, err
-    data = json.loads((out / "report.json").read_text())
+    data = json.loads((tmp_path / "again-report" / "report.json").read_text())
     assert data["diff"]["newly_blocked"] == [] and data["diff"]["files"]["changed"] == []
 
 

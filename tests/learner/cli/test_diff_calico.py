@@ -78,7 +78,7 @@ def test_connections_the_proposal_leaves_out_become_blocked(
     # is learned as "any public address" and so is not newly blocked.
     assert blocked == {f"{API} -> world 22/TCP"}
     for change in data["newly_blocked"]:
-        assert "shop/egress-but-metadata egress[1]" in change["current"]
+        assert "shop/egress-but-metadata egress rule 2" in change["current"]
     assert f"BLOCKED {API} -> world 22/TCP" in out
     assert f"BLOCKED {API} -> world 443/TCP" not in out
 

@@ -19,13 +19,14 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 def test_export_writes_policies_report_and_status_from_a_state_file(tmp_path: Path) -> None:
     state, out = str(tmp_path / "learn.db"), tmp_path / "proposal"
+    report_dir = tmp_path / "proposal-report"
     assert run("ingest", str(HUBBLE_FIXTURES), "--state", state)[0] == 0
     code, stdout, stderr = run(
         "export", "--state", state, "-o", str(out), "--stabilization-period", "10m"
     )
     assert (code, stderr) == (0, "")
     assert stdout.startswith("wrote ")
-    status = json.loads((out / "status.json").read_text())
+    status = json.loads((report_dir / "status.json").read_text())
     assert status["stabilization_period_seconds"] == 600
     assert sum(status["counts"].values()) == len(status["workloads"]) > 0
     policies = [
@@ -35,7 +36,7 @@ def test_export_writes_policies_report_and_status_from_a_state_file(tmp_path: Pa
         for doc in yaml.safe_load_all(path.read_text())
     ]
     assert policies and all(doc["kind"] == "NetworkPolicy" for doc in policies)
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((report_dir / "report.json").read_text())
     assert set(report["workload_status"].values()) <= {"Learning", "Stabilizing", "Stable"}
     assert report["workload_status"]
 

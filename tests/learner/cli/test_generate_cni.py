@@ -62,7 +62,7 @@ def test_hubble_input_gets_a_cilium_companion_for_the_api_server_and_nodes(
     out, summary = generate(tmp_path, [api_call(), node_call()])
     docs = documents(out)
     assert {"kube-apiserver", "remote-node"} <= entities(docs)
-    report = (out / "report.md").read_text()
+    report = (out.with_name(out.name + "-report") / "report.md").read_text()
     assert "policy-cidr-match-mode" in report
     # Judged as Cilium judges it, the whole output allows both connections.
     policies = as_enforced_by(compile_policies(documents_from_files(policy_files(out))), CNI.CILIUM)
@@ -93,7 +93,9 @@ def test_networkpolicy_ipblock_for_the_api_server_does_not_match_on_cilium(
 def test_the_setting_replaces_the_companion(tmp_path: Path) -> None:
     out, _ = generate(tmp_path, [api_call()], "--cilium-cidr-match-nodes")
     assert entities(documents(out)) == set()
-    assert "policy-cidr-match-mode" in (out / "report.md").read_text()
+    assert (
+        "policy-cidr-match-mode" in (out.with_name(out.name + "-report") / "report.md").read_text()
+    )
 
 
 @pytest.mark.parametrize("cni", ["calico", "generic"])
@@ -148,7 +150,7 @@ def test_verify_judges_with_the_cni_of_the_flows(
 def test_report_with_cni_and_cannot_express_risks_validates(tmp_path: Path) -> None:
     ping = record(WEB, pod_endpoint("shop", "db", identity=31003), {"ICMPv4": {"type": 8}})
     out, _ = generate(tmp_path, [api_call(), ping])
-    data = json.loads((out / "report.json").read_text())
+    data = json.loads((out.with_name(out.name + "-report") / "report.json").read_text())
     assert {"cni", "cannot-express"} <= {risk["kind"] for risk in data["risks"]}
     jsonschema.validate(data, SCHEMA)
 

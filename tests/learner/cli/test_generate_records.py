@@ -141,7 +141,7 @@ def test_calico_gets_the_observed_icmp_types(tmp_path: Path) -> None:
 
 def test_networkpolicy_reports_icmp_it_cannot_express(tmp_path: Path) -> None:
     out, _ = generate(tmp_path, [dns_lookup(40000), ping("ICMPv4")])
-    report = (out / "report.md").read_text()
+    report = (out.with_name(out.name + "-report") / "report.md").read_text()
     assert "Every observed connection they stand for was checked" not in report
     assert "would be denied once isolated" in report
     assert "shop/web" in report and "ICMPv4" in report
@@ -193,7 +193,7 @@ def test_unmanaged_peer_in_networkpolicy_gets_a_cilium_companion(tmp_path: Path)
 def test_unmanaged_peer_without_cilium_is_reported_not_faked(tmp_path: Path) -> None:
     lookup = record(WEB, unmanaged(COREDNS), udp(40000, 53), destination_ip="10.0.3.53")
     out, _ = generate(tmp_path, [lookup], "--cni", "generic")
-    report = (out / "report.md").read_text()
+    report = (out.with_name(out.name + "-report") / "report.md").read_text()
     assert "unmanaged" in report and "cannot-express" in report
     assert {d["kind"] for d in documents(out)} == {"NetworkPolicy"}
 

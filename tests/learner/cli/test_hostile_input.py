@@ -9,7 +9,7 @@ from pathlib import Path
 
 from learner.app.console import Env
 from learner.cli.program import main
-from outputs.report.mermaid import GraphEdge, GraphNode, blocks
+from outputs.report.mermaid import GraphEdge, GraphNode, charts
 from outputs.report.proposal_report import md_escape
 from tests.hubble_server import REAL_CAPTURE
 
@@ -62,7 +62,8 @@ def test_names_cannot_break_out_of_mermaid_or_markdown() -> None:
     evil = 'web\n```\n# owned\n<script>"`'
     node = GraphNode(group="ns\n```", label=evil, key="a")
     other = GraphNode(group="ns", label="b", key="b")
-    ((_, block),) = blocks([GraphEdge(node, other, evil)])
+    (chart,) = charts([GraphEdge(node, other, evil)])
+    block = chart.block
     inner = block.splitlines()[1:-1]
     assert block.startswith("```mermaid\n") and block.endswith("\n```")
     assert not any(line.lstrip().startswith(("```", "#")) for line in inner)

@@ -165,9 +165,11 @@ def test_learns_serves_metrics_writes_a_proposal_and_stops_on_sigterm(
     for line in learner.stderr_lines:
         entry = json.loads(line)
         assert {"time", "level", "logger", "message"} <= set(entry)
-    status = json.loads((output / "status.json").read_text())
+    report = output.parent / f"{output.name}-report"
+    status = json.loads((report / "status.json").read_text())
     assert sum(status["counts"].values()) == len(status["workloads"]) > 0
-    assert (output / "report.md").exists()
+    assert (report / "report.md").exists()
+    assert not (output / "report.md").exists()
     assert any(path.suffix == ".yaml" for path in output.rglob("*.yaml"))
     same_edges(load_store(str(state)), reference)
     with StateStore(str(state), create=False) as saved:

@@ -196,8 +196,11 @@ def test_learns_from_goldmane_over_mtls_and_writes_a_proposal_that_allows_what_i
         edges = len(reference.edges)
         assert wait_until(
             lambda: (
-                (output / "status.json").exists()
-                and json.loads((output / "status.json").read_text())["edges"] == edges
+                (output.parent / f"{output.name}-report" / "status.json").exists()
+                and json.loads(
+                    (output.parent / f"{output.name}-report" / "status.json").read_text()
+                )["edges"]
+                == edges
             )
         )
     finally:

@@ -19,7 +19,7 @@ def test_system_namespaces_get_no_policy_but_stay_peers(tmp_path: Path) -> None:
     assert status == 0, err
     written = tree(out)
     assert not [f for f in written if f.startswith("kube-system/")]
-    report = (out / "report.md").read_text()
+    report = (out.with_name(out.name + "-report") / "report.md").read_text()
     assert "kube-system/coredns" in report  # listed as skipped
     assert "--include-system" in report
     # the workloads that talk to CoreDNS still get their rule towards it
@@ -78,7 +78,7 @@ def test_allow_empty_writes_anyway(tmp_path: Path) -> None:
     empty.write_text("")
     status, _, err = run_cli("generate", str(empty), "-o", str(out), "--allow-empty")
     assert status == 0, err
-    assert (out / "report.md").exists()
+    assert (out.with_name(out.name + "-report") / "report.md").exists()
 
 
 def test_mostly_malformed_input_leaves_the_previous_proposal_in_place(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_export_of_a_state_with_nothing_learned_writes_nothing(tmp_path: Path) -
     assert not out.exists()
     status, _, err = run_cli("export", "--state", state, "-o", str(out), "--allow-empty")
     assert status == 0, err
-    assert (out / "report.md").exists()
+    assert (out.with_name(out.name + "-report") / "report.md").exists()
 
 
 def test_a_directory_of_manifests_is_not_flows(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_denied_connections_are_listed_with_side_and_policy() -> None:
     assert err == ""
     lines = out.splitlines()
     assert lines[0] == (
-        "checked 26 observed connections (1,221 flows) against 3 policies: "
+        "checked 26 observed connections (1,221 flows; one seen at both ends counts once) against 3 policies: "
         "24 allowed, 2 would be denied (6 flows)"
     )
     assert f"DENIED {REVIEWS_V3} -> {RATINGS} 9080/TCP (5 flows)" in lines
@@ -82,6 +83,9 @@ def test_json_output() -> None:
     assert side["direction"] == "Ingress" and side["outcome"] == "no rule allows"
     [policy] = side["policies"]
     assert policy["name"] == "ratings" and policy["path"].endswith("ratings.yaml")
+    # times as everywhere else: RFC 3339 in UTC, not epoch seconds
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first["first_seen"])
+    assert first["first_seen"] <= first["last_seen"]
 
 
 def test_policies_that_allow_everything_observed_exit_zero(tmp_path: Path) -> None:
@@ -95,7 +99,7 @@ def test_policies_that_allow_everything_observed_exit_zero(tmp_path: Path) -> No
     status, out, _ = run("--policies", str(allow), "--flows", REAL_FLOWS)
     assert status == 0
     assert out == (
-        "checked 26 observed connections (1,221 flows) against 1 policy: "
+        "checked 26 observed connections (1,221 flows; one seen at both ends counts once) against 1 policy: "
         "26 allowed, 0 would be denied (0 flows)\n"
     )
 

@@ -423,7 +423,7 @@ def test_semantics(policies: list[str], connection: Traffic, expected: bool) -> 
 
 def test_decisions_name_the_deciding_rule() -> None:
     decision = compiled(ORDERED).evaluate(traffic(WEB, DB))
-    assert [r.key for r in decision.ingress.rules] == ["shop/deny-db ingress[1]"]
+    assert [r.key for r in decision.ingress.rules] == ["shop/deny-db ingress rule 2"]
     assert "Deny" in str(decision.reason) or "denied by" in decision.reason
 
 

@@ -384,7 +384,7 @@ def test_cilium_deny_overrides_a_kubernetes_allow() -> None:
     assert allowed(policies, Traffic(WEB, WORLD, "TCP", 443))
     decision = policies.evaluate(Traffic(WEB, WORLD, "TCP", 25))
     assert not decision.allowed
-    assert [r.key for r in decision.egress.rules] == ["shop/web egress[1]"]
+    assert [r.key for r in decision.egress.rules] == ["shop/web egress rule 2"]
 
 
 def test_policies_add_up() -> None:
@@ -396,7 +396,7 @@ def test_policies_add_up() -> None:
 
 def test_decisions_name_the_rule() -> None:
     decision = compiled(WEB_INGRESS_FROM_GW).evaluate(Traffic(GW, WEB, "TCP", 8080))
-    assert [r.key for r in decision.ingress.rules] == ["shop/web ingress[0]"]
+    assert [r.key for r in decision.ingress.rules] == ["shop/web ingress rule 1"]
     assert decision.ingress.policies[0].kind == "CiliumNetworkPolicy"
 
 

@@ -509,7 +509,7 @@ def test_decision_names_the_deciding_policies() -> None:
     ]
     assert "isolated for ingress" in denied.reason
     allowed = policies.evaluate(traffic("x/c", "x/a"))
-    assert [str(rule) for rule in allowed.ingress.rules] == ["x/allow-c-to-a ingress[0]"]
+    assert [str(rule) for rule in allowed.ingress.rules] == ["x/allow-c-to-a ingress rule 1"]
     assert allowed.egress.outcome == "not isolated"
 
 
@@ -520,7 +520,7 @@ def test_rules_can_be_described() -> None:
     decision = policies.evaluate(traffic("x/b", "x/a"))
     assert decision.reason == (
         "allowed (egress allowed: no policy isolates x/pod=b for egress; "
-        "ingress allowed by x/allow-b-on-80 ingress[0])"
+        "ingress allowed by x/allow-b-on-80 ingress rule 1)"
     )
 
 
@@ -528,8 +528,8 @@ def test_union_lists_every_allowing_rule() -> None:
     policies = compile_text(both(ALLOW_Y_B_OR, ALLOW_B_ON_80_TO_A))
     decision = policies.evaluate(traffic("x/b", "x/a", "80/TCP"))
     assert sorted(str(rule) for rule in decision.ingress.rules) == [
-        "x/allow-b-on-80 ingress[0]",
-        "x/allow-y-or-b ingress[0]",
+        "x/allow-b-on-80 ingress rule 1",
+        "x/allow-y-or-b ingress rule 1",
     ]
 
 

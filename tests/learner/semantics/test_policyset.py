@@ -114,13 +114,13 @@ def test_deny_rule_ordered_first_wins_over_allow() -> None:
     )
     denied = policies.evaluate(traffic("x/b", "x/a"))
     assert not denied.allowed
-    assert [str(r) for r in denied.ingress.rules] == ["x/deny-b ingress[0]"]
-    assert "denied by x/deny-b ingress[0]" in denied.reason
+    assert [str(r) for r in denied.ingress.rules] == ["x/deny-b ingress rule 1"]
+    assert "denied by x/deny-b ingress rule 1" in denied.reason
     assert policies.evaluate(traffic("x/c", "x/a")).allowed
     # Every matching rule is a hit, whether or not it decided.
     assert sorted(str(r) for r in policies.rule_hits(traffic("x/b", "x/a"))) == [
-        "x/allow-b-and-c ingress[0]",
-        "x/deny-b ingress[0]",
+        "x/allow-b-and-c ingress rule 1",
+        "x/deny-b ingress rule 1",
     ]
 
 
@@ -167,7 +167,7 @@ def test_same_selector_targets_merge_keeping_sources() -> None:
     [target] = policies.selecting(pod("x/a"), RuleDirection.INGRESS)
     assert [s.name for s in target.sources] == ["p1", "p2"]
     assert len(target.rules) == 1
-    assert [str(r) for r in policies.rules] == ["x/p2 ingress[0]"]
+    assert [str(r) for r in policies.rules] == ["x/p2 ingress rule 1"]
 
 
 def test_rule_hits_only_count_selecting_policies() -> None:
@@ -194,10 +194,13 @@ def test_rule_hits_only_count_selecting_policies() -> None:
     )
     policies = compile_text(text)
     hits = policies.rule_hits(traffic("y/c", "x/a", "80/TCP"))
-    assert sorted(str(h) for h in hits) == ["x/ingress-a ingress[0]", "y/egress-y egress[1]"]
+    assert sorted(str(h) for h in hits) == [
+        "x/ingress-a ingress rule 1",
+        "y/egress-y egress rule 2",
+    ]
     used = {h for a in ("x/a", "x/b") for h in policies.rule_hits(traffic("y/c", a, "80/TCP"))}
     unused = [str(r) for r in policies.rules if r not in used]
-    assert unused == ["y/egress-y egress[0]"]
+    assert unused == ["y/egress-y egress rule 1"]
 
 
 def test_named_ports_are_reported() -> None:

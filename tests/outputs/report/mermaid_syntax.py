@@ -2,7 +2,8 @@
 
 Mermaid itself needs a browser; this checks what breaks GitHub's renderer in practice:
 the header, quoted labels with no raw quotes or brackets inside, node ids defined before use,
-balanced subgraph/end, and linkStyle indices within the edge count.
+balanced subgraph/end, linkStyle indices within the edge count, and invisible links (which
+linkStyle counts too) only after every drawn edge.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import re
 
 HEADER = re.compile(r"^graph (TB|TD|BT|LR|RL)$")
+INIT = re.compile(r"^%%\{init: \{.*\}\}%%$")
 LABEL = r'"[^"\n]*"'
 SUBGRAPH = re.compile(rf"^subgraph ([A-Za-z0-9_]+)\[{LABEL}\]$")
 NODE = re.compile(rf"^([A-Za-z][A-Za-z0-9_]*)\[{LABEL}\]$")
-EDGE = re.compile(rf"^([A-Za-z][A-Za-z0-9_]*) -->\|{LABEL}\| ([A-Za-z][A-Za-z0-9_]*)$")
+EDGE = re.compile(rf"^([A-Za-z][A-Za-z0-9_]*) (?:-->|-\.->)\|{LABEL}\| ([A-Za-z][A-Za-z0-9_]*)$")
+INVISIBLE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*) ~~~ ([A-Za-z][A-Za-z0-9_]*)$")
 LINK_STYLE = re.compile(r"^linkStyle (\d+) stroke:#[0-9a-fA-F]{3,6}(,stroke-width:\d+px)?$")
 
 
@@ -21,10 +24,13 @@ def check(block: str) -> list[str]:
     """Problems found in one flowchart (without the ``` fences)."""
     lines = [line.strip() for line in block.strip().splitlines() if line.strip()]
     problems = []
+    if lines and INIT.match(lines[0]):
+        lines = lines[1:]
     if not lines or not HEADER.match(lines[0]):
         return [f"line 1: expected 'graph TB', got {lines[0] if lines else 'nothing'!r}"]
     nodes: set[str] = set()
     edges = 0
+    invisible = 0
     depth = 0
     for number, line in enumerate(lines[1:], start=2):
         if m := SUBGRAPH.match(line):
@@ -39,7 +45,16 @@ def check(block: str) -> list[str]:
             for node in (m.group(1), m.group(2)):
                 if node not in nodes:
                     problems.append(f"line {number}: node {node} used before it is defined")
+            if invisible:
+                problems.append(
+                    f"line {number}: an edge after an invisible link: linkStyle counts it"
+                )
             edges += 1
+        elif m := INVISIBLE.match(line):
+            for node in (m.group(1), m.group(2)):
+                if node not in nodes:
+                    problems.append(f"line {number}: node {node} used before it is defined")
+            invisible += 1
         elif m := LINK_STYLE.match(line):
             if int(m.group(1)) >= edges:
                 problems.append(f"line {number}: linkStyle {m.group(1)} but only {edges} edges")

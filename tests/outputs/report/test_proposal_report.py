@@ -30,7 +30,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     env = Env(io.StringIO(), io.StringIO())
     learn_and_render(inputs=[str(real_samples())], output=str(out), config=LearnConfig(), env=env)
-    return out
+    return out.parent / "out-report"
 
 
 def test_report_json_validates_against_its_schema(bundle: Path) -> None:

@@ -1,0 +1,61 @@
+"""Where a run's files go: Kubernetes objects in the manifest directory, the report beside it.
+
+``kubectl apply -R -f DIR`` tries to apply every ``.yaml``/``.yml``/``.json`` file below DIR
+(hidden directories included), and Argo CD and Flux directory apps read the same files, so the
+manifest directory holds only policies and the kustomization. The report files (and ``learn``'s
+status.json) go to a separate directory: ``--report-dir``, by default a sibling named
+``<manifest directory>-report``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from learner.model.errors import UsageError
+from outputs.base import write_tree
+
+REPORT_FILES = frozenset({"report.md", "report.json", "status.json"})
+"""Bundle entries that are not Kubernetes objects: they go to the report directory."""
+
+REPORT_DIR_SUFFIX = "-report"
+
+
+def default_report_dir(manifest_dir: str) -> str:
+    return os.path.abspath(manifest_dir) + REPORT_DIR_SUFFIX
+
+
+def report_dir_for(manifest_dir: str, report_dir: str | None) -> str:
+    """The report directory to use; refuses one inside the manifest directory (or around it)."""
+    chosen = os.path.abspath(report_dir) if report_dir else default_report_dir(manifest_dir)
+    manifests = os.path.abspath(manifest_dir)
+    if os.path.commonpath([chosen, manifests]) in (chosen, manifests):
+        raise UsageError(
+            f"--report-dir {report_dir}: must not be inside the manifest directory {manifest_dir} "
+            "or contain it (kubectl apply -R -f and Argo CD/Flux would read the report as "
+            "manifests)"
+        )
+    return chosen
+
+
+def manifest_link(manifest_dir: str, report_dir: str) -> str:
+    """The manifest directory as a relative link from the report directory (``../out``)."""
+    relative = os.path.relpath(os.path.abspath(manifest_dir), os.path.abspath(report_dir))
+    return relative.replace(os.sep, "/")
+
+
+def split_bundle(bundle: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(manifests, report files) of one run's bundle."""
+    manifests = {path: text for path, text in bundle.items() if path not in REPORT_FILES}
+    report = {path: text for path, text in bundle.items() if path in REPORT_FILES}
+    return manifests, report
+
+
+def write_bundle(bundle: Mapping[str, str], manifest_dir: str, report_dir: str | None) -> str:
+    """Write the manifests to ``manifest_dir`` and the report beside it; returns the report
+    directory. Each directory is replaced atomically (see :func:`outputs.base.write_tree`)."""
+    reports = report_dir_for(manifest_dir, report_dir)
+    manifests, report = split_bundle(bundle)
+    write_tree(manifests, manifest_dir)
+    write_tree(report, reports)
+    return reports
