@@ -39,6 +39,7 @@ from collectors.calico_model import (
     protocol_of,
     verdict_of,
 )
+from collectors.grpc_flags import GOLDMANE_DEFAULT_SERVER
 from collectors.hubble_grpc import (
     ReconnectPolicy,
     ServerOptions,
@@ -64,7 +65,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERVER = "goldmane.calico-system.svc:7443"
+DEFAULT_SERVER = GOLDMANE_DEFAULT_SERVER
 DEFAULT_PORT = 7443
 AGGREGATION_INTERVAL = 15
 """Seconds per window; the only interval Goldmane streams."""

@@ -39,6 +39,7 @@ from collectors._proto.flow import flow_pb2
 from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 from collectors._proto.relay import relay_pb2
 from collectors.base import CollectorStats
+from collectors.grpc_flags import DEFAULT_SERVER, add_server_arguments
 from collectors.hubble_proto import UnsupportedFlow, flow_from_proto, timestamp_ns
 from learner.durations import parse_duration, parse_time
 from learner.errors import InputError, SourceUnavailableError, UsageError
@@ -61,7 +62,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERVER = "localhost:4245"
 DEFAULT_PORT = 4245
 TLS_PREFIX = "tls://"
 UNIX_PREFIX = "unix://"
@@ -591,73 +591,6 @@ def iter_flows(
 
 
 # --- command line ------------------------------------------------------------------------------
-
-
-def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """The hubble CLI's server flags, plus reconnect tuning."""
-    group = parser.add_argument_group("Hubble server")
-    group.add_argument(
-        "--server",
-        "--hubble-server",
-        dest="server",
-        metavar="ADDR",
-        default=DEFAULT_SERVER,
-        help=f"hubble-relay or Hubble server: host:port, tls://host:port or unix:///path "
-        f"(default {DEFAULT_SERVER}; with learn --source goldmane, Goldmane's address)",
-    )
-    group.add_argument("--tls", action="store_true", help="connect with TLS")
-    group.add_argument(
-        "--tls-allow-insecure",
-        action="store_true",
-        help="trust the (self-signed) certificate the server presents without verifying it",
-    )
-    group.add_argument(
-        "--tls-ca-cert-files",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="PEM CA bundle(s) to verify the server with (repeat or comma-separate)",
-    )
-    group.add_argument("--tls-client-cert-file", default="", metavar="FILE")
-    group.add_argument("--tls-client-key-file", default="", metavar="FILE")
-    group.add_argument(
-        "--tls-server-name",
-        default="",
-        metavar="NAME",
-        help="name to verify the server certificate for, e.g. instance.hubble-relay.cilium.io",
-    )
-    group.add_argument(
-        "--timeout", metavar="D", default="5s", help="connection (dial) timeout (default 5s)"
-    )
-    group.add_argument(
-        "--request-timeout", metavar="D", default="12s", help="timeout of unary calls (default 12s)"
-    )
-    group.add_argument(
-        "--since",
-        metavar="D",
-        default="",
-        help="on the first connection with no saved position, start at this time "
-        "(duration ago such as 1h, or RFC 3339); default: new flows only",
-    )
-    group.add_argument(
-        "--reconnect-backoff",
-        metavar="D",
-        default="1s",
-        help="first delay before reconnecting; doubles per failure (default 1s)",
-    )
-    group.add_argument(
-        "--reconnect-backoff-max",
-        metavar="D",
-        default="30s",
-        help="longest reconnect delay (default 30s)",
-    )
-    group.add_argument(
-        "--max-reconnects",
-        type=int,
-        default=10,
-        metavar="N",
-        help="give up after N consecutive failed attempts, 0 = never (default 10)",
-    )
 
 
 def server_options_from_args(args: argparse.Namespace) -> ServerOptions:

@@ -12,27 +12,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from collectors.base import CollectorStats
-from collectors.goldmane_grpc import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
-from collectors.goldmane_grpc import (
-    GoldmanePosition,
-    GoldmaneQuery,
-    GoldmaneStream,
-    goldmane_options_from_args,
-)
-from collectors.hubble_grpc import (
-    FlowQuery,
-    HubbleStream,
-    ReconnectPolicy,
-    ServerOptions,
-    StreamPosition,
-    add_server_arguments,
-    reconnect_policy_from_args,
-    server_options_from_args,
-    since_from_args,
-)
+from collectors.grpc_flags import GOLDMANE_DEFAULT_SERVER, add_server_arguments
 from learner.commands.generate import add_learner_options, add_output_options, config_from_args
 from learner.console import Env
 from learner.durations import parse_duration
@@ -46,6 +29,10 @@ from learner.normalize import ALLOWED_VERDICTS
 from learner.pipeline import LearnConfig
 from learner.session import LearningSession
 from learner.state import CollectorPosition, StateStore
+
+if TYPE_CHECKING:
+    from collectors.goldmane_grpc import GoldmaneQuery
+    from collectors.hubble_grpc import FlowQuery, ReconnectPolicy, ServerOptions
 
 SOURCES = ("hubble", "goldmane")
 HELP = (
@@ -151,6 +138,8 @@ def add_live_flow_options(parser: argparse.ArgumentParser) -> None:
 
 
 def query_for(config: LearnConfig, since_ns: int | None) -> FlowQuery:
+    from collectors.hubble_grpc import FlowQuery
+
     # DROPPED always: a connection allowed at one end and dropped at the other must stay
     # contested rather than be learned (EdgeStore.contested); ERROR only when learned from.
     verdicts = set(ALLOWED_VERDICTS) | {Verdict.DROPPED}
@@ -165,6 +154,8 @@ def query_for(config: LearnConfig, since_ns: int | None) -> FlowQuery:
 
 
 def goldmane_query_for(since_ns: int | None) -> GoldmaneQuery:
+    from collectors.goldmane_grpc import GoldmaneQuery
+
     # Deny always, for the same reason as DROPPED above; Goldmane has no ERROR. Namespaces are
     # filtered here, not by Goldmane: its filter ANDs source and destination namespaces.
     start = since_ns // 1_000_000_000 if since_ns is not None else 0
@@ -202,6 +193,13 @@ class StreamSettings:
 
 
 def stream_settings_from_args(args: argparse.Namespace) -> StreamSettings:
+    from collectors.goldmane_grpc import goldmane_options_from_args
+    from collectors.hubble_grpc import (
+        reconnect_policy_from_args,
+        server_options_from_args,
+        since_from_args,
+    )
+
     goldmane = args.source == "goldmane"
     return StreamSettings(
         source=args.source,
@@ -218,6 +216,9 @@ def open_stream(
     stats: CollectorStats,
 ) -> LiveStream:
     """The ``--source`` stream, resuming from ``saved`` (the state's position for it)."""
+    from collectors.goldmane_grpc import GoldmanePosition, GoldmaneStream
+    from collectors.hubble_grpc import HubbleStream, StreamPosition
+
     if settings.source == "goldmane":
         return GoldmaneStream(
             settings.server,
