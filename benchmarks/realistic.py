@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "tests/fixtures/hubble/files/real"
 TIME_MARK = "@@TIME@@"
 NAMESPACE_LABEL = "k8s:io.cilium.k8s.namespace.labels."
-EXTRA_POD_LABELS = ("k8s:app.kubernetes.io/managed-by=Helm",)
 
 
 def namespace_labels(namespace: str, copy: int) -> list[str]:
@@ -46,10 +45,23 @@ def _rename(endpoint: dict[str, Any], copy: int) -> None:
         for label in endpoint.get("labels", [])
         if not label.startswith(NAMESPACE_LABEL)
     ]
-    extra = [label for label in EXTRA_POD_LABELS if label not in labels]
-    endpoint["labels"] = sorted(set(labels + extra + namespace_labels(renamed, copy)))
+    # Pods the capture shows with no labels of their own stay so: namespace labels alone
+    # would make them look labelled.
+    if any(not label.startswith(("k8s:io.kubernetes.", "k8s:io.cilium.")) for label in labels):
+        labels += namespace_labels(renamed, copy)
+    endpoint["labels"] = sorted(set(labels))
     if "identity" in endpoint:
         endpoint["identity"] = int(endpoint["identity"]) + 100_000 * copy
+
+
+def _move_addresses(ip: dict[str, Any], copy: int) -> None:
+    """Each copy of the cluster gets its own pod network: 10.B.x.y becomes 10.(B+copy).x.y."""
+    for side in ("source", "destination"):
+        address = ip.get(side)
+        if copy and isinstance(address, str) and address.startswith("10."):
+            octets = address.split(".")
+            octets[1] = str((int(octets[1]) + copy) % 256)
+            ip[side] = ".".join(octets)
 
 
 def templates(copies: int) -> list[str]:
@@ -65,6 +77,7 @@ def templates(copies: int) -> list[str]:
                 for side in ("source", "destination"):
                     if isinstance(flow.get(side), dict):
                         _rename(flow[side], copy)
+                _move_addresses(flow.get("IP") or {}, copy)
                 flow["time"] = TIME_MARK
                 if "time" in record:
                     record["time"] = TIME_MARK
