@@ -7,6 +7,15 @@ file twice as long (same scenario, so the same edges) shows it.
 
     python benchmarks/throughput.py                 # 1M lines
     python benchmarks/throughput.py --lines 200000  # quicker
+
+``--realistic`` uses lines shaped like real captures instead (benchmarks/realistic.py: full
+label sets, namespace labels, L7 records, ~1.5 KB a line), also as ``.gz``, and measures the
+in-process read+normalise+aggregate rate on one core. ``--peer DIR`` points to a virtualenv
+holding hubble-audit2policy (``python3 -m venv DIR && DIR/bin/pip install
+hubble-audit2policy``); the peer then runs on the same file in the same run and the ratio of
+wall times is printed.
+
+    python benchmarks/throughput.py --realistic --lines 1000000 --peer /tmp/a2p
 """
 
 from __future__ import annotations
@@ -61,13 +70,86 @@ def timed_generate(flows: Path, learner: str) -> dict[str, float]:
     }
 
 
+def child(argv: list[str]) -> dict[str, float]:
+    """Run one process; its own wall, CPU and peak RSS (not the largest of all children)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(argv)}")
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def core_rate(path: Path) -> tuple[int, float]:
+    """Lines and CPU seconds of read+normalise+aggregate in this process, on one core."""
+    from learner.app.pipeline import ingest, new_store, read_flows
+    from learner.model.config import LearnConfig
+    from learner.model.run_stats import CollectorStats, NormalizeStats
+
+    config = LearnConfig()
+    store = new_store(config)
+    collected = CollectorStats()
+    start = time.process_time()
+    ingest(read_flows([str(path)], stats=collected), store, config, NormalizeStats())
+    return collected.records, time.process_time() - start
+
+
+def realistic(lines: int, gz: bool) -> Path:
+    path = DATA / f"realistic-{lines}.jsonl{'.gz' if gz else ''}"
+    if not path.exists():  # in a child: its memory must not count toward later children
+        subprocess.run(
+            [sys.executable, str(HERE / "realistic.py"), "--lines", str(lines), "-o", str(path)],
+            check=True,
+        )
+    return path
+
+
+def report(label: str, lines: int, result: dict[str, float]) -> None:
+    print(
+        f"  {label:34} wall {result['wall']:6.1f} s  cpu {result['cpu']:6.1f} s  "
+        f"peak RSS {result['peak_rss_mb']:5.0f} MB  ({lines / result['wall']:,.0f} lines/s)"
+    )
+
+
+def run_realistic(args: argparse.Namespace) -> None:
+    learner = [sys.executable, "-m", "learner.cli", "generate"]
+    for gz in (False, True):
+        path = realistic(args.lines, gz)
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"{args.lines:,} realistic lines: {path} ({path.stat().st_size / 1e9:.2f} GB)")
+            ours = child([*learner, str(path), "-o", f"{tmp}/ours"])
+            report("netpol-learner generate", args.lines, ours)
+            if args.peer and not gz:  # hubble-audit2policy reads plain files only
+                peer = child(
+                    [str(Path(args.peer) / "bin/hubble-audit2policy"), "--no-enrich",
+                     "--verdict", "FORWARDED", "--verdict", "AUDIT", "--single-file",
+                     f"{tmp}/peer.yaml", "-o", tmp, str(path)]
+                )  # fmt: skip
+                report("hubble-audit2policy", args.lines, peer)
+                print(f"  ratio (ours / peer wall): {ours['wall'] / peer['wall']:.2f}")
+    # Last: a child forked after this process grew would inherit its peak RSS figure.
+    count, cpu = core_rate(realistic(args.lines, gz=False))
+    print(f"read+normalise+aggregate in one process, one core: {count / cpu:,.0f} lines/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--scenario", default="mixed")
     parser.add_argument("--learner", default="least-privilege")
+    parser.add_argument("--realistic", action="store_true", help="real-capture-shaped lines")
+    parser.add_argument("--peer", metavar="VENV", help="virtualenv with hubble-audit2policy")
     args = parser.parse_args()
     os.chdir(HERE.parent)
+    sys.path.insert(0, str(HERE.parent))
+    if args.realistic:
+        run_realistic(args)
+        return
     flows = simulated(args.lines, args.scenario)
     lines = count_lines(flows)
     result = timed_generate(flows, args.learner)

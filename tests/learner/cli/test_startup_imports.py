@@ -1,0 +1,61 @@
+"""Start-up cost: heavy libraries load only when a run needs them (issue 13).
+
+Each check runs a fresh interpreter, because an import made by another test would hide the
+one under test; it asserts on which modules were loaded, never on time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SAMPLE = ROOT / "tests/fixtures/hubble/files/hubble-otel_basic-sample-10-flows.jsonl"
+HEAVY = ("grpc", "google.protobuf", "sklearn", "kubernetes")
+
+PROBE = """
+import sys
+from learner.cli.program import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = sorted(m for m in {heavy!r} if m in sys.modules)
+print("LOADED=" + ",".join(heavy))
+"""
+
+
+def loaded_after(*argv: str) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    marker = [line for line in result.stdout.splitlines() if line.startswith("LOADED=")]
+    assert marker, result.stderr
+    value = marker[-1].removeprefix("LOADED=")
+    return value.split(",") if value else []
+
+
+# The shared gRPC flag declarations in learner/cli/options.py import collectors.grpc (and so
+# grpc) at start-up since the restructuring; until they load lazily these checks fail.
+pytestmark = pytest.mark.xfail(
+    strict=True, reason="learner.cli.options imports collectors.grpc, which loads grpc"
+)
+
+
+def test_help_loads_no_grpc_protobuf_or_sklearn() -> None:
+    assert loaded_after("--help") == []
+
+
+def test_learn_help_loads_no_grpc() -> None:
+    assert loaded_after("learn", "--help") == []
+
+
+def test_generate_on_a_small_file_loads_no_grpc(tmp_path: Path) -> None:
+    assert loaded_after("generate", str(SAMPLE), "-o", str(tmp_path / "out")) == []
