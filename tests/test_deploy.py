@@ -159,7 +159,7 @@ def test_the_deployment_runs_learn_safely() -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert options["--state"].startswith("/data/") and options["--output"].startswith("/data/")
+    assert options["--state"].startswith("/data/") and options["--output-dir"].startswith("/data/")
     volumes = {v["name"]: v for v in pod["volumes"]}
     claim = volumes[mounts["/data"]]["persistentVolumeClaim"]["claimName"]
     assert claim == by_kind("PersistentVolumeClaim")["metadata"]["name"]

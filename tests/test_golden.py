@@ -64,7 +64,16 @@ def test_generate_output_matches_golden(
     monkeypatch.chdir(ROOT)
     out = tmp_path / "out"
     inputs, *options = EXAMPLES[example]
-    argv = ["generate", inputs, "-o", str(out), "--format", fmt, *options, *VARIANTS[variant]]
+    argv = [
+        "generate",
+        inputs,
+        "--output-dir",
+        str(out),
+        "--format",
+        fmt,
+        *options,
+        *VARIANTS[variant],
+    ]
     status = main(argv, env=Env(io.StringIO(), io.StringIO()))
     assert status == 0
     golden = GOLDEN / f"{example}-{fmt}{variant}"

@@ -44,6 +44,7 @@ from learner.cli.options import (
     server_options_from_args,
     since_from_args,
 )
+from learner.cli.output_target import add_output_dir_flags, output_dir_from_args
 from learner.ingest.normalize import ALLOWED_VERDICTS
 from learner.ingest.state import CollectorPosition, StateStore
 from learner.model.config import LearnConfig
@@ -61,10 +62,10 @@ HELP = (
 EXAMPLES = """\
 examples:
   # from a local port-forward: kubectl -n kube-system port-forward svc/hubble-relay 4245:80
-  netpol-learner learn --state learn.db -o proposal/
+  netpol-learner learn --state learn.db --output-dir proposal/
 
   # in-cluster, mTLS to hubble-relay, two namespaces, metrics for Prometheus
-  netpol-learner learn --state /data/state.db -o /data/proposal \\
+  netpol-learner learn --state /data/state.db --output-dir /data/proposal \\
       --server tls://hubble-relay.kube-system.svc:443 \\
       --tls-ca-cert-files /tls/ca.crt --tls-client-cert-file /tls/tls.crt \\
       --tls-client-key-file /tls/tls.key --tls-server-name instance.hubble-relay.cilium.io \\
@@ -73,10 +74,10 @@ examples:
   # Calico Open Source 3.30+: Goldmane (mTLS), through a port-forward to its port 7443
   netpol-learner learn --source goldmane --server localhost:7443 \\
       --tls-ca-cert-files ca.crt --tls-client-cert-file tls.crt --tls-client-key-file tls.key \\
-      --tls-server-name goldmane.calico-system.svc --state learn.db -o proposal/
+      --tls-server-name goldmane.calico-system.svc --state learn.db --output-dir proposal/
 
   # get the current proposal out of a state file at any time
-  netpol-learner export --state learn.db -o proposal/
+  netpol-learner export --state learn.db --output-dir proposal/
 
 The proposal (policies, report.md, report.json, status.json) is rewritten every --interval,
 atomically. A workload is Learning while it gains edges, Stabilizing after an --interval without
@@ -87,7 +88,7 @@ a new edge, Stable after --stabilization-period without one. SIGTERM/SIGINT save
 def register(sub: Any) -> None:
     parser = add_command_parser(sub, "learn", HELP, EXAMPLES)
     add_state_flag(parser)
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="proposal directory")
+    add_output_dir_flags(parser, "the proposal, report and status.json", stdout=False)
     parser.add_argument(
         "--source",
         choices=SOURCES,
@@ -120,7 +121,12 @@ def register(sub: Any) -> None:
         metavar="[HOST]:PORT",
         help="serve /metrics, /healthz and /readyz here, e.g. :9090 (default: off)",
     )
-    group.add_argument("--log-format", choices=LOG_FORMATS, default="text")
+    group.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text lines, or one JSON object per line for log collectors (default text)",
+    )
     add_live_flow_options(parser)
     add_server_arguments(parser)
     add_learner_options(parser)
@@ -294,6 +300,8 @@ def stop_on_signals(learner: LiveLearner) -> Iterator[list[int]]:
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     configure_logging(args.log_format, env.stderr, debug=bool(args.debug))
     log = logging.getLogger("netpol_learner.learn")
+    output = output_dir_from_args(args, env)
+    assert output is not None
     config = config_from_args(args)
     interval = parse_duration(args.interval, "--interval")
     stabilization = parse_duration(args.stabilization_period, "--stabilization-period")
@@ -311,7 +319,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         inventory = initial_inventory(load, state)
         stream = open_stream(streaming, config, state.position(collector), session.collected)
         settings = LiveSettings(
-            output=args.output,
+            output=output,
             collector=collector,
             interval=interval,
             stabilization_period=stabilization,
@@ -344,7 +352,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             args.state,
             len(session.store.edges),
             ", resuming" if stream.position is not None else "",
-            args.output,
+            output,
             args.interval,
         )
         try:
