@@ -28,6 +28,7 @@ from learner.app.live import (
 )
 from learner.app.metrics import LearnerMetrics, MetricsServer, registry_for
 from learner.app.session import LearningSession
+from learner.cli.git_options import add_git_options, git_target_from_args, publishing_for
 from learner.cli.logs import LOG_FORMATS, configure_logging
 from learner.cli.options import (
     add_command_parser,
@@ -127,6 +128,7 @@ def register(sub: Any) -> None:
         default="text",
         help="text lines, or one JSON object per line for log collectors (default text)",
     )
+    add_git_options(parser)
     add_live_flow_options(parser)
     add_server_arguments(parser)
     add_learner_options(parser)
@@ -253,6 +255,7 @@ def initial_inventory(load: Callable[[], Inventory] | None, state: StateStore) -
 
 def metrics_reader(learner: LiveLearner, stream: LiveStream) -> Callable[[], LearnerMetrics]:
     session = learner.session
+    publishing = learner.publishing
 
     def read() -> LearnerMetrics:
         normalized, collected = session.normalized, session.collected
@@ -272,6 +275,8 @@ def metrics_reader(learner: LiveLearner, stream: LiveStream) -> Callable[[], Lea
             last_regeneration=learner.last_regeneration,
             regeneration_seconds=learner.regeneration_seconds,
             last_save=learner.last_save,
+            git_publications=dict(publishing.outcomes) if publishing else {},
+            last_git_push=publishing.last_push if publishing else 0.0,
         )
 
     return read
@@ -309,6 +314,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     if interval <= 0 or save_interval <= 0 or stabilization < 0:
         raise UsageError("--interval and --save-interval must be > 0, --stabilization-period >= 0")
     streaming = stream_settings_from_args(args)
+    git_target = git_target_from_args(args)
     collector = streaming.collector
     os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
     with StateStore(args.state) as state:
@@ -325,7 +331,15 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             stabilization_period=stabilization,
             save_interval=save_interval,
         )
-        learner = LiveLearner(session, stream, settings, inventory=inventory, inventory_loader=load)
+        publishing = publishing_for(git_target, state)
+        learner = LiveLearner(
+            session,
+            stream,
+            settings,
+            inventory=inventory,
+            inventory_loader=load,
+            publishing=publishing,
+        )
         session.counter_sources.append(
             lambda: {
                 "stream.reconnects": stream.counters.reconnects,
