@@ -2,7 +2,7 @@
 #
 #   docker build -t netpol-learner .
 #   docker run --rm -v "$PWD/data:/data" netpol-learner learn --state /data/state.db \
-#       -o /data/proposal --server tls://hubble-relay.example:443
+#       --output-dir /data/proposal --server tls://hubble-relay.example:443
 #
 # Runs as a non-root user and writes only to /data (state and proposal; mount a volume there)
 # and /tmp, so it works with a read-only root filesystem.
@@ -29,6 +29,10 @@ FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="netpol-learner" \
       org.opencontainers.image.description="Learn least-privilege Kubernetes network policies from observed flows" \
       org.opencontainers.image.licenses="Apache-2.0"
+# git and ssh: learn --git-repo commits the proposal to a branch with the real git binary.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git openssh-client \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 netpol-learner \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \
        --shell /usr/sbin/nologin netpol-learner \

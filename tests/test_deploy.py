@@ -31,6 +31,7 @@ MODELS = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "V1ClusterRole",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "V1ClusterRoleBinding",
     ("networking.k8s.io/v1", "NetworkPolicy"): "V1NetworkPolicy",
+    ("v1", "Secret"): "V1Secret",
 }
 PRIMITIVES: dict[str, tuple[type, ...]] = {
     "str": (str,),
@@ -89,11 +90,18 @@ def build_model(document: dict[str, Any], model: str) -> Any:
     return client.deserialize(_Response(document), model)
 
 
+def resource_files() -> list[Path]:
+    """Every file a kustomization under deploy/ lists as a resource (patches are not objects)."""
+    files = []
+    for kustomization in sorted(DEPLOY.rglob("kustomization.yaml")):
+        listed = yaml.safe_load(kustomization.read_text()).get("resources", [])
+        files += [kustomization.parent / entry for entry in listed if entry.endswith(".yaml")]
+    return sorted(files)
+
+
 def documents() -> list[tuple[str, dict[str, Any]]]:
     found = []
-    for path in sorted(DEPLOY.rglob("*.yaml")):
-        if path.name == "kustomization.yaml":
-            continue
+    for path in resource_files():
         for document in yaml.safe_load_all(path.read_text()):
             found.append((path.name, document))
     return found
@@ -168,7 +176,7 @@ def test_the_deployment_runs_learn_safely() -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert options["--state"].startswith("/data/") and options["--output"].startswith("/data/")
+    assert options["--state"].startswith("/data/") and options["--output-dir"].startswith("/data/")
     volumes = {v["name"]: v for v in pod["volumes"]}
     claim = volumes[mounts["/data"]]["persistentVolumeClaim"]["claimName"]
     assert claim == by_kind("PersistentVolumeClaim")["metadata"]["name"]

@@ -65,8 +65,8 @@ def test_generate_output_matches_golden(
     monkeypatch.chdir(ROOT)
     out, report = tmp_path / "out", tmp_path / "report"
     inputs, *options = EXAMPLES[example]
-    argv = ["generate", inputs, "-o", str(out), "--report-dir", str(report), "--format", fmt]
-    argv += [*options, *VARIANTS[variant]]
+    argv = ["generate", inputs, "--output-dir", str(out), "--report-dir", str(report)]
+    argv += ["--format", fmt, *options, *VARIANTS[variant]]
     status = main(argv, env=Env(io.StringIO(), io.StringIO()))
     assert status == 0
     golden = GOLDEN / f"{example}-{fmt}{variant}"

@@ -62,7 +62,10 @@ def test_wheel_reports_its_version(installed: Path, tmp_path: Path) -> None:
 def test_wheel_generates_policies_outside_the_checkout(installed: Path, tmp_path: Path) -> None:
     flows = tmp_path / "flows.jsonl"
     shutil.copy(EXAMPLE_FLOWS, flows)
-    _run([str(installed / "netpol-learner"), "generate", str(flows), "-o", "out"], cwd=tmp_path)
+    _run(
+        [str(installed / "netpol-learner"), "generate", str(flows), "--output-dir", "out"],
+        cwd=tmp_path,
+    )
     written = sorted(p.name for p in (tmp_path / "out").rglob("*.yaml"))
     assert "kustomization.yaml" in written
     assert len(written) > 1

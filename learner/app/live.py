@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from learner.app.git_loop import ProposalPublishing
 from learner.app.session import LearningSession
 from learner.ingest.normalize import normalize
 from learner.ingest.stability import (
@@ -131,8 +132,11 @@ class LiveLearner:
         *,
         inventory: Inventory | None = None,
         inventory_loader: Callable[[], Inventory] | None = None,
+        publishing: ProposalPublishing | None = None,
     ) -> None:
         self.session = session
+        self.publishing = publishing
+        """Publishes each proposal to a git branch when set (learn --git-repo)."""
         self.source = source
         self.settings = settings
         self.inventory = inventory
@@ -337,6 +341,19 @@ class LiveLearner:
             self.regeneration_seconds,
             extra={"edges": len(store.edges), "flows": normalized.included},
         )
+        if self.publishing is not None:
+            self.publishing.after_proposal(
+                files,
+                progress,
+                clock=clock,
+                fields={
+                    "policies": self.policies,
+                    "workloads": len(progress),
+                    "edges": len(store.edges),
+                },
+                status=status,
+                output=self.settings.output,
+            )
 
 
 def _copy_collected(stats: CollectorStats) -> CollectorStats:

@@ -46,6 +46,9 @@ class LearnerMetrics:
     last_regeneration: float = 0.0
     regeneration_seconds: float = 0.0
     last_save: float = 0.0
+    git_publications: Mapping[str, int] = field(default_factory=dict)
+    """Publication attempts to git by result (pushed, unchanged, waiting, failed)."""
+    last_git_push: float = 0.0
 
 
 class _LiveCollector:
@@ -100,6 +103,19 @@ class _LiveCollector:
         )
         yield gauge(
             "last_save_timestamp_seconds", "When the state was last saved (Unix time).", m.last_save
+        )
+        publications = CounterMetricFamily(
+            f"{PREFIX}_git_publications",
+            "Attempts to publish the proposal to git, by result.",
+            labels=["result"],
+        )
+        for result, count in sorted(m.git_publications.items()):
+            publications.add_metric([result], count)
+        yield publications
+        yield gauge(
+            "last_git_push_timestamp_seconds",
+            "When the proposal was last pushed to git (Unix time).",
+            m.last_git_push,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from typing import Any
 
@@ -16,6 +17,13 @@ from learner.cli.options import (
     add_cni_flags,
     add_command_parser,
     add_flow_options,
+    namespaces_from_args,
+)
+from learner.cli.output_target import (
+    add_legacy_flows_flag,
+    add_output_format_flag,
+    flow_inputs_from_args,
+    resolve_output,
 )
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
@@ -27,29 +35,48 @@ from outputs.report.diff_report import diff_report_files
 HELP = "compare current and proposed policies on observed traffic, the inventory and text"
 EXAMPLES = """\
 examples:
-  netpol-learner diff --current deployed/ --proposed policies/ --flows flows.jsonl
-  netpol-learner diff --current cluster --proposed policies/ --flows flows/ --fail-on newly-blocked
-  netpol-learner diff --current main-policies/ --proposed pr-policies/ --report review/
+  netpol-learner diff --current deployed/ --proposed policies/ flows.jsonl
+  netpol-learner diff --current cluster --proposed policies/ flows/ --fail-on newly-blocked
+  netpol-learner diff --current main-policies/ --proposed pr-policies/ --report review/ flows/
+  netpol-learner diff --current main-policies/ --proposed pr-policies/ flows/ -o json
 
 exit status: 0 when --fail-on finds nothing, 1 when it does, 2 on bad input or when there is
 nothing to judge (--fail-on newly-blocked without --flows or --inventory); without flows the
 textual changes (a widened rule among them) still count for --fail-on any-change
 """
+OUTPUT_FORMATS = ("text", "json")
 FAIL_ON = ("newly-blocked", "any-change")
 
 
 def register(sub: Any) -> None:
     parser = add_command_parser(sub, "diff", HELP, EXAMPLES)
-    parser.add_argument("--current", required=True, metavar="DIR|FILE|cluster")
-    parser.add_argument("--proposed", required=True, metavar="DIR|FILE")
-    parser.add_argument("--flows", nargs="*", default=[], metavar="INPUT", help="observed flows")
-    add_cluster_flags(parser, None)
+    parser.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="observed flows: files, directories or -"
+    )
+    add_legacy_flows_flag(parser)
+    parser.add_argument(
+        "--current",
+        required=True,
+        metavar="DIR|FILE|cluster",
+        help="the policies in force today (e.g. the base branch), or 'cluster'",
+    )
+    parser.add_argument(
+        "--proposed", required=True, metavar="DIR|FILE", help="the policies under review"
+    )
+    add_cluster_flags(
+        parser, "workloads and namespaces (manifests or 'cluster'); default: what the flows show"
+    )
     parser.add_argument("--report", metavar="DIR", help="write report.md and report.json here")
     add_cni_flags(parser)
     parser.add_argument(
         "--fail-on", choices=FAIL_ON, help="exit 1 when the diff shows this (for CI gates)"
     )
-    add_flow_options(parser)
+    add_output_format_flag(parser, OUTPUT_FORMATS, "text")
+    add_flow_options(
+        parser,
+        namespace_help="only compare connections of workloads in NS (repeatable; OR)",
+        dropped_help="also replay DROPPED/ERROR flows (default: only traffic that got through)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -75,21 +102,26 @@ def print_summary(env: Env, diff: DiffResult) -> None:
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    output = resolve_output(args, env, formats=OUTPUT_FORMATS, default="text")
+    inputs = flow_inputs_from_args(args, env, "diff --current A/ --proposed B/ flows.jsonl")
     if not os.path.exists(args.proposed):
         raise UsageError(f"--proposed {args.proposed}: no such file or directory")
     config = LearnConfig(
         include_dropped=args.include_dropped,
-        namespaces=tuple(sorted(set(args.namespace))),
+        namespaces=namespaces_from_args(args),
         ignore_labels=tuple(args.ignore_label),
     )
-    if args.fail_on == "newly-blocked" and not args.flows and not args.inventory:
+    if args.fail_on == "newly-blocked" and not inputs and not args.inventory:
         raise UsageError(
-            "--fail-on newly-blocked needs --flows (or --inventory) to judge: nothing to compare"
+            "--fail-on newly-blocked needs flows (or --inventory) to judge: nothing to compare"
         )
+    stdout = env.stdout
+    if output == "json":  # stdout carries the JSON document alone
+        env = dataclasses.replace(env, stdout=env.stderr)
     store = new_store(config)
     collected = CollectorStats()
-    if args.flows:
-        flows = read_flows(args.flows, source=args.source, strict=args.strict, stats=collected)
+    if inputs:
+        flows = read_flows(inputs, source=args.source, strict=args.strict, stats=collected)
         ingest(flows, store, config, NormalizeStats(), env.progress("reading flows"))
         store.resolve_unlabelled()
     inventory = effective_inventory(
@@ -102,17 +134,20 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         inventory=inventory,
         kubeconfig=args.kubeconfig,
         context=args.context,
-        cni=CNI(resolve_cni(args.cni, args.source, args.flows)),
+        cni=CNI(resolve_cni(args.cni, args.source, inputs)),
         cidr_match_nodes=args.cilium_cidr_match_nodes,
     )
     for error in collected.errors:
         env.warning(f"skipped {error}")
     print_summary(env, diff)
+    files = diff_report_files(diff, store)
     if args.report:
         from outputs.base import write_tree
 
-        write_tree(diff_report_files(diff, store), args.report)
+        write_tree(files, args.report)
         env.info(f"report written to {args.report}/report.md")
+    if output == "json":
+        stdout.write(files["report.json"])
     if args.fail_on == "newly-blocked" and diff.newly_blocked:
         return ExitStatus.FINDINGS
     if args.fail_on == "any-change" and diff.any_change:

@@ -25,6 +25,12 @@ from learner.cli.options import (
     add_write_guard_options,
     config_from_args,
 )
+from learner.cli.output_target import (
+    add_output_dir_flags,
+    directory_or_stdout,
+    output_dir_from_args,
+    summary_console,
+)
 from learner.ingest.stability import status_document, stream_clock, workload_progress
 from learner.ingest.state import StateStore, load_store
 from learner.model.durations import format_duration, parse_duration
@@ -34,12 +40,12 @@ from outputs.bundle import manifest_link, report_dir_for, write_bundle
 HELP = "write the current proposal (policies, report, status.json) from a learning state file"
 EXAMPLES = """\
 examples:
-  netpol-learner export --state learn.db -o proposal/
-  netpol-learner export --state learn.db -o cnp/ --format cilium --l7
+  netpol-learner export --state learn.db --output-dir proposal/
+  netpol-learner export --state learn.db --output-dir cnp/ --format cilium --l7
 
   # from a learner running in the cluster
   kubectl -n netpol-learner exec deploy/netpol-learner -- \\
-      netpol-learner export --state /data/state.db -o /tmp/proposal
+      netpol-learner export --state /data/state.db --output-dir /tmp/proposal
   kubectl -n netpol-learner cp <pod>:/tmp/proposal ./proposal
 """
 
@@ -47,7 +53,7 @@ examples:
 def register(sub: Any) -> None:
     parser = add_command_parser(sub, "export", HELP, EXAMPLES)
     add_state_flag(parser)
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    add_output_dir_flags(parser, "the proposal, report and status.json")
     parser.add_argument(
         "--interval",
         metavar="D",
@@ -60,7 +66,7 @@ def register(sub: Any) -> None:
         default=None,
         help="quiet time before Stable (default: what learn used, else 1h)",
     )
-    add_namespace_flag(parser)
+    add_namespace_flag(parser, "only export policies for workloads in NS (repeatable)")
     add_include_dropped_flag(parser, argparse.SUPPRESS)
     add_ignore_label_flag(parser, argparse.SUPPRESS)
     add_learner_options(parser)
@@ -70,6 +76,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    requested = output_dir_from_args(args, env)
+    assert requested is not None
     config = config_from_args(args)
     store = load_store(args.state, ignore_labels=config.ignore_labels)
     with StateStore(args.state, create=False) as state:
@@ -97,7 +105,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         stabilization_period=period,
         extra={"edges": len(store.edges), "generated_at": time.time()},
     )
-    reports = report_dir_for(args.output, args.report_dir)
+    reports = report_dir_for(requested, args.report_dir)
     proposal, files = bundle_files(
         store,
         inventory,
@@ -106,7 +114,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         normalized=normalized,
         progress=progress,
         status=status,
-        manifest_link=manifest_link(args.output, reports),
+        manifest_link=manifest_link(requested, reports),
     )
     check_worth_writing(
         policies=len(proposal.policies),
@@ -116,12 +124,13 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         max_malformed=args.max_malformed,
         allow_empty=args.allow_empty,
     )
-    write_bundle(files, args.output, reports)
+    with directory_or_stdout(requested, env) as (output, _):
+        write_bundle(files, output, reports)
     counts = status["counts"]
-    env.info(
+    summary_console(requested, env).info(
         f"wrote {len(proposal.policies)} policies for {len(progress)} workloads "
         f"({counts['Learning']} learning, {counts['Stabilizing']} stabilizing, "
         f"{counts['Stable']} stable after {format_duration(period)} without a new edge) "
-        f"from {len(store.edges):,} edges to {args.output}"
+        f"from {len(store.edges):,} edges to {'stdout' if requested == '-' else requested}"
     )
     return ExitStatus.SUCCESS

@@ -16,6 +16,11 @@ from learner.cli.options import (
     add_write_guard_options,
     config_from_args,
 )
+from learner.cli.output_target import (
+    add_output_dir_flags,
+    directory_or_stdout,
+    output_dir_from_args,
+)
 from learner.model.edges import flows_in
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.run_stats import CollectorStats, NormalizeStats
@@ -25,25 +30,27 @@ HELP = "learn policies from flow exports and write them (with report.md/report.j
 EXAMPLES = """\
 examples:
   # Hubble exports (hubble observe -o json), one directory of NetworkPolicies per namespace
-  netpol-learner generate flows/*.jsonl -o policies/
+  netpol-learner generate flows/*.jsonl --output-dir policies/
 
   # with the cluster's real inventory (selectors are checked against every pod)
-  netpol-learner generate flows/ -o policies/ --inventory cluster
+  netpol-learner generate flows/ --output-dir policies/ --inventory cluster
 
   # CiliumNetworkPolicy with FQDN egress and HTTP rules, only two namespaces
-  netpol-learner generate flows.jsonl.gz -o cnp/ --format cilium --l7 -n shop -n payments
+  netpol-learner generate flows.jsonl.gz --output-dir cnp/ --format cilium --l7 -n shop -n payments
 
   # compare with what is deployed today; report.md gets the semantic diff
-  netpol-learner generate flows/ -o policies/ --current deployed-policies/
+  netpol-learner generate flows/ --output-dir policies/ --current deployed-policies/
 """
 
 
 def register(sub: Any) -> None:
     parser = add_command_parser(sub, "generate", HELP, EXAMPLES)
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="files, directories or -")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    add_output_dir_flags(parser, "the policies and report")
     parser.add_argument(
-        "--current", metavar="DIR|cluster", help="current policies to diff the proposal against"
+        "--current",
+        metavar="DIR|FILE|cluster",
+        help="current policies to diff the proposal against",
     )
     parser.add_argument("--state", metavar="PATH", help="also learn from a SQLite state file")
     parser.add_argument(
@@ -101,24 +108,27 @@ def print_summary(env: Env, result: RunResult, output: str) -> None:
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     if not args.inputs and not args.state:
         raise UsageError("give flow inputs (files, directories or -) or --state")
+    requested = output_dir_from_args(args, env)
+    assert requested is not None
     config = config_from_args(args)
-    report_dir_for(args.output, args.report_dir)  # refuse a bad --report-dir before the work
-    result = learn_and_render(
-        inputs=args.inputs,
-        output=args.output,
-        config=config,
-        env=env,
-        report_dir=args.report_dir,
-        source=args.source,
-        strict=args.strict,
-        inventory_source=args.inventory,
-        current_source=args.current,
-        state_path=args.state,
-        kubeconfig=args.kubeconfig,
-        context=args.context,
-        jobs=args.jobs if args.jobs > 0 else (os.cpu_count() or 1),
-        max_malformed=args.max_malformed,
-        allow_empty=args.allow_empty,
-    )
-    print_summary(env, result, args.output)
+    report_dir_for(requested, args.report_dir)  # refuse a bad --report-dir before the work
+    with directory_or_stdout(requested, env) as (output, console):
+        result = learn_and_render(
+            inputs=args.inputs,
+            output=output,
+            config=config,
+            env=console,
+            report_dir=args.report_dir,
+            source=args.source,
+            strict=args.strict,
+            inventory_source=args.inventory,
+            current_source=args.current,
+            state_path=args.state,
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+            jobs=args.jobs if args.jobs > 0 else (os.cpu_count() or 1),
+            max_malformed=args.max_malformed,
+            allow_empty=args.allow_empty,
+        )
+        print_summary(console, result, "stdout" if requested == "-" else requested)
     return ExitStatus.SUCCESS

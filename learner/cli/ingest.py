@@ -22,7 +22,12 @@ from typing import IO, Any, cast
 from learner.app.console import Env
 from learner.app.pipeline import read_flows
 from learner.app.session import LearningSession
-from learner.cli.options import add_command_parser, add_flow_options, add_state_flag
+from learner.cli.options import (
+    add_command_parser,
+    add_flow_options,
+    add_state_flag,
+    namespaces_from_args,
+)
 from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore
 from learner.ingest.statelock import exclusive_writer
@@ -89,7 +94,7 @@ def spooled_stdin(directory: str) -> Iterator[str]:
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     config = LearnConfig(
         include_dropped=args.include_dropped,
-        namespaces=tuple(sorted(set(args.namespace))),
+        namespaces=namespaces_from_args(args),
         ignore_labels=tuple(args.ignore_label),
     )
     paths = expand_inputs(args.inputs)

@@ -28,6 +28,7 @@ from learner.app.live import (
 )
 from learner.app.metrics import LearnerMetrics, MetricsServer, registry_for
 from learner.app.session import LearningSession
+from learner.cli.git_options import add_git_options, git_target_from_args, publishing_for
 from learner.cli.logs import LOG_FORMATS, configure_logging
 from learner.cli.options import (
     add_command_parser,
@@ -44,6 +45,7 @@ from learner.cli.options import (
     server_options_from_args,
     since_from_args,
 )
+from learner.cli.output_target import add_output_dir_flags, output_dir_from_args
 from learner.cli.startup_checks import check_output_directory, check_server_address
 from learner.ingest.normalize import ALLOWED_VERDICTS
 from learner.ingest.state import CollectorPosition, StateStore
@@ -64,10 +66,10 @@ HELP = (
 EXAMPLES = """\
 examples:
   # from a local port-forward: kubectl -n kube-system port-forward svc/hubble-relay 4245:80
-  netpol-learner learn --state learn.db -o proposal/
+  netpol-learner learn --state learn.db --output-dir proposal/
 
   # in-cluster, mTLS to hubble-relay, two namespaces, metrics for Prometheus
-  netpol-learner learn --state /data/state.db -o /data/proposal \\
+  netpol-learner learn --state /data/state.db --output-dir /data/proposal \\
       --server tls://hubble-relay.kube-system.svc:443 \\
       --tls-ca-cert-files /tls/ca.crt --tls-client-cert-file /tls/tls.crt \\
       --tls-client-key-file /tls/tls.key --tls-server-name instance.hubble-relay.cilium.io \\
@@ -76,10 +78,10 @@ examples:
   # Calico Open Source 3.30+: Goldmane (mTLS), through a port-forward to its port 7443
   netpol-learner learn --source goldmane --server localhost:7443 \\
       --tls-ca-cert-files ca.crt --tls-client-cert-file tls.crt --tls-client-key-file tls.key \\
-      --tls-server-name goldmane.calico-system.svc --state learn.db -o proposal/
+      --tls-server-name goldmane.calico-system.svc --state learn.db --output-dir proposal/
 
   # get the current proposal out of a state file at any time
-  netpol-learner export --state learn.db -o proposal/
+  netpol-learner export --state learn.db --output-dir proposal/
 
 The policies (in -o) and report.md, report.json and status.json (in --report-dir, by default
 <output>-report) are rewritten every --interval, atomically. A workload is Learning while it gains edges, Stabilizing after an --interval without
@@ -90,7 +92,7 @@ a new edge, Stable after --stabilization-period without one. SIGTERM/SIGINT save
 def register(sub: Any) -> None:
     parser = add_command_parser(sub, "learn", HELP, EXAMPLES)
     add_state_flag(parser)
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="proposal directory")
+    add_output_dir_flags(parser, "the proposal, report and status.json", stdout=False)
     parser.add_argument(
         "--source",
         choices=SOURCES,
@@ -123,7 +125,13 @@ def register(sub: Any) -> None:
         metavar="[HOST]:PORT",
         help="serve /metrics, /healthz and /readyz here, e.g. :9090 (default: off)",
     )
-    group.add_argument("--log-format", choices=LOG_FORMATS, default="text")
+    group.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text lines, or one JSON object per line for log collectors (default text)",
+    )
+    add_git_options(parser)
     add_live_flow_options(parser)
     add_server_arguments(parser)
     add_learner_options(parser)
@@ -250,6 +258,7 @@ def initial_inventory(load: Callable[[], Inventory] | None, state: StateStore) -
 
 def metrics_reader(learner: LiveLearner, stream: LiveStream) -> Callable[[], LearnerMetrics]:
     session = learner.session
+    publishing = learner.publishing
 
     def read() -> LearnerMetrics:
         normalized, collected = session.normalized, session.collected
@@ -269,6 +278,8 @@ def metrics_reader(learner: LiveLearner, stream: LiveStream) -> Callable[[], Lea
             last_regeneration=learner.last_regeneration,
             regeneration_seconds=learner.regeneration_seconds,
             last_save=learner.last_save,
+            git_publications=dict(publishing.outcomes) if publishing else {},
+            last_git_push=publishing.last_push if publishing else 0.0,
         )
 
     return read
@@ -297,6 +308,8 @@ def stop_on_signals(learner: LiveLearner) -> Iterator[list[int]]:
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     configure_logging(args.log_format, env.stderr, debug=bool(args.debug))
     log = logging.getLogger("netpol_learner.learn")
+    output = output_dir_from_args(args, env)
+    assert output is not None
     config = config_from_args(args)
     interval = parse_duration(args.interval, "--interval")
     stabilization = parse_duration(args.stabilization_period, "--stabilization-period")
@@ -304,8 +317,9 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     if interval <= 0 or save_interval <= 0 or stabilization < 0:
         raise UsageError("--interval and --save-interval must be > 0, --stabilization-period >= 0")
     check_server_address(args.server)
-    check_output_directory(args.output)
+    check_output_directory(output)
     streaming = stream_settings_from_args(args)
+    git_target = git_target_from_args(args)
     collector = streaming.collector
     os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
     with exclusive_writer(args.state, "learn"), StateStore(args.state) as state:
@@ -316,14 +330,22 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         inventory = initial_inventory(load, state)
         stream = open_stream(streaming, config, state.position(collector), session.collected)
         settings = LiveSettings(
-            output=args.output,
+            output=output,
             collector=collector,
-            report_dir=report_dir_for(args.output, args.report_dir),
+            report_dir=report_dir_for(output, args.report_dir),
             interval=interval,
             stabilization_period=stabilization,
             save_interval=save_interval,
         )
-        learner = LiveLearner(session, stream, settings, inventory=inventory, inventory_loader=load)
+        publishing = publishing_for(git_target, state)
+        learner = LiveLearner(
+            session,
+            stream,
+            settings,
+            inventory=inventory,
+            inventory_loader=load,
+            publishing=publishing,
+        )
         session.counter_sources.append(
             lambda: {
                 "stream.reconnects": stream.counters.reconnects,
@@ -350,7 +372,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             args.state,
             len(session.store.edges),
             ", resuming" if stream.position is not None else "",
-            args.output,
+            output,
             args.interval,
         )
         try:

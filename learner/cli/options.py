@@ -48,11 +48,15 @@ def add_state_flag(group: ArgumentGroup) -> None:
     group.add_argument("--state", required=True, metavar="PATH", help="SQLite state file")
 
 
-def add_cluster_flags(group: ArgumentGroup, inventory_help: str | None) -> None:
+def add_cluster_flags(group: ArgumentGroup, inventory_help: str) -> None:
     """``--inventory`` (manifests or ``cluster``) and the kubeconfig that reaches a cluster."""
     group.add_argument("--inventory", metavar="PATH|cluster", help=inventory_help)
-    group.add_argument("--kubeconfig", metavar="FILE")
-    group.add_argument("--context", metavar="NAME")
+    group.add_argument(
+        "--kubeconfig", metavar="FILE", help="kubeconfig for 'cluster' (default: $KUBECONFIG)"
+    )
+    group.add_argument(
+        "--context", metavar="NAME", help="kubeconfig context for 'cluster' (default: current)"
+    )
 
 
 def add_source_flag(group: ArgumentGroup, help: str) -> None:
@@ -60,15 +64,29 @@ def add_source_flag(group: ArgumentGroup, help: str) -> None:
     group.add_argument("--source", choices=("auto", *FILE_SOURCES), default="auto", help=help)
 
 
-def add_namespace_flag(group: ArgumentGroup, help: str | None = None) -> None:
+def add_namespace_flag(group: ArgumentGroup, help: str) -> None:
+    """``-n/--namespace NS`` (repeatable) and kubectl's ``-A/--all-namespaces``, the default."""
     group.add_argument("-n", "--namespace", action="append", default=[], metavar="NS", help=help)
+    group.add_argument(
+        "-A",
+        "--all-namespaces",
+        action="store_true",
+        help="every namespace (the default; it cannot be combined with -n)",
+    )
 
 
-def add_include_dropped_flag(group: ArgumentGroup, help: str | None) -> None:
+def namespaces_from_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """The ``-n`` namespaces, sorted; empty means all of them."""
+    if args.all_namespaces and args.namespace:
+        raise UsageError("-A/--all-namespaces and -n/--namespace exclude each other")
+    return tuple(sorted(set(args.namespace)))
+
+
+def add_include_dropped_flag(group: ArgumentGroup, help: str) -> None:
     group.add_argument("--include-dropped", action="store_true", help=help)
 
 
-def add_ignore_label_flag(group: ArgumentGroup, help: str | None = IGNORE_LABEL_HELP) -> None:
+def add_ignore_label_flag(group: ArgumentGroup, help: str = IGNORE_LABEL_HELP) -> None:
     group.add_argument("--ignore-label", action="append", default=[], metavar="KEY", help=help)
 
 
@@ -78,25 +96,35 @@ def add_strict_flag(group: ArgumentGroup) -> None:
     )
 
 
-def add_flow_options(parser: argparse.ArgumentParser) -> None:
+LEARN_NAMESPACE_HELP = (
+    "only learn and write policies for workloads in NS (repeatable; repeated flags mean "
+    "OR); other workloads stay peers and their files in the output directory are kept"
+)
+LEARN_DROPPED_HELP = "also learn from DROPPED/ERROR flows (default: report them only)"
+
+
+def add_flow_options(
+    parser: argparse.ArgumentParser,
+    namespace_help: str = LEARN_NAMESPACE_HELP,
+    dropped_help: str = LEARN_DROPPED_HELP,
+) -> None:
     """Options about reading and filtering flows, shared by every command that reads flows."""
     group = parser.add_argument_group("flows")
     add_source_flag(group, "input format (default: detected from each file's first records)")
-    add_namespace_flag(
-        group,
-        "only learn and write policies for workloads in NS (repeatable; repeated flags mean "
-        "OR); other workloads stay peers and their files in the output directory are kept",
-    )
-    add_include_dropped_flag(
-        group, "also learn from DROPPED/ERROR flows (default: report them only)"
-    )
+    add_namespace_flag(group, namespace_help)
+    add_include_dropped_flag(group, dropped_help)
     add_ignore_label_flag(group)
     add_strict_flag(group)
 
 
 def add_learner_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("learning")
-    group.add_argument("--learner", choices=LEARNERS, default="least-privilege")
+    group.add_argument(
+        "--learner",
+        choices=LEARNERS,
+        default="least-privilege",
+        help="how to learn (default least-privilege; baseline is the naive one-rule-per-edge)",
+    )
     group.add_argument(
         "--max-overreach",
         type=int,
@@ -197,7 +225,7 @@ def config_from_args(args: argparse.Namespace) -> LearnConfig:
         raise UsageError("--min-flows must be >= 1")
     return LearnConfig(
         include_dropped=args.include_dropped,
-        namespaces=tuple(sorted(set(args.namespace))),
+        namespaces=namespaces_from_args(args),
         ignore_labels=tuple(args.ignore_label),
         learner=args.learner,
         max_overreach=args.max_overreach,
@@ -244,8 +272,18 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="PEM CA bundle(s) to verify the server with (repeat or comma-separate)",
     )
-    group.add_argument("--tls-client-cert-file", default="", metavar="FILE")
-    group.add_argument("--tls-client-key-file", default="", metavar="FILE")
+    group.add_argument(
+        "--tls-client-cert-file",
+        default="",
+        metavar="FILE",
+        help="PEM client certificate for mutual TLS",
+    )
+    group.add_argument(
+        "--tls-client-key-file",
+        default="",
+        metavar="FILE",
+        help="PEM key of the client certificate",
+    )
     group.add_argument(
         "--tls-server-name",
         default="",

@@ -42,9 +42,9 @@ every --long-flag can also be set as NETPOL_LEARNER_LONG_FLAG (flags on the comm
 comma-separate repeatable flags).
 
 examples:
-  netpol-learner generate flows.jsonl -o policies/
-  netpol-learner diff --current deployed/ --proposed policies/ --flows flows.jsonl
-  netpol-learner simulate -o examples/
+  netpol-learner generate flows.jsonl --output-dir policies/
+  netpol-learner diff --current deployed/ --proposed policies/ flows.jsonl
+  netpol-learner simulate --output-dir examples/
 """
 
 

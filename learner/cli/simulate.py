@@ -12,6 +12,7 @@ from typing import Any
 
 from learner.app.console import Env, Progress
 from learner.cli.options import add_command_parser
+from learner.cli.output_target import add_output_dir_flags, output_dir_from_args
 from learner.model.errors import ExitStatus, UsageError
 from learner.simulate import (
     DEFAULT_SCENARIO,
@@ -28,6 +29,7 @@ from learner.simulate.scenario import build_scenario
 from learner.simulate.truth import FORMAT
 from outputs.base import MARKER, MARKER_TEXT
 
+FLOW_FORMATS = ("hubble", "calico")
 HELP = "write a simulated cluster's flows, manifests and ground truth (demo and benchmark data)"
 DEFAULT_LINES = 20_000
 EXAMPLES = """\
@@ -40,14 +42,14 @@ output:
 
 examples:
   # the demo data shipped in examples/
-  netpol-learner simulate --scenario shop --seed 1 --lines 2000 -o examples
+  netpol-learner simulate --scenario shop --seed 1 --lines 2000 --output-dir examples
 
   # a million lines of the mixed scenario, compressed, for a benchmark
-  netpol-learner simulate --scenario mixed --lines 1000000 --gzip -o bench/
+  netpol-learner simulate --scenario mixed --lines 1000000 --gzip --output-dir bench/
 
   # learn on the learning window, then check the held-out window against the result
-  netpol-learner simulate --scenario rollout -o sim/
-  netpol-learner generate sim/flows/learning.jsonl -o policies/ --inventory sim/inventory
+  netpol-learner simulate --scenario rollout --output-dir sim/
+  netpol-learner generate sim/flows/learning.jsonl --output-dir policies/ --inventory sim/inventory
 
   # list the scenarios
   netpol-learner simulate --list
@@ -56,7 +58,7 @@ examples:
 
 def register(sub: Any) -> None:
     parser = add_command_parser(sub, "simulate", HELP, EXAMPLES)
-    parser.add_argument("-o", "--output", metavar="DIR", help="directory to write into")
+    add_output_dir_flags(parser, "flows, inventory and ground truth", formats=(), stdout=False)
     parser.add_argument(
         "--scenario",
         choices=sorted(SCENARIOS),
@@ -80,11 +82,18 @@ def register(sub: Any) -> None:
         help="simulated time; the first 75%% is the learning window (default 24)",
     )
     parser.add_argument(
-        "--format",
-        choices=("hubble", "calico"),
-        default="hubble",
+        "--source",
+        choices=FLOW_FORMATS,
+        default=None,
         help="flow format: hubble observe -o jsonpb lines, or Calico Enterprise flows.log "
         "lines (aggregation level 2, reported at both ends) (default hubble)",
+    )
+    parser.add_argument(
+        "--format",
+        dest="legacy_format",
+        choices=FLOW_FORMATS,
+        default=None,
+        help="deprecated: use --source",
     )
     parser.add_argument("--gzip", action="store_true", help="write flows as .jsonl.gz")
     parser.add_argument(
@@ -97,11 +106,15 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _check_arguments(args: argparse.Namespace) -> None:
+def _check_arguments(args: argparse.Namespace, env: Env) -> None:
+    if args.legacy_format:
+        if args.source:
+            raise UsageError("give the flow format once, as --source")
+        env.warning("simulate --format is deprecated: use --source (the flow format)")
+    args.format = args.source or args.legacy_format or "hubble"
     if args.list:
         return
-    if not args.output:
-        raise UsageError("-o/--output DIR is required")
+    args.output = output_dir_from_args(args, env)
     if args.lines < 0:
         raise UsageError("--lines must be >= 0")
     if not 0 < args.hours <= 24 * 90:
@@ -145,7 +158,7 @@ def _swap_in(staging: str, directory: str, part: str) -> None:
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
-    _check_arguments(args)
+    _check_arguments(args, env)
     if args.list:
         for name in sorted(SCENARIOS):
             env.info(f"{name:28} {build_scenario(name, hours=1).description}")

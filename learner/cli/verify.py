@@ -21,9 +21,14 @@ from learner.cli.options import (
     add_cluster_flags,
     add_cni_flags,
     add_command_parser,
-    add_include_dropped_flag,
-    add_source_flag,
-    add_strict_flag,
+    add_flow_options,
+    namespaces_from_args,
+)
+from learner.cli.output_target import (
+    add_legacy_flows_flag,
+    add_output_format_flag,
+    flow_inputs_from_args,
+    resolve_output,
 )
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
@@ -34,17 +39,18 @@ from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics import DirectionResult, PolicyRef, PolicySet, TrafficBuilder
 from learner.semantics.cni import CNI, as_enforced_by
 
+OUTPUT_FORMATS = ("text", "json")
 HELP = "check observed flows against policies: list every connection they would deny"
 EXAMPLES = """\
 examples:
   # would the policies in policies/ break anything seen in these Hubble exports?
-  netpol-learner verify --policies policies/ --flows flows/*.jsonl
+  netpol-learner verify --policies policies/ flows/*.jsonl
 
   # what is deployed now, judged against a capture, with the cluster's pods and namespaces
-  netpol-learner verify --policies cluster --flows flows.jsonl --inventory cluster
+  netpol-learner verify --policies cluster flows.jsonl --inventory cluster
 
   # machine-readable, dropped flows included (they show what a policy already blocks)
-  netpol-learner verify --policies policies/ --flows flows/ --include-dropped -o json
+  netpol-learner verify --policies policies/ flows/ --include-dropped -o json
 
 exit status: 0 nothing would be denied, 1 some observed connection would be denied,
 2 bad flags, input or manifests, 3 cluster unreachable.
@@ -61,22 +67,19 @@ def register(sub: Any) -> None:
         help="policy manifests (files or directories, repeatable) or 'cluster' for what is deployed",
     )
     parser.add_argument(
-        "--flows",
-        required=True,
-        nargs="+",
-        metavar="INPUT",
-        help="flow exports: files, directories or - for stdin",
+        "inputs", nargs="*", metavar="INPUT", help="flow exports: files, directories or - for stdin"
     )
-    add_source_flag(parser, "flow format (default: detected from each file's first records)")
-    add_include_dropped_flag(
-        parser, "also check DROPPED/ERROR flows (default: only traffic that got through)"
+    add_legacy_flows_flag(parser)
+    add_flow_options(
+        parser,
+        namespace_help="only check connections of workloads in NS (repeatable; OR)",
+        dropped_help="also check DROPPED/ERROR flows (default: only traffic that got through)",
     )
-    add_strict_flag(parser)
     add_cluster_flags(
         parser, "workloads and namespaces (manifests or 'cluster'); default: what the flows show"
     )
     add_cni_flags(parser)
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    add_output_format_flag(parser, OUTPUT_FORMATS, "text")
     parser.set_defaults(handler=run)
 
 
@@ -276,13 +279,21 @@ def report_reading(env: Env, collected: CollectorStats, normalized: NormalizeSta
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    output = resolve_output(args, env, formats=OUTPUT_FORMATS, default="text")
+    inputs = flow_inputs_from_args(args, env, "verify --policies DIR flows.jsonl")
+    if not inputs:
+        raise UsageError("give the flows to check: files, directories or - for stdin")
     policies = load_policies(args.policies, args.kubeconfig, args.context, env)
     if policies is None:
         return ExitStatus.USAGE
-    config = LearnConfig(include_dropped=args.include_dropped)
+    config = LearnConfig(
+        include_dropped=args.include_dropped,
+        namespaces=namespaces_from_args(args),
+        ignore_labels=tuple(args.ignore_label),
+    )
     store = new_store(config)
     collected, normalized = CollectorStats(), NormalizeStats()
-    flows = read_flows(args.flows, source=args.source, strict=args.strict, stats=collected)
+    flows = read_flows(inputs, source=args.source, strict=args.strict, stats=collected)
     ingest(flows, store, config, normalized, env.progress("reading flows"))
     store.resolve_unlabelled()
     report_reading(env, collected, normalized)
@@ -291,9 +302,9 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         from learner.ingest.inventory_load import load_inventory
 
         given = load_inventory(args.inventory, kubeconfig=args.kubeconfig, context=args.context)
-    cni = CNI(resolve_cni(args.cni, args.source, args.flows))
+    cni = CNI(resolve_cni(args.cni, args.source, inputs))
     policies = as_enforced_by(policies, cni, cidr_match_nodes=args.cilium_cidr_match_nodes)
     result = verify_store(policies, store, effective_inventory(store, given))
-    render = render_json if args.output == "json" else render_text
+    render = render_json if output == "json" else render_text
     env.stdout.write(render(result, len(policies)))
     return ExitStatus.FINDINGS if result.denied else ExitStatus.SUCCESS

@@ -23,7 +23,7 @@ def test_parallel_reading_gives_the_same_bundle(tmp_path: Path) -> None:
         out = tmp_path / f"j{jobs}"
         err = io.StringIO()
         status = main(
-            ["generate", str(real_samples()), "-o", str(out), "-j", jobs],
+            ["generate", str(real_samples()), "--output-dir", str(out), "-j", jobs],
             env=Env(io.StringIO(), err),
         )
         assert status == 0, err.getvalue()

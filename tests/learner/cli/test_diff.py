@@ -26,7 +26,13 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # --cni generic here and in every diff: these tests are about diffing NetworkPolicies
     # read by address; tests/learner/commands/test_generate_cni.py covers Cilium's reading.
     status, _, err = run_cli(
-        "generate", str(real_samples()), "-o", str(out), "--cni", "generic", "--include-system"
+        "generate",
+        str(real_samples()),
+        "--output-dir",
+        str(out),
+        "--cni",
+        "generic",
+        "--include-system",
     )
     assert status == 0, err
     return out
@@ -47,7 +53,7 @@ def test_no_policies_vs_generated(generated: Path, tmp_path: Path) -> None:
     empty.mkdir()
     status, out, _ = run_cli(
         "diff", "--current", str(empty), "--proposed", str(generated),
-        "--flows", str(real_samples()), "--cni", "generic", "--report", str(tmp_path / "r"), "--fail-on", "newly-blocked",
+        str(real_samples()), "--cni", "generic", "--report", str(tmp_path / "r"), "--fail-on", "newly-blocked",
     )  # fmt: skip
     assert status == ExitStatus.SUCCESS
     diff = report(tmp_path / "r")
@@ -67,7 +73,7 @@ def test_removing_one_rule_reports_the_blocked_edge(generated: Path, tmp_path: P
     target.write_text(yaml.safe_dump(document))
     status, out, _ = run_cli(
         "diff", "--current", str(generated), "--proposed", str(proposed),
-        "--flows", str(real_samples()), "--cni", "generic", "--report", str(tmp_path / "r"), "--fail-on", "newly-blocked",
+        str(real_samples()), "--cni", "generic", "--report", str(tmp_path / "r"), "--fail-on", "newly-blocked",
     )  # fmt: skip
     assert status == ExitStatus.FINDINGS
     diff = report(tmp_path / "r")
@@ -101,7 +107,7 @@ def test_hand_written_deny_all_vs_generated(generated: Path, tmp_path: Path) -> 
     )
     status, _, _ = run_cli(
         "diff", "--current", str(current), "--proposed", str(generated),
-        "--flows", str(real_samples()), "--cni", "generic", "--report", str(tmp_path / "r"), "--fail-on", "any-change",
+        str(real_samples()), "--cni", "generic", "--report", str(tmp_path / "r"), "--fail-on", "any-change",
     )  # fmt: skip
     assert status == ExitStatus.FINDINGS
     diff = report(tmp_path / "r")
@@ -119,7 +125,7 @@ def test_hand_written_deny_all_vs_generated(generated: Path, tmp_path: Path) -> 
 def test_generate_with_current_puts_the_diff_in_the_report(generated: Path, tmp_path: Path) -> None:
     out = tmp_path / "again"
     status, _, err = run_cli(
-        "generate", str(real_samples()), "-o", str(out), "--current", str(generated)
+        "generate", str(real_samples()), "--output-dir", str(out), "--current", str(generated)
     )
     assert status == 0, err
     data = json.loads((tmp_path / "again-report" / "report.json").read_text())

@@ -32,7 +32,14 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
 def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("calico") / "staged"
     status, _, err = run_cli(
-        "generate", str(FLOWS), "-o", str(out), "--format", "calico-staged", "--source", "calico"
+        "generate",
+        str(FLOWS),
+        "--output-dir",
+        str(out),
+        "--format",
+        "calico-staged",
+        "--source",
+        "calico",
     )
     assert status == ExitStatus.SUCCESS, err
     return out
@@ -43,7 +50,7 @@ def diff(staged: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[s
     report = tmp_path_factory.mktemp("report")
     status, out, err = run_cli(
         "diff", "--current", str(CURRENT), "--proposed", str(staged),
-        "--flows", str(FLOWS), "--report", str(report),
+        str(FLOWS), "--report", str(report),
     )  # fmt: skip
     assert status == ExitStatus.SUCCESS, err
     data: dict[str, Any] = json.loads((report / "report.json").read_text())["diff"]

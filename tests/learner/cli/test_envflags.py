@@ -17,9 +17,9 @@ def parse(environ: dict[str, str], *argv: str) -> argparse.Namespace:
 
 def test_environment_sets_defaults_and_the_command_line_wins() -> None:
     environ = {"NETPOL_LEARNER_MAX_OVERREACH": "2", "NETPOL_LEARNER_FORMAT": "cilium"}
-    args = parse(environ, "generate", "f.jsonl", "-o", "out")
+    args = parse(environ, "generate", "f.jsonl", "--output-dir", "out")
     assert (args.max_overreach, args.format) == (2, "cilium")
-    args = parse(environ, "generate", "f.jsonl", "-o", "out", "--max-overreach", "0")
+    args = parse(environ, "generate", "f.jsonl", "--output-dir", "out", "--max-overreach", "0")
     assert args.max_overreach == 0
 
 
@@ -42,7 +42,7 @@ def test_switches_lists_and_required_flags() -> None:
 )  # fmt: skip
 def test_bad_values_are_usage_errors_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(UsageError, match=name):
-        parse({name: value}, "generate", "f.jsonl", "-o", "out")
+        parse({name: value}, "generate", "f.jsonl", "--output-dir", "out")
 
 
 def test_names() -> None:

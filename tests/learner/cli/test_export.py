@@ -22,7 +22,7 @@ def test_export_writes_policies_report_and_status_from_a_state_file(tmp_path: Pa
     report_dir = tmp_path / "proposal-report"
     assert run("ingest", str(HUBBLE_FIXTURES), "--state", state)[0] == 0
     code, stdout, stderr = run(
-        "export", "--state", state, "-o", str(out), "--stabilization-period", "10m"
+        "export", "--state", state, "--output-dir", str(out), "--stabilization-period", "10m"
     )
     assert (code, stderr) == (0, "")
     assert stdout.startswith("wrote ")
@@ -42,6 +42,8 @@ def test_export_writes_policies_report_and_status_from_a_state_file(tmp_path: Pa
 
 
 def test_export_of_a_missing_state_is_a_usage_error(tmp_path: Path) -> None:
-    code, _, stderr = run("export", "--state", str(tmp_path / "none.db"), "-o", str(tmp_path / "o"))
+    code, _, stderr = run(
+        "export", "--state", str(tmp_path / "none.db"), "--output-dir", str(tmp_path / "o")
+    )
     assert code == 2
     assert "no such state file" in stderr

@@ -36,14 +36,14 @@ def test_generate_and_verify_count_the_same_flows(tmp_path: Path) -> None:
     lines = [calico_record("src", 7), calico_record("dst", 7)]
     flows.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     out = tmp_path / "out"
-    status, stdout, err = run_cli("generate", str(flows), "-o", str(out))
+    status, stdout, err = run_cli("generate", str(flows), "--output-dir", str(out))
     assert status == 0, err
     assert "used 2 records (7 flows)" in stdout
     assert (
         "from 2 records (7 flows: a connection reported at both of its ends is one flow, in `verify` too) on 1 edge"
         in (out.with_name(out.name + "-report") / "report.md").read_text()
     )
-    status, stdout, err = run_cli("verify", "--policies", str(out), "--flows", str(flows))
+    status, stdout, err = run_cli("verify", "--policies", str(out), str(flows))
     assert status == 0, err
     assert "(7 flows;" in stdout
 
@@ -56,7 +56,7 @@ def test_a_calico_record_without_destination_port_is_set_aside(tmp_path: Path) -
     lines = [calico_record("src", 1), portless]
     flows.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     out = tmp_path / "out"
-    status, stdout, err = run_cli("generate", str(flows), "-o", str(out))
+    status, stdout, err = run_cli("generate", str(flows), "--output-dir", str(out))
     assert status == 0, err
     assert "1 no destination port" in stdout
     entries = port_entries(documents(out))

@@ -44,7 +44,13 @@ def test_every_observed_connection_is_allowed_and_no_unobserved_pair(
 ) -> None:
     out = tmp_path / "out"
     status, _, err = run_cli(
-        "generate", str(real_samples()), "-o", str(out), "--learner", learner, "--include-system"
+        "generate",
+        str(real_samples()),
+        "--output-dir",
+        str(out),
+        "--learner",
+        learner,
+        "--include-system",
     )
     assert status == 0, err
     files = {str(p.relative_to(out)): p.read_text() for p in out.rglob("*.yaml")}
@@ -87,7 +93,7 @@ def test_same_input_twice_and_shuffled_give_identical_output(tmp_path: Path) -> 
     outputs = []
     for name, source in (("a", real_samples()), ("b", real_samples()), ("c", shuffled)):
         out = tmp_path / name
-        assert run_cli("generate", str(source), "-o", str(out))[0] == 0
+        assert run_cli("generate", str(source), "--output-dir", str(out))[0] == 0
         outputs.append(tree(out))
     assert outputs[0] == outputs[1]
     policies = lambda t: {k: v for k, v in t.items() if k.endswith(".yaml")}  # noqa: E731
@@ -112,7 +118,7 @@ def garbage_file(tmp_path: Path) -> tuple[Path, list[int]]:
 def test_garbage_lines_are_counted_reported_and_skipped(tmp_path: Path) -> None:
     path, bad = garbage_file(tmp_path)
     assert len(bad) >= 5
-    status, out, err = run_cli("generate", str(path), "-o", str(tmp_path / "out"))
+    status, out, err = run_cli("generate", str(path), "--output-dir", str(tmp_path / "out"))
     assert status == ExitStatus.SUCCESS
     assert f"{len(bad)} malformed" in out
     assert f"{path}:{bad[0]}:" in err
@@ -122,32 +128,38 @@ def test_garbage_lines_are_counted_reported_and_skipped(tmp_path: Path) -> None:
 
 def test_strict_makes_the_first_bad_line_fatal(tmp_path: Path) -> None:
     path, bad = garbage_file(tmp_path)
-    status, _, err = run_cli("generate", str(path), "-o", str(tmp_path / "out"), "--strict")
+    status, _, err = run_cli(
+        "generate", str(path), "--output-dir", str(tmp_path / "out"), "--strict"
+    )
     assert status == ExitStatus.USAGE
     assert err.startswith(f"netpol-learner: error: {path}:{bad[0]}:")
     assert not (tmp_path / "out").exists()
 
 
 def test_usage_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
-    status, _, err = run_cli("generate", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o"))
+    status, _, err = run_cli(
+        "generate", str(tmp_path / "missing.jsonl"), "--output-dir", str(tmp_path / "o")
+    )
     assert status == ExitStatus.USAGE
     assert err.count("\n") == 1 and "no such file" in err
     status, _, err = run_cli(
-        "generate", str(real_samples()), "-o", str(tmp_path / "o"), "--min-age", "soon"
+        "generate", str(real_samples()), "--output-dir", str(tmp_path / "o"), "--min-age", "soon"
     )
     assert status == ExitStatus.USAGE and "--min-age" in err
 
 
 def test_refuses_to_replace_a_foreign_directory(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("mine")
-    status, _, err = run_cli("generate", str(real_samples()), "-o", str(tmp_path))
+    status, _, err = run_cli("generate", str(real_samples()), "--output-dir", str(tmp_path))
     assert status == ExitStatus.USAGE and "refusing" in err
     assert (tmp_path / "precious.txt").read_text() == "mine"
 
 
 def test_namespace_filter(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert run_cli("generate", str(real_samples()), "-o", str(out), "-n", "bookinfo")[0] == 0
+    assert (
+        run_cli("generate", str(real_samples()), "--output-dir", str(out), "-n", "bookinfo")[0] == 0
+    )
     namespaces = {p.parent.name for p in out.rglob("*.yaml") if p.name != "kustomization.yaml"}
     # Peers outside the namespace still get their side of a connection with bookinfo.
     assert "bookinfo" in namespaces
@@ -162,7 +174,7 @@ def test_the_bundled_examples_in_every_format(format_name: str, tmp_path: Path) 
     examples is allowed by the rendered policies under that dialect's semantics."""
     out = tmp_path / "out"
     status, stdout, err = run_cli(
-        "generate", str(EXAMPLES / "flows"), "-o", str(out),
+        "generate", str(EXAMPLES / "flows"), "--output-dir", str(out),
         "--inventory", str(EXAMPLES / "inventory"), "--format", format_name, "--default-deny",
     )  # fmt: skip
     assert status == 0, err
@@ -186,7 +198,7 @@ def test_output_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
     for seed in ("1", "2"):
         out = tmp_path / seed
         subprocess.run(
-            [sys.executable, "-m", "learner.cli", "generate", str(real_samples()), "-o", str(out),
+            [sys.executable, "-m", "learner.cli", "generate", str(real_samples()), "--output-dir", str(out),
              "--format", "cilium", "--l7", "--default-deny"],
             check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed},
         )  # fmt: skip

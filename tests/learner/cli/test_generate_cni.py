@@ -140,9 +140,7 @@ def test_verify_judges_with_the_cni_of_the_flows(
     policies.mkdir()
     (policies / "web.yaml").write_text(API_SERVER_POLICY)
     flows = write_lines(tmp_path / "flows.jsonl", [api_call()])
-    status, stdout, err = run_cli(
-        "verify", "--policies", str(policies), "--flows", str(flows), *flags
-    )
+    status, stdout, err = run_cli("verify", "--policies", str(policies), str(flows), *flags)
     assert ("DENIED" in stdout) is denied, stdout + err
     assert status == (1 if denied else 0)
 
@@ -165,7 +163,7 @@ def test_diff_judges_with_the_cni_of_the_flows(
     (proposed / "web.yaml").write_text(API_SERVER_POLICY)
     flows = write_lines(tmp_path / "flows.jsonl", [api_call()])
     status, stdout, err = run_cli(
-        "diff", "--current", str(current), "--proposed", str(proposed), "--flows", str(flows),
+        "diff", "--current", str(current), "--proposed", str(proposed), str(flows),
         "--fail-on", "newly-blocked", *flags,
     )  # fmt: skip
     assert ("BLOCKED" in stdout) is blocked, stdout + err

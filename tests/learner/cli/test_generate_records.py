@@ -26,7 +26,7 @@ def generate(tmp_path: Path, records: list[dict[str, Any]], *args: str) -> tuple
     tmp_path.mkdir(parents=True, exist_ok=True)
     flows = write_lines(tmp_path / "flows.jsonl", records)
     out = tmp_path / "out"
-    status, stdout, err = run_cli("generate", str(flows), "-o", str(out), *args)
+    status, stdout, err = run_cli("generate", str(flows), "--output-dir", str(out), *args)
     assert status == 0, err
     return out, stdout + err
 

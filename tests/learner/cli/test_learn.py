@@ -61,7 +61,7 @@ class Learner:
         self.stderr_lines: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "learner.cli", "learn", "--server", server,
-             "--state", str(state), "-o", str(output), *FAST_FLAGS, *extra],
+             "--state", str(state), "--output-dir", str(output), *FAST_FLAGS, *extra],
             cwd=REPO,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -213,7 +213,7 @@ def test_sigkill_mid_stream_leaves_a_sound_store_and_learning_resumes_exactly(
 def test_an_unreachable_server_is_exit_status_3_with_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "learner.cli", "learn", "--server", "127.0.0.1:1",
-         "--state", str(tmp_path / "s.db"), "-o", str(tmp_path / "out"),
+         "--state", str(tmp_path / "s.db"), "--output-dir", str(tmp_path / "out"),
          "--max-reconnects", "1", "--reconnect-backoff", "0.01s"],
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -258,7 +258,7 @@ def test_a_killed_learner_resumes_from_its_saved_position_without_double_countin
 
 
 def parse_learn(*flags: str) -> Any:
-    return build_parser().parse_args(["learn", "--state", "s.db", "-o", "out", *flags])
+    return build_parser().parse_args(["learn", "--state", "s.db", "--output-dir", "out", *flags])
 
 
 def test_goldmane_has_its_own_default_server_and_saved_position() -> None:

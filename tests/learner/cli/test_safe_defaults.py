@@ -130,7 +130,7 @@ def test_diff_without_flows_cannot_judge_newly_blocked(tmp_path: Path) -> None:
     argv = ["diff", "--current", str(tmp_path / "a"), "--proposed", str(tmp_path / "b")]
     status, _, err = run_cli(*argv, "--fail-on", "newly-blocked")
     assert status == ExitStatus.USAGE
-    assert "--flows" in err and len(err.strip().splitlines()) == 1
+    assert "flows" in err and len(err.strip().splitlines()) == 1
     status, out, err = run_cli(*argv, "--fail-on", "any-change")
     assert status == ExitStatus.FINDINGS, err
     assert "1 changed" in out

@@ -39,7 +39,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 
 def test_denied_connections_are_listed_with_side_and_policy() -> None:
-    status, out, err = run("--policies", POLICIES, "--flows", REAL_FLOWS)
+    status, out, err = run("--policies", POLICIES, REAL_FLOWS)
     assert status == 1
     assert err == ""
     lines = out.splitlines()
@@ -61,14 +61,14 @@ def test_denied_connections_are_listed_with_side_and_policy() -> None:
 
 def test_inventory_names_the_unlabelled_pod() -> None:
     inventory = str(BOOKINFO / "inventory.yaml")
-    status, out, _ = run("--policies", POLICIES, "--flows", REAL_FLOWS, "--inventory", inventory)
+    status, out, _ = run("--policies", POLICIES, REAL_FLOWS, "--inventory", inventory)
     assert status == 1
     assert out.splitlines()[0].endswith("25 allowed, 1 would be denied (5 flows)")
     assert "10.156.0.10" not in out
 
 
 def test_json_output() -> None:
-    status, out, _ = run("--policies", POLICIES, "--flows", REAL_FLOWS, "-o", "json")
+    status, out, _ = run("--policies", POLICIES, REAL_FLOWS, "-o", "json")
     assert status == 1
     report = json.loads(out)
     assert (report["connections"], report["allowed"], report["denied_connections"]) == (26, 24, 2)
@@ -96,7 +96,7 @@ def test_policies_that_allow_everything_observed_exit_zero(tmp_path: Path) -> No
         "spec:\n  podSelector: {matchLabels: {app: ratings}}\n"
         "  ingress: [{from: [{podSelector: {matchLabels: {app: reviews}}}], ports: [{port: 9080}]}]\n"
     )
-    status, out, _ = run("--policies", str(allow), "--flows", REAL_FLOWS)
+    status, out, _ = run("--policies", str(allow), REAL_FLOWS)
     assert status == 0
     assert out == (
         "checked 26 observed connections (1,221 flows; one seen at both ends counts once) against 1 policy: "
@@ -105,9 +105,7 @@ def test_policies_that_allow_everything_observed_exit_zero(tmp_path: Path) -> No
 
 
 def test_invalid_policies_are_usage_errors_naming_each_document(tmp_path: Path) -> None:
-    status, out, err = run(
-        "--policies", str(FIXTURES / "policies" / "invalid"), "--flows", REAL_FLOWS
-    )
+    status, out, err = run("--policies", str(FIXTURES / "policies" / "invalid"), REAL_FLOWS)
     assert status == 2
     assert out == ""
     mixed = FIXTURES / "policies" / "invalid" / "mixed.yaml"
@@ -134,11 +132,11 @@ def deny_all_ingress(tmp_path: Path, namespace: str) -> str:
 
 def test_dropped_flows_only_with_include_dropped(tmp_path: Path) -> None:
     policies = deny_all_ingress(tmp_path, "corp-prod")
-    status, out, err = run("--policies", policies, "--flows", DROPPED_FLOW)
+    status, out, err = run("--policies", policies, DROPPED_FLOW)
     assert status == 0
     assert "no flows to check" in err
     assert out.startswith("checked 0 observed connections")
-    status, out, err = run("--policies", policies, "--flows", DROPPED_FLOW, "--include-dropped")
+    status, out, err = run("--policies", policies, DROPPED_FLOW, "--include-dropped")
     assert status == 1
     assert "DENIED pod:agent-restricted/agent-id=agt-log-reader-001,app=agent-probe" in out
     assert "NetworkPolicy corp-prod/deny-all" in out
@@ -152,26 +150,26 @@ def test_named_ports_without_inventory_get_a_note(tmp_path: Path) -> None:
         "spec:\n  podSelector: {matchLabels: {app: ratings}}\n"
         "  ingress: [{ports: [{port: http}]}]\n"
     )
-    status, out, _ = run("--policies", str(named), "--flows", REAL_FLOWS)
+    status, out, _ = run("--policies", str(named), REAL_FLOWS)
     assert status == 1
     assert "note: the policies use named ports and port 9080 of pod:bookinfo/app=ratings" in out
 
 
 def test_empty_policy_directory_is_nothing_to_verify(tmp_path: Path) -> None:
-    status, out, err = run("--policies", str(tmp_path), "--flows", REAL_FLOWS)
+    status, out, err = run("--policies", str(tmp_path), REAL_FLOWS)
     assert status == 2
     assert err == f"netpol-learner: error: no policy found in {tmp_path}: nothing to verify\n"
     assert out == ""
 
 
 def test_cluster_and_paths_cannot_be_combined() -> None:
-    status, _, err = run("--policies", "cluster", "--policies", POLICIES, "--flows", REAL_FLOWS)
+    status, _, err = run("--policies", "cluster", "--policies", POLICIES, REAL_FLOWS)
     assert status == 2
     assert "--policies cluster cannot be combined" in err
 
 
 def test_missing_flows_path_is_a_usage_error() -> None:
-    status, _, err = run("--policies", POLICIES, "--flows", "/nonexistent/flows.jsonl")
+    status, _, err = run("--policies", POLICIES, "/nonexistent/flows.jsonl")
     assert status == 2
     assert err == "netpol-learner: error: /nonexistent/flows.jsonl: no such file or directory\n"
 
@@ -203,7 +201,7 @@ def cluster(tmp_path: Path) -> Iterator[str]:
 
 def test_policies_from_the_cluster(cluster: str) -> None:
     status, out, _ = run(
-        "--policies", "cluster", "--flows", REAL_FLOWS, "--kubeconfig", cluster, "--context", "test"
+        "--policies", "cluster", REAL_FLOWS, "--kubeconfig", cluster, "--context", "test"
     )
     assert status == 1
     assert out.splitlines()[0].endswith("24 allowed, 2 would be denied (10 flows)")

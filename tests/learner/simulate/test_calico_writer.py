@@ -282,7 +282,7 @@ def test_calico_at_level_2_allows_hidden_addresses_and_says_so(
 
 def test_simulate_command_writes_calico_flow_logs(tmp_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
-    argv = ["simulate", "--format", "calico", "--lines", "500", "-o", str(tmp_path)]
+    argv = ["simulate", "--source", "calico", "--lines", "500", "--output-dir", str(tmp_path)]
     assert main(argv, env=Env(out, err)) == ExitStatus.SUCCESS, err.getvalue()
     for window in ("learning", "held-out"):
         path = tmp_path / "flows" / f"{window}.jsonl"
