@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from collectors.base import CollectorStats
@@ -24,6 +24,9 @@ from learner.policy import Proposal
 from learner.selfcheck import self_check
 from outputs.base import write_tree
 from outputs.report import report_files
+
+Reader = Callable[[Sequence[str], EdgeStore, CollectorStats, NormalizeStats], None]
+"""Another engine's way of reading inputs into a store (e.g. ``--engine spark``)."""
 
 
 @dataclass
@@ -109,12 +112,15 @@ def learn_and_render(
     kubeconfig: str | None = None,
     context: str | None = None,
     jobs: int = 1,
+    reader: Reader | None = None,
 ) -> RunResult:
     inventory = load_inventory(inventory_source, kubeconfig, context)
     store = load_state(state_path, config) if state_path else new_store(config)
     collected = CollectorStats()
     normalized = NormalizeStats()
-    if inputs and jobs > 1:
+    if inputs and reader is not None:
+        reader(inputs, store, collected, normalized)
+    elif inputs and jobs > 1:
         parallel_ingest(
             inputs, store, config, jobs=jobs, source=source, strict=strict,
             collected=collected, normalized=normalized, progress=env.progress("reading flows"),

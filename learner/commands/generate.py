@@ -13,6 +13,7 @@ from learner.errors import ExitStatus, UsageError
 from learner.normalize import NormalizeStats
 from learner.pipeline import LEARNERS, LearnConfig
 from learner.run import RunResult, learn_and_render
+from learner.spark_cli import add_engine_options, engine_reader
 from outputs.base import FORMATS, RenderOptions
 
 HELP = "learn policies from flow exports and write them (with report.md/report.json) to a directory"
@@ -152,6 +153,7 @@ def register(sub: Any) -> None:
         metavar="N",
         help="read input files on N processes (default 1; 0 = one per core)",
     )
+    add_engine_options(parser)
     add_flow_options(parser)
     add_learner_options(parser)
     add_output_options(parser)
@@ -230,6 +232,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         kubeconfig=args.kubeconfig,
         context=args.context,
         jobs=args.jobs if args.jobs > 0 else (os.cpu_count() or 1),
+        reader=engine_reader(args, config),
     )
     print_summary(env, result, args.output)
     return ExitStatus.SUCCESS
