@@ -58,7 +58,7 @@ def test_spark_writes_the_same_bundle_as_the_local_engine(
 
 def test_malformed_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
-    source = next(p for p in sorted(EXAMPLES.rglob("*")) if p.is_file())
+    source = EXAMPLES / "held-out.jsonl"
     lines = source.read_text().splitlines()
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join([lines[0], "{not json", *lines[1:3], "[oops"]) + "\n")
@@ -73,7 +73,7 @@ def test_malformed_lines_are_reported_with_file_and_line(tmp_path: Path) -> None
 
 def test_a_corrupt_gzip_member_names_the_file(tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
-    source = next(p for p in sorted(EXAMPLES.rglob("*")) if p.is_file())
+    source = EXAMPLES / "held-out.jsonl"
     data = gzip.compress(source.read_bytes())
     broken = tmp_path / "broken.jsonl.gz"
     broken.write_bytes(data[: len(data) // 2])
