@@ -103,3 +103,26 @@ def test_without_pyspark_the_engine_gives_a_one_line_hint(tmp_path: Path) -> Non
     assert err.strip().splitlines() == [
         "netpol-learner: error: --engine spark needs pyspark: pip install 'netpol-learner[spark]'"
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "simulated",
+    [
+        ["--format", "hubble", "--lines", "200000", "--gzip"],
+        ["--format", "calico", "--lines", "50000"],
+    ],
+    ids=["hubble-200k-gz", "calico-50k"],
+)
+def test_spark_matches_the_local_engine_on_a_simulated_export(
+    tmp_path: Path, simulated: list[str]
+) -> None:
+    pytest.importorskip("pyspark")
+    flows = tmp_path / "export"
+    err = io.StringIO()
+    assert main(["simulate", "-o", str(flows), *simulated], env=Env(io.StringIO(), err)) == 0
+    status, err_text = generate([str(flows / "flows"), "-o", str(tmp_path / "local")])
+    assert status == 0, err_text
+    status, err_text = generate([str(flows / "flows"), "-o", str(tmp_path / "spark"), *SPARK])
+    assert status == 0, err_text
+    assert tree(tmp_path / "spark") == tree(tmp_path / "local")
