@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from learner.app.compare import diff_sources
@@ -26,6 +26,9 @@ from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics.cni import CNI
 from outputs.bundle import manifest_link, report_dir_for, write_bundle
 from outputs.report.proposal_report import report_files
+
+Reader = Callable[[Sequence[str], EdgeStore, CollectorStats, NormalizeStats], None]
+"""Another engine's way of reading inputs into a store (e.g. ``--engine spark``)."""
 
 
 @dataclass
@@ -128,13 +131,16 @@ def learn_and_render(
     jobs: int = 1,
     max_malformed: float = DEFAULT_MAX_MALFORMED,
     allow_empty: bool = False,
+    reader: Reader | None = None,
 ) -> RunResult:
     reports = report_dir_for(output, report_dir)
     inventory = load_inventory(inventory_source, kubeconfig, context)
     store = load_state(state_path, config) if state_path else new_store(config)
     collected = CollectorStats()
     normalized = NormalizeStats()
-    if inputs and jobs > 1:
+    if inputs and reader is not None:
+        reader(inputs, store, collected, normalized)
+    elif inputs and jobs > 1:
         parallel_ingest(
             inputs, store, config, jobs=jobs, source=source, strict=strict,
             collected=collected, normalized=normalized, progress=env.progress("reading flows"),

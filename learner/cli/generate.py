@@ -21,6 +21,7 @@ from learner.cli.output_target import (
     directory_or_stdout,
     output_dir_from_args,
 )
+from learner.cli.spark_options import add_engine_options, engine_reader
 from learner.model.edges import flows_in
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.run_stats import CollectorStats, NormalizeStats
@@ -63,6 +64,7 @@ def register(sub: Any) -> None:
     )
     add_flow_options(parser)
     add_learner_options(parser)
+    add_engine_options(parser)
     add_output_options(parser)
     add_write_guard_options(parser)
     parser.set_defaults(handler=run)
@@ -129,6 +131,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             jobs=args.jobs if args.jobs > 0 else (os.cpu_count() or 1),
             max_malformed=args.max_malformed,
             allow_empty=args.allow_empty,
+            reader=engine_reader(args, config),
         )
         print_summary(console, result, "stdout" if requested == "-" else requested)
     return ExitStatus.SUCCESS

@@ -1,0 +1,62 @@
+"""The ``--engine`` options of commands that read flows, and the reader they select."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from learner.app.run import Reader
+from learner.model.config import LearnConfig
+from learner.model.edges import EdgeStore
+from learner.model.run_stats import CollectorStats, NormalizeStats
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("engine")
+    group.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="where flows are read and aggregated: this process (default) or Apache Spark "
+        "(inputs may then be globs or any URI Spark reads: s3a://, gs://, abfss://, hdfs://)",
+    )
+    group.add_argument(
+        "--spark-master",
+        metavar="URL",
+        help="Spark master (default: from spark-submit or $MASTER, else local[*])",
+    )
+    group.add_argument(
+        "--spark-conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark setting, e.g. spark.executor.memory=4g (repeatable)",
+    )
+
+
+def engine_reader(args: argparse.Namespace, config: LearnConfig) -> Reader | None:
+    """None for the local engine; for Spark, a reader bound to a started session."""
+    if getattr(args, "engine", "local") != "spark":
+        return None
+    from learner.app.spark_engine import spark_ingest, spark_session
+
+    spark = spark_session(args.spark_master, args.spark_conf)
+
+    def read(
+        inputs: Sequence[str],
+        store: EdgeStore,
+        collected: CollectorStats,
+        normalized: NormalizeStats,
+    ) -> None:
+        spark_ingest(
+            inputs,
+            store,
+            config,
+            spark=spark,
+            source=args.source,
+            strict=args.strict,
+            collected=collected,
+            normalized=normalized,
+        )
+
+    return read
