@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from learner.model.input_files import expand_inputs
@@ -28,7 +29,8 @@ def resolve_cni(chosen: str, source: str, inputs: Sequence[str]) -> str:
         return chosen
     if source in CNI_OF_SOURCE:
         return CNI_OF_SOURCE[source].value
-    inputs = [i for i in inputs if i != "-"]
+    # Only local files can be peeked here; URIs and globs (--engine spark) are the engine's.
+    inputs = [i for i in inputs if i != "-" and "://" not in i and os.path.exists(i)]
     if not inputs:
         return CNI.GENERIC.value
     from learner.app.pipeline import detect_source

@@ -13,6 +13,7 @@ import yaml
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey, EdgeStore
 from learner.model.errors import SelfCheckError
+from learner.model.hidden import has_hidden_end
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.semantics import PolicyDocument, PolicySet, compile_policies, traffic_for_edge
@@ -36,10 +37,16 @@ def documents_from_files(files: Mapping[str, str]) -> list[PolicyDocument]:
 
 
 def checked_edges(store: EdgeStore, proposal: Proposal, config: LearnConfig) -> list[EdgeKey]:
-    """Every learned edge the dialect can express (the rest are report risks)."""
+    """Every learned edge the dialect can express and an address can judge (the rest are
+    report risks: what the dialect cannot express, and ends whose address Calico hid, which
+    the learner allows by the whole hidden space)."""
     skipped = {p.edge for p in proposal.pending}
     skipped |= {u.edge for u in unexpressed_edges(store, proposal, config)}
-    return sorted(edge for edge in store.edges if edge not in skipped)
+    return sorted(
+        edge
+        for edge in store.edges
+        if edge not in skipped and not has_hidden_end(edge.source, edge.destination)
+    )
 
 
 def denied_edges(

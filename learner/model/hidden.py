@@ -8,6 +8,8 @@ that keeps the observed traffic working allows that whole space, and the report 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from learner.model.flow import Endpoint, EndpointKind
 
 HIDDEN_PUBLIC = "hidden:pub"
@@ -27,3 +29,14 @@ def hidden_address(endpoint: Endpoint) -> str:
     if endpoint.workload_kind != "Network":
         return ""
     return _NETWORK_NAMES.get(endpoint.workload_name, "")
+
+
+class _Addressed(Protocol):
+    @property
+    def address(self) -> str: ...
+
+
+def has_hidden_end(source: _Addressed, destination: _Addressed) -> bool:
+    """Whether one end of an edge is an address Calico's aggregation hid: such an edge is
+    allowed by the whole hidden space and cannot be judged against any one address."""
+    return source.address in HIDDEN_ADDRESSES or destination.address in HIDDEN_ADDRESSES

@@ -18,7 +18,7 @@ from typing import Any
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore, flows_in
-from learner.model.hidden import HIDDEN_MARK
+from learner.model.hidden import HIDDEN_MARK, has_hidden_end
 from learner.model.identity import Identity
 from learner.model.infra import is_dns_port, is_dns_server
 from learner.model.policy import (
@@ -623,12 +623,23 @@ def report_markdown(
     statuses: Mapping[str, str] | None = None,
 ) -> str:
     unexpressed = sum(1 for r in risks if r.kind == UNEXPRESSED_RISK)
+    hidden = sum(1 for edge in store.edges if has_hidden_end(edge.source, edge.destination))
+    exceptions = []
+    if unexpressed:
+        exceptions.append(
+            f"{unexpressed} that `{config.format}` cannot express (listed under Risks as "
+            "cannot-express)"
+        )
+    if hidden:
+        exceptions.append(
+            f"{plural(hidden, 'edge')} whose outside address Calico's aggregation hid, allowed "
+            "by the whole hidden space (listed under Risks as hidden-addresses)"
+        )
     checked = (
         "Every observed connection they stand for was checked against the rendered policies."
-        if not unexpressed
-        else f"The observed connections they stand for were checked against the rendered "
-        f"policies, except {unexpressed} that `{config.format}` cannot express (listed under "
-        "Risks as cannot-express)."
+        if not exceptions
+        else "The observed connections they stand for were checked against the rendered "
+        f"policies, except {' and '.join(exceptions)}."
     )
     lines = [
         "# Proposed network policies",

@@ -62,7 +62,9 @@ def test_malformed_lines_are_reported_with_file_and_line(tmp_path: Path) -> None
     lines = source.read_text().splitlines()
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join([lines[0], "{not json", *lines[1:3], "[oops"]) + "\n")
-    status, err = generate([str(bad), "--output-dir", str(tmp_path / "out"), *SPARK])
+    status, err = generate(
+        [str(bad), "--output-dir", str(tmp_path / "out"), "--max-malformed", "50", *SPARK]
+    )
     assert status == 0, err
     assert f"{bad}:2: invalid JSON" in err
     assert f"{bad}:5: invalid JSON" in err
