@@ -17,6 +17,7 @@ from learner.app.scope import scope_proposal
 from learner.infer.baseline import BaselineLearner
 from learner.infer.least_privilege import PolicyLearner
 from learner.ingest.normalize import normalize
+from learner.ingest.owners import group_by_owner, owner_warnings
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.errors import UsageError
@@ -122,6 +123,8 @@ CONTESTED_REASON = (
 
 def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnConfig) -> Proposal:
     store.resolve_unlabelled()
+    known_owners = inventory is not None and not inventory.inferred
+    grouping = group_by_owner(store, inventory) if inventory is not None and known_owners else None
     contested = {} if config.include_dropped else {k: store.edges.pop(k) for k in store.contested()}
     learner = make_learner(config)
     try:
@@ -140,6 +143,7 @@ def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnC
         )
     if config.render.l7:
         proposal = with_http_rules(proposal, store)
+    proposal = replace(proposal, warnings=proposal.warnings + owner_warnings(grouping))
     return scope_proposal(proposal, config.namespaces, config.include_system)
 
 

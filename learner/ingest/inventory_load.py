@@ -4,11 +4,12 @@ Manifests: files and directories of YAML/JSON, ``kubectl get -o yaml`` List dump
 Namespaces, Pods, pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and
 CronJobs, and Services become inventory; policy documents of any supported kind go to
 ``Inventory.policies``. ReplicaSets and Jobs owned by a Deployment or CronJob are left out
-(their template is the owner's). Every namespace a workload names is in the inventory, with
+(their template is the owner's), but their owner references are kept: a pod's ``owner`` is its
+top controller (ReplicaSet -> Deployment, Job -> CronJob). Every namespace a workload names is in the inventory, with
 ``kubernetes.io/metadata.name`` at least.
 
 ``cluster``: the ``kubernetes`` client lists namespaces, pods and NetworkPolicies (required),
-and Services, CronJobs and Cilium policies when the API has them and RBAC allows. Lists are
+and Services, ReplicaSets, Jobs, CronJobs and Cilium policies when the API has them and RBAC allows. Lists are
 read in pages (``limit`` + ``continue``) as raw JSON; failures become
 :class:`~learner.errors.SourceUnavailableError`.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -88,6 +89,8 @@ class _InventoryBuilder:
         self.workloads: list[Workload] = []
         self.services: list[Service] = []
         self.policies: list[dict[str, object]] = []
+        self.controllers: dict[tuple[str, str], str] = {}
+        """``(namespace, Kind/name)`` of a ReplicaSet or Job -> its controller's ``Kind/name``."""
 
     def add(self, document: PolicyDocument) -> None:
         kind = document.kind
@@ -103,6 +106,9 @@ class _InventoryBuilder:
         elif kind == "Pod":
             self.workloads.append(reader.pod())
         elif kind in TEMPLATE_KINDS or kind == "CronJob":
+            controller = reader.controller()
+            if controller:
+                self.controllers[(reader.namespace(), f"{kind}/{reader.name()}")] = controller
             workload = reader.template_workload()
             if workload is not None:
                 self.workloads.append(workload)
@@ -114,12 +120,26 @@ class _InventoryBuilder:
         used = {w.namespace for w in self.workloads} | {s.namespace for s in self.services}
         for name in used:
             namespaces.setdefault(name, with_name_label(name, ()))
+        workloads = [
+            replace(w, owner=self.top_controller(w.namespace, w.owner)) if w.owner else w
+            for w in self.workloads
+        ]
         return Inventory(
             namespaces=tuple(Namespace(n, labels) for n, labels in sorted(namespaces.items())),
-            workloads=tuple(sorted(set(self.workloads))),
+            workloads=tuple(sorted(set(workloads))),
             policies=tuple(self.policies),
             services=tuple(sorted(set(self.services))),
         )
+
+    def top_controller(self, namespace: str, owner: str) -> str:
+        """Follow ReplicaSet -> Deployment and Job -> CronJob; a ReplicaSet not listed is
+        named ``<deployment>-<pod-template-hash>``, so its Deployment is still known."""
+        for _ in range(4):
+            above = self.controllers.get((namespace, owner))
+            if above is None:
+                break
+            owner = above
+        return owner
 
 
 class _ObjectReader:
@@ -178,6 +198,27 @@ class _ObjectReader:
         references = self.items(self.metadata(), "ownerReferences", "metadata.ownerReferences")
         return any(r.get("controller") and r.get("kind") == owner_kind for r in references)
 
+    def controller(self) -> str:
+        """The controlling owner reference as ``Kind/name``, empty when there is none."""
+        references = self.items(self.metadata(), "ownerReferences", "metadata.ownerReferences")
+        for reference in references:
+            kind, name = reference.get("kind"), reference.get("name")
+            if reference.get("controller") and isinstance(kind, str) and isinstance(name, str):
+                return f"{kind}/{name}"
+        return ""
+
+    def pod_owner(self, labels: Labels) -> str:
+        owner = self.controller()
+        template_hash = dict(labels).get("pod-template-hash", "")
+        if (
+            owner.startswith("ReplicaSet/")
+            and template_hash
+            and owner.endswith(f"-{template_hash}")
+        ):
+            # The ReplicaSet may not be listed: its name is the Deployment's plus the hash.
+            return "Deployment/" + owner.removeprefix("ReplicaSet/")[: -len(template_hash) - 1]
+        return owner
+
     def pod(self) -> Workload:
         spec = self.mapping(self.body, "spec", "spec")
         status = self.mapping(self.body, "status", "status")
@@ -188,14 +229,16 @@ class _ObjectReader:
         ]
         if not ips and isinstance(status.get("podIP"), str):
             ips = [status["podIP"]]
+        labels = self.labels("metadata.labels")
         return Workload(
             namespace=self.namespace(),
             name=self.name(),
-            labels=self.labels("metadata.labels"),
+            labels=labels,
             kind="Pod",
             ips=tuple(ips),
             ports=self.container_ports(spec, "spec"),
             host_network=bool(spec.get("hostNetwork")),
+            owner=self.pod_owner(labels),
         )
 
     def template_workload(self) -> Workload | None:
@@ -283,6 +326,10 @@ PODS = _Resource("v1", "Pod", "CoreV1Api", "list_pod_for_all_namespaces")
 SERVICES = _Resource(
     "v1", "Service", "CoreV1Api", "list_service_for_all_namespaces", required=False
 )
+REPLICASETS = _Resource(
+    "apps/v1", "ReplicaSet", "AppsV1Api", "list_replica_set_for_all_namespaces", required=False
+)
+JOBS = _Resource("batch/v1", "Job", "BatchV1Api", "list_job_for_all_namespaces", required=False)
 CRONJOBS = _Resource(
     "batch/v1", "CronJob", "BatchV1Api", "list_cron_job_for_all_namespaces", required=False
 )
@@ -309,7 +356,7 @@ CILIUM_CLUSTERWIDE_POLICIES = _Resource(
     required=False,
 )
 POLICY_RESOURCES = (NETWORK_POLICIES, CILIUM_POLICIES, CILIUM_CLUSTERWIDE_POLICIES)
-INVENTORY_RESOURCES = (NAMESPACES, PODS, SERVICES, CRONJOBS, *POLICY_RESOURCES)
+INVENTORY_RESOURCES = (NAMESPACES, PODS, SERVICES, REPLICASETS, JOBS, CRONJOBS, *POLICY_RESOURCES)
 _OPTIONAL_STATUSES = frozenset({403, 404})
 
 

@@ -9,7 +9,7 @@ edges and workloads, never with the number of flows.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from learner.model.flow import Direction, Endpoint, Flow, Labels, Protocol
@@ -302,6 +302,13 @@ class EdgeStore:
                 moves[identity] = target
         if not moves:
             return 0
+        self.rekey(moves)
+        for identity in moves:
+            del self.workloads[identity]
+        return len(moves)
+
+    def rekey(self, moves: Mapping[Identity, Identity]) -> None:
+        """Move every edge of an identity in ``moves`` onto its target, merging edges that meet."""
         for key in [k for k in self.edges if k.source in moves or k.destination in moves]:
             stats = self.edges.pop(key)
             new_key = EdgeKey(
@@ -315,9 +322,15 @@ class EdgeStore:
                 self.edges[new_key] = stats
             else:
                 existing.merge(stats)
-        for identity in moves:
-            del self.workloads[identity]
-        return len(moves)
+        for key in [k for k in self.denied if k.source in moves or k.destination in moves]:
+            count = self.denied.pop(key)
+            new_key = EdgeKey(
+                moves.get(key.source, key.source),
+                moves.get(key.destination, key.destination),
+                key.protocol,
+                key.port,
+            )
+            self.denied[new_key] = self.denied.get(new_key, 0) + count
 
     def sorted_edges(self) -> Iterator[tuple[EdgeKey, EdgeStats]]:
         for key in sorted(self.edges):

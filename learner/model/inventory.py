@@ -34,6 +34,8 @@ class Workload:
     ips: tuple[str, ...] = ()
     ports: tuple[ContainerPort, ...] = ()
     host_network: bool = False
+    owner: str = ""
+    """For a pod: its top controller as ``Kind/name`` (``Deployment/web``), empty when unknown."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
