@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 
 ## demo: learn policies from the bundled example flows into ./out
 demo: $(STAMP)
-	$(BIN)/netpol-learner generate examples/flows -o out --inventory examples/inventory
+	$(BIN)/netpol-learner generate examples/flows --output-dir out --inventory examples/inventory
 	@echo "Policies written to ./out, the report beside them (open out-report/report.md)"
 
 ## test: run the whole test suite

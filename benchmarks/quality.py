@@ -16,8 +16,8 @@ then answers:
   node is left out, as NetworkPolicy always allows it;
 * size: policies, rules and YAML lines (comments and blank lines not counted).
 
-Run ``python benchmarks/quality.py`` (``--markdown`` for the README table). Deterministic for
-a given ``--seed``.
+Run ``python benchmarks/quality.py`` (``--markdown`` for the table in
+docs/how-learning-works.md). Deterministic for a given ``--seed``.
 """
 
 from __future__ import annotations

@@ -153,3 +153,27 @@ def test_the_diff_gate_exits_as_the_workflows_expect(
     )
     blocked, err = run(*argv, "--cni", "generic")
     assert blocked == 1 == ExitStatus.FINDINGS, err
+
+
+@pytest.mark.parametrize("path", [CI / "github" / "netpol-proposal.yml", GITLAB], ids=str)
+def test_the_proposal_reads_the_report_where_generate_writes_it(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if path == GITLAB:  # the propose job only: the diff job writes its own review/report.md
+        text = "\n".join(load(GITLAB)["propose"]["script"])  # type: ignore[index]
+    else:
+        text = re.sub(r"\$\{\{ env\.(\w+) \}\}", r"${\1}", path.read_text())
+    reports = {
+        argv_of("x " + m)[0] for m in re.findall(r"[\"']?[$\w{}./-]*report\.md[\"']?", text)
+    } - {"report.md"}
+    assert reports, f"{path.name} names no report.md path"
+    shutil.copytree(real_samples(), tmp_path / "flows")
+    status, err = run(
+        "generate", "flows", "--output-dir", VARIABLES["POLICY_DIR"], "--cni", "generic"
+    )
+    assert status == ExitStatus.SUCCESS, err
+    for report in reports:
+        assert (tmp_path / report).is_file(), (
+            f"{path.name} reads {report}, which generate does not write"
+        )

@@ -3,7 +3,7 @@
 Aggregation is a commutative merge (counts add, first/last seen take min/max, samples union),
 so each worker reads whole files into its own :class:`~learner.aggregate.EdgeStore` and the
 parent folds them together: the same result as one process, on ``jobs`` cores. The same
-map-and-merge is how a distributed engine would run the pipeline (see the README).
+map-and-merge is how a distributed engine would run the pipeline (see docs/performance.md).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ output:
 
 examples:
   # the demo data shipped in examples/
-  netpol-learner simulate --scenario shop --seed 1 --lines 2000 --output-dir examples
+  netpol-learner simulate --scenario shop --seed 1 --lines 1300 --output-dir examples
 
   # a million lines of the mixed scenario, compressed, for a benchmark
   netpol-learner simulate --scenario mixed --lines 1000000 --gzip --output-dir bench/

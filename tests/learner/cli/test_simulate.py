@@ -131,3 +131,9 @@ def test_list_and_help() -> None:
     )  # fmt: skip
     with pytest.raises(SystemExit):
         run_cli("simulate", "--help")
+
+
+def test_help_gives_the_command_that_made_the_examples() -> None:
+    from learner.cli.simulate import EXAMPLES as HELP_EXAMPLES
+
+    assert EXAMPLE_COMMAND in HELP_EXAMPLES
