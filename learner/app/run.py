@@ -18,6 +18,7 @@ from learner.app.pipeline import (
 )
 from learner.app.scope import DEFAULT_MAX_MALFORMED, check_worth_writing, keep_other_namespaces
 from learner.app.selfcheck import self_check
+from learner.ingest.edges_file import load_edges, save_edges
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.inventory import Inventory
@@ -132,12 +133,16 @@ def learn_and_render(
     max_malformed: float = DEFAULT_MAX_MALFORMED,
     allow_empty: bool = False,
     reader: Reader | None = None,
+    from_edges: str | None = None,
+    save_edges_path: str | None = None,
 ) -> RunResult:
     reports = report_dir_for(output, report_dir)
     inventory = load_inventory(inventory_source, kubeconfig, context)
     store = load_state(state_path, config) if state_path else new_store(config)
     collected = CollectorStats()
     normalized = NormalizeStats()
+    if from_edges:
+        load_edges(from_edges, store, collected, normalized)
     if inputs and reader is not None:
         reader(inputs, store, collected, normalized)
     elif inputs and jobs > 1:
@@ -148,6 +153,8 @@ def learn_and_render(
     elif inputs:
         flows = read_flows(inputs, source=source, strict=strict, stats=collected)
         ingest(flows, store, config, normalized, env.progress("reading flows"))
+    if save_edges_path:
+        save_edges(save_edges_path, store, collected, normalized, config.cni)
     proposal, bundle = render_bundle(
         store,
         inventory,

@@ -10,7 +10,7 @@ from typing import Any
 from learner.app.cni_choice import resolve_cni
 from learner.app.compare import diff_sources
 from learner.app.console import Env
-from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
+from learner.app.pipeline import effective_inventory, new_store
 from learner.app.run import load_inventory
 from learner.cli.options import (
     add_cluster_flags,
@@ -25,6 +25,7 @@ from learner.cli.output_target import (
     flow_inputs_from_args,
     resolve_output,
 )
+from learner.cli.spark_options import add_engine_options, read_into_store
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.errors import ExitStatus, UsageError
@@ -77,6 +78,7 @@ def register(sub: Any) -> None:
         namespace_help="only compare connections of workloads in NS (repeatable; OR)",
         dropped_help="also replay DROPPED/ERROR flows (default: only traffic that got through)",
     )
+    add_engine_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -121,8 +123,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     store = new_store(config)
     collected = CollectorStats()
     if inputs:
-        flows = read_flows(inputs, source=args.source, strict=args.strict, stats=collected)
-        ingest(flows, store, config, NormalizeStats(), env.progress("reading flows"))
+        progress = env.progress("reading flows")
+        read_into_store(args, inputs, store, config, collected, NormalizeStats(), progress)
         store.resolve_unlabelled()
     inventory = effective_inventory(
         store, load_inventory(args.inventory, args.kubeconfig, args.context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from typing import Any
 
@@ -22,6 +23,7 @@ from learner.cli.output_target import (
     output_dir_from_args,
 )
 from learner.cli.spark_options import add_engine_options, engine_reader
+from learner.ingest.edges_file import saved_cni
 from learner.model.edges import flows_in
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.run_stats import CollectorStats, NormalizeStats
@@ -54,6 +56,16 @@ def register(sub: Any) -> None:
         help="current policies to diff the proposal against",
     )
     parser.add_argument("--state", metavar="PATH", help="also learn from a SQLite state file")
+    parser.add_argument(
+        "--from-edges",
+        metavar="PATH",
+        help="also learn from an aggregate written by --save-edges (without re-reading its logs)",
+    )
+    parser.add_argument(
+        "--save-edges",
+        metavar="PATH",
+        help="write the merged aggregate (edges, workloads, counters) as JSON lines to PATH",
+    )
     parser.add_argument(
         "-j",
         "--jobs",
@@ -108,11 +120,13 @@ def print_summary(env: Env, result: RunResult, output: str) -> None:
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
-    if not args.inputs and not args.state:
-        raise UsageError("give flow inputs (files, directories or -) or --state")
+    if not args.inputs and not args.state and not args.from_edges:
+        raise UsageError("give flow inputs (files, directories or -), --state or --from-edges")
     requested = output_dir_from_args(args, env)
     assert requested is not None
     config = config_from_args(args)
+    if args.from_edges and not args.inputs and args.cni == "auto":
+        config = dataclasses.replace(config, cni=saved_cni(args.from_edges))
     report_dir_for(requested, args.report_dir)  # refuse a bad --report-dir before the work
     with directory_or_stdout(requested, env) as (output, console):
         result = learn_and_render(
@@ -131,7 +145,9 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             jobs=args.jobs if args.jobs > 0 else (os.cpu_count() or 1),
             max_malformed=args.max_malformed,
             allow_empty=args.allow_empty,
-            reader=engine_reader(args, config),
+            reader=engine_reader(args, config) if args.inputs else None,
+            from_edges=args.from_edges,
+            save_edges_path=args.save_edges,
         )
         print_summary(console, result, "stdout" if requested == "-" else requested)
     return ExitStatus.SUCCESS

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from learner.app.console import Progress
+from learner.app.pipeline import ingest, read_flows
 from learner.app.run import Reader
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
@@ -60,3 +62,21 @@ def engine_reader(args: argparse.Namespace, config: LearnConfig) -> Reader | Non
         )
 
     return read
+
+
+def read_into_store(
+    args: argparse.Namespace,
+    inputs: Sequence[str],
+    store: EdgeStore,
+    config: LearnConfig,
+    collected: CollectorStats,
+    normalized: NormalizeStats,
+    progress: Progress,
+) -> None:
+    """Read ``inputs`` into ``store`` on the engine ``--engine`` chose (``verify``, ``diff``)."""
+    reader = engine_reader(args, config)
+    if reader is not None:
+        reader(inputs, store, collected, normalized)
+        return
+    flows = read_flows(inputs, source=args.source, strict=args.strict, stats=collected)
+    ingest(flows, store, config, normalized, progress)

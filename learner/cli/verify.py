@@ -16,7 +16,7 @@ import orjson
 
 from learner.app.cni_choice import resolve_cni
 from learner.app.console import Env
-from learner.app.pipeline import effective_inventory, ingest, new_store, read_flows
+from learner.app.pipeline import effective_inventory, new_store
 from learner.cli.options import (
     add_cluster_flags,
     add_cni_flags,
@@ -30,6 +30,7 @@ from learner.cli.output_target import (
     flow_inputs_from_args,
     resolve_output,
 )
+from learner.cli.spark_options import add_engine_options, read_into_store
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import ExitStatus, UsageError
@@ -80,6 +81,7 @@ def register(sub: Any) -> None:
     )
     add_cni_flags(parser)
     add_output_format_flag(parser, OUTPUT_FORMATS, "text")
+    add_engine_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -293,8 +295,9 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     )
     store = new_store(config)
     collected, normalized = CollectorStats(), NormalizeStats()
-    flows = read_flows(inputs, source=args.source, strict=args.strict, stats=collected)
-    ingest(flows, store, config, normalized, env.progress("reading flows"))
+    read_into_store(
+        args, inputs, store, config, collected, normalized, env.progress("reading flows")
+    )
     store.resolve_unlabelled()
     report_reading(env, collected, normalized)
     given = None

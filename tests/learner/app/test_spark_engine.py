@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,8 @@ from learner.app.spark_engine import plan_file
 from learner.cli.program import main
 from tests.outputs.report.test_proposal_report import real_samples
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "flows"
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLES = ROOT / "examples" / "flows"
 SPARK = [
     "--engine",
     "spark",
@@ -109,6 +113,33 @@ def test_without_pyspark_the_engine_gives_a_one_line_hint(tmp_path: Path) -> Non
     assert err.strip().splitlines() == [
         "netpol-learner: error: --engine spark needs pyspark: pip install 'netpol-learner[spark]'"
     ]
+
+
+def test_without_java_the_engine_says_so_in_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    no_java = tmp_path / "jdk"
+    (no_java / "bin").mkdir(parents=True)
+    env = {**os.environ, "JAVA_HOME": str(no_java), "PATH": str(no_java / "bin")}
+    env.pop("SPARK_HOME", None)
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "learner.cli",
+        "generate",
+        str(EXAMPLES),
+        "--output-dir",
+        str(out),
+    ]
+    done = subprocess.run(
+        [*command, *SPARK], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "netpol-learner: error: --engine spark needs Java 17 or newer: "
+        "install a JRE or set JAVA_HOME"
+    ]
+    assert not out.exists()
 
 
 @pytest.mark.slow
