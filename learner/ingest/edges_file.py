@@ -13,8 +13,16 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from learner.ingest.state import decode_identity, encode_identity
-from learner.model.edges import EdgeKey, EdgeStats, EdgeStore, WorkloadInfo
+from learner.ingest.state import (
+    COUNTER_FIELDS,
+    decode_identity,
+    edge_details,
+    edge_stats_from_document,
+    encode_identity,
+    workload_document,
+    workload_from_document,
+)
+from learner.model.edges import EdgeKey, EdgeStore
 from learner.model.errors import InputError
 from learner.model.run_stats import CollectorStats, NormalizeStats, SkipReason
 
@@ -60,16 +68,8 @@ def _lines(
             {
                 "kind": "edge",
                 **_key(key),
-                "first_seen": stats.first_seen,
-                "last_seen": stats.last_seen,
-                "egress_count": stats.egress_count,
-                "ingress_count": stats.ingress_count,
-                "other_count": stats.other_count,
-                "source_pods": stats.source_pods,
-                "destination_pods": stats.destination_pods,
-                "dns_names": sorted(stats.dns_names),
-                "http": sorted(stats.http),
-                "dns_queries": sorted(stats.dns_queries),
+                **{name: getattr(stats, name) for name in COUNTER_FIELDS},
+                **edge_details(stats),
             }
         )
     for identity, info in sorted(store.workloads.items()):
@@ -77,13 +77,7 @@ def _lines(
             {
                 "kind": "workload",
                 "identity": encode_identity(identity),
-                "names": dict(info.names),
-                "kinds": dict(info.kinds),
-                "pods": sorted(info.pods),
-                "ips": sorted(info.ips),
-                "service_accounts": sorted(info.service_accounts),
-                "full_labels": info.full_labels,
-                "pod_names": {pod: list(pair) for pod, pair in sorted(info.pod_names.items())},
+                **workload_document(info),
             }
         )
     for namespace, labels in sorted(store.namespace_labels.items()):
@@ -140,28 +134,9 @@ def _load_line(
             )
         )
     elif kind == "edge":
-        store.edges[_edge_key(doc)] = EdgeStats(
-            first_seen=doc["first_seen"],
-            last_seen=doc["last_seen"],
-            egress_count=doc["egress_count"],
-            ingress_count=doc["ingress_count"],
-            other_count=doc["other_count"],
-            source_pods=list(doc["source_pods"]),
-            destination_pods=list(doc["destination_pods"]),
-            dns_names=set(doc["dns_names"]),
-            http={(method, path) for method, path in doc["http"]},
-            dns_queries=set(doc["dns_queries"]),
-        )
+        store.edges[_edge_key(doc)] = edge_stats_from_document(doc)
     elif kind == "workload":
-        store.workloads[decode_identity(doc["identity"])] = WorkloadInfo(
-            names=Counter(doc["names"]),
-            kinds=Counter(doc["kinds"]),
-            pods=set(doc["pods"]),
-            ips=set(doc["ips"]),
-            service_accounts=set(doc["service_accounts"]),
-            full_labels=_labels(doc["full_labels"]),
-            pod_names={pod: (name, kind) for pod, (name, kind) in doc["pod_names"].items()},
-        )
+        store.workloads[decode_identity(doc["identity"])] = workload_from_document(doc)
     elif kind == "namespace":
         store.namespace_labels[doc["namespace"]] = _labels(doc["labels"])
     elif kind == "denied":

@@ -144,14 +144,61 @@ def decode_identity(text: str) -> Identity:
     return Identity(kind, namespace, _labels(labels), address)
 
 
-def _edge_row(key: EdgeKey, stats: EdgeStats) -> tuple[Any, ...]:
-    details = {
+COUNTER_FIELDS = ("first_seen", "last_seen", "egress_count", "ingress_count", "other_count")
+"""EdgeStats fields kept as numbers (columns of the state's edge table)."""
+
+
+def edge_details(stats: EdgeStats) -> dict[str, Any]:
+    """The EdgeStats fields that are collections, as JSON-ready values (sorted, so stable)."""
+    return {
         "source_pods": stats.source_pods,
         "destination_pods": stats.destination_pods,
         "dns_names": sorted(stats.dns_names),
         "http": sorted(stats.http),
         "dns_queries": sorted(stats.dns_queries),
     }
+
+
+def edge_stats_from_document(document: Mapping[str, Any]) -> EdgeStats:
+    """The inverse of :data:`COUNTER_FIELDS` plus :func:`edge_details`."""
+    return EdgeStats(
+        **{name: document[name] for name in COUNTER_FIELDS},
+        source_pods=list(document["source_pods"]),
+        destination_pods=list(document["destination_pods"]),
+        dns_names=set(document["dns_names"]),
+        http={(method, path) for method, path in document["http"]},
+        dns_queries=set(document["dns_queries"]),
+    )
+
+
+def workload_document(info: WorkloadInfo) -> dict[str, Any]:
+    return {
+        "names": dict(info.names),
+        "kinds": dict(info.kinds),
+        "pods": sorted(info.pods),
+        "ips": sorted(info.ips),
+        "service_accounts": sorted(info.service_accounts),
+        "full_labels": info.full_labels,
+        "pod_names": {pod: list(pair) for pod, pair in sorted(info.pod_names.items())},
+    }
+
+
+def workload_from_document(document: Mapping[str, Any]) -> WorkloadInfo:
+    return WorkloadInfo(
+        names=Counter(document["names"]),
+        kinds=Counter(document["kinds"]),
+        pods=set(document["pods"]),
+        ips=set(document["ips"]),
+        service_accounts=set(document["service_accounts"]),
+        full_labels=_labels(document["full_labels"]),
+        pod_names={
+            pod: (name, kind) for pod, (name, kind) in document.get("pod_names", {}).items()
+        },
+    )
+
+
+def _edge_row(key: EdgeKey, stats: EdgeStats) -> tuple[Any, ...]:
+    details = edge_details(stats)
     return (
         encode_identity(key.source),
         encode_identity(key.destination),
@@ -173,49 +220,16 @@ def _edge_from_row(row: sqlite3.Row) -> tuple[EdgeKey, EdgeStats]:
         row["protocol"],
         row["port"],
     )
-    details = json.loads(row["details"])
-    stats = EdgeStats(
-        first_seen=row["first_seen"],
-        last_seen=row["last_seen"],
-        egress_count=row["egress_count"],
-        ingress_count=row["ingress_count"],
-        other_count=row["other_count"],
-        source_pods=list(details["source_pods"]),
-        destination_pods=list(details["destination_pods"]),
-        dns_names=set(details["dns_names"]),
-        http={(method, path) for method, path in details["http"]},
-        dns_queries=set(details["dns_queries"]),
-    )
-    return key, stats
+    document = {**json.loads(row["details"]), **{name: row[name] for name in COUNTER_FIELDS}}
+    return key, edge_stats_from_document(document)
 
 
 def _workload_row(identity: Identity, info: WorkloadInfo) -> tuple[str, str]:
-    document = {
-        "names": dict(info.names),
-        "kinds": dict(info.kinds),
-        "pods": sorted(info.pods),
-        "ips": sorted(info.ips),
-        "service_accounts": sorted(info.service_accounts),
-        "full_labels": info.full_labels,
-        "pod_names": {pod: list(pair) for pod, pair in sorted(info.pod_names.items())},
-    }
-    return encode_identity(identity), _dumps(document)
+    return encode_identity(identity), _dumps(workload_document(info))
 
 
 def _workload_from_row(row: sqlite3.Row) -> tuple[Identity, WorkloadInfo]:
-    document = json.loads(row["info"])
-    info = WorkloadInfo(
-        names=Counter(document["names"]),
-        kinds=Counter(document["kinds"]),
-        pods=set(document["pods"]),
-        ips=set(document["ips"]),
-        service_accounts=set(document["service_accounts"]),
-        full_labels=_labels(document["full_labels"]),
-        pod_names={
-            pod: (name, kind) for pod, (name, kind) in document.get("pod_names", {}).items()
-        },
-    )
-    return decode_identity(row["identity"]), info
+    return decode_identity(row["identity"]), workload_from_document(json.loads(row["info"]))
 
 
 def inventory_to_json(inventory: Inventory) -> str:
