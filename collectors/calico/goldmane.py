@@ -20,12 +20,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from collectors._proto.goldmane import api_pb2, api_pb2_grpc
+from collectors.calico.goldmane_address import DEFAULT_SERVER, goldmane_options
 from collectors.calico.model import (
     ENDPOINT_TYPES,
     WARN_NAME_LABEL,
@@ -36,15 +37,9 @@ from collectors.calico.model import (
     protocol_of,
     verdict_of,
 )
-from collectors.grpc import (
-    ReconnectingStream,
-    ReconnectPolicy,
-    ServerOptions,
-    TLSOptions,
-    channel_for,
-    is_tls_failure,
-)
+from collectors.grpc_stream import ReconnectingStream, channel_for, is_tls_failure
 from collectors.k8snames import InvalidName, drain_label_warnings
+from collectors.stream_options import LiveRequest, ReconnectPolicy, ServerOptions
 from learner.model.errors import InputError, SourceUnavailableError
 from learner.model.flow import Endpoint, Flow, Origin
 from learner.model.run_stats import CollectorStats
@@ -61,15 +56,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERVER = "goldmane.calico-system.svc:7443"
-DEFAULT_PORT = 7443
 AGGREGATION_INTERVAL = 15
 """Seconds per window; the only interval Goldmane streams."""
 REMEMBERED_WINDOWS = 4
 """Windows (before the newest) whose results are remembered to drop replays."""
-HUBBLE_DEFAULT_SERVER = "localhost:4245"
 END_OF_TIER = api_pb2.PolicyKind.Value("EndOfTier")
-GOLDMANE_TLS = TLSOptions(enabled=True)
 DEFAULT_RECONNECT = ReconnectPolicy()
 
 
@@ -110,26 +101,6 @@ class GoldmanePosition:
     def from_saved(cls, time_ns: int, boundary: Iterable[str]) -> GoldmanePosition:
         """The position a state saved as ``time_ns`` and ``boundary``."""
         return cls(time_ns // 1_000_000_000, frozenset(boundary))
-
-
-def goldmane_options(
-    server: str = DEFAULT_SERVER,
-    tls: TLSOptions = GOLDMANE_TLS,
-    *,
-    dial_timeout: float = 5.0,
-    request_timeout: float = 12.0,
-) -> ServerOptions:
-    """Server options for Goldmane: port 7443 unless given, TLS always on."""
-    address = server.removeprefix("tls://")
-    host_end = address.rfind("]") if address.startswith("[") else -1
-    if not address.startswith("unix://") and address.find(":", host_end + 1) == -1:
-        address = f"{address}:{DEFAULT_PORT}"
-    return ServerOptions(
-        server=address,
-        tls=replace(tls, enabled=True),
-        dial_timeout=dial_timeout,
-        request_timeout=request_timeout,
-    )
 
 
 # --- messages → flows --------------------------------------------------------------------------
@@ -395,3 +366,21 @@ def iter_flows(
 ) -> Iterator[Flow]:
     """Flows from Goldmane; see :class:`GoldmaneStream` for positions and closing."""
     yield from GoldmaneStream(options, query, reconnect=reconnect, stats=stats).flows()
+
+
+def open_live(request: LiveRequest) -> GoldmaneStream:
+    """``learn --source goldmane``: Allow and Deny results, namespaces filtered by the learner.
+
+    Deny always, so that a connection allowed at one end and denied at the other stays
+    contested; namespaces are not sent, because Goldmane's filter ANDs source and destination
+    namespaces.
+    """
+    start = request.since_ns // 1_000_000_000 if request.since_ns is not None else 0
+    resume = request.resume
+    return GoldmaneStream(
+        request.server,
+        GoldmaneQuery(actions=("Allow", "Deny"), start_time_gte=start, follow=True),
+        reconnect=request.reconnect,
+        position=GoldmanePosition.from_saved(*resume) if resume else None,
+        stats=request.stats,
+    )

@@ -32,16 +32,10 @@ import grpc.experimental
 from collectors._proto.flow import flow_pb2
 from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 from collectors._proto.relay import relay_pb2
-from collectors.grpc import (
-    DEFAULT_SERVER,
-    ReconnectingStream,
-    ReconnectPolicy,
-    ServerOptions,
-    channel_for,
-    is_tls_failure,
-)
+from collectors.grpc_stream import ReconnectingStream, channel_for, is_tls_failure
 from collectors.hubble.proto import UnsupportedFlow, flow_from_proto, timestamp_ns
 from collectors.k8snames import drain_label_warnings
+from collectors.stream_options import DEFAULT_SERVER, LiveRequest, ReconnectPolicy, ServerOptions
 from learner.model.errors import InputError, SourceUnavailableError
 from learner.model.flow import Flow, Origin, Verdict
 from learner.model.run_stats import CollectorStats
@@ -329,3 +323,21 @@ def iter_flows(
 ) -> Iterator[Flow]:
     """Flows from a Hubble server; see :class:`HubbleStream` for position and closing."""
     yield from HubbleStream(options, query, reconnect=reconnect, stats=stats).flows()
+
+
+def open_live(request: LiveRequest) -> HubbleStream:
+    """``learn --source hubble``: namespaces and verdicts filtered on the server."""
+    query = FlowQuery(
+        namespaces=request.namespaces,
+        verdicts=request.verdicts,
+        follow=True,
+        since_ns=request.since_ns,
+    )
+    resume = request.resume
+    return HubbleStream(
+        request.server,
+        query,
+        reconnect=request.reconnect,
+        position=StreamPosition(resume[0], tuple(resume[1])) if resume else None,
+        stats=request.stats,
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from learner.model.config import CNI
 from learner.model.input_files import expand_inputs
-from learner.semantics.cni import CNI
 
 CNI_CHOICES = ("auto", *CNI)
 CNI_HELP = (

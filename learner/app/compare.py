@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from learner.app.selfcheck import documents_from_files
+from learner.model.config import CNI
 from learner.model.diff_result import DiffResult, EdgeChange, PairChange, UnusedRule
 from learner.model.edges import EdgeKey, EdgeStore
 from learner.model.errors import UsageError
@@ -30,7 +31,7 @@ from learner.semantics import (
     TrafficBuilder,
     compile_policies,
 )
-from learner.semantics.cni import CNI, as_enforced_by
+from learner.semantics.cni import as_enforced_by
 from outputs.yamlio import dump
 
 MAX_PAIR_EVALUATIONS = 2_000_000

@@ -29,8 +29,6 @@ from learner.model.policy import Evidence, PendingEdge, Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.base import renderer
 
-LEARNERS = ("least-privilege", "baseline")
-
 
 def collector(source: str) -> Collector:
     found = FILE_SOURCES.get(source)
@@ -95,18 +93,7 @@ class Learner(TypingProtocol):
 def make_learner(config: LearnConfig) -> Learner:
     if config.learner == "baseline":
         return BaselineLearner()
-    if config.learner != "least-privilege":
-        raise UsageError(f"unknown learner {config.learner!r} (choose from {', '.join(LEARNERS)})")
-    return PolicyLearner(
-        max_overreach=config.max_overreach,
-        min_flows=config.min_flows,
-        min_age=config.min_age,
-        expire_after=config.expire_after,
-        now=config.now,
-        port_range_min=config.port_range_min,
-        cluster_cidrs=config.cluster_cidrs,
-        internet_min_networks=config.internet_min_networks,
-    )
+    return PolicyLearner(config)
 
 
 def effective_inventory(store: EdgeStore, inventory: Inventory | None) -> Inventory:

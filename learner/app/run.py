@@ -19,12 +19,11 @@ from learner.app.pipeline import (
 from learner.app.scope import DEFAULT_MAX_MALFORMED, check_worth_writing, keep_other_namespaces
 from learner.app.selfcheck import self_check
 from learner.ingest.edges_file import load_edges, save_edges
-from learner.model.config import LearnConfig
+from learner.model.config import CNI, LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from learner.semantics.cni import CNI
 from outputs.bundle import manifest_link, report_dir_for, write_bundle
 from outputs.report.proposal_report import report_files
 

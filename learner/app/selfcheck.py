@@ -10,14 +10,14 @@ from collections.abc import Mapping
 
 import yaml
 
-from learner.model.config import LearnConfig
+from learner.model.config import CNI, LearnConfig
 from learner.model.edges import EdgeKey, EdgeStore
 from learner.model.errors import SelfCheckError
 from learner.model.hidden import has_hidden_end
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.semantics import PolicyDocument, PolicySet, compile_policies, traffic_for_edge
-from learner.semantics.cni import CNI, as_enforced_by
+from learner.semantics.cni import as_enforced_by
 from outputs.unexpressed import unexpressed_edges
 
 log = logging.getLogger(__name__)

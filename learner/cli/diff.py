@@ -26,11 +26,10 @@ from learner.cli.output_target import (
     resolve_output,
 )
 from learner.cli.spark_options import add_engine_options, read_into_store
-from learner.model.config import LearnConfig
+from learner.model.config import CNI, LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from learner.semantics.cni import CNI
 from outputs.report.diff_report import diff_report_files
 
 HELP = "compare current and proposed policies on observed traffic, the inventory and text"

@@ -12,17 +12,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from collectors.calico.goldmane import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
-from collectors.calico.goldmane import GoldmanePosition, GoldmaneQuery, GoldmaneStream
-from collectors.grpc import ReconnectPolicy, ServerOptions
-from collectors.hubble.grpc import FlowQuery, HubbleStream, StreamPosition
+from collectors.live_sources import LIVE_SOURCES, LiveStream
+from collectors.stream_options import LiveRequest, ReconnectPolicy, ServerOptions
 from learner.app.console import Env
 from learner.app.live import (
     META_INTERVAL,
     META_STABILIZATION,
-    FlowSource,
     LiveLearner,
     LiveSettings,
 )
@@ -40,7 +37,6 @@ from learner.cli.options import (
     add_server_arguments,
     add_state_flag,
     config_from_args,
-    goldmane_options_from_args,
     reconnect_policy_from_args,
     server_options_from_args,
     since_from_args,
@@ -58,7 +54,6 @@ from learner.model.inventory import Inventory
 from learner.model.run_stats import CollectorStats
 from outputs.bundle import report_dir_for
 
-SOURCES = ("hubble", "goldmane")
 HELP = (
     "stream flows from Hubble or Calico Goldmane, learn continuously and keep a fresh proposal "
     "in a directory"
@@ -93,12 +88,15 @@ def register(sub: Any) -> None:
     parser = add_command_parser(sub, "learn", HELP, EXAMPLES)
     add_state_flag(parser)
     add_output_dir_flags(parser, "the proposal, report and status.json", stdout=False)
+    default = next(iter(LIVE_SOURCES))
     parser.add_argument(
         "--source",
-        choices=SOURCES,
-        default="hubble",
-        help="hubble: hubble-relay or a Hubble server; goldmane: Calico Goldmane, mTLS, default "
-        f"server {GOLDMANE_DEFAULT_SERVER} (default: hubble)",
+        choices=tuple(LIVE_SOURCES),
+        default=default,
+        help="; ".join(
+            f"{s.name}: {s.help}, default server {s.default_server}" for s in LIVE_SOURCES.values()
+        )
+        + f" (default: {default})",
     )
     group = parser.add_argument_group("live learning")
     group.add_argument(
@@ -149,40 +147,13 @@ def add_live_flow_options(parser: argparse.ArgumentParser) -> None:
     add_ignore_label_flag(group)
 
 
-def query_for(config: LearnConfig, since_ns: int | None) -> FlowQuery:
-    # DROPPED always: a connection allowed at one end and dropped at the other must stay
-    # contested rather than be learned (EdgeStore.contested); ERROR only when learned from.
+def verdicts_for(config: LearnConfig) -> tuple[Verdict, ...]:
+    """The verdicts to stream: DROPPED always, so that a connection allowed at one end and
+    dropped at the other stays contested (EdgeStore.contested); ERROR only when learned from."""
     verdicts = set(ALLOWED_VERDICTS) | {Verdict.DROPPED}
     if config.include_dropped:
         verdicts.add(Verdict.ERROR)
-    return FlowQuery(
-        namespaces=config.namespaces,
-        verdicts=tuple(sorted(verdicts)),
-        follow=True,
-        since_ns=since_ns,
-    )
-
-
-def goldmane_query_for(since_ns: int | None) -> GoldmaneQuery:
-    # Deny always, for the same reason as DROPPED above; Goldmane has no ERROR. Namespaces are
-    # filtered here, not by Goldmane: its filter ANDs source and destination namespaces.
-    start = since_ns // 1_000_000_000 if since_ns is not None else 0
-    return GoldmaneQuery(actions=("Allow", "Deny"), start_time_gte=start, follow=True)
-
-
-class StreamCounters(Protocol):
-    @property
-    def duplicates(self) -> int: ...
-
-    @property
-    def reconnects(self) -> int: ...
-
-
-class LiveStream(FlowSource, Protocol):
-    """A flow source with the counters that metrics and the state's totals read."""
-
-    @property
-    def counters(self) -> StreamCounters: ...
+    return tuple(sorted(verdicts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,10 +172,9 @@ class StreamSettings:
 
 
 def stream_settings_from_args(args: argparse.Namespace) -> StreamSettings:
-    goldmane = args.source == "goldmane"
     return StreamSettings(
         source=args.source,
-        server=goldmane_options_from_args(args) if goldmane else server_options_from_args(args),
+        server=LIVE_SOURCES[args.source].server_options(server_options_from_args(args)),
         reconnect=reconnect_policy_from_args(args),
         since_ns=since_from_args(args, time.time()),
     )
@@ -217,21 +187,16 @@ def open_stream(
     stats: CollectorStats,
 ) -> LiveStream:
     """The ``--source`` stream, resuming from ``saved`` (the state's position for it)."""
-    if settings.source == "goldmane":
-        return GoldmaneStream(
-            settings.server,
-            goldmane_query_for(settings.since_ns),
-            reconnect=settings.reconnect,
-            position=GoldmanePosition.from_saved(saved.time_ns, saved.boundary) if saved else None,
-            stats=stats,
-        )
-    return HubbleStream(
-        settings.server,
-        query_for(config, settings.since_ns),
+    request = LiveRequest(
+        server=settings.server,
         reconnect=settings.reconnect,
-        position=StreamPosition(saved.time_ns, saved.boundary) if saved else None,
         stats=stats,
+        since_ns=settings.since_ns,
+        resume=(saved.time_ns, saved.boundary) if saved else None,
+        namespaces=config.namespaces,
+        verdicts=verdicts_for(config),
     )
+    return LIVE_SOURCES[settings.source].open(request)
 
 
 def inventory_loader(args: argparse.Namespace) -> Callable[[], Inventory] | None:

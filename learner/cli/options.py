@@ -10,16 +10,11 @@ import argparse
 from typing import Any
 
 from collectors.base import FILE_SOURCES
-from collectors.calico.goldmane import DEFAULT_SERVER as GOLDMANE_DEFAULT_SERVER
-from collectors.calico.goldmane import goldmane_options
-from collectors.grpc import ReconnectPolicy, ServerOptions, TLSOptions
-from collectors.hubble.grpc import DEFAULT_SERVER as HUBBLE_DEFAULT_SERVER
+from collectors.stream_options import DEFAULT_SERVER, ReconnectPolicy, ServerOptions, TLSOptions
 from learner.app.cni_choice import CIDR_MATCH_NODES_HELP, CNI_CHOICES, CNI_HELP, resolve_cni
-from learner.app.pipeline import LEARNERS
-from learner.app.scope import DEFAULT_MAX_MALFORMED
-from learner.model.config import LearnConfig, RenderOptions
+from learner.model.config import DEFAULT_MAX_MALFORMED, LEARNERS, LearnConfig, RenderOptions
 from learner.model.durations import parse_duration, parse_time
-from learner.model.errors import UsageError
+from learner.model.errors import ConfigError, UsageError
 from outputs.base import FORMATS
 
 IGNORE_LABEL_HELP = (
@@ -216,35 +211,38 @@ def add_write_guard_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+FLAG_OF_SETTING = {"cluster_cidrs": "--cluster-cidr"}
+"""LearnConfig fields whose flag is not ``--`` + the field name with dashes."""
+
+
 def config_from_args(args: argparse.Namespace) -> LearnConfig:
-    if min(args.max_overreach, args.port_range_min, args.internet_min_networks) < 0:
-        raise UsageError(
-            "--max-overreach, --port-range-min and --internet-min-networks must be >= 0"
+    """The run's :class:`LearnConfig`; a setting out of range is a usage error naming its flag."""
+    try:
+        return LearnConfig(
+            include_dropped=args.include_dropped,
+            namespaces=namespaces_from_args(args),
+            ignore_labels=tuple(args.ignore_label),
+            learner=args.learner,
+            max_overreach=args.max_overreach,
+            min_flows=args.min_flows,
+            min_age=parse_duration(args.min_age, "--min-age"),
+            expire_after=(
+                parse_duration(args.expire_after, "--expire-after") if args.expire_after else None
+            ),
+            port_range_min=args.port_range_min,
+            cluster_cidrs=tuple(args.cluster_cidr),
+            internet_min_networks=args.internet_min_networks,
+            format=args.format,
+            include_system=args.include_system,
+            render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
+            cni=resolve_cni(
+                args.cni, getattr(args, "source", "auto"), getattr(args, "inputs", None) or []
+            ),
+            cidr_match_nodes=args.cilium_cidr_match_nodes,
         )
-    if args.min_flows < 1:
-        raise UsageError("--min-flows must be >= 1")
-    return LearnConfig(
-        include_dropped=args.include_dropped,
-        namespaces=namespaces_from_args(args),
-        ignore_labels=tuple(args.ignore_label),
-        learner=args.learner,
-        max_overreach=args.max_overreach,
-        min_flows=args.min_flows,
-        min_age=parse_duration(args.min_age, "--min-age"),
-        expire_after=(
-            parse_duration(args.expire_after, "--expire-after") if args.expire_after else None
-        ),
-        port_range_min=args.port_range_min,
-        cluster_cidrs=tuple(args.cluster_cidr),
-        internet_min_networks=args.internet_min_networks,
-        format=args.format,
-        include_system=args.include_system,
-        render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
-        cni=resolve_cni(
-            args.cni, getattr(args, "source", "auto"), getattr(args, "inputs", None) or []
-        ),
-        cidr_match_nodes=args.cilium_cidr_match_nodes,
-    )
+    except ConfigError as exc:
+        flag = FLAG_OF_SETTING.get(exc.setting, "--" + exc.setting.replace("_", "-"))
+        raise UsageError(f"{flag} {exc.problem}") from exc
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -255,9 +253,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--hubble-server",
         dest="server",
         metavar="ADDR",
-        default=HUBBLE_DEFAULT_SERVER,
+        default=DEFAULT_SERVER,
         help=f"hubble-relay or Hubble server: host:port, tls://host:port or unix:///path "
-        f"(default {HUBBLE_DEFAULT_SERVER}; with learn --source goldmane, Goldmane's address)",
+        f"(default {DEFAULT_SERVER}; with learn --source, that source's address)",
     )
     group.add_argument("--tls", action="store_true", help="connect with TLS")
     group.add_argument(
@@ -365,18 +363,3 @@ def since_from_args(args: argparse.Namespace, now: float) -> int | None:
     else:
         seconds = now - parse_duration(text, "--since")
     return int(seconds * 1e9)
-
-
-def goldmane_options_from_args(args: argparse.Namespace) -> ServerOptions:
-    """The Hubble server flags (``--server``, ``--tls-*``, timeouts) read for Goldmane.
-
-    ``--server`` left at Hubble's default means Goldmane's default address.
-    """
-    options = server_options_from_args(args)
-    server = GOLDMANE_DEFAULT_SERVER if options.server == HUBBLE_DEFAULT_SERVER else options.server
-    return goldmane_options(
-        server,
-        options.tls,
-        dial_timeout=options.dial_timeout,
-        request_timeout=options.request_timeout,
-    )

@@ -31,14 +31,14 @@ from learner.cli.output_target import (
     resolve_output,
 )
 from learner.cli.spark_options import add_engine_options, read_into_store
-from learner.model.config import LearnConfig
+from learner.model.config import CNI, LearnConfig
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.identity import Identity
 from learner.model.inventory import Inventory
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics import DirectionResult, PolicyRef, PolicySet, TrafficBuilder
-from learner.semantics.cni import CNI, as_enforced_by
+from learner.semantics.cni import as_enforced_by
 
 OUTPUT_FORMATS = ("text", "json")
 HELP = "check observed flows against policies: list every connection they would deny"

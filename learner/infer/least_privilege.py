@@ -1,8 +1,7 @@
 """The least-privilege learner: edges in, a :class:`~learner.policy.Proposal` out.
 
-:class:`PolicyLearner` follows scikit-learn's estimator conventions: ``__init__`` only stores
-settings, :meth:`PolicyLearner.fit` validates them, learns, and sets trailing-underscore
-attributes. Nothing is random and every collection is sorted, so the same edges give the same
+:class:`PolicyLearner` takes a :class:`~learner.model.config.LearnConfig` (checked when it was
+built); :meth:`PolicyLearner.fit` learns and sets the trailing-underscore results. Nothing is random and every collection is sorted, so the same edges give the same
 proposal byte for byte.
 
 How one fit runs:
@@ -24,10 +23,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from learner.infer.cidr import (
-    IPNetwork,
     aggregate,
     distinct_networks,
     host_cidr,
@@ -46,8 +43,9 @@ from learner.infer.selectors import (
     peer_sort_key,
 )
 from learner.infer.universe import iter_bits
+from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
-from learner.model.errors import NotFittedError, UsageError
+from learner.model.errors import NotFittedError
 from learner.model.flow import EndpointKind, Protocol
 from learner.model.fqdn import fqdn_selectors
 from learner.model.fqdn import selector_matches as fqdn_selector_matches
@@ -80,7 +78,6 @@ from learner.model.policy import (
     namespace_name_selector,
 )
 
-FITTED_ATTRIBUTES = frozenset({"proposal_", "justification_", "widened_", "n_edges_", "implicit_"})
 ENTITY_OF_KIND: dict[str, Entity] = {
     EndpointKind.HOST: Entity.HOST,
     EndpointKind.REMOTE_NODE: Entity.REMOTE_NODE,
@@ -151,89 +148,60 @@ class _Subject:
 class PolicyLearner:
     """Learns short, label-based, least-privilege policies from an :class:`EdgeStore`.
 
-    Fitted attributes: ``proposal_`` (:class:`~learner.policy.Proposal`), ``justification_``
-    (rule → the edge keys it stands for), ``widened_`` (every :class:`Widening`),
-    ``implicit_`` (edges allowed without a rule) and ``n_edges_`` (edges read).
+    Takes its settings from a :class:`~learner.model.config.LearnConfig` (checked when that
+    was built). Fitted attributes: ``proposal_`` (:class:`~learner.policy.Proposal`),
+    ``justification_`` (rule → the edge keys it stands for), ``widened_`` (every
+    :class:`Widening`), ``implicit_`` (edges allowed without a rule) and ``n_edges_`` (edges
+    read); reading one before :meth:`fit` raises :class:`NotFittedError`.
     """
 
-    def __init__(
-        self,
-        *,
-        max_overreach: int = 0,
-        min_flows: int = 1,
-        min_age: float = 0.0,
-        expire_after: float | None = None,
-        now: float | None = None,
-        port_range_min: int = 0,
-        dns: bool = True,
-        cluster_cidrs: tuple[str, ...] = (),
-        cidr_waste: float = 32.0,
-        internet_min_networks: int = 8,
-        named_ports: bool = False,
-    ) -> None:
-        self.max_overreach = max_overreach
-        self.min_flows = min_flows
-        self.min_age = min_age
-        self.expire_after = expire_after
-        self.now = now
-        self.port_range_min = port_range_min
-        self.dns = dns
-        self.cluster_cidrs = cluster_cidrs
-        self.cidr_waste = cidr_waste
-        self.internet_min_networks = internet_min_networks
-        self.named_ports = named_ports
-
-    _PARAMS: tuple[str, ...] = (
-        "max_overreach",
-        "min_flows",
-        "min_age",
-        "expire_after",
-        "now",
-        "port_range_min",
-        "dns",
-        "cluster_cidrs",
-        "cidr_waste",
-        "internet_min_networks",
-        "named_ports",
-    )
-
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params: Any) -> PolicyLearner:
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise UsageError(f"PolicyLearner has no parameter {name!r}")
-            setattr(self, name, value)
-        return self
+    def __init__(self, config: LearnConfig | None = None) -> None:
+        self.config = config if config is not None else LearnConfig()
+        self._fitted: _Fitted | None = None
 
     def __repr__(self) -> str:
-        defaults = PolicyLearner().get_params() if type(self) is PolicyLearner else {}
-        changed = [
-            f"{name}={value!r}"
-            for name, value in self.get_params().items()
-            if name not in defaults or defaults[name] != value
-        ]
-        return f"{type(self).__name__}({', '.join(changed)})"
+        changed = ", ".join(
+            f"{k}={v!r}" for k, v in self.config.changed_learning_settings().items()
+        )
+        return f"{type(self).__name__}({changed})"
 
     def description(self) -> str:
         """How the report names this learner: ``least-privilege (max_overreach=2)``."""
         settings = repr(self).removeprefix(f"{type(self).__name__}(").removesuffix(")")
         return "least-privilege" + (f" ({settings})" if settings else "")
 
-    def __getattr__(self, name: str) -> Any:
-        if name in FITTED_ATTRIBUTES:
+    def _result(self, name: str) -> _Fitted:
+        if self._fitted is None:
             raise NotFittedError(
                 f"This {type(self).__name__} is not fitted yet: call fit(store) before using {name}"
             )
-        raise AttributeError(name)
+        return self._fitted
+
+    @property
+    def proposal_(self) -> Proposal:
+        return self._result("proposal_").proposal
+
+    @property
+    def justification_(self) -> dict[Rule, tuple[EdgeKey, ...]]:
+        return self._result("justification_").justification
+
+    @property
+    def widened_(self) -> tuple[Widening, ...]:
+        return self._result("widened_").widened
+
+    @property
+    def implicit_(self) -> tuple[ImplicitEdge, ...]:
+        return self._result("implicit_").implicit
+
+    @property
+    def n_edges_(self) -> int:
+        return self._result("n_edges_").n_edges
 
     def fit(self, store: EdgeStore, inventory: Inventory | None = None) -> PolicyLearner:
         """Learn policies from ``store`` (and ``inventory``, for negatives and port names)."""
-        settings = _Settings.validate(self)
-        fit = _Fit(settings, store, inventory if inventory is not None else from_store(store))
+        fit = _Fit(self.config, store, inventory if inventory is not None else from_store(store))
         fit.run()
-        self.proposal_ = Proposal(
+        proposal = Proposal(
             policies=fit.policies,
             # A default deny would cut off pods whose labels are unknown (no policy can name
             # them), so their namespaces are left out of it, with a warning.
@@ -248,80 +216,27 @@ class PolicyLearner:
             ),
             learner=self.description(),
         )
-        self.justification_: dict[Rule, tuple[EdgeKey, ...]] = {
-            rule: rule.edges
-            for policy in fit.policies
-            for rule in (*(policy.ingress or ()), *(policy.egress or ()))
-        }
-        self.widened_: tuple[Widening, ...] = tuple(fit.widened)
-        self.implicit_: tuple[ImplicitEdge, ...] = tuple(fit.implicit)
-        self.n_edges_: int = len(store)
+        self._fitted = _Fitted(
+            proposal=proposal,
+            justification={
+                rule: rule.edges
+                for policy in fit.policies
+                for rule in (*(policy.ingress or ()), *(policy.egress or ()))
+            },
+            widened=tuple(fit.widened),
+            implicit=tuple(fit.implicit),
+            n_edges=len(store),
+        )
         return self
 
 
 @dataclass(frozen=True, slots=True)
-class _Settings:
-    max_overreach: int
-    min_flows: int
-    min_age: float
-    expire_after: float | None
-    now: float | None
-    port_range_min: int
-    dns: bool
-    cluster_cidrs: tuple[IPNetwork, ...]
-    cidr_waste: float
-    internet_min_networks: int
-    named_ports: bool
-
-    @staticmethod
-    def validate(learner: PolicyLearner) -> _Settings:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise UsageError(message)
-
-        need(_is_int(learner.max_overreach) and learner.max_overreach >= 0,
-             f"max_overreach must be a whole number >= 0, not {learner.max_overreach!r}")  # fmt: skip
-        need(_is_int(learner.min_flows) and learner.min_flows >= 1,
-             f"min_flows must be a whole number >= 1, not {learner.min_flows!r}")  # fmt: skip
-        need(_is_number(learner.min_age) and learner.min_age >= 0,
-             f"min_age must be >= 0 seconds, not {learner.min_age!r}")  # fmt: skip
-        need(learner.expire_after is None
-             or (_is_number(learner.expire_after) and learner.expire_after > 0),
-             f"expire_after must be > 0 seconds, not {learner.expire_after!r}")  # fmt: skip
-        need(learner.now is None or _is_number(learner.now),
-             f"now must be seconds since the epoch, not {learner.now!r}")  # fmt: skip
-        need(_is_int(learner.port_range_min)
-             and (learner.port_range_min == 0 or learner.port_range_min >= 2),
-             f"port_range_min must be 0 (off) or >= 2, not {learner.port_range_min!r}")  # fmt: skip
-        need(_is_number(learner.cidr_waste) and learner.cidr_waste >= 1,
-             f"cidr_waste must be >= 1, not {learner.cidr_waste!r}")  # fmt: skip
-        need(_is_int(learner.internet_min_networks) and learner.internet_min_networks >= 0,
-             f"internet_min_networks must be >= 0, not {learner.internet_min_networks!r}")  # fmt: skip
-        try:
-            networks = parse_networks(learner.cluster_cidrs)
-        except ValueError as exc:
-            raise UsageError(f"cluster_cidrs: {exc}") from exc
-        return _Settings(
-            max_overreach=learner.max_overreach,
-            min_flows=learner.min_flows,
-            min_age=float(learner.min_age),
-            expire_after=learner.expire_after,
-            now=learner.now,
-            port_range_min=learner.port_range_min,
-            dns=bool(learner.dns),
-            cluster_cidrs=networks,
-            cidr_waste=float(learner.cidr_waste),
-            internet_min_networks=learner.internet_min_networks,
-            named_ports=bool(learner.named_ports),
-        )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+class _Fitted:
+    proposal: Proposal
+    justification: dict[Rule, tuple[EdgeKey, ...]]
+    widened: tuple[Widening, ...]
+    implicit: tuple[ImplicitEdge, ...]
+    n_edges: int
 
 
 def _evidence(stats: EdgeStats) -> Evidence:
@@ -331,7 +246,7 @@ def _evidence(stats: EdgeStats) -> Evidence:
 class _Fit:
     """The state of one ``fit`` call."""
 
-    def __init__(self, settings: _Settings, store: EdgeStore, inventory: Inventory) -> None:
+    def __init__(self, settings: LearnConfig, store: EdgeStore, inventory: Inventory) -> None:
         self.settings = settings
         self.store = store
         self.inventory = inventory
@@ -387,7 +302,7 @@ class _Fit:
                 for key, stats in self.edges]  # fmt: skip
         self.universe = self.builder.build(self.store.namespace_labels)
         self.peers = PeerSelector(self.universe)
-        self.cluster_cidrs = self.settings.cluster_cidrs or infer_cluster_cidrs(
+        self.cluster_cidrs = parse_networks(self.settings.cluster_cidrs) or infer_cluster_cidrs(
             self._pod_addresses()
         )
         self.detect_dns()
@@ -904,7 +819,7 @@ def _sorted_addresses(addresses: Iterable[str]) -> list[str]:
     ]  # fmt: skip
 
 
-def _fqdns(names: Sequence[str], settings: _Settings) -> tuple[str, ...]:
+def _fqdns(names: Sequence[str], settings: LearnConfig) -> tuple[str, ...]:
     """FQDN selectors for ``names`` (:mod:`learner.model.fqdn`)."""
     if not names:
         return ()

@@ -32,6 +32,21 @@ class UsageError(NetpolLearnerError):
     exit_status = ExitStatus.USAGE
 
 
+class ConfigError(UsageError, ValueError):
+    """A setting of a :class:`~learner.model.config.LearnConfig` out of its range.
+
+    ``setting`` is the field's name, so the command line can name its flag instead.
+    """
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting} {problem}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.setting, self.problem))
+
+
 class InputError(NetpolLearnerError):
     """A record of an input file that cannot be used."""
 

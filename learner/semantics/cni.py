@@ -12,8 +12,8 @@ identities match an ``ipBlock`` by address, which is what the parser compiled.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
+from learner.model.config import CNI
 from learner.model.flow import EndpointKind
 from learner.semantics.matchers import (
     CompiledPolicy,
@@ -24,14 +24,6 @@ from learner.semantics.matchers import (
 )
 from learner.semantics.policyset import PolicySet
 from learner.semantics.traffic import TrafficPeer
-
-
-class CNI(StrEnum):
-    GENERIC = "generic"
-    """Match addresses as the policy says (Calico, and CNIs without identities)."""
-    CILIUM = "cilium"
-    CALICO = "calico"
-
 
 NODE_KINDS = frozenset({EndpointKind.HOST, EndpointKind.REMOTE_NODE, EndpointKind.KUBE_APISERVER})
 """Identities Cilium gives node addresses (an API server on the nodes included)."""

@@ -24,7 +24,7 @@ from collectors.calico.goldmane import (
     iter_flows,
 )
 from collectors.calico.model import AGGREGATED_NAME_LABEL, WARN_NAME_LABEL
-from collectors.grpc import ReconnectPolicy, ServerOptions, TLSOptions
+from collectors.stream_options import ReconnectPolicy, ServerOptions, TLSOptions
 from learner.model.errors import SourceUnavailableError
 from learner.model.flow import Direction, EndpointKind, Flow, Protocol, Verdict
 from learner.model.run_stats import CollectorStats

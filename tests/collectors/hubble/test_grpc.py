@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from collectors._proto.observer import observer_pb2, observer_pb2_grpc
-from collectors.grpc import ReconnectPolicy, ServerOptions, TLSOptions
 from collectors.hubble.grpc import FlowQuery, HubbleStream, StreamPosition, build_request
+from collectors.stream_options import ReconnectPolicy, ServerOptions, TLSOptions
 from learner.ingest.normalize import normalize
 from learner.model.config import NormalizeOptions
 from learner.model.edges import EdgeStore

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from collectors.grpc import ReconnectPolicy, ServerOptions
 from collectors.hubble.grpc import FlowQuery, HubbleStream
+from collectors.stream_options import ReconnectPolicy, ServerOptions
 from learner.app.git_loop import ProposalPublishing
 from learner.app.git_publish import GitPublisher, GitTarget
 from learner.app.live import LiveLearner, LiveSettings

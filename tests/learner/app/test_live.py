@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.grpc import ReconnectPolicy, ServerOptions
 from collectors.hubble.grpc import FlowQuery, HubbleStream
+from collectors.stream_options import ReconnectPolicy, ServerOptions
 from learner.app.live import LiveLearner, LiveSettings
 from learner.app.session import LearningSession
 from learner.ingest.state import StateStore, load_store

@@ -15,8 +15,9 @@ import jsonschema
 import pytest
 
 from learner.app.selfcheck import documents_from_files
+from learner.model.config import CNI
 from learner.semantics import Traffic, TrafficPeer, compile_policies
-from learner.semantics.cni import CNI, as_enforced_by
+from learner.semantics.cni import as_enforced_by
 from tests.hubble_records import pod_endpoint, record, reserved_endpoint, tcp, udp, write_lines
 from tests.learner.cli.test_generate import run_cli
 from tests.learner.cli.test_generate_records import documents, generate

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from collectors._proto.observer import observer_pb2
-from collectors.grpc import ReconnectPolicy, ServerOptions
 from collectors.hubble.grpc import FlowQuery, HubbleStream
+from collectors.stream_options import ReconnectPolicy, ServerOptions
 from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore, load_store
 from learner.model.config import NormalizeOptions

@@ -15,16 +15,17 @@ import pytest
 
 from collectors._proto.goldmane import api_pb2
 from collectors.calico.goldmane import AGGREGATION_INTERVAL, GoldmaneQuery, GoldmaneStream
-from collectors.grpc import ServerOptions
+from collectors.live_sources import LIVE_SOURCES
+from collectors.stream_options import LiveRequest, ServerOptions
 from learner.app.selfcheck import documents_from_files
-from learner.cli.learn import goldmane_query_for, stream_settings_from_args
+from learner.cli.learn import StreamSettings, stream_settings_from_args
 from learner.cli.program import build_parser
 from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore, load_store
 from learner.model.config import NormalizeOptions
 from learner.model.edges import EdgeStore
 from learner.model.flow import EndpointKind, Protocol
-from learner.model.run_stats import NormalizeStats
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics import Traffic, TrafficPeer, compile_policies
 from tests.collectors.calico.test_goldmane import SERVER_NAME, FlowsServer, Running, write_pki
 from tests.learner.cli.test_learn import Learner, http_get, same_edges, wait_until
@@ -274,8 +275,18 @@ def test_goldmane_has_its_own_default_server_and_saved_position() -> None:
     since = stream_settings_from_args(
         parse_learn("--source", "goldmane", "--since", "2026-01-01T00:00:00Z")
     )
-    assert goldmane_query_for(since.since_ns).start_time_gte == T0
-    assert goldmane_query_for(None).start_time_gte == 0  # from now on
+    assert opened(since).query.start_time_gte == T0
+    assert opened(goldmane).query.start_time_gte == 0  # from now on
+
+
+def opened(settings: StreamSettings) -> GoldmaneStream:
+    """The stream ``learn`` would open (not connected until iterated)."""
+    request = LiveRequest(
+        settings.server, settings.reconnect, CollectorStats(), since_ns=settings.since_ns
+    )
+    stream = LIVE_SOURCES[settings.source].open(request)
+    assert isinstance(stream, GoldmaneStream)
+    return stream
 
 
 def test_an_unknown_source_is_a_usage_error() -> None:

@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "tests/fixtures/hubble/files/hubble-otel_basic-sample-10-flows.jsonl"
 HEAVY = ("grpc", "google.protobuf", "sklearn", "kubernetes")
@@ -40,13 +38,6 @@ def loaded_after(*argv: str) -> list[str]:
     assert marker, result.stderr
     value = marker[-1].removeprefix("LOADED=")
     return value.split(",") if value else []
-
-
-# The shared gRPC flag declarations in learner/cli/options.py import collectors.grpc (and so
-# grpc) at start-up since the restructuring; until they load lazily these checks fail.
-pytestmark = pytest.mark.xfail(
-    strict=True, reason="learner.cli.options imports collectors.grpc, which loads grpc"
-)
 
 
 def test_help_loads_no_grpc_protobuf_or_sklearn() -> None:

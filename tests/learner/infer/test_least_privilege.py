@@ -8,8 +8,8 @@ import random
 import pytest
 
 from learner.infer.least_privilege import PolicyLearner
-from learner.model.config import RenderOptions
-from learner.model.errors import NotFittedError, UsageError
+from learner.model.config import LearnConfig, RenderOptions
+from learner.model.errors import ConfigError, NotFittedError, UsageError
 from learner.model.flow import EndpointKind, make_labels
 from learner.model.inventory import ContainerPort, Inventory, Namespace, Workload, with_name_label
 from learner.model.policy import CIDRPeer, Entity, EntityPeer, PortSpec, Proposal, Rule
@@ -102,7 +102,7 @@ def shop_flows() -> list:  # type: ignore[type-arg]
 
 
 def fitted(**params: object) -> tuple[PolicyLearner, Proposal]:
-    learner = PolicyLearner(**params).fit(store_of(shop_flows()), shop_inventory())  # type: ignore[arg-type]
+    learner = PolicyLearner(LearnConfig(**params)).fit(store_of(shop_flows()), shop_inventory())  # type: ignore[arg-type]
     return learner, learner.proposal_
 
 
@@ -126,7 +126,7 @@ def non_dns(rules: tuple[Rule, ...] | None) -> list[Rule]:
 )
 def test_every_included_edge_is_allowed_by_the_rendered_policies(params: dict[str, object]) -> None:
     store, inventory = store_of(shop_flows()), shop_inventory()
-    proposal = PolicyLearner(**params).fit(store, inventory).proposal_  # type: ignore[arg-type]
+    proposal = PolicyLearner(LearnConfig(**params)).fit(store, inventory).proposal_  # type: ignore[arg-type]
     assert denied_observed(proposal, store, inventory) == []
 
 
@@ -158,7 +158,7 @@ def test_same_edges_in_any_order_give_the_same_bytes() -> None:
 
 def test_every_edge_is_in_a_rule_pending_or_implicit() -> None:
     store = store_of(shop_flows())
-    learner = PolicyLearner(min_flows=3).fit(store, shop_inventory())
+    learner = PolicyLearner(LearnConfig(min_flows=3)).fit(store, shop_inventory())
     accounted = {e for edges in learner.justification_.values() for e in edges}
     accounted |= {p.edge for p in learner.proposal_.pending}
     accounted |= {i.edge for i in learner.implicit_}
@@ -227,7 +227,7 @@ def test_overreach_budget_trades_privilege_for_compactness_and_says_so() -> None
     inventory = shop_inventory()
     store = store_of(shop_flows())
     strict = PolicyLearner().fit(store, inventory).proposal_
-    loose_learner = PolicyLearner(max_overreach=2).fit(store, inventory)
+    loose_learner = PolicyLearner(LearnConfig(max_overreach=2)).fit(store, inventory)
     loose = loose_learner.proposal_
     (strict_rule,) = non_dns(policy(strict, "shop-data/db").ingress)
     (loose_rule,) = non_dns(policy(loose, "shop-data/db").ingress)
@@ -254,7 +254,7 @@ def test_max_overreach_admits_an_unobserved_workload_when_it_saves_terms() -> No
     strict = PolicyLearner().fit(store_of(flows), inventory).proposal_
     (rule,) = listed(policy(strict, "ns/db").ingress)
     assert [p.key for p in rule.peers] == ["<own namespace>/app In (a,b,c,d)"]
-    loose = PolicyLearner(max_overreach=2).fit(store_of(flows), inventory).proposal_
+    loose = PolicyLearner(LearnConfig(max_overreach=2)).fit(store_of(flows), inventory).proposal_
     (rule,) = listed(policy(loose, "ns/db").ingress)
     assert [p.key for p in rule.peers] == ["<own namespace>/<all>"]
     assert rule.admits == ("ns/db", "ns/e")
@@ -372,7 +372,7 @@ def test_no_dns_seen_assumes_kube_dns_and_warns() -> None:
         "ns(kubernetes.io/metadata.name=kube-system)/k8s-app=kube-dns"
     ]
     assert any("no cluster DNS" in w for w in proposal.warnings)
-    assert PolicyLearner(dns=False).fit(store_of(flows)).proposal_.dns_peers == ()
+    assert PolicyLearner(LearnConfig(dns=False)).fit(store_of(flows)).proposal_.dns_peers == ()
 
 
 def test_apiserver_is_an_entity_with_every_address_seen() -> None:
@@ -430,7 +430,7 @@ def test_contiguous_ports_become_a_range_only_when_asked() -> None:
     off = PolicyLearner().fit(store_of(flows)).proposal_
     (rule,) = listed(policy(off, "a/server").ingress)
     assert len(rule.ports) == 5
-    on = PolicyLearner(port_range_min=3).fit(store_of(flows)).proposal_
+    on = PolicyLearner(LearnConfig(port_range_min=3)).fit(store_of(flows)).proposal_
     (rule,) = listed(policy(on, "a/server").ingress)
     assert rule.ports == (PortSpec("TCP", 7000, 7003), PortSpec("TCP", 8080))
 
@@ -466,8 +466,8 @@ def test_rare_young_and_stale_edges_are_pending_with_reasons() -> None:
         flow(a, b, 3, count=10, time=T0 + 9 * HOUR),
         flow(a, b, 4, count=10, time=T0 + 5 * HOUR),
     ]
-    learner = PolicyLearner(min_flows=2, min_age=HOUR, expire_after=4 * HOUR,
-                            now=T0 + 10 * HOUR).fit(store_of(flows))  # fmt: skip
+    config = LearnConfig(min_flows=2, min_age=HOUR, expire_after=4 * HOUR, now=T0 + 10 * HOUR)
+    learner = PolicyLearner(config).fit(store_of(flows))
     reasons = {p.edge.port: p.reason for p in learner.proposal_.pending}
     assert set(reasons) == {1, 2, 4}
     assert "min_flows=2" in reasons[1]
@@ -507,21 +507,25 @@ def test_use_before_fit_raises_not_fitted() -> None:
         ({"cluster_cidrs": ("10.0.0.0/33",)}, "cluster_cidrs"),
     ],
 )
-def test_bad_settings_are_usage_errors_raised_by_fit(
+def test_bad_settings_are_refused_when_the_config_is_built(
     params: dict[str, object], message: str
 ) -> None:
-    learner = PolicyLearner(**params)  # type: ignore[arg-type]
-    with pytest.raises(UsageError, match=message):
-        learner.fit(store_of(shop_flows()))
+    with pytest.raises(ConfigError, match=message) as raised:
+        LearnConfig(**params)  # type: ignore[arg-type]
+    assert raised.value.setting == message
+    assert isinstance(raised.value, UsageError) and isinstance(raised.value, ValueError)
 
 
-def test_params_are_stored_unmodified_and_shown() -> None:
-    learner = PolicyLearner(max_overreach=3, cluster_cidrs=("10.244.0.0/16",))
-    assert learner.get_params()["cluster_cidrs"] == ("10.244.0.0/16",)
+def test_settings_are_the_config_and_the_changed_ones_are_shown() -> None:
+    config = LearnConfig(max_overreach=3, cluster_cidrs=("10.244.0.0/16",), format="cilium")
+    learner = PolicyLearner(config)
+    assert learner.config is config
     assert repr(learner) == "PolicyLearner(max_overreach=3, cluster_cidrs=('10.244.0.0/16',))"
-    assert learner.set_params(min_flows=5) is learner and learner.min_flows == 5
-    with pytest.raises(UsageError):
-        learner.set_params(bogus=1)
+    assert repr(PolicyLearner()) == "PolicyLearner()"
+    learner.fit(store_of(shop_flows()))
+    assert learner.proposal_.learner == (
+        "least-privilege (max_overreach=3, cluster_cidrs=('10.244.0.0/16',))"
+    )
 
 
 def test_refit_replaces_the_previous_result() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 
 from learner.infer.cidr import aggregate
-from learner.infer.least_privilege import PolicyLearner
 from learner.infer.pools import pool_evidence
+from learner.model.config import LearnConfig
 
-DEFAULT_WASTE = PolicyLearner().cidr_waste
+DEFAULT_WASTE = LearnConfig().cidr_waste
 
 
 def spread_pool(count: int, seed: int = 3) -> list[str]:

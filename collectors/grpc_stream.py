@@ -1,4 +1,4 @@
-"""What the gRPC collectors share: server and TLS options, dialling, and when to reconnect.
+"""What the gRPC collectors share: dialling, and when and how to reconnect.
 
 Hubble (:mod:`collectors.hubble.grpc`) and Goldmane (:mod:`collectors.calico.goldmane`) dial
 the same way (the hubble CLI's flags), retry the same failures with the same capped, jittered
@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import ssl
 import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 # gRPC's C core prints its own INFO lines (e.g. "Got goaway" on every server restart) straight
@@ -26,23 +24,14 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 import grpc
 import grpc.experimental
 
+from collectors.stream_options import UNIX_PREFIX, ReconnectPolicy, ServerOptions
 from learner.model.errors import SourceUnavailableError, UsageError
 from learner.model.flow import Flow
 from learner.model.run_stats import CollectorStats
 
 log = logging.getLogger(__name__)
 
-
-DEFAULT_SERVER = "localhost:4245"
-
-
-DEFAULT_PORT = 4245
-
-
-TLS_PREFIX = "tls://"
-
-
-UNIX_PREFIX = "unix://"
+DEFAULT_RECONNECT = ReconnectPolicy()
 
 
 FATAL_CODES = frozenset(
@@ -59,69 +48,6 @@ FATAL_CODES = frozenset(
 
 
 _TLS_FAILURE_MARKERS = ("ssl", "tls", "handshake", "certificate")
-
-
-@dataclass(frozen=True, slots=True)
-class TLSOptions:
-    enabled: bool = False
-    allow_insecure: bool = False
-    """Trust whatever certificate the server presents (it must be self-signed)."""
-    ca_cert_files: tuple[str, ...] = ()
-    """PEM bundles to verify the server with; empty: the system roots."""
-    client_cert_file: str = ""
-    client_key_file: str = ""
-    server_name: str = ""
-    """Name to verify the server certificate against, e.g. ``instance.hubble-relay.cilium.io``."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServerOptions:
-    server: str = DEFAULT_SERVER
-    """``host:port``, ``tls://host:port`` or ``unix:///path``."""
-    tls: TLSOptions = TLSOptions()
-    dial_timeout: float = 5.0
-    """Seconds to wait for a connection (``--timeout``)."""
-    request_timeout: float = 12.0
-    """Seconds for unary calls such as ServerStatus (``--request-timeout``)."""
-    keepalive_time: float = 60.0
-    """Seconds between keepalive pings on an open stream (detects half-dead connections)."""
-    keepalive_timeout: float = 20.0
-
-    @property
-    def target(self) -> str:
-        """The gRPC target: without ``tls://``, with the default port when none is given."""
-        address = self.server.removeprefix(TLS_PREFIX)
-        if address.startswith(UNIX_PREFIX):
-            return address
-        host_end = address.rfind("]") if address.startswith("[") else -1
-        if address.find(":", host_end + 1) == -1:
-            address = f"{address}:{DEFAULT_PORT}"
-        return address
-
-    @property
-    def use_tls(self) -> bool:
-        return self.tls.enabled or self.server.startswith(TLS_PREFIX)
-
-
-@dataclass(frozen=True, slots=True)
-class ReconnectPolicy:
-    initial_backoff: float = 1.0
-    max_backoff: float = 30.0
-    multiplier: float = 2.0
-    jitter: float = 0.2
-    """Each delay is scaled by a random factor in ``[1 - jitter, 1 + jitter]``."""
-    max_attempts: int = 10
-    """Consecutive failed attempts before giving up; 0: never give up."""
-    seed: int | None = None
-    """Seed for the jitter, for reproducible delays (tests)."""
-
-    def delays(self) -> Iterator[float]:
-        rng = random.Random(self.seed)
-        base = self.initial_backoff
-        while True:
-            factor = 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
-            yield min(self.max_backoff, base * factor)
-            base = min(self.max_backoff, base * self.multiplier)
 
 
 def _read(path: str, flag: str) -> bytes:
@@ -177,7 +103,7 @@ def _split_host_port(target: str) -> tuple[str, int]:
 
 
 def channel_for(
-    options: ServerOptions, reconnect: ReconnectPolicy = ReconnectPolicy()
+    options: ServerOptions, reconnect: ReconnectPolicy = DEFAULT_RECONNECT
 ) -> grpc.Channel:
     """A channel to the server, with TLS and keepalive as configured. Raises UsageError."""
     channel_options: list[tuple[str, Any]] = [
