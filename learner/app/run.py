@@ -16,10 +16,10 @@ from learner.app.pipeline import (
     read_flows,
     render_policies,
 )
-from learner.app.scope import DEFAULT_MAX_MALFORMED, check_worth_writing, keep_other_namespaces
+from learner.app.scope import check_worth_writing, keep_other_namespaces
 from learner.app.selfcheck import self_check
 from learner.ingest.edges_file import load_edges, save_edges
-from learner.model.config import CNI, LearnConfig
+from learner.model.config import CNI, DEFAULT_MAX_MALFORMED, LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal

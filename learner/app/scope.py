@@ -29,8 +29,6 @@ SYSTEM_NAMESPACES = (
     "calico-*",
     "tigera-*",
 )
-DEFAULT_MAX_MALFORMED = 10.0
-"""Percent of malformed records above which a run refuses to write."""
 
 
 def is_system_namespace(namespace: str) -> bool:

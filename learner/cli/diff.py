@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learner.app.cni_choice import resolve_cni
-from learner.app.compare import diff_sources
 from learner.app.console import Env
-from learner.app.pipeline import effective_inventory, new_store
-from learner.app.run import load_inventory
 from learner.cli.options import (
     add_cluster_flags,
     add_cni_flags,
@@ -27,10 +24,11 @@ from learner.cli.output_target import (
 )
 from learner.cli.spark_options import add_engine_options, read_into_store
 from learner.model.config import CNI, LearnConfig
-from learner.model.diff_result import DiffResult
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.report.diff_report import diff_report_files
+
+if TYPE_CHECKING:
+    from learner.model.diff_result import DiffResult
 
 HELP = "compare current and proposed policies on observed traffic, the inventory and text"
 EXAMPLES = """\
@@ -103,6 +101,11 @@ def print_summary(env: Env, diff: DiffResult) -> None:
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    from learner.app.compare import diff_sources
+    from learner.app.pipeline import effective_inventory, new_store
+    from learner.app.run import load_inventory
+    from outputs.report.diff_report import diff_report_files
+
     output = resolve_output(args, env, formats=OUTPUT_FORMATS, default="text")
     inputs = flow_inputs_from_args(args, env, "diff --current A/ --proposed B/ flows.jsonl")
     if not os.path.exists(args.proposed):

@@ -11,9 +11,6 @@ import time
 from typing import Any
 
 from learner.app.console import Env
-from learner.app.live import META_INTERVAL, META_STABILIZATION, bundle_files
-from learner.app.scope import check_worth_writing
-from learner.app.session import stats_from_counters
 from learner.cli.options import (
     add_command_parser,
     add_ignore_label_flag,
@@ -31,11 +28,8 @@ from learner.cli.output_target import (
     output_dir_from_args,
     summary_console,
 )
-from learner.ingest.stability import status_document, stream_clock, workload_progress
-from learner.ingest.state import StateStore, load_store
 from learner.model.durations import format_duration, parse_duration
 from learner.model.errors import ExitStatus
-from outputs.bundle import manifest_link, report_dir_for, write_bundle
 
 HELP = "write the current proposal (policies, report, status.json) from a learning state file"
 EXAMPLES = """\
@@ -76,6 +70,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    from learner.app.live import META_INTERVAL, META_STABILIZATION, bundle_files
+    from learner.app.scope import check_worth_writing
+    from learner.app.session import stats_from_counters
+    from learner.ingest.stability import status_document, stream_clock, workload_progress
+    from learner.ingest.state import StateStore, load_store
+    from outputs.bundle import manifest_link, report_dir_for, write_bundle
+
     requested = output_dir_from_args(args, env)
     assert requested is not None
     config = config_from_args(args)

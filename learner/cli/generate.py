@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learner.app.console import Env
-from learner.app.run import RunResult, learn_and_render
 from learner.cli.options import (
     add_command_parser,
     add_flow_options,
@@ -23,11 +22,12 @@ from learner.cli.output_target import (
     output_dir_from_args,
 )
 from learner.cli.spark_options import add_engine_options, engine_reader
-from learner.ingest.edges_file import saved_cni
 from learner.model.edges import flows_in
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.bundle import report_dir_for
+
+if TYPE_CHECKING:
+    from learner.app.run import RunResult
 
 HELP = "learn policies from flow exports and write them (with report.md/report.json) to a directory"
 EXAMPLES = """\
@@ -120,6 +120,10 @@ def print_summary(env: Env, result: RunResult, output: str) -> None:
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    from learner.app.run import learn_and_render
+    from learner.ingest.edges_file import saved_cni
+    from outputs.bundle import report_dir_for
+
     if not args.inputs and not args.state and not args.from_edges:
         raise UsageError("give flow inputs (files, directories or -), --state or --from-edges")
     requested = output_dir_from_args(args, env)

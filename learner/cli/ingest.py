@@ -20,16 +20,12 @@ from contextlib import ExitStack, contextmanager
 from typing import IO, Any, cast
 
 from learner.app.console import Env
-from learner.app.pipeline import read_flows
-from learner.app.session import LearningSession
 from learner.cli.options import (
     add_command_parser,
     add_flow_options,
     add_state_flag,
     namespaces_from_args,
 )
-from learner.ingest.normalize import normalize
-from learner.ingest.state import StateStore
 from learner.ingest.statelock import exclusive_writer
 from learner.model.config import LearnConfig
 from learner.model.errors import ExitStatus, InputError
@@ -92,6 +88,11 @@ def spooled_stdin(directory: str) -> Iterator[str]:
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    from learner.app.pipeline import read_flows
+    from learner.app.session import LearningSession
+    from learner.ingest.normalize import normalize
+    from learner.ingest.state import StateStore
+
     config = LearnConfig(
         include_dropped=args.include_dropped,
         namespaces=namespaces_from_args(args),

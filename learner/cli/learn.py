@@ -12,19 +12,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collectors.live_sources import LIVE_SOURCES, LiveStream
 from collectors.stream_options import LiveRequest, ReconnectPolicy, ServerOptions
 from learner.app.console import Env
-from learner.app.live import (
-    META_INTERVAL,
-    META_STABILIZATION,
-    LiveLearner,
-    LiveSettings,
-)
-from learner.app.metrics import LearnerMetrics, MetricsServer, registry_for
-from learner.app.session import LearningSession
 from learner.cli.git_options import add_git_options, git_target_from_args, publishing_for
 from learner.cli.logs import LOG_FORMATS, configure_logging
 from learner.cli.options import (
@@ -44,15 +36,17 @@ from learner.cli.options import (
 from learner.cli.output_target import add_output_dir_flags, output_dir_from_args
 from learner.cli.startup_checks import check_output_directory, check_server_address
 from learner.ingest.normalize import ALLOWED_VERDICTS
-from learner.ingest.state import CollectorPosition, StateStore
-from learner.ingest.statelock import exclusive_writer
 from learner.model.config import LearnConfig
 from learner.model.durations import parse_duration
 from learner.model.errors import ExitStatus, UsageError
 from learner.model.flow import Verdict
 from learner.model.inventory import Inventory
 from learner.model.run_stats import CollectorStats
-from outputs.bundle import report_dir_for
+
+if TYPE_CHECKING:
+    from learner.app.live import LiveLearner
+    from learner.app.metrics import LearnerMetrics
+    from learner.ingest.state import CollectorPosition, StateStore
 
 HELP = (
     "stream flows from Hubble or Calico Goldmane, learn continuously and keep a fresh proposal "
@@ -222,6 +216,8 @@ def initial_inventory(load: Callable[[], Inventory] | None, state: StateStore) -
 
 
 def metrics_reader(learner: LiveLearner, stream: LiveStream) -> Callable[[], LearnerMetrics]:
+    from learner.app.metrics import LearnerMetrics
+
     session = learner.session
     publishing = learner.publishing
 
@@ -271,6 +267,13 @@ def stop_on_signals(learner: LiveLearner) -> Iterator[list[int]]:
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    from learner.app.live import META_INTERVAL, META_STABILIZATION, LiveLearner, LiveSettings
+    from learner.app.metrics import MetricsServer, registry_for
+    from learner.app.session import LearningSession
+    from learner.ingest.state import StateStore
+    from learner.ingest.statelock import exclusive_writer
+    from outputs.bundle import report_dir_for
+
     configure_logging(args.log_format, env.stderr, debug=bool(args.debug))
     log = logging.getLogger("netpol_learner.learn")
     output = output_dir_from_args(args, env)

@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from learner.app.console import Env
 from learner.cli import completion, diff, export, generate, ingest, learn, simulate, verify
@@ -49,10 +49,25 @@ examples:
 
 
 def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # slow: only for --version
+
     try:
         return version("netpol-learner")
     except PackageNotFoundError:  # run from a checkout that was never installed
         return "unknown (not installed)"
+
+
+class VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=kwargs.get("help")
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        sys.stdout.write(f"{parser.prog} {installed_version()}\n")
+        parser.exit()
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -65,7 +80,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument(
         "-D", "--debug", action="store_true", help="show tracebacks and debug logging"
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+    parser.add_argument("--version", action=VersionAction, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from learner.app.console import Progress
-from learner.app.pipeline import ingest, read_flows
-from learner.app.run import Reader
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.run_stats import CollectorStats, NormalizeStats
+
+if TYPE_CHECKING:
+    from learner.app.run import Reader
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +76,8 @@ def read_into_store(
     progress: Progress,
 ) -> None:
     """Read ``inputs`` into ``store`` on the engine ``--engine`` chose (``verify``, ``diff``)."""
+    from learner.app.pipeline import ingest, read_flows
+
     reader = engine_reader(args, config)
     if reader is not None:
         reader(inputs, store, collected, normalized)

@@ -10,13 +10,12 @@ import argparse
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from learner.app.cni_choice import resolve_cni
 from learner.app.console import Env
-from learner.app.pipeline import effective_inventory, new_store
 from learner.cli.options import (
     add_cluster_flags,
     add_cni_flags,
@@ -37,8 +36,9 @@ from learner.model.errors import ExitStatus, UsageError
 from learner.model.identity import Identity
 from learner.model.inventory import Inventory
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from learner.semantics import DirectionResult, PolicyRef, PolicySet, TrafficBuilder
-from learner.semantics.cni import as_enforced_by
+
+if TYPE_CHECKING:
+    from learner.semantics import DirectionResult, PolicyRef, PolicySet
 
 OUTPUT_FORMATS = ("text", "json")
 HELP = "check observed flows against policies: list every connection they would deny"
@@ -118,6 +118,8 @@ class VerifyResult:
 
 def verify_store(policies: PolicySet, store: EdgeStore, inventory: Inventory) -> VerifyResult:
     """Every edge of ``store`` judged by ``policies``; denied ones most-seen first."""
+    from learner.semantics import TrafficBuilder
+
     builder = TrafficBuilder(inventory)
     named_ports = policies.uses_named_ports
     result = VerifyResult()
@@ -281,6 +283,9 @@ def report_reading(env: Env, collected: CollectorStats, normalized: NormalizeSta
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    from learner.app.pipeline import effective_inventory, new_store
+    from learner.semantics.cni import as_enforced_by
+
     output = resolve_output(args, env, formats=OUTPUT_FORMATS, default="text")
     inputs = flow_inputs_from_args(args, env, "verify --policies DIR flows.jsonl")
     if not inputs:
