@@ -10,7 +10,7 @@
 True
 
 The pieces: :mod:`~learner.simulate.scenario` (named topologies and their connections),
-:mod:`~learner.simulate.traffic` (when connections happen), :mod:`~learner.simulate.events`
+:mod:`~learner.simulate.traffic_generator` (when connections happen), :mod:`~learner.simulate.connection_events`
 (the CNI-neutral event a writer consumes), :mod:`~learner.simulate.hubble_writer`,
 :mod:`~learner.simulate.manifests` and :mod:`~learner.simulate.truth`.
 """
@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from learner.simulate.cluster import Cluster
-from learner.simulate.events import ConnectionEvent
+from learner.simulate.connection_events import ConnectionEvent
 from learner.simulate.hubble_writer import HubbleOptions, HubbleWriter, lines_per_connection
 from learner.simulate.manifests import HEADER, render_manifests, write_manifest_files
 from learner.simulate.scenario import DEFAULT_SCENARIO, SCENARIOS, Scenario, build_scenario
-from learner.simulate.traffic import TrafficGenerator, Window
+from learner.simulate.traffic_generator import TrafficGenerator, Window
 from learner.simulate.truth import GroundTruth, allowed_keys, count_events
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Scenario building blocks: the :class:`Scenario` value and :class:`ScenarioBuilder`.
 
 A :class:`Scenario` is a :class:`~learner.simulate.cluster.Cluster`, the connections that are
-allowed in it (each a :class:`~learner.simulate.traffic.ConnectionSpec`, including the kubelet
+allowed in it (each a :class:`~learner.simulate.traffic_generator.ConnectionSpec`, including the kubelet
 probes, DNS lookups and Prometheus scrapes every real cluster has), the denied probes an
 attacker-ish pod makes, and two time windows: learn on the first, test on the second.
 """
@@ -17,7 +17,7 @@ from learner.model.flow import Protocol
 from learner.model.inventory import ContainerPort
 from learner.simulate.cluster import ENTITY_HOST, Cluster, External, Workload, WorkloadKind
 from learner.simulate.topology import ClusterBuilder
-from learner.simulate.traffic import (
+from learner.simulate.traffic_generator import (
     CLUSTER_DOMAIN,
     HOUR,
     L7,

@@ -33,7 +33,7 @@ import orjson
 from learner.model.flow import Direction, EndpointKind, Verdict
 from learner.simulate import SimulationResult
 from learner.simulate.cluster import Cluster, Pod, WorkloadKind
-from learner.simulate.events import ConnectionEvent, Peer
+from learner.simulate.connection_events import ConnectionEvent, Peer
 from learner.simulate.hubble_writer import ByteSink
 
 FLUSH_SECONDS = 300

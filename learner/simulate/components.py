@@ -11,7 +11,7 @@ from learner.model.flow import Direction
 from learner.simulate.builder import CJ, DS, UDP, D, P, S, ScenarioBuilder, port
 from learner.simulate.cluster import ENTITY_KUBE_APISERVER, ENTITY_WORLD, Workload
 from learner.simulate.topology import AppLabels, LabelStyle
-from learner.simulate.traffic import L7, PerJobRun, Poisson
+from learner.simulate.traffic_generator import L7, PerJobRun, Poisson
 
 
 @dataclass(frozen=True, slots=True)

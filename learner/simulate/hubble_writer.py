@@ -34,9 +34,9 @@ import orjson
 
 from learner.model.flow import Direction, EndpointKind, Protocol, Verdict
 from learner.simulate.cluster import Cluster, Node, Pod, WorkloadKind
-from learner.simulate.events import ConnectionEvent, Peer
+from learner.simulate.connection_events import ConnectionEvent, Peer
 from learner.simulate.naming import random_uuid
-from learner.simulate.traffic import L7, LOOKUP_PROBABILITY, ConnectionSpec
+from learner.simulate.traffic_generator import L7, LOOKUP_PROBABILITY, ConnectionSpec
 
 CILIUM_VERSION = "1.19.1+gd0d0c879"
 POLICY_DENIED_CODE = 133

@@ -18,7 +18,7 @@ from learner.simulate.components import (
     shop,
     teams,
 )
-from learner.simulate.traffic import SECOND
+from learner.simulate.traffic_generator import SECOND
 
 __all__ = ["DEFAULT_SCENARIO", "SCENARIOS", "Scenario", "ScenarioBuilder", "build_scenario"]
 

@@ -37,8 +37,8 @@ from typing import Any
 
 from learner.model.flow import labels_dict
 from learner.simulate.cluster import ENTITIES, Cluster
-from learner.simulate.events import ConnectionEvent
-from learner.simulate.traffic import ConnectionSpec, Periodic, PerJobRun, Window
+from learner.simulate.connection_events import ConnectionEvent
+from learner.simulate.traffic_generator import ConnectionSpec, Periodic, PerJobRun, Window
 
 FORMAT = "netpol-learner/ground-truth/v1"
 

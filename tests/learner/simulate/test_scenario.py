@@ -9,7 +9,7 @@ from learner.model.policy import NAMESPACE_NAME_LABEL
 from learner.simulate import SCENARIOS, simulate
 from learner.simulate.cluster import ENTITIES, WorkloadKind
 from learner.simulate.scenario import build_scenario
-from learner.simulate.traffic import L7, PerJobRun
+from learner.simulate.traffic_generator import L7, PerJobRun
 
 REPLICASET_POD = re.compile(
     r"^(?P<name>.+)-(?P<hash>[4-9bcdf]{9,10})-[bcdfghjklmnpqrstvwxz2-9]{5}$"

@@ -2,7 +2,7 @@
 
 A :class:`ConnectionSpec` is one line of ground truth — client, server, protocol, port — plus a
 :data:`Pattern` saying when it happens. :class:`TrafficGenerator` turns the specs into a
-time-ordered stream of :class:`~learner.simulate.events.ConnectionEvent` for one
+time-ordered stream of :class:`~learner.simulate.connection_events.ConnectionEvent` for one
 :class:`Window`, choosing among the pods alive at each instant (so rollouts and CronJob runs
 show up as new pod names) without holding more than one connection's schedule in memory.
 
@@ -29,7 +29,7 @@ from learner.simulate.cluster import (
     External,
     Pod,
 )
-from learner.simulate.events import ConnectionEvent, DnsExchange, HttpExchange, Peer
+from learner.simulate.connection_events import ConnectionEvent, DnsExchange, HttpExchange, Peer
 
 SECOND = 1_000_000_000
 HOUR = 3600 * SECOND

@@ -86,7 +86,7 @@ class ConnectionEvent:
     verdict: Verdict
     """``FORWARDED``, or ``DROPPED`` for a connection a policy denied."""
     connection: str
-    """Key of the :class:`~learner.simulate.traffic.ConnectionSpec` that produced the event."""
+    """Key of the :class:`~learner.simulate.traffic_generator.ConnectionSpec` that produced the event."""
     drop_reason: str = ""
     """``POLICY_DENIED`` for a dropped event."""
     dropped_at: Direction = Direction.INGRESS
