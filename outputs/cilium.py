@@ -36,7 +36,7 @@ from typing import Any
 from learner.model.config import RenderOptions
 from learner.model.edges import EdgeKey
 from learner.model.flow import EndpointKind
-from learner.model.fqdn import fqdn_selectors, is_pattern, selector_matches
+from learner.model.fqdn import is_pattern, selector_matches
 from learner.model.policy import (
     NAMESPACE_NAME_LABEL,
     CIDRPeer,
@@ -409,7 +409,7 @@ def dns_patterns(rule: Rule, fqdns: Iterable[str]) -> list[dict[str, str]]:
     patterns = {s for s in fqdns if is_pattern(s)}
     names = {
         name
-        for name in (*fqdn_selectors(rule.dns_names), *fqdns)
+        for name in (*rule.dns_selectors, *fqdns)
         if not any(selector_matches(p, name) for p in patterns if p != name)
     }
     if len(names) > DNS_NAME_LIMIT:

@@ -40,7 +40,7 @@ def _entity_rules(
     for rule in rules:
         peers = tuple(p for p in rule.peers if isinstance(p, EntityPeer) and p.entity in wanted)
         if peers:
-            kept.append(replace(rule, peers=peers, http=(), dns_names=()))
+            kept.append(replace(rule, peers=peers, http=(), dns_names=(), dns_selectors=()))
     return tuple(kept) or None
 
 

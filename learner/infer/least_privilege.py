@@ -757,6 +757,7 @@ class _RuleBuilder:
             edges=tuple(sorted({e for e, _ in edges})),
             evidence=_combine(dict(edges)),
             dns_names=tuple(sorted(names)),
+            dns_selectors=fqdn_selectors(names),
             purpose=DNS_PURPOSE,
         )
 

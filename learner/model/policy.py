@@ -190,7 +190,10 @@ class Rule:
     http: tuple[HTTPRule, ...] = ()
     """Optional L7 restriction, for dialects that support it."""
     dns_names: tuple[str, ...] = ()
-    """For a DNS rule: the names the workload looked up (DNS visibility patterns)."""
+    """For a DNS rule: the names the workload looked up."""
+    dns_selectors: tuple[str, ...] = ()
+    """For a DNS rule: the FQDN selectors the learner chose for ``dns_names`` (what a
+    DNS-aware dialect lets the proxy see; invalid names left out)."""
     purpose: str = ""
     """Why the rule exists when it is not plain observed traffic, e.g. ``cluster DNS``."""
 

@@ -441,7 +441,13 @@ def test_dns_rule_is_added_when_the_proposal_has_none() -> None:
 
 def test_dns_rule_admits_every_lookup_when_there_are_too_many() -> None:
     names = tuple(f"host{i}.example.com" for i in range(150))
-    dns_rule = Rule((KUBE_DNS,), (PortSpec("UDP", 53),), dns_names=names, purpose="cluster DNS")
+    dns_rule = Rule(
+        (KUBE_DNS,),
+        (PortSpec("UDP", 53),),
+        dns_names=names,
+        dns_selectors=names,
+        purpose="cluster DNS",
+    )
     fqdn = Rule((CIDRPeer("192.0.2.1/32", fqdns=("host1.example.com",)),), (PortSpec("TCP", 443),))
     egress = spec_of(rendered(web_policy(egress=(fqdn, dns_rule))))["egress"]
     assert egress[-1]["toPorts"][0]["rules"] == {"dns": [{"matchPattern": "*"}]}

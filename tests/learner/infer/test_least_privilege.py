@@ -331,6 +331,8 @@ def test_cluster_dns_rule_for_every_egress_isolated_workload() -> None:
     frontend = policy(proposal, "shop/frontend")
     (dns,) = [r for r in frontend.egress or () if r.purpose == "cluster DNS"]
     assert dns.dns_names == ("api.shop.svc.cluster.local",)
+    # the learner decides the FQDN selectors once; renderers only write them
+    assert dns.dns_selectors == ("api.shop.svc.cluster.local",)
     assert len(dns.edges) == 1
     assert [p.key for p in proposal.dns_peers] == [
         "ns(kubernetes.io/metadata.name=kube-system)/k8s-app=kube-dns"
