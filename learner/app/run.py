@@ -25,7 +25,7 @@ from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.bundle import manifest_link, report_dir_for, write_bundle
-from outputs.report.proposal_report import report_files
+from outputs.report.documents import report_files
 
 Reader = Callable[[Sequence[str], EdgeStore, CollectorStats, NormalizeStats], None]
 """Another engine's way of reading inputs into a store (e.g. ``--engine spark``)."""

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     from learner.app.compare import diff_sources
     from learner.app.pipeline import effective_inventory, new_store
     from learner.app.run import load_inventory
-    from outputs.report.diff_report import diff_report_files
+    from outputs.report.documents import diff_report_files
 
     output = resolve_output(args, env, formats=OUTPUT_FORMATS, default="text")
     inputs = flow_inputs_from_args(args, env, "diff --current A/ --proposed B/ flows.jsonl")

@@ -20,6 +20,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from learner.model.diff_result import DiffResult
+from learner.model.edges import EdgeStore
+from learner.model.identity import Identity
+from learner.model.infra import is_dns_port, is_dns_server
+from outputs.report.names import WorkloadNames, parse_identity_key, place
+
 ADDED_COLOUR = "#2da44e"
 REMOVED_COLOUR = "#cf222e"
 MAX_NODES_PER_GRAPH = 30
@@ -287,3 +293,62 @@ def charts(edges: Sequence[GraphEdge]) -> list[Chart]:
         block, fans = fenced(part)
         out.append(Chart(group, block, tuple(fans)))
     return out
+
+
+def graph_node(
+    identity: Identity, names: WorkloadNames, dns_names: set[str] | None = None
+) -> GraphNode:
+    """One node per workload, named as its policy; outside peers by DNS name or place (one
+    node for all internet clients, all nodes ...), so graphs stay readable."""
+    if identity.is_pod:
+        name = names.name(identity)
+        return GraphNode(identity.namespace, name, f"{identity.namespace}/{name}")
+    label = place(identity, dns_names or ())
+    return GraphNode("external", label, f"external:{label}")
+
+
+def observed_graph(
+    store: EdgeStore, diff: DiffResult | None, names: WorkloadNames
+) -> list[GraphEdge]:
+    """Workload-level edges with their ports; with a diff, changed edges marked, and pairs the
+    proposal newly opens without observed traffic (a widened rule) added as ``reachable``."""
+    change: dict[tuple[str, str, str], str] = {}
+    if diff is not None:
+        for item in diff.newly_allowed:
+            e = item.edge
+            change[(e.source.key, e.destination.key, f"{e.port}/{e.protocol}")] = ADDED
+        for item in diff.newly_blocked:
+            e = item.edge
+            change[(e.source.key, e.destination.key, f"{e.port}/{e.protocol}")] = REMOVED
+    grouped: dict[tuple[GraphNode, GraphNode, str], list[str]] = defaultdict(list)
+    for edge, stats in store.sorted_edges():
+        if edge.source.kind == "host" and edge.destination.is_pod:
+            continue  # probes from the pod's own node: always allowed, only clutter
+        if is_dns_server(edge.destination.labels) and is_dns_port(edge.protocol, edge.port):
+            continue  # every workload's lookups: one shared rule, said in a sentence
+        port = f"{edge.port}/{edge.protocol}" if edge.port else edge.protocol
+        state = change.get(
+            (edge.source.key, edge.destination.key, f"{edge.port}/{edge.protocol}"), ""
+        )
+        src = graph_node(edge.source, names)
+        dst = graph_node(edge.destination, names, stats.dns_names)
+        if src.group == "external" and dst.group == "external":
+            continue
+        grouped[(src, dst, state)].append(port)
+    observed = {(e.source.key, e.destination.key, f"{e.port}/{e.protocol}") for e in store.edges}
+    for pair in diff.pairs_newly_allowed if diff is not None else ():
+        source, destination = parse_identity_key(pair.source), parse_identity_key(pair.destination)
+        if (
+            source is None
+            or destination is None
+            or (pair.source, pair.destination, pair.port) in observed
+        ):
+            continue
+        key = (graph_node(source, names), graph_node(destination, names), REACHABLE)
+        grouped[key].append(pair.port)
+    edges = []
+    for (src, dst, state), ports in grouped.items():
+        shown = sorted(set(ports))
+        label = ", ".join(shown[:4]) + (f" +{len(shown) - 4}" if len(shown) > 4 else "")
+        edges.append(GraphEdge(src, dst, label, state))
+    return edges

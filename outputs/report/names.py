@@ -9,6 +9,7 @@ identifying label (``app.kubernetes.io/name``, ``app``, ...). Label sets stay in
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Iterable
 
 from learner.model.edges import EdgeKey, EdgeStore
@@ -24,6 +25,10 @@ IDENTIFYING_LABELS = (
     "name",
     "component",
 )
+
+
+def iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds)) if seconds else ""
 
 
 def plural(count: int, noun: str, many: str = "") -> str:

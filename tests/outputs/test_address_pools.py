@@ -13,7 +13,7 @@ from learner.model.policy import CIDRPeer
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.cilium import render as render_cilium
 from outputs.networkpolicy import render
-from outputs.report.proposal_report import collect_risks
+from outputs.report.risks import collect_risks
 from tests.learner.edge_builders import external, flow, pod_labels, store_of
 
 POOL = "52.10.20."

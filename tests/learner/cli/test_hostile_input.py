@@ -9,8 +9,8 @@ from pathlib import Path
 
 from learner.app.console import Env
 from learner.cli.program import main
+from outputs.report.markdown import md_escape
 from outputs.report.mermaid import GraphEdge, GraphNode, charts
-from outputs.report.proposal_report import md_escape
 from tests.hubble_server import REAL_CAPTURE
 
 TCP = REAL_CAPTURE / "basic-sample-400-tcp-flows.jsonl"

@@ -29,7 +29,7 @@ from learner.simulate.calico_writer import (
     network_name,
     write_calico,
 )
-from outputs.report.proposal_report import collect_risks
+from outputs.report.risks import collect_risks
 
 REAL_LINE = (
     Path(__file__).parents[2]
