@@ -34,8 +34,8 @@ class Counters(Protocol):
     def reconnects(self) -> int: ...
 
 
-class LiveStream(Protocol):
-    """A running stream: flows until closed, its committed position and counters."""
+class FlowSource(Protocol):
+    """What the live learner reads: flows until closed, and the position committed so far."""
 
     @property
     def connected(self) -> bool: ...
@@ -43,14 +43,18 @@ class LiveStream(Protocol):
     @property
     def position(self) -> Position | None: ...
 
-    @property
-    def counters(self) -> Counters: ...
-
     def flows(self) -> Iterator[Flow]: ...
 
     def commit(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class LiveStream(FlowSource, Protocol):
+    """A running stream, with the counters that metrics and the state's totals read."""
+
+    @property
+    def counters(self) -> Counters: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
+from collectors.live_sources import FlowSource
 from learner.app.git_loop import ProposalPublishing
 from learner.app.session import LearningSession
 from learner.ingest.normalize import normalize
@@ -46,7 +46,6 @@ from outputs.bundle import manifest_link, report_dir_for, write_bundle
 __all__ = [
     "META_INTERVAL",
     "META_STABILIZATION",
-    "FlowSource",
     "LiveLearner",
     "LiveSettings",
     "bundle_files",
@@ -57,22 +56,6 @@ log = logging.getLogger(__name__)
 META_INTERVAL = "learn.interval"
 META_STABILIZATION = "learn.stabilization_period"
 """State meta keys: the settings ``learn`` last ran with, which ``export`` reuses."""
-
-
-class FlowSource(Protocol):
-    """What :class:`LiveLearner` needs from a collector (e.g. a HubbleStream)."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    @property
-    def position(self) -> PositionLike | None: ...
-
-    def flows(self) -> Iterator[Flow]: ...
-
-    def commit(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
