@@ -1,6 +1,8 @@
 """What every renderer shares: its options, the registry of formats, and atomic writing.
 
-A renderer is a module exposing ``FORMAT: str`` and
+A renderer is a module exposing ``FORMAT: str`` (its ``--format`` name), ``DIALECT: str`` (the
+policy language it writes: ``networkpolicy``, ``cilium`` or ``calico``; what a dialect can and
+cannot express is known by that name) and
 ``render(proposal: Proposal, options: RenderOptions) -> dict[str, str]``: relative file path →
 file text. Renderers translate; they never re-learn.
 """
@@ -13,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from learner.model.config import RenderOptions
+from learner.model.config import LearnConfig, RenderOptions
 from learner.model.errors import UsageError
 from learner.model.policy import Proposal
 from outputs import calico, calico_staged, cilium, networkpolicy
@@ -21,6 +23,7 @@ from outputs import calico, calico_staged, cilium, networkpolicy
 
 class Renderer(Protocol):
     FORMAT: str
+    DIALECT: str
 
     def render(self, proposal: Proposal, options: RenderOptions) -> dict[str, str]: ...
 
@@ -34,11 +37,26 @@ FORMATS: dict[str, Renderer] = {
 """Every output format, in the order ``--format`` lists them: one line per renderer module."""
 
 
-def renderer(format_name: str) -> Callable[[Proposal, RenderOptions], dict[str, str]]:
+def _module(format_name: str) -> Renderer:
     module = FORMATS.get(format_name)
     if module is None:
         raise UsageError(f"unknown format {format_name!r} (choose from {', '.join(FORMATS)})")
-    return module.render
+    return module
+
+
+def renderer(format_name: str) -> Callable[[Proposal, RenderOptions], dict[str, str]]:
+    return _module(format_name).render
+
+
+def dialect(format_name: str) -> str:
+    """The policy language ``--format format_name`` writes."""
+    return _module(format_name).DIALECT
+
+
+def has_cilium_companion(config: LearnConfig) -> bool:
+    """Whether the proposal comes with CiliumNetworkPolicy companions for Cilium's entities
+    (:mod:`outputs.cilium_companion`): NetworkPolicies that Cilium enforces."""
+    return config.cni == "cilium" and dialect(config.format) == "networkpolicy"
 
 
 MARKER = ".netpol-learner"

@@ -51,6 +51,7 @@ from outputs.networkpolicy import (
 from outputs.yamlio import Commented, dump
 
 FORMAT = "calico"
+DIALECT = "calico"
 API_VERSION = "projectcalico.org/v3"
 KIND = "NetworkPolicy"
 DEFAULT_TIER = "default"

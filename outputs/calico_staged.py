@@ -14,6 +14,7 @@ from learner.model.policy import Proposal
 from outputs.calico import render_kind
 
 FORMAT = "calico-staged"
+DIALECT = "calico"
 KIND = "StagedNetworkPolicy"
 
 

@@ -63,6 +63,7 @@ from outputs.networkpolicy import (
 from outputs.yamlio import Commented, dump
 
 FORMAT = "cilium"
+DIALECT = "cilium"
 API_VERSION = "cilium.io/v2"
 POLICY_KIND = "CiliumNetworkPolicy"
 CLUSTERWIDE_KIND = "CiliumClusterwideNetworkPolicy"

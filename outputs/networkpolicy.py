@@ -30,6 +30,8 @@ from learner.model.policy import (
 from outputs.yamlio import Commented, dump
 
 FORMAT = "networkpolicy"
+DIALECT = "networkpolicy"
+"""The policy language of the files (what the semantics engine and the report judge)."""
 API_VERSION = "networking.k8s.io/v1"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "netpol-learner"}
 ANNOTATION_PREFIX = "netpol-learner.io/"

@@ -15,10 +15,11 @@ from learner.model.edges import EdgeKey, EdgeStore
 from learner.model.flow import EndpointKind, Protocol
 from learner.model.identity import Identity
 from learner.model.policy import Proposal
+from outputs.base import dialect, has_cilium_companion
 
-ICMP_UNDEFINED_FORMATS = frozenset({"networkpolicy"})
+ICMP_UNDEFINED_DIALECTS = frozenset({"networkpolicy"})
 """Dialects in which ICMP is undefined."""
-CILIUM_ONLY_ENTITY_FORMATS = frozenset({"networkpolicy", "calico"})
+CILIUM_ONLY_ENTITY_DIALECTS = frozenset({"networkpolicy", "calico"})
 """Dialects without Cilium's entities."""
 CILIUM_ONLY_KINDS: dict[str, str] = {
     EndpointKind.UNMANAGED: "a pod Cilium does not manage; restarting it under Cilium makes it "
@@ -41,19 +42,16 @@ def unexpressed_edges(
     pending = {p.edge for p in proposal.pending}
     # A NetworkPolicy proposal for Cilium comes with CiliumNetworkPolicy companions that name
     # Cilium's entities (outputs/cilium_companion.py).
-    format = (
-        "cilium"
-        if has_cilium_companion(config) and config.format == "networkpolicy"
-        else config.format
-    )
+    written = dialect(config.format)
+    entities = "cilium" if has_cilium_companion(config) else written
     found = []
     for edge in sorted(store.edges):
         if edge in pending:
             continue
-        if not Protocol(edge.protocol).has_ports and config.format in ICMP_UNDEFINED_FORMATS:
+        if not Protocol(edge.protocol).has_ports and written in ICMP_UNDEFINED_DIALECTS:
             found.append(Unexpressed(edge, f"{edge.key}: {_ICMP_REASON.format(_icmp_type(edge))}"))
             continue
-        reason = _why_not(edge, format)
+        reason = _why_not(edge, entities, config.format)
         if reason:
             found.append(Unexpressed(edge, f"{edge.key}: {reason}"))
     return found
@@ -65,14 +63,8 @@ _ICMP_REASON = (
 )
 
 
-def has_cilium_companion(config: LearnConfig) -> bool:
-    """Whether the proposal comes with CiliumNetworkPolicy companions (Cilium enforces a
-    NetworkPolicy proposal)."""
-    return config.format == "networkpolicy" and config.cni == "cilium"
-
-
-def _why_not(edge: EdgeKey, format: str) -> str:
-    if format in CILIUM_ONLY_ENTITY_FORMATS:
+def _why_not(edge: EdgeKey, written: str, format: str) -> str:
+    if written in CILIUM_ONLY_ENTITY_DIALECTS:
         for end in (edge.source, edge.destination):
             if end.kind in CILIUM_ONLY_KINDS:
                 return (

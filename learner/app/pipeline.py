@@ -27,7 +27,7 @@ from learner.model.input_files import expand_inputs
 from learner.model.inventory import Inventory, from_store
 from learner.model.policy import Evidence, PendingEdge, Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.base import renderer
+from outputs.base import has_cilium_companion, renderer
 
 
 def collector(source: str) -> Collector:
@@ -160,7 +160,7 @@ def with_http_rules(proposal: Proposal, store: EdgeStore) -> Proposal:
 
 def render_policies(proposal: Proposal, config: LearnConfig) -> dict[str, str]:
     files = renderer(config.format)(proposal, config.render)
-    if config.format == "networkpolicy" and config.cni == "cilium":  # unexpressed.py agrees
+    if has_cilium_companion(config):
         from outputs.cilium_companion import with_companions
 
         files = with_companions(files, proposal, config.render, config.cidr_match_nodes)

@@ -20,6 +20,7 @@ from learner.model.policy import (
 )
 from learner.model.pool_rule import POOL_MARK, POOL_RULE
 from learner.model.run_stats import CollectorStats, NormalizeStats
+from outputs.base import has_cilium_companion
 from outputs.cilium_companion import SUFFIX as COMPANION_SUFFIX
 from outputs.report.names import WorkloadNames, is_public, plural
 from outputs.unexpressed import RISK_KIND as UNEXPRESSED_RISK
@@ -152,7 +153,7 @@ _CIDR_MATCH_NOTE = (
 
 def cni_notes(proposal: Proposal, config: LearnConfig, files: Mapping[str, str]) -> list[str]:
     """What the proposal relies on from the CNI that enforces it (``--cni``)."""
-    if config.cni != "cilium" or config.format != "networkpolicy":
+    if not has_cilium_companion(config):
         return []
     node_entities = {Entity.HOST, Entity.REMOTE_NODE, Entity.KUBE_APISERVER}
     uses_nodes = any(

@@ -9,6 +9,7 @@ import pytest
 
 from learner.app.console import Env
 from learner.cli.program import main
+from outputs.base import FORMATS
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 
@@ -50,7 +51,7 @@ def test_flags_of_the_subcommand_complete(tmp_path: Path) -> None:
 
 def test_flag_choices_complete(tmp_path: Path) -> None:
     offered = complete(tmp_path, "generate", "--format", "")
-    assert set(offered) == {"networkpolicy", "cilium", "calico", "calico-staged"}
+    assert set(offered) == set(FORMATS)
 
 
 def test_paths_complete_where_no_word_list_applies(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.hubble_records import (
@@ -196,6 +197,16 @@ def test_unmanaged_peer_without_cilium_is_reported_not_faked(tmp_path: Path) -> 
     report = (out.with_name(out.name + "-report") / "report.md").read_text()
     assert "unmanaged" in report and "cannot-express" in report
     assert {d["kind"] for d in documents(out)} == {"NetworkPolicy"}
+
+
+@pytest.mark.parametrize("fmt", ["calico", "calico-staged"])
+def test_unmanaged_peer_in_calico_dialect_is_reported(tmp_path: Path, fmt: str) -> None:
+    # What a dialect cannot express follows the dialect (outputs.base DIALECT), not the
+    # --format name: staged Calico policies could no more name Cilium's entities.
+    lookup = record(WEB, unmanaged(COREDNS), udp(40000, 53), destination_ip="10.0.3.53")
+    out, _ = generate(tmp_path, [lookup], "--format", fmt)
+    report = (out.with_name(out.name + "-report") / "report.md").read_text()
+    assert "unmanaged" in report and "cannot-express" in report
 
 
 def test_traffic_from_ciliums_ingress_proxy_is_allowed_from_the_ingress_entity(
