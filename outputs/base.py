@@ -18,7 +18,12 @@ from typing import Protocol
 from learner.model.config import LearnConfig, RenderOptions
 from learner.model.errors import UsageError
 from learner.model.policy import Proposal
-from outputs import calico, calico_staged, cilium, networkpolicy
+from outputs import (  # one line per renderer module; FORMATS sets the order
+    calico,
+    calico_staged,
+    cilium,
+    networkpolicy,
+)
 
 
 class Renderer(Protocol):

@@ -19,7 +19,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from learner.app.console import Env
-from learner.cli import completion, diff, export, generate, ingest, learn, simulate, verify
+from learner.cli import (  # one line per command module; COMMANDS sets the order
+    completion,
+    diff,
+    export,
+    generate,
+    ingest,
+    learn,
+    simulate,
+    verify,
+)
 from learner.cli.envflags import apply_environment
 from learner.ingest.statelock import state_error_message
 from learner.model.errors import ExitStatus, NetpolLearnerError
