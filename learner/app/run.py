@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from learner.app.compare import diff_sources
 from learner.app.console import Env
-from learner.app.parallel import parallel_ingest
 from learner.app.pipeline import (
     build_proposal,
     effective_inventory,
@@ -145,6 +144,8 @@ def learn_and_render(
     if inputs and reader is not None:
         reader(inputs, store, collected, normalized)
     elif inputs and jobs > 1:
+        from learner.app.parallel import parallel_ingest  # process pools cost start-up time
+
         parallel_ingest(
             inputs, store, config, jobs=jobs, source=source, strict=strict,
             collected=collected, normalized=normalized, progress=env.progress("reading flows"),

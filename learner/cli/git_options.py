@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
-from learner.app.git_loop import ProposalPublishing
 from learner.app.git_publish import DEFAULT_AUTHOR, DEFAULT_MESSAGE, GitPublisher, GitTarget
-from learner.ingest.state import StateStore
 from learner.model.durations import parse_duration
 from learner.model.errors import UsageError
+
+if TYPE_CHECKING:
+    from learner.app.git_loop import ProposalPublishing
+    from learner.ingest.state import StateStore
 
 DEFAULT_PATH = "netpol-learner"
 
@@ -85,4 +88,6 @@ def git_target_from_args(args: argparse.Namespace) -> GitTarget | None:
 
 
 def publishing_for(target: GitTarget | None, state: StateStore) -> ProposalPublishing | None:
+    from learner.app.git_loop import ProposalPublishing
+
     return ProposalPublishing(GitPublisher(target), state) if target else None

@@ -10,9 +10,10 @@
 True
 
 The pieces: :mod:`~learner.simulate.scenario` (named topologies and their connections),
-:mod:`~learner.simulate.traffic_generator` (when connections happen), :mod:`~learner.simulate.connection_events`
-(the CNI-neutral event a writer consumes), :mod:`~learner.simulate.hubble_writer`,
-:mod:`~learner.simulate.manifests` and :mod:`~learner.simulate.truth`.
+:mod:`~learner.simulate.traffic_generator` (when connections happen),
+:mod:`~learner.simulate.connection_events` (the CNI-neutral event a writer consumes),
+:mod:`~learner.simulate.hubble_writer`, :mod:`~learner.simulate.manifests` and
+:mod:`~learner.simulate.truth`.
 """
 
 from __future__ import annotations
