@@ -7,13 +7,13 @@ counts, the diff); nothing here reads a cluster or a file.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
+from outputs.report.finished_run import FinishedRun
 from outputs.report.json_report import diff_report_json, dumps, report_json
 from outputs.report.markdown import diff_markdown, report_markdown
 from outputs.report.names import WorkloadNames
@@ -47,23 +47,13 @@ def report_files(
     report.md go through it)."""
     names = WorkloadNames(proposal, store)
     risks = all_risks(proposal, store, collected, normalized, config, policy_files, diff, names)
+    run = FinishedRun(proposal, store, collected, normalized, config, risks, diff, statuses)
     paths = policy_paths(proposal, policy_files)
-    common: dict[str, Any] = dict(
-        proposal=proposal,
-        store=store,
-        collected=collected,
-        normalized=normalized,
-        config=config,
-        risks=risks,
-        diff=diff,
-        statuses=statuses,
-    )
-    data = report_json(paths=paths, **common)
     prefix = manifest_link.rstrip("/") + "/" if manifest_link else ""
     links = {key: prefix + path for key, path in paths.items()}
     return {
-        "report.md": report_markdown(paths=links, names=names, **common),
-        "report.json": dumps(data),
+        "report.md": report_markdown(run, links, names),
+        "report.json": dumps(report_json(run, paths)),
     }
 
 

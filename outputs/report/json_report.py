@@ -6,13 +6,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore
-from learner.model.policy import Proposal, ProposedPolicy, Rule
-from learner.model.run_stats import CollectorStats, NormalizeStats
+from learner.model.policy import ProposedPolicy, Rule
+from outputs.report.finished_run import FinishedRun
 from outputs.report.names import iso
-from outputs.report.risks import Risk
 
 SCHEMA_VERSION = 1
 
@@ -77,37 +75,27 @@ def diff_json(diff: DiffResult) -> dict[str, Any]:
     }
 
 
-def report_json(
-    *,
-    proposal: Proposal,
-    store: EdgeStore,
-    collected: CollectorStats,
-    normalized: NormalizeStats,
-    config: LearnConfig,
-    paths: Mapping[str, str],
-    risks: list[Risk],
-    diff: DiffResult | None,
-    statuses: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+def report_json(run: FinishedRun, paths: Mapping[str, str]) -> dict[str, Any]:
+    """report.json of a finished run (``paths``: policy → its file)."""
     return {
         "schema_version": SCHEMA_VERSION,
-        "format": config.format,
-        "learner": proposal.learner or config.learner,
+        "format": run.config.format,
+        "learner": run.proposal.learner or run.config.learner,
         "input": {
-            "files": collected.files,
-            "records": collected.records,
-            "flows": collected.flows,
-            "non_flow_records": dict(sorted(collected.non_flow.items())),
-            "malformed": collected.malformed,
-            "malformed_examples": [str(e) for e in collected.errors],
-            "lost_events": collected.lost_events,
-            "flows_used": normalized.included,
-            "flows_set_aside": {str(k): v for k, v in sorted(normalized.skipped.items())},
+            "files": run.collected.files,
+            "records": run.collected.records,
+            "flows": run.collected.flows,
+            "non_flow_records": dict(sorted(run.collected.non_flow.items())),
+            "malformed": run.collected.malformed,
+            "malformed_examples": [str(e) for e in run.collected.errors],
+            "lost_events": run.collected.lost_events,
+            "flows_used": run.normalized.included,
+            "flows_set_aside": {str(k): v for k, v in sorted(run.normalized.skipped.items())},
         },
-        "edges": len(store.edges),
-        "workloads": len(store.workloads),
-        "risks": [{"kind": r.kind, "policy": r.policy, "detail": r.detail} for r in risks],
-        "policies": [policy_json(p, paths.get(p.key, "")) for p in proposal.policies],
+        "edges": len(run.store.edges),
+        "workloads": len(run.store.workloads),
+        "risks": [{"kind": r.kind, "policy": r.policy, "detail": r.detail} for r in run.risks],
+        "policies": [policy_json(p, paths.get(p.key, "")) for p in run.proposal.policies],
         "pending": [
             {
                 "edge": p.edge.key,
@@ -116,11 +104,11 @@ def report_json(
                 "first_seen": iso(p.evidence.first_seen),
                 "last_seen": iso(p.evidence.last_seen),
             }
-            for p in proposal.pending
+            for p in run.proposal.pending
         ],
-        "warnings": list(proposal.warnings),
-        "workload_status": dict(sorted((statuses or {}).items())),
-        "diff": diff_json(diff) if diff is not None else None,
+        "warnings": list(run.proposal.warnings),
+        "workload_status": dict(sorted((run.statuses or {}).items())),
+        "diff": diff_json(run.diff) if run.diff is not None else None,
     }
 
 

@@ -16,7 +16,7 @@ from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore, flows_in
 from learner.model.hidden import has_hidden_end
 from learner.model.policy import Proposal, ProposedPolicy
-from learner.model.run_stats import CollectorStats, NormalizeStats
+from outputs.report.finished_run import FinishedRun
 from outputs.report.mermaid import FanOut, GraphEdge, GraphNode, charts, observed_graph
 from outputs.report.names import WorkloadNames, iso, plural
 from outputs.report.risks import CNI_RISK, Risk
@@ -266,25 +266,14 @@ def learner_name(proposal: Proposal, config: LearnConfig) -> str:
     return f"the {name} learner" + (f" {settings}" if settings else "")
 
 
-def report_markdown(
-    *,
-    proposal: Proposal,
-    store: EdgeStore,
-    collected: CollectorStats,
-    normalized: NormalizeStats,
-    config: LearnConfig,
-    paths: Mapping[str, str],
-    risks: list[Risk],
-    diff: DiffResult | None,
-    names: WorkloadNames,
-    statuses: Mapping[str, str] | None = None,
-) -> str:
-    unexpressed = sum(1 for r in risks if r.kind == UNEXPRESSED_RISK)
-    hidden = sum(1 for edge in store.edges if has_hidden_end(edge.source, edge.destination))
+def report_markdown(run: FinishedRun, paths: Mapping[str, str], names: WorkloadNames) -> str:
+    """report.md of a finished run (``paths``: policy → the link to its file)."""
+    unexpressed = sum(1 for r in run.risks if r.kind == UNEXPRESSED_RISK)
+    hidden = sum(1 for edge in run.store.edges if has_hidden_end(edge.source, edge.destination))
     exceptions = []
     if unexpressed:
         exceptions.append(
-            f"{unexpressed} that `{config.format}` cannot express (listed under Risks as "
+            f"{unexpressed} that `{run.config.format}` cannot express (listed under Risks as "
             "cannot-express)"
         )
     if hidden:
@@ -301,54 +290,56 @@ def report_markdown(
     lines = [
         "# Proposed network policies",
         "",
-        f"{plural(len(proposal.policies), 'policy', 'policies')} ({config.format}) for "
-        f"{plural(len(store.workloads), 'workload')}, learned by "
-        f"{learner_name(proposal, config)} from {plural(normalized.included, 'record')} "
-        f"({plural(flows_in(store.edges.values()), 'flow')}: a connection reported at both of "
-        f"its ends is one flow, in `verify` too) on {plural(len(store.edges), 'edge')} (an edge "
+        f"{plural(len(run.proposal.policies), 'policy', 'policies')} ({run.config.format}) for "
+        f"{plural(len(run.store.workloads), 'workload')}, learned by "
+        f"{learner_name(run.proposal, run.config)} from {plural(run.normalized.included, 'record')} "
+        f"({plural(flows_in(run.store.edges.values()), 'flow')}: a connection reported at both of "
+        f"its ends is one flow, in `verify` too) on {plural(len(run.store.edges), 'edge')} (an edge "
         f"is one source, destination and port). {checked}",
         "",
     ]
-    lines += risk_section(risks)
+    lines += risk_section(run.risks)
     changed: dict[str, str] = {}
-    if diff is not None:
-        for path in diff.added_files:
+    if run.diff is not None:
+        for path in run.diff.added_files:
             changed[path.removesuffix(".yaml")] = "new"
-        for path in diff.changed_files:
+        for path in run.diff.changed_files:
             changed[path.removesuffix(".yaml")] = "changed"
-    lines += summary_table(proposal, paths, statuses, changed)
-    if diff is not None:
-        lines += diff_section(diff, names)
-    graph_edges = observed_graph(store, diff, names)
+    lines += summary_table(run.proposal, paths, run.statuses, changed)
+    if run.diff is not None:
+        lines += diff_section(run.diff, names)
+    graph_edges = observed_graph(run.store, run.diff, names)
     if graph_edges:
         lines += graph_section(graph_edges)
     rule_body = "\n\n".join(
         f"**{p.key}** (selects {code(p.subject.key)})\n\n{rules_markdown(p)}"
-        for p in proposal.policies
+        for p in run.proposal.policies
     )
     if rule_body:
         lines.append(details("Rules and their evidence", rule_body))
-    if proposal.pending:
+    if run.proposal.pending:
         body = "\n".join(
             f"- {md_escape(names.edge(p.edge))}: {p.reason} ({plural(p.evidence.flows, 'flow')}, "
             f"last {iso(p.evidence.last_seen)})"
-            for p in proposal.pending[:MAX_LIST]
+            for p in run.proposal.pending[:MAX_LIST]
         )
-        lines.append(details(f"Pending edges, not yet allowed ({len(proposal.pending)})", body))
-    skipped = "\n".join(f"- {reason}: {n:,}" for reason, n in sorted(normalized.skipped.items()))
-    errors = "\n".join(f"- {code(str(e))}" for e in collected.errors)
+        lines.append(details(f"Pending edges, not yet allowed ({len(run.proposal.pending)})", body))
+    skipped = "\n".join(
+        f"- {reason}: {n:,}" for reason, n in sorted(run.normalized.skipped.items())
+    )
+    errors = "\n".join(f"- {code(str(e))}" for e in run.collected.errors)
     input_body = (
-        f"- files: {collected.files}, records: {collected.records:,}, flows: {collected.flows:,}\n"
-        f"- malformed: {collected.malformed:,}; lost events: {collected.lost_events:,}\n"
+        f"- files: {run.collected.files}, records: {run.collected.records:,}, flows: {run.collected.flows:,}\n"
+        f"- malformed: {run.collected.malformed:,}; lost events: {run.collected.lost_events:,}\n"
         + (f"{skipped}\n" if skipped else "")
         + (f"\nFirst malformed records:\n\n{errors}\n" if errors else "")
     )
     lines.append(details("Input", input_body))
-    if proposal.warnings:
+    if run.proposal.warnings:
         lines.append(
             details(
-                f"Warnings ({len(proposal.warnings)})",
-                "\n".join(f"- {md_escape(w)}" for w in proposal.warnings[:MAX_LIST]),
+                f"Warnings ({len(run.proposal.warnings)})",
+                "\n".join(f"- {md_escape(w)}" for w in run.proposal.warnings[:MAX_LIST]),
             )
         )
     return "\n".join(lines).rstrip() + "\n"
