@@ -255,7 +255,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ADDR",
         default=DEFAULT_SERVER,
         help=f"hubble-relay or Hubble server: host:port, tls://host:port or unix:///path "
-        f"(default {DEFAULT_SERVER}; with learn --source, that source's address)",
+        f"(default {DEFAULT_SERVER}; for learn, the default server of its --source)",
     )
     group.add_argument("--tls", action="store_true", help="connect with TLS")
     group.add_argument(
