@@ -17,10 +17,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
-# gRPC's C core prints its own INFO lines (e.g. "Got goaway" on every server restart) straight
-# to stderr, which would break --log-format json; it reads this once, when grpc is first imported.
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-
 import grpc
 import grpc.experimental
 

@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-# gRPC's C core prints its own INFO lines (e.g. "Got goaway" on every server restart) straight
-# to stderr, which would break --log-format json; it reads this once, when grpc is first imported.
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import grpc
 import grpc.experimental
