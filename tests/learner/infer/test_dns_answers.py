@@ -61,9 +61,9 @@ def admitted(proposal: Proposal, key: str, address: str, port: int) -> bool:
         if not any(p.port == port for p in rule.ports):
             continue
         for peer in rule.peers:
-            if isinstance(peer, CIDRPeer) and ip in ipaddress.ip_network(peer.cidr):
-                if not any(ip in ipaddress.ip_network(e) for e in peer.excepts):
-                    return True
+            inside = isinstance(peer, CIDRPeer) and ip in ipaddress.ip_network(peer.cidr)
+            if inside and not any(ip in ipaddress.ip_network(e) for e in peer.excepts):
+                return True
     return False
 
 
