@@ -387,6 +387,8 @@ class _Fit:
     def run(self) -> None:
         refs = [(key, stats, self.peer_of(key.source), self.peer_of(key.destination))
                 for key, stats in self.edges]  # fmt: skip
+        refused = {key.source: self.peer_of(key.source) for key in self.store.denied
+                   if key.source.is_pod and key.source.labels}  # fmt: skip
         self.universe = self.builder.build(self.store.namespace_labels)
         self.peers = PeerSelector(self.universe)
         self.cluster_cidrs = self.settings.cluster_cidrs or infer_cluster_cidrs(
@@ -395,6 +397,7 @@ class _Fit:
         self.detect_dns()
         for key, stats, source, destination in refs:
             self.classify(key, stats, source, destination)
+        self.isolate_refused(refused)
         self.name_counts = self._planned_names()
         self.policies = tuple(
             sorted(
@@ -458,6 +461,22 @@ class _Fit:
                 "kube-system pods labelled k8s-app=kube-dns"
             )
         self.dns_peers = tuple(sorted(peers, key=peer_sort_key))
+
+    def isolate_refused(self, refused: Mapping[Identity, _PeerRef | None]) -> None:
+        """Workloads whose every connection attempt was dropped get a policy allowing none.
+
+        Such a pod tried to send and nothing it tried worked all day: least privilege is to
+        keep it that way. Writing no policy for it would leave its egress open - to the
+        internet, and to the cluster DNS, which answers every pod."""
+        for identity, ref in sorted(refused.items(), key=lambda item: item[0].key):
+            if ref is None or ref.kind != "pod" or not ref.bits or not self.labels_known(ref):
+                continue
+            if ref.bits in self.senders or ref.bits in self.subjects:
+                continue
+            self.subject(ref.bits)
+            self.warnings.append(
+                f"{identity.key}: every connection it attempted was dropped; its policy allows none"
+            )
 
     def labels_known(self, ref: _PeerRef) -> bool:
         return not ref.bits & self.peers.unknown
