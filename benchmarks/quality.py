@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from learner import simulate
 from learner.app.pipeline import build_proposal, effective_inventory, ingest, new_store, read_flows
@@ -230,6 +230,10 @@ def forbidden_pairs(
     return found
 
 
+DEFAULT = LearnConfig(include_system=True)
+"""generate's defaults, with policies for the system namespaces too: CoreDNS is judged."""
+
+
 @dataclass(frozen=True, slots=True)
 class Day:
     """One simulated scenario written out and read back: what every variant shares."""
@@ -242,14 +246,11 @@ class Day:
 
 
 def learn(
-    variant: Variant, learner: str, day: Day, learning_file: str
+    variant: Variant, learner: str, day: Day, learning_file: str, base: LearnConfig = DEFAULT
 ) -> tuple[PolicySet, int, int, float]:
     """(compiled policies, policy count, spec lines, seconds) of one learner on one variant."""
-    config = LearnConfig(
-        learner=learner,
-        include_system=True,
-        namespaces=(variant.namespace,) if variant.namespace else (),
-    )
+    scope = base.namespaces or ((variant.namespace,) if variant.namespace else ())
+    config = replace(base, learner=learner, namespaces=scope)
     store = read_store(learning_file, config)
     started = time.perf_counter()
     proposal = build_proposal(store, day.manifests, config)
@@ -279,6 +280,7 @@ def evaluate(
     hours: float,
     variants: Sequence[Variant] | None = None,
     learners: Sequence[str] = LEARNERS,
+    base: LearnConfig = DEFAULT,
 ) -> list[Score]:
     """Scores of every learner on every variant of scenario ``name`` (Hubble first)."""
     result = simulate.simulate(name, seed=seed, lines=lines, hours=hours, next_day=True)
@@ -305,7 +307,7 @@ def evaluate(
             learning_file = f"{tmp}/learning-{variant.source}.log"
             write_learning_day(result, variant.source, learning_file)
             for learner in learners:
-                policies, count, size, seconds = learn(variant, learner, day, learning_file)
+                policies, count, size, seconds = learn(variant, learner, day, learning_file, base)
                 total, denied, denied_edges = held_out_denials(
                     policies, held_out, day.held_out_inventory, variant.namespace
                 )
