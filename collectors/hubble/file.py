@@ -233,6 +233,7 @@ _UNSUPPORTED_L4 = frozenset({"VRRP", "IGMP"})
 _REPLY_BY_TRACE_REASON: dict[str | int, bool] = {"NEW": False, "REPLY": True, 1: False, 3: True}
 _REPLY_BY_L7_TYPE: dict[str | int, bool] = {"REQUEST": False, "RESPONSE": True, 1: False, 2: True}
 _L7_REQUEST = ("REQUEST", 1)
+_L7_RESPONSE = ("RESPONSE", 2)
 
 # Endpoints repeat across lines and building one parses its labels, so finished endpoints are
 # kept. The key is what is cheap to hash; a hit also needs the whole raw endpoint to be equal
@@ -416,8 +417,14 @@ def _map_flow(obj: Any, origin: Origin, wrapper: dict[str, Any]) -> Flow:
     direction = flow.get("traffic_direction")
     l7 = flow.get("l7")
     dns_query = ""
+    dns_answers: tuple[str, ...] = ()
     http = None
-    if l7 and l7.get("type") in _L7_REQUEST:
+    if l7 and l7.get("type") in _L7_RESPONSE:
+        dns = l7.get("dns")
+        if dns and dns.get("ips"):
+            dns_query = (dns.get("query") or "").rstrip(".")
+            dns_answers = tuple(str(ip) for ip in dns["ips"])
+    elif l7 and l7.get("type") in _L7_REQUEST:
         dns = l7.get("dns")
         if dns:
             dns_query = (dns.get("query") or "").rstrip(".")
@@ -451,6 +458,7 @@ def _map_flow(obj: Any, origin: Origin, wrapper: dict[str, Any]) -> Flow:
         dns_names=tuple(name.rstrip(".") for name in names) if names else (),
         http=http,
         dns_query=dns_query,
+        dns_answers=dns_answers,
         node=flow.get("node_name") or wrapper.get("node_name") or wrapper.get("nodeName") or "",
         policies=_policy_names(flow)
         if (

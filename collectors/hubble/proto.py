@@ -46,6 +46,7 @@ _UNSUPPORTED_L4 = frozenset({"VRRP", "IGMP"})
 _REPLY_BY_TRACE_REASON: dict[int, bool] = {flow_pb2.NEW: False, flow_pb2.REPLY: True}
 _REPLY_BY_L7_TYPE: dict[int, bool] = {flow_pb2.REQUEST: False, flow_pb2.RESPONSE: True}
 _L7_REQUEST = flow_pb2.REQUEST
+_L7_RESPONSE = flow_pb2.RESPONSE
 _DEBUG_EVENT_TYPES = (2, 3)
 
 _ENDPOINT_CACHE_LIMIT = 1 << 16
@@ -149,12 +150,16 @@ def flow_from_proto(
     time = stamp.seconds + nanos / 1e9 if nanos else float(stamp.seconds)
 
     dns_query = ""
+    dns_answers: tuple[str, ...] = ()
     http = None
     l7_type = None
     if has("l7"):
         l7 = flow.l7
         l7_type = l7.type
-        if l7_type == _L7_REQUEST:
+        if l7_type == _L7_RESPONSE and l7.WhichOneof("record") == "dns" and l7.dns.ips:
+            dns_query = l7.dns.query.rstrip(".")
+            dns_answers = tuple(l7.dns.ips)
+        elif l7_type == _L7_REQUEST:
             record = l7.WhichOneof("record")
             if record == "dns":
                 dns_query = l7.dns.query.rstrip(".")
@@ -200,6 +205,7 @@ def flow_from_proto(
         dns_query,
         flow.node_name or fallback_node,
         _policy_names(flow) if _has_policies(flow) else (),
+        dns_answers,
     )
 
 

@@ -214,6 +214,7 @@ class LiveLearner:
                 session.config.normalize_options(),
                 session.normalized,
                 on_denied=self._note_denied,
+                on_answer=self._note_answers,
             )
             for flow in flows:
                 with lock:
@@ -225,6 +226,10 @@ class LiveLearner:
             self._failure = error
         finally:
             self._wake.set()
+
+    def _note_answers(self, flow: Flow) -> None:
+        with self.lock:
+            self.session.note_answers(flow)
 
     def _note_denied(self, flow: Flow) -> None:
         with self.lock:

@@ -69,7 +69,9 @@ def ingest(
     """Normalise ``flows`` and add the included ones to ``store``."""
     add = store.add
     options = config.normalize_options()
-    included = normalize(flows, options, stats, on_denied=store.note_denied)
+    included = normalize(
+        flows, options, stats, on_denied=store.note_denied, on_answer=store.note_answers
+    )
     if progress is None:
         for flow in included:
             add(flow)

@@ -44,6 +44,10 @@ class LearningSession:
         self._dirty.add(self.store.add(flow))
         self.flows_since_save += 1
 
+    def note_answers(self, flow: Flow) -> None:
+        """Take in a DNS response's addresses (saved with every capture)."""
+        self.store.note_answers(flow)
+
     def note_denied(self, flow: Flow) -> None:
         """Take in a dropped flow set aside by normalisation (see EdgeStore.contested)."""
         self.store.note_denied(flow)

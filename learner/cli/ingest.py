@@ -123,7 +123,10 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
                 [path], source=args.source, strict=args.strict, stats=session.collected
             )
             options = config.normalize_options()
-            for flow in normalize(flows, options, session.normalized, session.note_denied):
+            included = normalize(
+                flows, options, session.normalized, session.note_denied, session.note_answers
+            )
+            for flow in included:
                 session.add(flow)
             session.write(session.capture(files=[(digest, path)]))
             ingested += 1

@@ -82,6 +82,12 @@ def register(sub: Any) -> None:
         help="simulated time; the first 75%% is the learning window (default 24)",
     )
     parser.add_argument(
+        "--next-day",
+        action="store_true",
+        help="learning window: all of --hours; held-out window: the next --hours, after every "
+        "controller rolls out, role-labelled databases fail over and declared pools rotate",
+    )
+    parser.add_argument(
         "--source",
         choices=FLOW_FORMATS,
         default=None,
@@ -165,7 +171,13 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         return ExitStatus.SUCCESS
     directory = os.path.abspath(args.output)
     _check_output(directory)
-    result = simulate(args.scenario, seed=args.seed, lines=args.lines or None, hours=args.hours)
+    result = simulate(
+        args.scenario,
+        seed=args.seed,
+        lines=args.lines or None,
+        hours=args.hours,
+        next_day=args.next_day,
+    )
     os.makedirs(directory, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".simulate-", dir=directory)
     try:

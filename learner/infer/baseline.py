@@ -13,10 +13,13 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
 
+from learner.infer.cidr import IPNetwork, infer_cluster_cidrs
+from learner.infer.hidden_peers import hidden_peers
 from learner.infer.policy_names import policy_names
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import NotFittedError
 from learner.model.flow import EndpointKind
+from learner.model.hidden import HIDDEN_ADDRESSES
 from learner.model.identity import Identity
 from learner.model.inventory import Inventory
 from learner.model.policy import (
@@ -84,6 +87,14 @@ def exact_peer(peer: Identity, policy_namespace: str, stats: EdgeStats) -> Peer 
     return None
 
 
+def _cluster_cidrs(inventory: Inventory | None) -> tuple[IPNetwork, ...]:
+    if inventory is None:
+        return ()
+    return infer_cluster_cidrs(
+        ip for w in inventory.workloads if not w.host_network for ip in w.ips
+    )
+
+
 def implicitly_allowed(peer: Identity, direction: str) -> bool:
     """Traffic from a pod's own node is always allowed in; policy cannot and need not say so."""
     return direction == "ingress" and peer.kind == EndpointKind.HOST
@@ -125,6 +136,7 @@ class BaselineLearner:
         )
         subjects: set[Identity] = set()
         warnings: list[str] = []
+        cluster_cidrs = _cluster_cidrs(inventory)
         for edge, stats in store.sorted_edges():
             for subject, other, table, direction in (
                 (edge.destination, edge.source, ingress, "ingress"),
@@ -135,6 +147,11 @@ class BaselineLearner:
                 subjects.add(subject)
                 if implicitly_allowed(other, direction):
                     table[subject]  # noqa: B018 - the subject is isolated all the same
+                    continue
+                if other.address in HIDDEN_ADDRESSES:
+                    # Calico hid the address: only the whole hidden space keeps it working.
+                    for block in hidden_peers(other.address, cluster_cidrs)[0]:
+                        table[subject][block][port_spec(edge)].append(edge)
                     continue
                 peer = exact_peer(other, subject.namespace, stats)
                 if peer is None:

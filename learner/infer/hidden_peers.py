@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
-from learner.infer.cidr import PRIVATE_RANGES, IPNetwork, internet_blocks
+from learner.infer.cidr import IPNetwork
 from learner.model.hidden import HIDDEN_MARK, HIDDEN_PUBLIC
 from learner.model.policy import CIDRPeer
+
+CALICO_PRIVATE: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(text) for text in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+"""What Felix names ``pvt``: the RFC 1918 ranges, IPv4 only. Everything else it does not know
+is ``pub`` - link-local (the cloud's DNS and metadata at 169.254.169.254, NodeLocal DNSCache),
+CGNAT and every IPv6 address included - so the stand-ins must cover exactly that."""
 
 
 def hidden_peers(hidden: str, cluster_cidrs: Sequence[IPNetwork]) -> tuple[list[CIDRPeer], str]:
     """The peers standing for a hidden end and the ``admits`` line saying what they allow."""
     if hidden == HIDDEN_PUBLIC:
-        blocks = [internet_blocks(version, cluster_cidrs) for version in (4, 6)]
-        peers = [CIDRPeer(b.cidr, b.excepts) for b in blocks]
-        what = "any public address"
+        peers = []
+        for everything in (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")):
+            same_family = [c for c in cluster_cidrs if c.version == everything.version]
+            private = [n for n in CALICO_PRIVATE if n.version == everything.version]
+            excepted = ipaddress.collapse_addresses([*private, *same_family])  # type: ignore[type-var]
+            peers.append(CIDRPeer(str(everything), tuple(str(n) for n in excepted)))
+        what = "any public address (for Calico: any outside RFC 1918, link-local included)"
     else:
         peers = []
-        for network in PRIVATE_RANGES[4] + PRIVATE_RANGES[6]:
+        for network in CALICO_PRIVATE:
             same_family = [c for c in cluster_cidrs if c.version == network.version]
             if any(_within(network, c) for c in same_family):
                 continue  # the cluster owns the whole range

@@ -259,6 +259,8 @@ class _Fit:
         self.implicit: list[ImplicitEdge] = []
         self.unknown_namespaces: set[str] = set()
         self.subjects: dict[int, _Subject] = {}
+        self.senders: set[int] = set()
+        """Workloads (bits) seen as the client of any edge: allowed, held back or DNS."""
         self.edges = list(store.sorted_edges())
         self.now = settings.now
         if self.now is None:
@@ -300,6 +302,8 @@ class _Fit:
     def run(self) -> None:
         refs = [(key, stats, self.peer_of(key.source), self.peer_of(key.destination))
                 for key, stats in self.edges]  # fmt: skip
+        refused = {key.source: self.peer_of(key.source) for key in self.store.denied
+                   if key.source.is_pod and key.source.labels}  # fmt: skip
         self.universe = self.builder.build(self.store.namespace_labels)
         self.peers = PeerSelector(self.universe)
         self.cluster_cidrs = parse_networks(self.settings.cluster_cidrs) or infer_cluster_cidrs(
@@ -308,6 +312,7 @@ class _Fit:
         self.detect_dns()
         for key, stats, source, destination in refs:
             self.classify(key, stats, source, destination)
+        self.isolate_refused(refused)
         self.name_counts = self._planned_names()
         self.policies = tuple(
             sorted(
@@ -372,6 +377,22 @@ class _Fit:
             )
         self.dns_peers = tuple(sorted(peers, key=peer_sort_key))
 
+    def isolate_refused(self, refused: Mapping[Identity, _PeerRef | None]) -> None:
+        """Workloads whose every connection attempt was dropped get a policy allowing none.
+
+        Such a pod tried to send and nothing it tried worked all day: least privilege is to
+        keep it that way. Writing no policy for it would leave its egress open - to the
+        internet, and to the cluster DNS, which answers every pod."""
+        for identity, ref in sorted(refused.items(), key=lambda item: item[0].key):
+            if ref is None or ref.kind != "pod" or not ref.bits or not self.labels_known(ref):
+                continue
+            if ref.bits in self.senders or ref.bits in self.subjects:
+                continue
+            self.subject(ref.bits)
+            self.warnings.append(
+                f"{identity.key}: every connection it attempted was dropped; its policy allows none"
+            )
+
     def labels_known(self, ref: _PeerRef) -> bool:
         return not ref.bits & self.peers.unknown
 
@@ -421,6 +442,8 @@ class _Fit:
             for ref, identity in ((source, key.source), (destination, key.destination)):
                 if ref is not None and ref.kind == "pod" and not self.labels_known(ref):
                     self.unknown_namespaces.add(identity.namespace)
+        if source is not None and source_pod:
+            self.senders.add(source.bits)
         if not (source_pod or destination_pod):
             self.hold(key, evidence, "neither end is a pod")
             return
@@ -485,7 +508,7 @@ class _Fit:
         egress = builder.rules(EGRESS, subject.egress)
         if bits & self.dns_bits and self.settings.dns:
             ingress.append(builder.dns_server_rule(subject.dns_served))
-        if self.settings.dns:
+        if self.settings.dns and self.needs_cluster_dns(bits, subject):
             egress.append(builder.dns_rule(subject.dns_edges, subject.dns_names))
         return ProposedPolicy(
             name=name,
@@ -495,6 +518,23 @@ class _Fit:
             ingress=tuple(sorted(ingress, key=lambda r: r.sort_key)),
             egress=tuple(sorted(egress, key=lambda r: r.sort_key)),
         )
+
+    def needs_cluster_dns(self, bits: int, subject: _Subject) -> bool:
+        """Whether a workload's egress gets the cluster-DNS rule.
+
+        A workload that queried the cluster DNS, or connected anywhere at all, resolves names
+        and will again tomorrow (new addresses, a restart), so it gets DNS even if its lookups
+        were not captured. A workload that sent nothing all day gains nothing from DNS but a
+        channel out (DNS tunnelling), so its isolated egress stays closed. The DNS servers
+        themselves resolve through their upstreams (``dnsPolicy: Default``; a CoreDNS asking
+        the cluster DNS is a forwarding loop its ``loop`` plugin stops), which are learned as
+        ordinary edges: they get the rule only when seen querying the cluster DNS.
+        """
+        if subject.dns_edges:
+            return True
+        if bits & ~self.dns_bits == 0:
+            return False
+        return bits in self.senders
 
     def policy_name(self, bits: int, namespace: str, selector: LabelSelector) -> str:
         members = [self.universe.members[i] for i in iter_bits(bits)]
@@ -571,6 +611,8 @@ class _RuleBuilder:
             )
             peers.extend(choice.peers)
             admits.extend(self.fit.universe.names(choice.admitted & ~positives))
+        if addresses and direction == EGRESS:
+            admits.extend(self.add_resolved(addresses))
         if addresses:
             cidr_peers, cidr_admits = self.cidr_peers(direction, addresses)
             peers.extend(cidr_peers)
@@ -652,6 +694,34 @@ class _RuleBuilder:
                     f"({len(addresses)} addresses in {networks} networks observed)"
                 )
         return found
+
+    def add_resolved(self, addresses: dict[str, set[str]]) -> list[str]:
+        """Add the addresses DNS gave for the names this rule's destinations were reached by.
+
+        A client connects to whichever address of a name its resolver hands out, so tomorrow's
+        connection may go to an address of the same answer it has not used yet (a quiet client
+        of a small round-robin set uses two of six in a day). Only names seen on the
+        workload's own connections count, and the rule keeps its ports; addresses in the
+        cluster's ranges are never added. Returns the ``admits`` lines saying what was added.
+        """
+        answers = self.fit.store.dns_answers
+        added: dict[str, list[str]] = {}
+        for name in sorted({n for names in addresses.values() for n in names}):
+            for text in _sorted_addresses(answers.get(name, ())):
+                address = parse_address(text)
+                if text in addresses or address is None:
+                    continue
+                if any(
+                    address.version == c.version and address in c for c in self.fit.cluster_cidrs
+                ):
+                    continue
+                addresses[text] = {name}
+                added.setdefault(name, []).append(text)
+        lines = []
+        for name, found in added.items():
+            shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+            lines.append(f"{shown}: DNS answers for {name}, not connected to yet")
+        return lines
 
     def cidr_peers(
         self, direction: str, addresses: Mapping[str, set[str]]

@@ -84,6 +84,8 @@ def _lines(
         yield _dumps({"kind": "namespace", "namespace": namespace, "labels": labels})
     for key, count in sorted(store.denied.items()):
         yield _dumps({"kind": "denied", **_key(key), "count": count})
+    for name, addresses in sorted(store.dns_answers.items()):
+        yield _dumps({"kind": "dns-answers", "name": name, "addresses": sorted(addresses)})
 
 
 def save_edges(
@@ -141,6 +143,8 @@ def _load_line(
         store.namespace_labels[doc["namespace"]] = _labels(doc["labels"])
     elif kind == "denied":
         store.denied[_edge_key(doc)] = int(doc["count"])
+    elif kind == "dns-answers":
+        store.add_answers(str(doc["name"]), [str(a) for a in doc["addresses"]])
     else:
         raise ValueError(f"unknown kind {kind!r}")
 

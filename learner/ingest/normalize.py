@@ -76,15 +76,19 @@ def normalize(
     options: NormalizeOptions,
     stats: NormalizeStats,
     on_denied: Callable[[Flow], object] | None = None,
+    on_answer: Callable[[Flow], object] | None = None,
 ) -> Iterator[Flow]:
     """Yield the flows that are evidence for rules; count the rest in ``stats``.
 
     ``on_denied`` sees every dropped flow set aside, so that a connection one end allowed and
-    the other dropped is not learned as allowed.
+    the other dropped is not learned as allowed. ``on_answer`` sees every DNS response that
+    carries addresses (replies, so never evidence themselves): what names resolve to.
     """
     skipped = stats.skipped
     for flow in flows:
         stats.seen += 1
+        if flow.dns_answers and on_answer is not None:
+            on_answer(flow)
         if flow.is_reply:  # the commonest reason, checked before the call
             skipped[SkipReason.REPLY] += 1
             continue

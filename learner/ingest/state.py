@@ -92,6 +92,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (source, destination, protocol, port)
     ) WITHOUT ROWID;
     """,
+    # 3: what DNS responses said names resolve to (EdgeStore.dns_answers), so addresses a
+    # client's name resolved to but that it has not connected to yet survive restarts.
+    """
+    CREATE TABLE dns_answers (
+        name TEXT NOT NULL,
+        address TEXT NOT NULL,
+        PRIMARY KEY (name, address)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -388,6 +397,8 @@ class StateStore:
                 row["port"],
             )
             store.denied[key] = store.denied.get(key, 0) + int(row["count"])
+        for row in self._db.execute("SELECT name, address FROM dns_answers ORDER BY 1, 2"):
+            store.add_answers(row["name"], (row["address"],))
 
     def edge_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM edges").fetchone()[0])
@@ -450,6 +461,11 @@ class StateStore:
                 "ON CONFLICT (source, destination, protocol, port) DO UPDATE SET "
                 "count = excluded.count",
                 batch.denied,
+            )
+            self._db.executemany(
+                "INSERT INTO dns_answers (name, address) VALUES (?, ?) "
+                "ON CONFLICT (name, address) DO NOTHING",
+                batch.dns_answers,
             )
 
     # -- positions and counters -----------------------------------------------------------
@@ -531,6 +547,7 @@ class SaveBatch:
     counters: list[tuple[str, int]]
     files: list[tuple[str, str, float]]
     denied: list[tuple[str, str, str, int, int]]
+    dns_answers: list[tuple[str, str]]
 
     @staticmethod
     def capture(
@@ -579,6 +596,12 @@ class SaveBatch:
         return SaveBatch(
             edges=edge_rows,
             denied=denied_rows,
+            # Few and only ever added to: written whole, existing rows left alone.
+            dns_answers=[
+                (name, address)
+                for name, addresses in sorted(store.dns_answers.items())
+                for address in sorted(addresses)
+            ],
             workloads=workload_rows,
             namespaces=namespace_rows,
             positions=position_rows,

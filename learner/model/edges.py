@@ -18,6 +18,10 @@ from learner.model.identity import Identity, IdentityResolver, workload_name_fro
 SAMPLE_LIMIT = 3
 """Example pods, names and requests kept per edge."""
 HTTP_SAMPLE_LIMIT = 200
+DNS_ANSWER_NAMES_LIMIT = 20_000
+"""Names whose DNS answers are kept (a bound on memory; answers of further names are ignored)."""
+DNS_ANSWERS_PER_NAME_LIMIT = 64
+"""Addresses kept per name: a small provider's whole set, a sample of a huge pool's."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -144,6 +148,8 @@ class EdgeStore:
         self.namespace_labels: dict[str, Labels] = {}
         self.denied: dict[EdgeKey, int] = {}
         """Dropped flows per edge (not evidence for rules; see :meth:`contested`)."""
+        self.dns_answers: dict[str, set[str]] = {}
+        """Name → every address DNS responses gave for it (see :meth:`note_answers`)."""
         # Collectors reuse one Endpoint object for a recurring endpoint, so everything this
         # store learns from an endpoint is known once it has seen that object: keyed by id(),
         # holding the object so the id cannot be reused while the entry lives.
@@ -237,6 +243,8 @@ class EdgeStore:
             self.namespace_labels.setdefault(namespace, labels)
         for key, count in other.denied.items():
             self.denied[key] = self.denied.get(key, 0) + count
+        for name, addresses in other.dns_answers.items():
+            self.add_answers(name, addresses)
 
     def copy(self) -> EdgeStore:
         """An independent copy (e.g. to build a proposal while this store keeps learning)."""
@@ -258,6 +266,23 @@ class EdgeStore:
             flow.port,
         )
         self.denied[key] = self.denied.get(key, 0) + flow.count
+
+    def note_answers(self, flow: Flow) -> None:
+        """Remember what a DNS response said ``flow.dns_query`` resolves to: the addresses a
+        client of that name may connect to next, seen connected to or not."""
+        if flow.dns_query:
+            self.add_answers(flow.dns_query, flow.dns_answers)
+
+    def add_answers(self, name: str, addresses: Iterable[str]) -> None:
+        known = self.dns_answers.get(name)
+        if known is None:
+            if len(self.dns_answers) >= DNS_ANSWER_NAMES_LIMIT:
+                return
+            known = self.dns_answers[name] = set()
+        for address in addresses:
+            if len(known) >= DNS_ANSWERS_PER_NAME_LIMIT:
+                return
+            known.add(address)
 
     def contested(self) -> list[EdgeKey]:
         """Edges allowed where they left but dropped where they arrived, never seen arriving.

@@ -155,3 +155,5 @@ class Flow(NamedTuple):
     node: str = ""
     policies: tuple[str, ...] = ()
     """Names of the policies the CNI reported as deciding this flow, when it says."""
+    dns_answers: tuple[str, ...] = ()
+    """For an L7 DNS response: the addresses ``dns_query`` resolved to."""

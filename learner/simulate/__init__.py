@@ -114,14 +114,18 @@ def simulate(
     seed: int = 1,
     lines: int | None = None,
     hours: float = 24.0,
+    next_day: bool = False,
 ) -> SimulationResult:
     """Build ``scenario`` over ``hours`` of simulated time (the first 75 % is the learning
-    window, the rest the held-out window). With ``lines``, rates are scaled so the Hubble
-    output has about that many lines; otherwise the scenario's natural rates apply.
+    window, the rest the held-out window). With ``next_day``, the learning window is all of
+    ``hours`` and the held-out window the next ``hours``, after a change window in which every
+    controller rolls out, role-labelled databases fail over and declared address pools rotate.
+    With ``lines``, rates are scaled so the Hubble output (both windows) has about that many
+    lines; otherwise the scenario's natural rates apply.
 
     Raises ``KeyError`` for an unknown scenario name (see :data:`SCENARIOS`).
     """
-    built = build_scenario(scenario, seed=seed, hours=hours)
+    built = build_scenario(scenario, seed=seed, hours=hours, next_day=next_day)
     scale = calibrate_scale(built, seed, lines) if lines else 1.0
     return SimulationResult(built, seed, scale)
 

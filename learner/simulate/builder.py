@@ -34,6 +34,8 @@ SIMULATION_START = datetime(2026, 3, 2, tzinfo=UTC)
 """A Monday, 00:00 UTC: fixed so the same seed always gives the same bytes."""
 START_NS = int(SIMULATION_START.timestamp()) * SECOND
 LEARNING_FRACTION = 0.75
+NEXT_DAY_GAP_MINUTES = 15
+"""With ``next_day``: the change window between the learning and the held-out period."""
 
 D, S, P, DS, CJ = (
     WorkloadKind.DEPLOYMENT,
@@ -79,22 +81,44 @@ class ScenarioBuilder:
     """A :class:`ClusterBuilder` plus the connections, with helpers for the usual traffic."""
 
     def __init__(
-        self, name: str, seed: int, hours: float, *, gap_minutes: float = 0, nodes: int = 4
+        self,
+        name: str,
+        seed: int,
+        hours: float,
+        *,
+        gap_minutes: float = 0,
+        nodes: int = 4,
+        next_day: bool = False,
     ) -> None:
         self.name = name
+        self.next_day = next_day
         total = int(hours * HOUR)
-        gap = int(gap_minutes * 60 * SECOND)
-        learning_end = START_NS + int((total - gap) * LEARNING_FRACTION)
+        if next_day:
+            # Learn on the whole first period; the held-out period is as long and starts once
+            # the change window between them (rollouts, failovers) is over.
+            gap = int(max(gap_minutes, NEXT_DAY_GAP_MINUTES) * 60 * SECOND)
+            learning_end = START_NS + total
+            end = learning_end + gap + total
+        else:
+            gap = int(gap_minutes * 60 * SECOND)
+            learning_end = START_NS + int((total - gap) * LEARNING_FRACTION)
+            end = START_NS + total
         self.learning = Window("learning", START_NS, learning_end)
-        self.held_out = Window("held-out", learning_end + gap, START_NS + total)
+        self.held_out = Window("held-out", learning_end + gap, end)
         self.cluster = ClusterBuilder(
             name, random.Random(f"{seed}|{name}|topology"), nodes=nodes, start_ns=START_NS,
-            end_ns=START_NS + total,
+            end_ns=end,
         )  # fmt: skip
         self.specs: list[ConnectionSpec] = []
         self.no_dns: set[str] = set()
         self.dns_over_tcp: set[str] = set()
         self.resolver: Workload | None = None
+
+    @property
+    def pool_rotation_ns(self) -> int:
+        """When provider address pools rotate: the held-out period's start with ``next_day``
+        (the next day's DNS answers come from other addresses of the pool), else never."""
+        return self.held_out.start_ns if self.next_day else 0
 
     def at(self, fraction: float) -> int:
         """An instant ``fraction`` of the way through the learning window."""
@@ -137,6 +161,8 @@ class ScenarioBuilder:
         self.connect(attacker, target, 0, Poisson(2), denied=True, scan_ports=tuple(ports))
 
     def finish(self, description: str) -> Scenario:
+        if self.next_day:
+            self._day_after_events()
         cluster = self.cluster.build()
         specs = [*self.specs, *self._probes(cluster), *self._dns(cluster)]
         specs = [self._mark_rare_jobs(cluster, spec) for spec in specs]
@@ -148,6 +174,21 @@ class ScenarioBuilder:
             learning=self.learning,
             held_out=self.held_out,
         )
+
+    def _day_after_events(self) -> None:
+        """What happens between one day and the next on a real cluster: every controller is
+        rolled out (new pod-template-hash, new pods and addresses), and every operator-managed
+        database with per-pod role labels fails over (``role=primary`` moves to another pod).
+        CronJobs start new runs by themselves; pools rotate where the scenario declares them."""
+        change, held_out = self.learning.end_ns + 30 * SECOND, self.held_out.start_ns
+        controllers = (WorkloadKind.DEPLOYMENT, WorkloadKind.STATEFULSET, WorkloadKind.DAEMONSET)
+        for workload in self.cluster.workloads():
+            rolled = self.cluster.rolls_out_between(workload, change, held_out)
+            if workload.kind in controllers and not rolled:
+                self.cluster.rollout(workload, change, 20 * SECOND)
+            failed_over = self.cluster.fails_over_between(workload, change, held_out)
+            if workload.kind is WorkloadKind.STATEFULSET and workload.pod_noise and not failed_over:
+                self.cluster.failover(workload, change + 60 * SECOND)
 
     def _probes(self, cluster: Cluster) -> list[ConnectionSpec]:
         """Kubelet readiness/liveness probes: from the pod's own node, every 10 s per pod."""
@@ -198,8 +239,10 @@ class ScenarioBuilder:
                 else Poisson(60 + 0.05 * rates.get(workload.id, 0.0))
             )
             for protocol, port_name in ((UDP, "dns"), (TCP, "dns-tcp")):
-                if protocol is TCP and workload.id not in self.dns_over_tcp:
-                    continue
+                # Every resolver client may use TCP: a stub resolver retries over TCP when an
+                # answer is truncated (RFC 7766), so 53/TCP is allowed for all of them; only
+                # some use it often enough to be seen every day.
+                over_tcp = workload.id in self.dns_over_tcp
                 declared = resolver.port(port_name)
                 result.append(
                     ConnectionSpec(
@@ -208,9 +251,10 @@ class ScenarioBuilder:
                         protocol=protocol,
                         port=declared.port,
                         port_name=port_name,
-                        pattern=pattern if protocol is UDP else Poisson(2),
+                        pattern=pattern if protocol is UDP else Poisson(2 if over_tcp else 0),
                         l7=L7.DNS,
                         requests=tuple(queries),
+                        rare=protocol is TCP and not over_tcp,
                     )
                 )
         return result

@@ -279,6 +279,7 @@ def outside_heavy(s: ScenarioBuilder) -> None:
     s3 = b.external(
         "s3-bulk", ["s3.us-east-1.amazonaws.com", "bucket-exports.s3.amazonaws.com"],
         ["52.216.8.0/24", "52.217.40.0/24", "3.5.0.0/24"], 60,
+        rotate_at_ns=s.pool_rotation_ns,
     )  # fmt: skip
     github = b.external("github", ["api.github.com"], ["140.82.112.0/24", "140.82.113.0/24"], 8)
     slack = b.external("slack", ["hooks.slack.com"], ["34.226.36.0/24", "3.225.65.0/24"], 10)

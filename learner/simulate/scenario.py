@@ -23,8 +23,8 @@ from learner.simulate.traffic_generator import SECOND
 __all__ = ["DEFAULT_SCENARIO", "SCENARIOS", "Scenario", "ScenarioBuilder", "build_scenario"]
 
 
-def _shop(seed: int, hours: float) -> Scenario:
-    s = ScenarioBuilder("shop", seed, hours)
+def _shop(seed: int, hours: float, next_day: bool) -> Scenario:
+    s = ScenarioBuilder("shop", seed, hours, next_day=next_day)
     shop(s, platform(s))
     return s.finish(
         "Multi-tier shop (ingress, frontend, API with L7 HTTP, worker, Postgres, Redis, "
@@ -33,14 +33,14 @@ def _shop(seed: int, hours: float) -> Scenario:
     )
 
 
-def _many_replicas(seed: int, hours: float) -> Scenario:
-    s = ScenarioBuilder("many-replicas", seed, hours, nodes=12)
+def _many_replicas(seed: int, hours: float, next_day: bool) -> Scenario:
+    s = ScenarioBuilder("many-replicas", seed, hours, nodes=12, next_day=next_day)
     shop(s, platform(s, replicas=3), replicas=8)
     return s.finish("The shop with 16-24 replicas per tier on 12 nodes.")
 
 
-def _rollout(seed: int, hours: float) -> Scenario:
-    s = ScenarioBuilder("rollout", seed, hours, gap_minutes=15)
+def _rollout(seed: int, hours: float, next_day: bool) -> Scenario:
+    s = ScenarioBuilder("rollout", seed, hours, gap_minutes=15, next_day=next_day)
     shop(s, platform(s), restart_api=False)
     for workload in s.cluster.workloads():
         if workload.kind in (D, S, DS):
@@ -51,28 +51,28 @@ def _rollout(seed: int, hours: float) -> Scenario:
     )
 
 
-def _cronjobs(seed: int, hours: float) -> Scenario:
-    s = ScenarioBuilder("cronjobs", seed, hours)
+def _cronjobs(seed: int, hours: float, next_day: bool) -> Scenario:
+    s = ScenarioBuilder("cronjobs", seed, hours, next_day=next_day)
     platform(s)
     batch(s)
     return s.finish("CronJobs every 5 minutes, hourly, nightly, weekly and monthly.")
 
 
-def _cross_namespace(seed: int, hours: float) -> Scenario:
-    s = ScenarioBuilder("cross-namespace-monitoring", seed, hours)
+def _cross_namespace(seed: int, hours: float, next_day: bool) -> Scenario:
+    s = ScenarioBuilder("cross-namespace-monitoring", seed, hours, next_day=next_day)
     teams(s, platform(s))
     return s.finish("Six team namespaces scraped by one Prometheus and calling each other.")
 
 
-def _external_ips(seed: int, hours: float) -> Scenario:
-    s = ScenarioBuilder("external-ips", seed, hours)
+def _external_ips(seed: int, hours: float, next_day: bool) -> Scenario:
+    s = ScenarioBuilder("external-ips", seed, hours, next_day=next_day)
     platform(s)
     outside_heavy(s)
     return s.finish("Workers reaching ~80 outside addresses in a few /24s, with DNS names.")
 
 
-def _address_pools(seed: int, hours: float) -> Scenario:
-    s = ScenarioBuilder("address-pools", seed, hours)
+def _address_pools(seed: int, hours: float, next_day: bool) -> Scenario:
+    s = ScenarioBuilder("address-pools", seed, hours, next_day=next_day)
     platform(s)
     address_pools(s)
     return s.finish(
@@ -81,8 +81,8 @@ def _address_pools(seed: int, hours: float) -> Scenario:
     )
 
 
-def _label_styles(seed: int, hours: float) -> Scenario:
-    s = ScenarioBuilder("label-styles", seed, hours)
+def _label_styles(seed: int, hours: float, next_day: bool) -> Scenario:
+    s = ScenarioBuilder("label-styles", seed, hours, next_day=next_day)
     label_zoo(s, platform(s))
     return s.finish(
         "Apps labelled only with app.kubernetes.io/*, only with k8s-app, and pods with "
@@ -90,8 +90,8 @@ def _label_styles(seed: int, hours: float) -> Scenario:
     )
 
 
-def _failover(seed: int, hours: float) -> Scenario:
-    s = ScenarioBuilder("failover", seed, hours, gap_minutes=15)
+def _failover(seed: int, hours: float, next_day: bool) -> Scenario:
+    s = ScenarioBuilder("failover", seed, hours, gap_minutes=15, next_day=next_day)
     label_zoo(s, platform(s))
     for workload in s.cluster.workloads():
         if workload.id == "labels/ledger-db":
@@ -102,8 +102,8 @@ def _failover(seed: int, hours: float) -> Scenario:
     )
 
 
-def _mixed(seed: int, hours: float) -> Scenario:
-    s = ScenarioBuilder("mixed", seed, hours, nodes=8)
+def _mixed(seed: int, hours: float, next_day: bool) -> Scenario:
+    s = ScenarioBuilder("mixed", seed, hours, nodes=8, next_day=next_day)
     p = platform(s, replicas=2)
     shop(s, p, replicas=2)
     teams(s, p)
@@ -113,7 +113,7 @@ def _mixed(seed: int, hours: float) -> Scenario:
     return s.finish("Everything at once: shop, teams, CronJobs, outside traffic, label styles.")
 
 
-SCENARIOS: dict[str, Callable[[int, float], Scenario]] = {
+SCENARIOS: dict[str, Callable[[int, float, bool], Scenario]] = {
     "shop": _shop,
     "many-replicas": _many_replicas,
     "rollout": _rollout,
@@ -125,13 +125,18 @@ SCENARIOS: dict[str, Callable[[int, float], Scenario]] = {
     "failover": _failover,
     "mixed": _mixed,
 }
-"""Scenario name → builder taking ``(seed, hours)``."""
+"""Scenario name → builder taking ``(seed, hours, next_day)``."""
 DEFAULT_SCENARIO = "shop"
 
 
-def build_scenario(name: str, *, seed: int = 1, hours: float = 24.0) -> Scenario:
+def build_scenario(
+    name: str, *, seed: int = 1, hours: float = 24.0, next_day: bool = False
+) -> Scenario:
+    """``name`` over ``hours``; with ``next_day``, learning covers ``hours`` and the held-out
+    window is the next ``hours`` after the day-after events (see
+    :meth:`ScenarioBuilder._day_after_events`)."""
     try:
         factory = SCENARIOS[name]
     except KeyError:
         raise KeyError(name) from None
-    return factory(seed, hours)
+    return factory(seed, hours, next_day)

@@ -213,6 +213,12 @@ class ClusterBuilder:
         """A rolling restart starting at ``at_ns``, replacing one pod every ``step_ns``."""
         self._rollouts.setdefault(workload.id, []).append((at_ns, step_ns))
 
+    def rolls_out_between(self, workload: Workload, start_ns: int, end_ns: int) -> bool:
+        return any(start_ns <= at < end_ns for at, _ in self._rollouts.get(workload.id, []))
+
+    def fails_over_between(self, workload: Workload, start_ns: int, end_ns: int) -> bool:
+        return any(start_ns <= at < end_ns for at in self._failovers.get(workload.id, []))
+
     def failover(self, workload: Workload, at_ns: int) -> None:
         """The operator moves ``role=primary`` to the next instance at ``at_ns`` (a StatefulSet
         with per-pod role labels): the pods stay, their role labels flip."""

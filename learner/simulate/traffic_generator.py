@@ -197,6 +197,8 @@ class TrafficGenerator:
         burst = max(len(spec.scan_ports), 1)
         pattern = spec.pattern
         if isinstance(pattern, Poisson):
+            if pattern.per_hour <= 0:
+                return 0.0
             return max(pattern.per_hour * window.hours * scale, 1.0) * burst
         if isinstance(pattern, Periodic):
             ticks = window.hours * 3600 / pattern.seconds * scale

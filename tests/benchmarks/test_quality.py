@@ -1,4 +1,9 @@
-"""The quality benchmark on one small simulated scenario: the learner's targets hold."""
+"""The quality benchmark's bar: every legitimate connection of the next day is allowed.
+
+The held-out day follows a rollout of every controller, failovers, address-pool rotation and
+new CronJob runs (``simulate(next_day=True)``); nothing forbidden may be allowed beyond what
+Calico's aggregation hid. A weakened learner must fail the same check, or it proves nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,10 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+
+import pytest
+
+from learner.model.config import LearnConfig
 
 QUALITY = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
 
@@ -19,20 +28,64 @@ def load_quality() -> ModuleType:
     return module
 
 
-def test_least_privilege_meets_its_targets_next_to_the_baseline() -> None:
-    quality = load_quality()
-    scores = {s.learner: s for s in quality.evaluate("rollout", seed=4, lines=8_000, hours=12)}
-    ours, baseline = scores["least-privilege"], scores["baseline"]
-    assert ours.held_out_connections > 100
-    assert ours.false_deny_rate <= 0.005
-    assert ours.yaml_lines < baseline.yaml_lines
-    # Nothing forbidden is allowed beyond the deliberate cluster-DNS rule.
-    assert ours.forbidden_allowed == ours.forbidden_dns
-    assert baseline.forbidden_allowed == 0
+quality = load_quality()
+SMALL = {"seed": 4, "lines": 8_000, "hours": 12}
+
+
+def misses(scores: list[object]) -> list[str]:
+    """Rows below the bar, described for the assertion message."""
+    found = []
+    for score in scores:
+        if score.denied_connections or score.forbidden_allowed != score.forbidden_hidden:  # type: ignore[attr-defined]
+            found.append(f"{score.scenario} ({score.variant}): {quality.rows([score])[0]}")  # type: ignore[attr-defined]
+    return found
+
+
+@pytest.mark.parametrize("name", ["rollout", "failover", "address-pools", "cronjobs"])
+def test_the_next_day_is_fully_allowed_after_its_events(name: str) -> None:
+    scores = quality.evaluate(name, learners=("least-privilege",), **SMALL)
+    assert scores and all(s.held_out_connections > 500 for s in scores)
+    assert misses(scores) == []
+
+
+@pytest.mark.slow
+def test_mixed_meets_the_bar_from_hubble_calico_level_2_and_scoped() -> None:
+    """The benchmark's own scale. Calico at levels 0 and 1 is left out: flows.log carries no
+    DNS answers, so a quiet client's unused round-robin addresses stay unknown (docs/quality.md)."""
+    variants = [quality.Variant("mixed"), quality.Variant("mixed", "calico-2"),
+                quality.Variant("mixed", namespace="shop")]  # fmt: skip
+    scores = quality.evaluate("mixed", seed=1, lines=40_000, hours=24, variants=variants,
+                              learners=("least-privilege",))  # fmt: skip
+    assert [s.variant for s in scores] == ["hubble", "calico agg 2", "hubble, -n shop"]
+    assert misses(scores) == []
+    hidden = scores[1]
+    assert hidden.forbidden_hidden > 0  # the documented cost of hidden addresses
+
+
+def test_a_weakened_learner_fails_the_bar() -> None:
+    weakened = LearnConfig(include_system=True, min_flows=2)  # holds back edges seen once
+    scores = quality.evaluate("rollout", learners=("least-privilege",), base=weakened, **SMALL)
+    assert misses(scores) != []
+
+
+def test_a_scoped_run_that_writes_elsewhere_is_an_error(tmp_path: Path) -> None:
+    """-n keeps other namespaces' workloads as peers but must write nothing for them."""
+    variant = quality.Variant("mixed", namespace="shop")
+    assert variant.label == "hubble, -n shop"
+    with pytest.raises(quality.ScopeViolation):
+        quality.evaluate(
+            "mixed",
+            variants=[variant],
+            learners=("least-privilege",),
+            base=LearnConfig(include_system=True, namespaces=("shop", "batch")),
+            **SMALL,
+        )
 
 
 def test_table_has_a_row_per_score() -> None:
-    quality = load_quality()
-    score = quality.Score("s", "l", 200, 1, 1, 3, 2, 4, 5, 60, 0.1)
-    text = quality.table([score])
-    assert text.splitlines()[2] == "| s | l | 0.50 % (1/200) | 1 | 3 (2) | 4 | 5 | 60 |"
+    score = quality.Score("s", "hubble", "l", 200, 1, 1, 3, 2, 0, 4, 60, 0.1)
+    text = quality.markdown([score])
+    assert text.splitlines()[2] == "| s | hubble | l | 99.50 % (1/200) | 3 (2; 0) | 4 | 60 |"
+    assert quality.percent(quality.Score("s", "h", "l", 3335, 1, 1, 0, 0, 0, 1, 1, 0.0)) == (
+        "99.97 %"
+    )

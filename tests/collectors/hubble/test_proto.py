@@ -63,6 +63,7 @@ def test_all_samples_cover_the_interesting_cases() -> None:
     assert {Protocol.TCP, Protocol.UDP, Protocol.ICMPV4} <= {f.protocol for f in flows}
     assert any(f.http is not None for f in flows)
     assert any(f.dns_query for f in flows)
+    assert any(f.dns_answers and f.is_reply for f in flows)
     assert any(f.policies for f in flows)
     assert any(f.source.workload_name for f in flows)
 

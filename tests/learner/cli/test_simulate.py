@@ -137,3 +137,19 @@ def test_help_gives_the_command_that_made_the_examples() -> None:
     from learner.cli.simulate import EXAMPLES as HELP_EXAMPLES
 
     assert EXAMPLE_COMMAND in HELP_EXAMPLES
+
+
+def test_next_day_learns_a_whole_day_and_holds_out_the_next(tmp_path: Path) -> None:
+    argv = ["simulate", "--scenario", "failover", "--lines", "800", "--next-day"]
+    status, _, err = run_cli(*argv, "--output-dir", str(tmp_path))
+    assert (status, err) == (ExitStatus.SUCCESS, "")
+    windows = json.loads((tmp_path / "ground-truth.json").read_text())["windows"]
+    assert windows["learning"] == {
+        "start": "2026-03-02T00:00:00Z",
+        "end": "2026-03-03T00:00:00Z",
+        "files": ["flows/learning.jsonl"],
+    }
+    assert (windows["held_out"]["start"], windows["held_out"]["end"]) == (
+        "2026-03-03T00:15:00Z",
+        "2026-03-04T00:15:00Z",
+    )

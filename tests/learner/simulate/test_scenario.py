@@ -5,9 +5,10 @@ from collections import Counter
 
 import pytest
 
+from learner.model.flow import Protocol
 from learner.model.policy import NAMESPACE_NAME_LABEL
 from learner.simulate import SCENARIOS, simulate
-from learner.simulate.cluster import ENTITIES, WorkloadKind
+from learner.simulate.cluster import ENTITIES, Pod, WorkloadKind
 from learner.simulate.scenario import build_scenario
 from learner.simulate.traffic_generator import L7, PerJobRun
 
@@ -151,7 +152,10 @@ def test_weekly_job_outside_the_learning_window_is_marked_rare() -> None:
     backup = [s for s in scenario.connections if s.client == "shop-data/db-backup"]
     assert backup and all(s.rare for s in backup)
     nightly = [s for s in scenario.connections if s.client == "shop/nightly-report"]
-    assert nightly and not any(s.rare for s in nightly)
+    # Its DNS over TCP is allowed but only a truncated answer would make it happen.
+    tcp_dns = [s for s in nightly if s.port == 53 and s.protocol is Protocol.TCP]
+    assert tcp_dns and all(s.rare for s in tcp_dns)
+    assert not any(s.rare for s in nightly if s not in tcp_dns)
 
 
 def test_rolling_restart_mid_window_changes_pod_names() -> None:
@@ -193,3 +197,43 @@ def test_lines_calibration_is_close() -> None:
 def test_unknown_scenario() -> None:
     with pytest.raises(KeyError):
         simulate("no-such-scenario")
+
+
+def test_the_next_day_follows_a_day_of_events() -> None:
+    """With next_day the held-out day comes after what a real night brings: every controller
+    rolled out, the operator-managed database failed over, pools rotated, new Job runs."""
+    scenario = build_scenario("mixed", next_day=True)
+    learning, held_out = scenario.learning, scenario.held_out
+    day = 24 * 3600 * 10**9
+    assert learning.end_ns - learning.start_ns == day == held_out.end_ns - held_out.start_ns
+    assert learning.end_ns < held_out.start_ns
+    pods = scenario.cluster.pods
+
+    def alive(workload_id: str, at: int) -> list[Pod]:
+        return [p for p in pods if p.workload.id == workload_id and p.alive(at)]
+
+    last, first = learning.end_ns - 1, held_out.start_ns
+    controllers = (WorkloadKind.DEPLOYMENT, WorkloadKind.STATEFULSET, WorkloadKind.DAEMONSET)
+    for workload in scenario.cluster.workloads:
+        if workload.kind in controllers:
+            before, after = alive(workload.id, last), alive(workload.id, first)
+            assert before and after, workload.id
+            assert {p.revision for p in before}.isdisjoint({p.revision for p in after})
+            assert {p.ip for p in before} != {p.ip for p in after}, workload.id
+
+    def primary(at: int) -> set[str]:
+        return {p.name for p in alive("labels/ledger-db", at) if ("role", "primary") in p.labels}
+
+    assert len(primary(last)) == len(primary(first)) == 1
+    assert primary(last) != primary(first)
+    bulk = scenario.cluster.external("external:s3-bulk")
+    assert bulk.rotates_at_ns == first and set(bulk.rotated_ips).isdisjoint(bulk.ips)
+    jobs = [p for p in pods if p.workload.kind is WorkloadKind.CRONJOB]
+    learned = {p.revision for p in jobs if p.start_ns < learning.end_ns}
+    assert {p.revision for p in jobs if p.start_ns >= first} - learned
+
+
+def test_without_next_day_the_windows_split_one_period() -> None:
+    scenario = build_scenario("mixed")
+    assert scenario.held_out.end_ns - scenario.learning.start_ns == 24 * 3600 * 10**9
+    assert not scenario.cluster.external("external:s3-bulk").rotated_ips
