@@ -10,7 +10,7 @@ from typing import Any
 from learner.app.cni_choice import resolve_cni
 from learner.app.compare import diff_sources
 from learner.app.console import Env
-from learner.app.pipeline import effective_inventory, new_store
+from learner.app.pipeline import effective_inventory, new_store, reading_progress
 from learner.app.run import load_inventory
 from learner.cli.options import (
     add_cluster_flags,
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     store = new_store(config)
     collected = CollectorStats()
     if inputs:
-        progress = env.progress("reading flows")
+        progress = reading_progress(env, inputs)
         read_into_store(args, inputs, store, config, collected, NormalizeStats(), progress)
         store.resolve_unlabelled()
     inventory = effective_inventory(

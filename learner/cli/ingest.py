@@ -20,7 +20,8 @@ from contextlib import ExitStack, contextmanager
 from typing import IO, Any, cast
 
 from learner.app.console import Env
-from learner.app.pipeline import read_flows
+from learner.app.pipeline import PROGRESS_EVERY, read_flows
+from learner.app.progress import Progress
 from learner.app.session import LearningSession
 from learner.cli.options import (
     add_command_parser,
@@ -33,7 +34,13 @@ from learner.ingest.state import StateStore
 from learner.ingest.statelock import exclusive_writer
 from learner.model.config import LearnConfig
 from learner.model.errors import ExitStatus, InputError
-from learner.model.input_files import STDIN, expand_inputs, open_binary
+from learner.model.input_files import (
+    STDIN,
+    expand_inputs,
+    metered_reads,
+    open_binary,
+    total_size,
+)
 
 HELP = "add flow files (Hubble or Calico exports) to a learning state file"
 EXAMPLES = """\
@@ -91,6 +98,24 @@ def spooled_stdin(directory: str) -> Iterator[str]:
             sys.stdin = saved
 
 
+def read_file(
+    path: str,
+    session: LearningSession,
+    args: argparse.Namespace,
+    progress: Progress,
+    done_bytes: int,
+) -> None:
+    """Add the flows of ``path`` to ``session``, with progress counted from ``done_bytes``."""
+    flows = read_flows([path], source=args.source, strict=args.strict, stats=session.collected)
+    options = session.config.normalize_options()
+    normalized = session.normalized
+    with metered_reads() as meter:
+        for flow in normalize(flows, options, normalized, session.note_denied):
+            session.add(flow)
+            if normalized.included & PROGRESS_EVERY == 0:
+                progress.update(normalized.seen, done_bytes + meter.position())
+
+
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     config = LearnConfig(
         include_dropped=args.include_dropped,
@@ -108,24 +133,26 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         session = LearningSession(state, config)
         before = len(session.store.edges)
         ingested = skipped = 0
-        for path in paths:
-            if path == STDIN:
-                digest = stack.enter_context(spooled_stdin(directory))
-            else:
-                digest = file_digest(path)
-            earlier = state.ingested(digest)
-            if earlier is not None and not args.force:
-                env.warning(f"{path}: already ingested (as {earlier}); skipped (use --force)")
-                skipped += 1
-                continue
-            flows = read_flows(
-                [path], source=args.source, strict=args.strict, stats=session.collected
-            )
-            options = config.normalize_options()
-            for flow in normalize(flows, options, session.normalized, session.note_denied):
-                session.add(flow)
-            session.write(session.capture(files=[(digest, path)]))
-            ingested += 1
+        progress = env.progress("reading flows", total=total_size(paths))
+        done_bytes = 0
+        try:
+            for path in paths:
+                if path == STDIN:
+                    digest = stack.enter_context(spooled_stdin(directory))
+                else:
+                    digest = file_digest(path)
+                earlier = state.ingested(digest)
+                if earlier is not None and not args.force:
+                    env.warning(f"{path}: already ingested (as {earlier}); skipped (use --force)")
+                    skipped += 1
+                else:
+                    read_file(path, session, args, progress, done_bytes)
+                    session.write(session.capture(files=[(digest, path)]))
+                    ingested += 1
+                done_bytes += 0 if path == STDIN else os.path.getsize(path)
+                progress.update(session.normalized.seen, done_bytes)
+        finally:
+            progress.close()
         collected, normalized = session.collected, session.normalized
         for error in collected.errors:
             env.warning(f"skipped {error}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from learner.app.console import Progress
 from learner.app.pipeline import ingest, read_flows
+from learner.app.progress import Progress
 from learner.app.run import Reader
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
@@ -76,6 +76,7 @@ def read_into_store(
     """Read ``inputs`` into ``store`` on the engine ``--engine`` chose (``verify``, ``diff``)."""
     reader = engine_reader(args, config)
     if reader is not None:
+        progress.close()  # Spark shows its own
         reader(inputs, store, collected, normalized)
         return
     flows = read_flows(inputs, source=args.source, strict=args.strict, stats=collected)

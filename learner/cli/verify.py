@@ -16,7 +16,7 @@ import orjson
 
 from learner.app.cni_choice import resolve_cni
 from learner.app.console import Env
-from learner.app.pipeline import effective_inventory, new_store
+from learner.app.pipeline import effective_inventory, new_store, reading_progress
 from learner.cli.options import (
     add_cluster_flags,
     add_cni_flags,
@@ -296,7 +296,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     store = new_store(config)
     collected, normalized = CollectorStats(), NormalizeStats()
     read_into_store(
-        args, inputs, store, config, collected, normalized, env.progress("reading flows")
+        args, inputs, store, config, collected, normalized, reading_progress(env, inputs)
     )
     store.resolve_unlabelled()
     report_reading(env, collected, normalized)
