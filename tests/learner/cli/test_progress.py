@@ -24,17 +24,27 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "learner.cli", *args]
 
 
-@pytest.fixture(scope="module")
-def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two windows of simulated Hubble flows, gzip-compressed (about 60,000 lines, 5 MB)."""
-    root = tmp_path_factory.mktemp("progress")
+def simulated(root: Path, lines: int) -> Path:
+    """Two windows of simulated Hubble flows, gzip-compressed."""
     subprocess.run(
-        cli("simulate", "--lines", "60000", "--gzip", "--output-dir", str(root / "sim")),
+        cli("simulate", "--lines", str(lines), "--gzip", "--output-dir", str(root / "sim")),
         cwd=REPO,
         check=True,
         capture_output=True,
     )
     return root / "sim" / "flows"
+
+
+@pytest.fixture(scope="module")
+def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 12,000 lines (1 MB): a dozen progress reports at interval 0."""
+    return simulated(tmp_path_factory.mktemp("progress"), 12_000)
+
+
+@pytest.fixture(scope="module")
+def long_flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 60,000 lines (5 MB): reading takes seconds, past the terminal line's delay."""
+    return simulated(tmp_path_factory.mktemp("progress-long"), 60_000)
 
 
 def run_piped(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
@@ -142,11 +152,11 @@ def read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def test_on_a_terminal_one_line_is_redrawn_in_place(flows: Path, tmp_path: Path) -> None:
+def test_on_a_terminal_one_line_is_redrawn_in_place(long_flows: Path, tmp_path: Path) -> None:
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     process = subprocess.Popen(
-        cli("generate", str(flows), "--output-dir", str(tmp_path / "out")),
+        cli("generate", str(long_flows), "--output-dir", str(tmp_path / "out")),
         cwd=REPO,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
