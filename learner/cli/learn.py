@@ -94,6 +94,10 @@ a new edge, Stable after --stabilization-period without one. SIGTERM/SIGINT save
 """
 
 
+LEARN_PROGRESS_INTERVAL = 60.0
+"""Seconds between progress log lines of ``learn`` (it runs for days) unless given."""
+
+
 def register(sub: Any) -> None:
     parser = add_command_parser(sub, "learn", HELP, EXAMPLES)
     add_state_flag(parser)
@@ -141,7 +145,7 @@ def register(sub: Any) -> None:
     add_server_arguments(parser)
     add_learner_options(parser)
     add_output_options(parser)
-    add_progress_flags(parser)
+    add_progress_flags(parser, default_interval=LEARN_PROGRESS_INTERVAL)
     parser.set_defaults(handler=run)
 
 
@@ -309,10 +313,6 @@ def stop_on_signals(learner: LiveLearner) -> Iterator[list[int]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-LEARN_PROGRESS_INTERVAL = 60.0
-"""Seconds between progress log lines of ``learn`` (it runs for days) unless given."""
 
 
 def learn_progress(args: argparse.Namespace, env: Env, log: logging.Logger) -> Progress:

@@ -119,7 +119,9 @@ def add_flow_options(
     add_progress_flags(parser)
 
 
-def add_progress_flags(parser: argparse.ArgumentParser) -> None:
+def add_progress_flags(
+    parser: argparse.ArgumentParser, default_interval: float = DEFAULT_INTERVAL
+) -> None:
     """``-q/--quiet`` and ``--progress-interval``: how progress on stderr is shown."""
     group = parser.add_argument_group("progress")
     group.add_argument(
@@ -134,7 +136,7 @@ def add_progress_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SECONDS",
         help="when stderr is not a terminal (CI logs), print a progress line every SECONDS "
-        f"(default {DEFAULT_INTERVAL:g}; on a terminal one line is redrawn in place)",
+        f"(default {default_interval:g}; on a terminal one line is redrawn in place)",
     )
 
 
