@@ -70,7 +70,8 @@ class Progress:
         self._emit = emit
         self._start = time.monotonic()
         self._last_line = self._start
-        self._last_shown = ""
+        self._shown_any = False
+        self._last_percent: int | None = None
         self._items = 0
         self._position = 0
         self._closed = False
@@ -114,11 +115,18 @@ class Progress:
             self._bar.set_postfix_str(f"{self._items:,} {self.unit}", refresh=False)
         self._bar.update(done - self._bar.n)
 
+    def percent(self) -> int | None:
+        if self.total is None:
+            return None
+        return 100 * min(self._position, self.total) // self.total
+
     def _line(self, now: float) -> None:
-        text = self.describe(now - self._start)
-        if text.split(",")[0] == self._last_shown.split(",")[0] and self.total is not None:
+        percent = self.percent()
+        if percent is not None and percent == self._last_percent:
             return  # the same percentage again says nothing new
-        self._last_shown = text
+        self._last_percent = percent
+        self._shown_any = True
+        text = self.describe(now - self._start)
         if self._emit is not None:
             self._emit(text)
         else:
@@ -131,9 +139,8 @@ class Progress:
             rate = self._items / elapsed if elapsed > 0 else 0.0
             return f"{self.label}: {self._items:,} {self.unit} in {spent} ({rate:,.0f}/s)"
         done = min(self._position, self.total)
-        percent = 100 * done // self.total
         text = (
-            f"{self.label}: {percent}% ({plain_size(done)} of {plain_size(self.total)}), "
+            f"{self.label}: {self.percent()}% ({plain_size(done)} of {plain_size(self.total)}), "
             f"{self._items:,} {self.unit}, {spent} elapsed"
         )
         if 0 < done < self.total:
@@ -149,5 +156,5 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif self.style.mode == "lines" and self._last_shown:
+        elif self.style.mode == "lines" and self._shown_any:
             self._line(time.monotonic())
