@@ -146,7 +146,7 @@ def detect_source(path: str) -> Source | None:
         return None
     for file in files[:1]:
         try:
-            with open_text(file) as handle:
+            with open_text(file, metered=False) as handle:
                 sample = handle.read(SAMPLE_CHARS)
         except (OSError, EOFError, zlib.error):
             return None

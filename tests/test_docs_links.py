@@ -76,3 +76,14 @@ def test_the_link_check_sees_a_broken_link(tmp_path: Path) -> None:
     targets = relative_links(page)
     assert targets == ["#title", "#nope", "missing.md"]
     assert anchors_of(page) == {"title"}
+
+
+def test_the_manual_index_lists_every_page() -> None:
+    index = ROOT / "docs" / "README.md"
+    listed = {
+        (index.parent / target).resolve()
+        for line in prose_lines(index.read_text(encoding="utf-8"))
+        for target in LINK.findall(line)
+    }
+    pages = {page.resolve() for page in (ROOT / "docs").glob("*.md") if page != index}
+    assert pages - listed == set(), "add these pages to docs/README.md"

@@ -1,11 +1,13 @@
-"""The command line's environment: streams, terminal detection, messages and progress."""
+"""The command line's environment: streams, messages, and how progress is shown."""
 
 from __future__ import annotations
 
 import sys
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TextIO
+
+from learner.app.progress import Progress, ProgressMode, ProgressStyle
 
 PROG = "netpol-learner"
 
@@ -14,12 +16,13 @@ PROG = "netpol-learner"
 class Env:
     stdout: TextIO
     stderr: TextIO
-    interactive: bool = False
-    """stderr is a terminal: progress may be drawn."""
+    progress_style: ProgressStyle = ProgressStyle()
+    """How progress is shown on stderr; off unless the process sets it (see from_process)."""
 
     @staticmethod
     def from_process() -> Env:
-        return Env(sys.stdout, sys.stderr, interactive=sys.stderr.isatty())
+        mode: ProgressMode = "terminal" if sys.stderr.isatty() else "lines"
+        return Env(sys.stdout, sys.stderr, ProgressStyle(mode))
 
     def error(self, message: str) -> None:
         print(f"{PROG}: error: {message}", file=self.stderr)
@@ -30,39 +33,14 @@ class Env:
     def info(self, message: str) -> None:
         print(message, file=self.stdout)
 
-    def progress(self, label: str) -> Progress:
-        return Progress(self, label)
-
-
-@dataclass
-class Progress:
-    """A one-line progress counter on stderr, drawn only on a terminal and after a moment."""
-
-    env: Env
-    label: str
-    delay: float = 0.5
-    interval: float = 0.2
-    _start: float = field(default_factory=time.monotonic)
-    _last: float = 0.0
-    _drawn: bool = False
-
-    def update(self, done: int, total: int | None = None, unit: str = "lines") -> None:
-        if not self.env.interactive:
-            return
-        now = time.monotonic()
-        if now - self._start < self.delay or now - self._last < self.interval:
-            return
-        self._last = now
-        rate = done / max(now - self._start, 1e-9)
-        text = f"{self.label}: {done:,} {unit} ({rate:,.0f}/s)"
-        if total:
-            text = f"{self.label}: {done:,}/{total:,} {unit} ({100 * done / total:.0f}%)"
-        self.env.stderr.write("\r" + text + "\x1b[K")
-        self.env.stderr.flush()
-        self._drawn = True
-
-    def close(self) -> None:
-        if self._drawn:
-            self.env.stderr.write("\r\x1b[K")
-            self.env.stderr.flush()
-            self._drawn = False
+    def progress(
+        self,
+        label: str,
+        total: int | None = None,
+        unit: str = "flows",
+        emit: Callable[[str], None] | None = None,
+    ) -> Progress:
+        """Progress on stderr: of ``total`` bytes when known, else a count of ``unit``."""
+        return Progress(
+            label, stream=self.stderr, style=self.progress_style, total=total, unit=unit, emit=emit
+        )

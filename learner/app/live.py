@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from collectors.live_sources import FlowSource
 from learner.app.git_loop import ProposalPublishing
+from learner.app.progress import ProgressSink
 from learner.app.session import LearningSession
 from learner.ingest.normalize import normalize
 from learner.ingest.stability import (
@@ -116,8 +117,11 @@ class LiveLearner:
         inventory: Inventory | None = None,
         inventory_loader: Callable[[], Inventory] | None = None,
         publishing: ProposalPublishing | None = None,
+        progress: ProgressSink | None = None,
     ) -> None:
         self.session = session
+        self.progress = progress
+        """Told how many flows were read this run (a count and rate: a stream has no end)."""
         self.publishing = publishing
         """Publishes each proposal to a git branch when set (learn --git-repo)."""
         self.source = source
@@ -200,6 +204,8 @@ class LiveLearner:
             self._consumer.join(self.settings.shutdown_timeout)
             if self._consumer.is_alive():
                 log.warning("the flow reader did not stop in time; saving what it committed")
+        if self.progress is not None:
+            self.progress.close()
         self.save()
 
     def _consume(self) -> None:
@@ -208,6 +214,9 @@ class LiveLearner:
         add = session.add
         commit = self.source.commit
         limit = self.settings.save_every_flows
+        progress = self.progress
+        normalized = session.normalized
+        seen_before = normalized.seen
         try:
             flows = normalize(
                 self.source.flows(),
@@ -222,6 +231,8 @@ class LiveLearner:
                     commit()
                 if session.flows_since_save >= limit:
                     self._wake.set()
+                if progress is not None:  # a stream can be slow: every flow, throttled there
+                    progress.update(normalized.seen - seen_before)
         except BaseException as error:  # handed to the main thread, which re-raises it
             self._failure = error
         finally:

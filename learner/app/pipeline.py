@@ -12,7 +12,8 @@ from typing import Protocol as TypingProtocol
 
 from collectors.base import FILE_SOURCES, Collector
 from collectors.detect import detect_source as detect
-from learner.app.console import Progress
+from learner.app.console import Env
+from learner.app.progress import Progress, ProgressSink
 from learner.app.scope import scope_proposal
 from learner.infer.baseline import BaselineLearner
 from learner.infer.least_privilege import PolicyLearner
@@ -23,7 +24,7 @@ from learner.model.edges import EdgeStore
 from learner.model.errors import UsageError
 from learner.model.flow import Flow
 from learner.model.identity import IdentityResolver
-from learner.model.input_files import expand_inputs
+from learner.model.input_files import expand_inputs, metered_reads, total_size
 from learner.model.inventory import Inventory, from_store
 from learner.model.policy import Evidence, PendingEdge, Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
@@ -59,14 +60,24 @@ def new_store(config: LearnConfig) -> EdgeStore:
     return EdgeStore(IdentityResolver(config.ignore_labels))
 
 
+def reading_progress(env: Env, inputs: Sequence[str]) -> Progress:
+    """Progress of reading ``inputs``: a percentage of their bytes, or a count for stdin."""
+    return env.progress("reading flows", total=total_size(expand_inputs(inputs)))
+
+
+PROGRESS_EVERY = 0x3FF
+"""Report progress once per this many + 1 included flows (cheap enough at any rate)."""
+
+
 def ingest(
     flows: Iterable[Flow],
     store: EdgeStore,
     config: LearnConfig,
     stats: NormalizeStats,
-    progress: Progress | None = None,
+    progress: ProgressSink | None = None,
 ) -> None:
-    """Normalise ``flows`` and add the included ones to ``store``."""
+    """Normalise ``flows`` and add the included ones to ``store``, reporting to ``progress``
+    how many flows were read and how many bytes of the files that ``flows`` opened."""
     add = store.add
     options = config.normalize_options()
     included = normalize(
@@ -76,11 +87,15 @@ def ingest(
         for flow in included:
             add(flow)
         return
-    for flow in included:
-        add(flow)
-        if stats.included & 0x3FFF == 0:
-            progress.update(stats.seen, unit="flows")
-    progress.close()
+    try:
+        with metered_reads() as meter:
+            for flow in included:
+                add(flow)
+                if stats.included & PROGRESS_EVERY == 0:
+                    progress.update(stats.seen, meter.position())
+            progress.update(stats.seen, meter.position())
+    finally:
+        progress.close()
 
 
 class Learner(TypingProtocol):

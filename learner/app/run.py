@@ -13,6 +13,7 @@ from learner.app.pipeline import (
     ingest,
     new_store,
     read_flows,
+    reading_progress,
     render_policies,
 )
 from learner.app.scope import check_worth_writing, keep_other_namespaces
@@ -148,11 +149,11 @@ def learn_and_render(
 
         parallel_ingest(
             inputs, store, config, jobs=jobs, source=source, strict=strict,
-            collected=collected, normalized=normalized, progress=env.progress("reading flows"),
+            collected=collected, normalized=normalized, progress=reading_progress(env, inputs),
         )  # fmt: skip
     elif inputs:
         flows = read_flows(inputs, source=source, strict=strict, stats=collected)
-        ingest(flows, store, config, normalized, env.progress("reading flows"))
+        ingest(flows, store, config, normalized, reading_progress(env, inputs))
     if save_edges_path:
         save_edges(save_edges_path, store, collected, normalized, config.cni)
     proposal, bundle = render_bundle(

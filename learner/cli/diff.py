@@ -102,7 +102,7 @@ def print_summary(env: Env, diff: DiffResult) -> None:
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     from learner.app.compare import diff_sources
-    from learner.app.pipeline import effective_inventory, new_store
+    from learner.app.pipeline import effective_inventory, new_store, reading_progress
     from learner.app.run import load_inventory
     from outputs.report.documents import diff_report_files
 
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     store = new_store(config)
     collected = CollectorStats()
     if inputs:
-        progress = env.progress("reading flows")
+        progress = reading_progress(env, inputs)
         read_into_store(args, inputs, store, config, collected, NormalizeStats(), progress)
         store.resolve_unlabelled()
     inventory = effective_inventory(

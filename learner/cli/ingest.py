@@ -17,7 +17,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from learner.app.console import Env
 from learner.cli.options import (
@@ -29,7 +29,17 @@ from learner.cli.options import (
 from learner.ingest.statelock import exclusive_writer
 from learner.model.config import LearnConfig
 from learner.model.errors import ExitStatus, InputError
-from learner.model.input_files import STDIN, expand_inputs, open_binary
+from learner.model.input_files import (
+    STDIN,
+    expand_inputs,
+    metered_reads,
+    open_binary,
+    total_size,
+)
+
+if TYPE_CHECKING:
+    from learner.app.progress import Progress
+    from learner.app.session import LearningSession
 
 HELP = "add flow files (Hubble or Calico exports) to a learning state file"
 EXAMPLES = """\
@@ -87,10 +97,31 @@ def spooled_stdin(directory: str) -> Iterator[str]:
             sys.stdin = saved
 
 
-def run(args: argparse.Namespace, env: Env) -> ExitStatus:
-    from learner.app.pipeline import read_flows
-    from learner.app.session import LearningSession
+def read_file(
+    path: str,
+    session: LearningSession,
+    args: argparse.Namespace,
+    progress: Progress,
+    done_bytes: int,
+) -> None:
+    """Add the flows of ``path`` to ``session``, with progress counted from ``done_bytes``."""
+    from learner.app.pipeline import PROGRESS_EVERY, read_flows
     from learner.ingest.normalize import normalize
+
+    flows = read_flows([path], source=args.source, strict=args.strict, stats=session.collected)
+    options = session.config.normalize_options()
+    normalized = session.normalized
+    with metered_reads() as meter:
+        for flow in normalize(
+            flows, options, normalized, session.note_denied, session.note_answers
+        ):
+            session.add(flow)
+            if normalized.included & PROGRESS_EVERY == 0:
+                progress.update(normalized.seen, done_bytes + meter.position())
+
+
+def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    from learner.app.session import LearningSession
     from learner.ingest.state import StateStore
 
     config = LearnConfig(
@@ -109,27 +140,26 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         session = LearningSession(state, config)
         before = len(session.store.edges)
         ingested = skipped = 0
-        for path in paths:
-            if path == STDIN:
-                digest = stack.enter_context(spooled_stdin(directory))
-            else:
-                digest = file_digest(path)
-            earlier = state.ingested(digest)
-            if earlier is not None and not args.force:
-                env.warning(f"{path}: already ingested (as {earlier}); skipped (use --force)")
-                skipped += 1
-                continue
-            flows = read_flows(
-                [path], source=args.source, strict=args.strict, stats=session.collected
-            )
-            options = config.normalize_options()
-            included = normalize(
-                flows, options, session.normalized, session.note_denied, session.note_answers
-            )
-            for flow in included:
-                session.add(flow)
-            session.write(session.capture(files=[(digest, path)]))
-            ingested += 1
+        progress = env.progress("reading flows", total=total_size(paths))
+        done_bytes = 0
+        try:
+            for path in paths:
+                if path == STDIN:
+                    digest = stack.enter_context(spooled_stdin(directory))
+                else:
+                    digest = file_digest(path)
+                earlier = state.ingested(digest)
+                if earlier is not None and not args.force:
+                    env.warning(f"{path}: already ingested (as {earlier}); skipped (use --force)")
+                    skipped += 1
+                else:
+                    read_file(path, session, args, progress, done_bytes)
+                    session.write(session.capture(files=[(digest, path)]))
+                    ingested += 1
+                done_bytes += 0 if path == STDIN else os.path.getsize(path)
+                progress.update(session.normalized.seen, done_bytes)
+        finally:
+            progress.close()
         collected, normalized = session.collected, session.normalized
         for error in collected.errors:
             env.warning(f"skipped {error}")

@@ -4,6 +4,7 @@ keep a proposal fresh."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -14,9 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from collectors.live_sources import LIVE_SOURCES, LiveStream
 from collectors.stream_options import LiveRequest, ReconnectPolicy, ServerOptions
 from learner.app.console import Env
+from learner.app.progress import Progress
 from learner.cli.git_options import add_git_options, git_target_from_args, publishing_for
 from learner.cli.logs import LOG_FORMATS, configure_logging
 from learner.cli.options import (
@@ -26,6 +30,7 @@ from learner.cli.options import (
     add_learner_options,
     add_namespace_flag,
     add_output_options,
+    add_progress_flags,
     add_server_arguments,
     add_state_flag,
     config_from_args,
@@ -78,6 +83,10 @@ a new edge, Stable after --stabilization-period without one. SIGTERM/SIGINT save
 """
 
 
+LEARN_PROGRESS_INTERVAL = 60.0
+"""Seconds between progress log lines of ``learn`` (it runs for days) unless given."""
+
+
 def register(sub: Any) -> None:
     parser = add_command_parser(sub, "learn", HELP, EXAMPLES)
     add_state_flag(parser)
@@ -128,6 +137,7 @@ def register(sub: Any) -> None:
     add_server_arguments(parser)
     add_learner_options(parser)
     add_output_options(parser)
+    add_progress_flags(parser, default_interval=LEARN_PROGRESS_INTERVAL)
     parser.set_defaults(handler=run)
 
 
@@ -266,6 +276,25 @@ def stop_on_signals(learner: LiveLearner) -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
+def learn_progress(args: argparse.Namespace, env: Env, log: logging.Logger) -> Progress:
+    """Flows read and their rate: redrawn on a terminal, else an INFO log line (so that
+    ``--log-format json`` stays one JSON object per line)."""
+    style = env.progress_style
+    if args.progress_interval is None:
+        style = dataclasses.replace(style, interval=LEARN_PROGRESS_INTERVAL)
+    return Progress("learning", stream=env.stderr, style=style, unit="flows", emit=log.info)
+
+
+@contextmanager
+def logs_above_progress(progress: Progress) -> Iterator[None]:
+    """On a terminal, log lines print above the progress line instead of through it."""
+    if progress.style.mode != "terminal":
+        yield
+        return
+    with logging_redirect_tqdm():
+        yield
+
+
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     from learner.app.live import META_INTERVAL, META_STABILIZATION, LiveLearner, LiveSettings
     from learner.app.metrics import MetricsServer, registry_for
@@ -306,6 +335,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             save_interval=save_interval,
         )
         publishing = publishing_for(git_target, state)
+        progress = learn_progress(args, env, log)
         learner = LiveLearner(
             session,
             stream,
@@ -313,6 +343,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             inventory=inventory,
             inventory_loader=load,
             publishing=publishing,
+            progress=progress,
         )
         session.counter_sources.append(
             lambda: {
@@ -344,7 +375,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
             args.interval,
         )
         try:
-            with stop_on_signals(learner) as received:
+            with stop_on_signals(learner) as received, logs_above_progress(progress):
                 learner.run()
         finally:
             if metrics is not None:

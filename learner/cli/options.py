@@ -12,6 +12,7 @@ from typing import Any
 from collectors.base import FILE_SOURCES
 from collectors.stream_options import DEFAULT_SERVER, ReconnectPolicy, ServerOptions, TLSOptions
 from learner.app.cni_choice import CIDR_MATCH_NODES_HELP, CNI_CHOICES, CNI_HELP, resolve_cni
+from learner.app.progress import DEFAULT_INTERVAL, ProgressStyle
 from learner.model.config import DEFAULT_MAX_MALFORMED, LEARNERS, LearnConfig, RenderOptions
 from learner.model.durations import parse_duration, parse_time
 from learner.model.errors import ConfigError, UsageError
@@ -110,6 +111,40 @@ def add_flow_options(
     add_include_dropped_flag(group, dropped_help)
     add_ignore_label_flag(group)
     add_strict_flag(group)
+    add_progress_flags(parser)
+
+
+def add_progress_flags(
+    parser: argparse.ArgumentParser, default_interval: float = DEFAULT_INTERVAL
+) -> None:
+    """``-q/--quiet`` and ``--progress-interval``: how progress on stderr is shown."""
+    group = parser.add_argument_group("progress")
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress on stderr (warnings and errors still print)",
+    )
+    group.add_argument(
+        "--progress-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="when stderr is not a terminal (CI logs), print a progress line every SECONDS "
+        f"(default {default_interval:g}; on a terminal one line is redrawn in place)",
+    )
+
+
+def progress_style_from_args(args: argparse.Namespace, style: ProgressStyle) -> ProgressStyle:
+    """``style`` (what the terminal allows) with the command's progress flags applied."""
+    if getattr(args, "quiet", False):
+        return ProgressStyle("off", style.interval)
+    interval = getattr(args, "progress_interval", None)
+    if interval is None:
+        return style
+    if interval < 0:
+        raise UsageError("--progress-interval must be >= 0")
+    return ProgressStyle(style.mode, interval)
 
 
 def add_learner_options(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ Handlers raise :class:`~learner.errors.NetpolLearnerError` for expected failures
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -30,6 +31,7 @@ from learner.cli import (  # one line per command module; COMMANDS sets the orde
     verify,
 )
 from learner.cli.envflags import apply_environment
+from learner.cli.options import progress_style_from_args
 from learner.ingest.statelock import state_error_message
 from learner.model.errors import ExitStatus, NetpolLearnerError
 
@@ -125,6 +127,9 @@ def main(argv: Sequence[str] | None = None, *, env: Env | None = None, prog: str
         parser.print_help(env.stdout)
         return int(ExitStatus.USAGE)
     try:
+        env = dataclasses.replace(
+            env, progress_style=progress_style_from_args(args, env.progress_style)
+        )
         return int(handler(args, env))
     except NetpolLearnerError as exc:
         if debug:

@@ -10,8 +10,9 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from learner.app.console import Env, Progress
-from learner.cli.options import add_command_parser
+from learner.app.console import Env
+from learner.app.progress import Progress
+from learner.cli.options import add_command_parser, add_progress_flags
 from learner.cli.output_target import add_output_dir_flags, output_dir_from_args
 from learner.model.errors import ExitStatus, UsageError
 from learner.simulate import (
@@ -109,6 +110,7 @@ def register(sub: Any) -> None:
         "as a cluster with a custom Cilium label filter would",
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    add_progress_flags(parser)
     parser.set_defaults(handler=run)
 
 
@@ -208,7 +210,7 @@ def _write_flows(
     options = HubbleOptions(include_volatile_labels=args.include_volatile_labels)
     suffix = ".jsonl.gz" if args.gzip else ".jsonl"
     files: dict[str, list[str]] = {}
-    progress = env.progress("simulating")
+    progress = env.progress("simulating", unit="lines")
     done = 0
     try:
         for window in result.windows:

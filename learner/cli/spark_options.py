@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from learner.app.console import Progress
+from learner.app.progress import Progress
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.run_stats import CollectorStats, NormalizeStats
@@ -80,6 +80,7 @@ def read_into_store(
 
     reader = engine_reader(args, config)
     if reader is not None:
+        progress.close()  # Spark shows its own
         reader(inputs, store, collected, normalized)
         return
     flows = read_flows(inputs, source=args.source, strict=args.strict, stats=collected)

@@ -283,7 +283,7 @@ def report_reading(env: Env, collected: CollectorStats, normalized: NormalizeSta
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
-    from learner.app.pipeline import effective_inventory, new_store
+    from learner.app.pipeline import effective_inventory, new_store, reading_progress
     from learner.semantics.cni import as_enforced_by
 
     output = resolve_output(args, env, formats=OUTPUT_FORMATS, default="text")
@@ -301,7 +301,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     store = new_store(config)
     collected, normalized = CollectorStats(), NormalizeStats()
     read_into_store(
-        args, inputs, store, config, collected, normalized, env.progress("reading flows")
+        args, inputs, store, config, collected, normalized, reading_progress(env, inputs)
     )
     store.resolve_unlabelled()
     report_reading(env, collected, normalized)

@@ -11,6 +11,8 @@ import io
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from typing import IO, cast
 
 from learner.model.errors import InputError, UsageError
@@ -45,11 +47,68 @@ def expand_inputs(inputs: Iterable[str], suffixes: tuple[str, ...] = ()) -> list
     return paths
 
 
+def total_size(paths: Iterable[str]) -> int | None:
+    """Bytes in ``paths`` as stored (compressed for ``.gz``); None when one is standard input."""
+    total = 0
+    for path in paths:
+        if path == STDIN:
+            return None
+        total += os.path.getsize(path)
+    return total
+
+
+class ReadMeter:
+    """How far reading has got through the files opened while it is active (:func:`metered_reads`).
+
+    The position is taken from the file object under any decompression, so a ``.gz`` file counts
+    in compressed bytes and the sum of positions ends at :func:`total_size` of the inputs.
+    """
+
+    def __init__(self) -> None:
+        self._files: list[tuple[IO[bytes], int]] = []
+
+    def opened(self, raw: IO[bytes]) -> None:
+        try:
+            size = os.fstat(raw.fileno()).st_size
+        except (OSError, ValueError, io.UnsupportedOperation):
+            size = 0
+        self._files.append((raw, size))
+
+    def position(self) -> int:
+        """Bytes consumed: a closed file counts whole, an open one up to where it is read."""
+        done = 0
+        for raw, size in self._files:
+            if raw.closed:
+                done += size
+                continue
+            with suppress(OSError, ValueError):  # a pipe or socket has no position
+                done += min(raw.tell(), size)
+        return done
+
+
+_active_meter: ContextVar[ReadMeter | None] = ContextVar("active_meter", default=None)
+
+
+@contextmanager
+def metered_reads() -> Iterator[ReadMeter]:
+    """Count what :func:`open_binary` opens in this context (and generators run from it)."""
+    meter = ReadMeter()
+    token = _active_meter.set(meter)
+    try:
+        yield meter
+    finally:
+        _active_meter.reset(token)
+
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def open_binary(path: str) -> IO[bytes]:
-    """A file or stdin as bytes, decompressed when it starts with gzip's magic number."""
+def open_binary(path: str, *, metered: bool = True) -> IO[bytes]:
+    """A file or stdin as bytes, decompressed when it starts with gzip's magic number.
+
+    Inside :func:`metered_reads` the file is counted unless ``metered`` is false (a peek at
+    the first records, which the real read repeats).
+    """
     raw: IO[bytes]
     if path == STDIN:
         raw = sys.stdin.buffer
@@ -57,6 +116,9 @@ def open_binary(path: str) -> IO[bytes]:
             raw = io.BufferedReader(raw)  # type: ignore[type-var]
     else:
         raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    meter = _active_meter.get()
+    if metered and meter is not None and path != STDIN:
+        meter.opened(raw)
     peek = getattr(raw, "peek", None)
     magic = peek(2)[:2] if peek is not None else b""
     if magic == GZIP_MAGIC:
@@ -64,14 +126,14 @@ def open_binary(path: str) -> IO[bytes]:
     return raw
 
 
-def open_text(path: str, *, strict: bool = False) -> IO[str]:
+def open_text(path: str, *, strict: bool = False, metered: bool = True) -> IO[str]:
     """Open a file or stdin (gzip by magic number) as UTF-8 text.
 
     Invalid UTF-8 becomes U+FFFD, unless ``strict``: then reading raises UnicodeDecodeError
-    (turn it into an input error with :func:`undecodable`).
+    (turn it into an input error with :func:`undecodable`). ``metered``: see :func:`open_binary`.
     """
     errors = "strict" if strict else "replace"
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors=errors)
+    return io.TextIOWrapper(open_binary(path, metered=metered), encoding="utf-8", errors=errors)
 
 
 def undecodable(path: str, error: UnicodeDecodeError) -> InputError:
@@ -79,7 +141,7 @@ def undecodable(path: str, error: UnicodeDecodeError) -> InputError:
     line = 0
     if path != STDIN:
         try:
-            with open_binary(path) as handle:
+            with open_binary(path, metered=False) as handle:
                 for number, raw_line in enumerate(handle, start=1):
                     try:
                         raw_line.decode("utf-8")

@@ -224,3 +224,25 @@ def test_an_unreachable_server_is_exit_status_3_with_one_line(tmp_path: Path) ->
         re.MULTILINE,
     ), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_progress_of_a_stream_is_a_count_and_rate_in_the_log_format(
+    tmp_path: Path, server: HubbleTestServer
+) -> None:
+    state, output = tmp_path / "state.db", tmp_path / "proposal"
+    learner = Learner(
+        server.address, state, output, "--log-format", "json", "--progress-interval", "0"
+    )
+    try:
+        # A stream has no size: no percentage, but how many flows and how fast.
+        learner.wait_for_log(r'"message": "learning: 1,[5-9]\d\d flows in \S+ \([\d,]+/s\)"')
+    finally:
+        code = learner.stop(signal.SIGTERM)
+    assert code == 0, "".join(learner.stderr_lines)
+    counts = []
+    for line in learner.stderr_lines:
+        entry = json.loads(line)  # progress does not break one JSON object per line
+        if found := re.match(r"learning: ([\d,]+) flows", entry["message"]):
+            counts.append(int(found.group(1).replace(",", "")))
+    assert len(counts) >= 2 and counts == sorted(counts)
+    assert "%" not in "".join(learner.stderr_lines)
