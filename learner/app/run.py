@@ -13,6 +13,7 @@ from learner.app.pipeline import (
     effective_inventory,
     ingest,
     new_store,
+    peer_cap,
     read_flows,
     render_policies,
 )
@@ -57,7 +58,7 @@ def load_inventory(
 def load_state(path: str, config: LearnConfig) -> EdgeStore:
     from learner.ingest.state import load_store
 
-    return load_store(path, ignore_labels=config.ignore_labels)
+    return load_store(path, ignore_labels=config.ignore_labels, peer_cap=peer_cap(config))
 
 
 def render_bundle(

@@ -12,6 +12,7 @@ from typing import Any
 
 from learner.app.console import Env
 from learner.app.live import META_INTERVAL, META_STABILIZATION, bundle_files
+from learner.app.pipeline import peer_cap
 from learner.app.scope import check_worth_writing
 from learner.app.session import stats_from_counters
 from learner.cli.options import (
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     requested = output_dir_from_args(args, env)
     assert requested is not None
     config = config_from_args(args)
-    store = load_store(args.state, ignore_labels=config.ignore_labels)
+    store = load_store(args.state, ignore_labels=config.ignore_labels, peer_cap=peer_cap(config))
     with StateStore(args.state, create=False) as state:
         counters = state.counters()
         saved_inventory = state.inventory()

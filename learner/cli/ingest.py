@@ -25,8 +25,10 @@ from learner.app.session import LearningSession
 from learner.cli.options import (
     add_command_parser,
     add_flow_options,
+    add_peer_cap_flag,
     add_state_flag,
     namespaces_from_args,
+    peer_cap_from_args,
 )
 from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore
@@ -52,6 +54,7 @@ def register(sub: Any) -> None:
         "--force", action="store_true", help="ingest files even if their content was ingested"
     )
     add_flow_options(parser)
+    add_peer_cap_flag(parser.add_argument_group("memory"))
     parser.set_defaults(handler=run)
 
 
@@ -96,6 +99,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         include_dropped=args.include_dropped,
         namespaces=namespaces_from_args(args),
         ignore_labels=tuple(args.ignore_label),
+        max_external_peers=peer_cap_from_args(args),
     )
     paths = expand_inputs(args.inputs)
     directory = os.path.dirname(os.path.abspath(args.state))

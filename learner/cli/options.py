@@ -20,6 +20,7 @@ from learner.app.scope import DEFAULT_MAX_MALFORMED
 from learner.model.config import LearnConfig, RenderOptions
 from learner.model.durations import parse_duration, parse_time
 from learner.model.errors import UsageError
+from learner.model.external import DEFAULT_MAX_EXTERNAL_PEERS
 from outputs.base import FORMATS
 
 IGNORE_LABEL_HELP = (
@@ -165,7 +166,26 @@ def add_learner_options(parser: argparse.ArgumentParser) -> None:
         help="public peers from N or more /16 networks become 'any public address', stated in "
         "the report (default 8; 0 = never)",
     )
+    add_peer_cap_flag(group)
     add_cluster_flags(group, "manifests (files/dirs, kubectl get -o yaml dumps) or 'cluster'")
+
+
+def add_peer_cap_flag(group: ArgumentGroup) -> None:
+    group.add_argument(
+        "--max-external-peers",
+        type=int,
+        default=DEFAULT_MAX_EXTERNAL_PEERS,
+        metavar="N",
+        help="distinct outside addresses kept per workload, direction and port before they are "
+        "folded into /24 (IPv6 /48) prefixes, then 'any public/private address'; bounds memory "
+        "whatever the traffic, stated in the report (default %(default)s; 0 = no cap)",
+    )
+
+
+def peer_cap_from_args(args: argparse.Namespace) -> int:
+    if args.max_external_peers < 0:
+        raise UsageError("--max-external-peers must be >= 0")
+    return int(args.max_external_peers)
 
 
 def add_cni_flags(group: ArgumentGroup) -> None:
@@ -237,6 +257,7 @@ def config_from_args(args: argparse.Namespace) -> LearnConfig:
         port_range_min=args.port_range_min,
         cluster_cidrs=tuple(args.cluster_cidr),
         internet_min_networks=args.internet_min_networks,
+        max_external_peers=peer_cap_from_args(args),
         format=args.format,
         include_system=args.include_system,
         render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from learner.model.external import DEFAULT_MAX_EXTERNAL_PEERS
+
 
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
@@ -51,6 +53,11 @@ class LearnConfig:
     self-check judges with its matching rules and the proposal uses forms that work there."""
     cidr_match_nodes: bool = False
     """Cilium runs with ``policy-cidr-match-mode: nodes`` (ipBlocks match node addresses)."""
+    max_external_peers: int = DEFAULT_MAX_EXTERNAL_PEERS
+    """Distinct outside addresses one edge group keeps before they are folded into prefixes,
+    then into "any public/private address" (0 = no cap). A LearnConfig field, not a
+    NormalizeOptions one: it bounds what the edge store keeps (every command builds its store
+    from LearnConfig), while normalisation decides flow by flow and never sees the store."""
 
     def normalize_options(self) -> NormalizeOptions:
         return NormalizeOptions(
