@@ -20,14 +20,37 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar, cast
 
 from learner.model.flow import EndpointKind
 from learner.model.identity import Identity
 
-if TYPE_CHECKING:
-    from learner.model.edges import EdgeKey, EdgeStats
+
+class EdgeKey(Protocol):
+    """What this module needs of :class:`learner.model.edges.EdgeKey` (a frozen dataclass,
+    rebuilt with :func:`dataclasses.replace`; the model's edges module imports this one)."""
+
+    @property
+    def source(self) -> Identity: ...
+    @property
+    def destination(self) -> Identity: ...
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    def __hash__(self) -> int: ...
+
+
+class EdgeStats(Protocol):
+    folded: int
+
+    def merge(self, other: Any) -> None: ...
+
+
+K = TypeVar("K", bound=EdgeKey)
+S = TypeVar("S", bound=EdgeStats)
+
 
 DEFAULT_MAX_EXTERNAL_PEERS = 5000
 """Distinct outside addresses one edge group keeps before folding (see docs/memory-and-scale-limits.md)."""
@@ -107,6 +130,8 @@ class GroupKey:
     outside_is_destination: bool
     protocol: str
     port: int
+    template: EdgeKey = field(compare=False, hash=False)
+    """Any edge of the group: the others are built from it."""
 
 
 @dataclass(slots=True)
@@ -123,9 +148,9 @@ class PeerCap:
         self.limit = limit
         self.cluster = _networks(cluster_cidrs)
         self._groups: dict[GroupKey, _Group] = {}
-        self.removed: set[EdgeKey] | None = None
+        self.removed: set[Any] | None = None
         """When a set, every edge key folded away is added to it (the state deletes them)."""
-        self.folded_into: set[EdgeKey] | None = None
+        self.folded_into: set[Any] | None = None
         """When a set, every edge key that took in folded edges is added to it (to be saved)."""
 
     def copy(self) -> PeerCap:
@@ -136,12 +161,12 @@ class PeerCap:
         """The group of an edge with exactly one foldable outside end, and that end."""
         source, destination = key.source, key.destination
         if _foldable(destination, self.cluster) and not _is_world(source):
-            return GroupKey(source, True, key.protocol, key.port), destination
+            return GroupKey(source, True, key.protocol, key.port, key), destination
         if _foldable(source, self.cluster) and not _is_world(destination):
-            return GroupKey(destination, False, key.protocol, key.port), source
+            return GroupKey(destination, False, key.protocol, key.port, key), source
         return None
 
-    def place(self, key: EdgeKey, edges: dict[EdgeKey, EdgeStats]) -> EdgeKey:
+    def place(self, key: K, edges: dict[K, S]) -> K:
         """The key a new edge is stored under; folds its group when it goes over the cap."""
         found = self.group_of(key)
         if found is None:
@@ -159,7 +184,7 @@ class PeerCap:
             key = _edge(group_key, self.at_level(outside, group.level))
         return key
 
-    def enforce(self, edges: dict[EdgeKey, EdgeStats]) -> None:
+    def enforce(self, edges: dict[K, S]) -> None:
         """Rebuild the groups from ``edges`` (after a load or merge) and fold any over the cap."""
         self._groups = {}
         for key in list(edges):
@@ -187,7 +212,7 @@ class PeerCap:
         self,
         group_key: GroupKey,
         group: _Group,
-        edges: dict[EdgeKey, EdgeStats],
+        edges: dict[K, S],
         start: int | None = None,
     ) -> None:
         level = group.level + 1 if start is None else start
@@ -202,7 +227,7 @@ class PeerCap:
         group.level = level
         group.outside = set(folded.values())
 
-    def _move(self, old: EdgeKey, new: EdgeKey, edges: dict[EdgeKey, EdgeStats]) -> None:
+    def _move(self, old: K, new: K, edges: dict[K, S]) -> None:
         stats = edges.pop(old, None)
         if stats is None:
             return
@@ -247,12 +272,10 @@ def _foldable(identity: Identity, cluster: Sequence[Network]) -> bool:
     return not any(network.overlaps(c) for c in cluster if c.version == network.version)
 
 
-def _edge(group_key: GroupKey, outside: Identity) -> EdgeKey:
-    from learner.model.edges import EdgeKey
-
+def _edge(group_key: GroupKey, outside: Identity) -> Any:
     if group_key.outside_is_destination:
-        return EdgeKey(group_key.local, outside, group_key.protocol, group_key.port)
-    return EdgeKey(outside, group_key.local, group_key.protocol, group_key.port)
+        return replace(cast(Any, group_key.template), destination=outside)
+    return replace(cast(Any, group_key.template), source=outside)
 
 
 def describe_fold(count: int, into: Iterable[str]) -> str:
@@ -267,7 +290,7 @@ def has_folded_class_end(edge: EdgeKey) -> bool:
     return edge.source.address in FOLDED_CLASSES or edge.destination.address in FOLDED_CLASSES
 
 
-def prefix_probes(edge: EdgeKey) -> tuple[EdgeKey, ...]:
+def prefix_probes(edge: K) -> tuple[K, ...]:
     """The edge at the first and last address of its folded prefix end (none if it has none)."""
     for outside_is_destination, end in ((True, edge.destination), (False, edge.source)):
         network = prefix_network(end.address) if end.kind == EndpointKind.WORLD else None
@@ -278,6 +301,7 @@ def prefix_probes(edge: EdgeKey) -> tuple[EdgeKey, ...]:
             outside_is_destination,
             edge.protocol,
             edge.port,
+            edge,
         )
         return tuple(
             _edge(group, Identity(end.kind, end.namespace, end.labels, str(address)))
