@@ -28,8 +28,11 @@ def prefix_peers(prefixes: Iterable[str], cluster_cidrs: Sequence[IPNetwork]) ->
     for version in (4, 6):
         same = [n for n in networks if n.version == version]
         for block in ipaddress.collapse_addresses(same):  # type: ignore[type-var]
-            inside = [str(c) for c in cluster_cidrs if c.version == version and c != block
-                      and c.subnet_of(block)]  # type: ignore[arg-type]  # fmt: skip
+            inside = [
+                str(c)
+                for c in cluster_cidrs
+                if c.version == version and c != block and c.subnet_of(block)  # type: ignore[arg-type]
+            ]
             peers.append(CIDRPeer(str(block), tuple(sorted(inside))))
     return peers
 

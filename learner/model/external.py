@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
 
 from learner.model.flow import EndpointKind
@@ -81,8 +81,6 @@ _PRIVATE = tuple(
 :data:`learner.infer.cidr.PRIVATE_RANGES`); every other address belongs to the public class,
 whose block is everything except these and the cluster's ranges."""
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
 
 def fold_level(address: str) -> int:
     """The level an outside address is at: a host address, a folded prefix or a class."""
@@ -95,6 +93,9 @@ def is_folded(address: str) -> bool:
     return fold_level(address) != EXACT
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 def prefix_network(address: str) -> Network | None:
     """The network of a folded prefix address (``11.0.0.0/24``), else None."""
     if "/" not in address:
@@ -105,20 +106,62 @@ def prefix_network(address: str) -> Network | None:
         return None
 
 
-def folded_address(address: str, level: int, cluster: Sequence[Network] = ()) -> str:
+Span = tuple[int, int, int]
+"""(IP version, first address, last address) as integers: cheaper per flow than networks."""
+
+_PRIVATE_SPANS: tuple[Span, ...] = tuple(
+    (n.version, int(n.network_address), int(n.broadcast_address)) for n in _PRIVATE
+)
+_WIDTH = {4: 32, 6: 128}
+
+
+def span_of(address: str) -> Span | None:
+    """The addresses a host address or a folded prefix stands for; None for anything else."""
+    parts = address.split(".")
+    if len(parts) == 4 and all(
+        p.isdigit() and len(p) <= 3 and int(p) < 256 and (len(p) == 1 or p[0] != "0") for p in parts
+    ):
+        # The common case, per flow: a dotted IPv4 address, without building an object.
+        a, b, c, d = (int(p) for p in parts)
+        value = a << 24 | b << 16 | c << 8 | d
+        return 4, value, value
+    try:
+        if "/" in address:
+            network = ipaddress.ip_network(address)
+            return network.version, int(network.network_address), int(network.broadcast_address)
+        host = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return host.version, int(host), int(host)
+
+
+def _overlaps(span: Span, others: Iterable[Span]) -> bool:
+    version, first, last = span
+    return any(v == version and first <= end and start <= last for v, start, end in others)
+
+
+def folded_address(address: str, level: int, cluster: Sequence[Span] = ()) -> str:
     """``address`` (a host address or a folded prefix) at ``level``. A prefix that would
     reach into a cluster range is skipped for the class (whose blocks except those ranges)."""
     if level <= fold_level(address):
         return address
-    try:
-        network = ipaddress.ip_network(address, strict=False)
-    except ValueError:
+    span = span_of(address)
+    if span is None:
         return address
+    version, first, last = span
     if level == PREFIX:
-        prefix = network.supernet(new_prefix=PREFIX_LENGTH[network.version])
-        if not any(prefix.overlaps(c) for c in cluster if c.version == prefix.version):
-            return str(prefix)
-    private = any(network.version == p.version and network.subnet_of(p) for p in _PRIVATE)  # type: ignore[arg-type]
+        host_bits = _WIDTH[version] - PREFIX_LENGTH[version]
+        start = first >> host_bits << host_bits
+        prefix = (version, start, start + (1 << host_bits) - 1)
+        if not _overlaps(prefix, cluster):
+            if version == 4:
+                text = f"{start >> 24}.{start >> 16 & 255}.{start >> 8 & 255}.{start & 255}"
+            else:
+                text = str(ipaddress.IPv6Address(start))
+            return f"{text}/{PREFIX_LENGTH[version]}"
+    private = any(
+        v == version and start <= first and last <= end for v, start, end in _PRIVATE_SPANS
+    )
     return FOLDED_PRIVATE if private else FOLDED_PUBLIC
 
 
@@ -146,7 +189,7 @@ class PeerCap:
 
     def __init__(self, limit: int, cluster_cidrs: Sequence[str] = ()) -> None:
         self.limit = limit
-        self.cluster = _networks(cluster_cidrs)
+        self.cluster = _spans(cluster_cidrs)
         self._groups: dict[GroupKey, _Group] = {}
         self.removed: set[Any] | None = None
         """When a set, every edge key folded away is added to it (the state deletes them)."""
@@ -155,7 +198,9 @@ class PeerCap:
 
     def copy(self) -> PeerCap:
         """The same settings, no groups yet (a new store's groups come from its edges)."""
-        return PeerCap(self.limit, [str(c) for c in self.cluster])
+        copy = PeerCap(self.limit)
+        copy.cluster = self.cluster
+        return copy
 
     def group_of(self, key: EdgeKey) -> tuple[GroupKey, Identity] | None:
         """The group of an edge with exactly one foldable outside end, and that end."""
@@ -243,13 +288,16 @@ class PeerCap:
         target.folded = max(target.folded, self.limit)
 
 
-def _networks(texts: Iterable[str]) -> tuple[Network, ...]:
+def _spans(texts: Iterable[str]) -> tuple[Span, ...]:
     found = []
     for text in texts:
         try:
-            found.append(ipaddress.ip_network(text, strict=False))
+            network = ipaddress.ip_network(text, strict=False)
         except ValueError:
             continue  # --cluster-cidr is validated (with a clear message) where it is used
+        found.append(
+            (network.version, int(network.network_address), int(network.broadcast_address))
+        )
     return tuple(found)
 
 
@@ -257,7 +305,7 @@ def _is_world(identity: Identity) -> bool:
     return identity.kind == EndpointKind.WORLD
 
 
-def _foldable(identity: Identity, cluster: Sequence[Network]) -> bool:
+def _foldable(identity: Identity, cluster: Sequence[Span]) -> bool:
     """An outside address the cap may fold: a world address (or folded one), not hidden by
     Calico and not inside the configured cluster ranges."""
     if identity.kind != EndpointKind.WORLD or not identity.address:
@@ -265,17 +313,15 @@ def _foldable(identity: Identity, cluster: Sequence[Network]) -> bool:
     address = identity.address
     if address in FOLDED_CLASSES or "/" in address:
         return True  # folded already (prefixes never reach into the cluster's ranges)
-    try:
-        network = ipaddress.ip_network(address, strict=False)
-    except ValueError:
-        return False
-    return not any(network.overlaps(c) for c in cluster if c.version == network.version)
+    span = span_of(address)
+    return span is not None and not _overlaps(span, cluster)
 
 
 def _edge(group_key: GroupKey, outside: Identity) -> Any:
+    make = cast(Any, type(group_key.template))  # EdgeKey(source, destination, protocol, port)
     if group_key.outside_is_destination:
-        return replace(cast(Any, group_key.template), destination=outside)
-    return replace(cast(Any, group_key.template), source=outside)
+        return make(group_key.local, outside, group_key.protocol, group_key.port)
+    return make(outside, group_key.local, group_key.protocol, group_key.port)
 
 
 def describe_fold(count: int, into: Iterable[str]) -> str:

@@ -82,7 +82,9 @@ def test_cluster_ranges_are_never_folded_over() -> None:
     found = set(outside(store))
     assert set(inside) <= found
     assert found - set(inside) == {FOLDED_PRIVATE}
-    assert folded_address("10.9.0.100", 1, (ipaddress.ip_network("10.9.0.0/26"),)) == FOLDED_PRIVATE
+    cluster = ((4, int(ipaddress.ip_address("10.9.0.0")), int(ipaddress.ip_address("10.9.0.63"))),)
+    assert folded_address("10.9.0.100", 1, cluster) == FOLDED_PRIVATE
+    assert folded_address("10.9.1.100", 1, cluster) == "10.9.1.0/24"
 
 
 def test_ipv6_folds_to_48() -> None:
