@@ -18,7 +18,7 @@ from typing import Any
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore, flows_in
-from learner.model.external import FOLD_MARK
+from learner.model.external import FOLD_MARK, has_folded_class_end
 from learner.model.hidden import HIDDEN_MARK, has_hidden_end
 from learner.model.identity import Identity
 from learner.model.infra import is_dns_port, is_dns_server
@@ -637,6 +637,13 @@ def report_markdown(
         exceptions.append(
             f"{plural(hidden, 'edge')} whose outside address Calico's aggregation hid, allowed "
             "by the whole hidden space (listed under Risks as hidden-addresses)"
+        )
+    folded = sum(1 for edge in store.edges if has_folded_class_end(edge))
+    if folded:
+        exceptions.append(
+            f"{plural(folded, 'edge')} whose outside addresses --max-external-peers folded into "
+            "a whole address class, allowed by that class (listed under Risks as "
+            "folded-addresses)"
         )
     checked = (
         "Every observed connection they stand for was checked against the rendered policies."

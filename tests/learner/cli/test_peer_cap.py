@@ -123,3 +123,21 @@ def test_negative_cap_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert status == ExitStatus.USAGE
     assert "--max-external-peers must be >= 0" in err
+
+
+def test_too_many_prefixes_allow_any_public_address_and_say_so(tmp_path: Path) -> None:
+    lines = [
+        record(CLIENT, WORLD, tcp(40000, 443, SYN=True), destination_ip=f"11.0.{i}.9")
+        for i in range(30)  # 30 distinct /24s, all in one /16 (no "internet" widening)
+    ]
+    flows = write_lines(tmp_path / "flows.jsonl", lines)
+    out = tmp_path / "out"
+    status, _, err = run_cli(
+        "generate", str(flows), "--output-dir", str(out), "--max-external-peers", "10"
+    )
+    assert status == ExitStatus.SUCCESS, err
+    text = "".join(p.decode() for p in policies(out).values())
+    assert "cidr: 0.0.0.0/0" in text and "- 10.0.0.0/8" in text
+    report = (tmp_path / "out-report" / "report.md").read_text()
+    assert "more than 10 distinct addresses folded into any public address" in report
+    assert "folded into a whole address class" in report
