@@ -141,3 +141,20 @@ def test_too_many_prefixes_allow_any_public_address_and_say_so(tmp_path: Path) -
     report = (tmp_path / "out-report" / "report.md").read_text()
     assert "more than 10 distinct addresses folded into any public address" in report
     assert "folded into a whole address class" in report
+
+
+def test_a_diff_against_open_policies_blocks_no_folded_traffic(tmp_path: Path) -> None:
+    """With no policy in force everything is allowed today; the proposal allows every folded
+    block, so the diff must not call the folded traffic newly blocked."""
+    flows = flood(tmp_path / "flows.jsonl", 300)
+    current = tmp_path / "current"
+    current.mkdir()
+    (current / "README.md").write_text("no policies yet\n")
+    out = tmp_path / "out"
+    status, _, err = run_cli(
+        "generate", str(flows), "--output-dir", str(out), "--max-external-peers", "100",
+        "--current", str(current),
+    )  # fmt: skip
+    assert status == ExitStatus.SUCCESS, err
+    report = json.loads((tmp_path / "out-report" / "report.json").read_text())
+    assert not [r for r in report["risks"] if r["kind"] == "newly-blocked"], report["risks"]
