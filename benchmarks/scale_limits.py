@@ -125,12 +125,12 @@ def main() -> None:
         if args.mode == "ports":
             results["ports"] = args.ports
             flows = write(work / "flows.jsonl", port_flows(args.flows, args.ports))
-            results["generate"] = measured(["generate", str(flows), "-o", "out"], work)
+            results["generate"] = measured(["generate", str(flows), "--output-dir", "out"], work)
         else:
             flows = write(work / "flows.jsonl", peer_flows(args.flows))
-            results["generate"] = measured(["generate", str(flows), "-o", "gen"], work)
+            results["generate"] = measured(["generate", str(flows), "--output-dir", "gen"], work)
             results["ingest"] = measured(["ingest", str(flows), "--state", "s.db"], work)
-            results["export"] = measured(["export", "--state", "s.db", "-o", "exp"], work)
+            results["export"] = measured(["export", "--state", "s.db", "--output-dir", "exp"], work)
         print(json.dumps(results, indent=2))
 
 

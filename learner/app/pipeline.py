@@ -22,6 +22,7 @@ from learner.ingest.owners import group_by_owner, owner_warnings
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.errors import UsageError
+from learner.model.external import PeerCap
 from learner.model.flow import Flow
 from learner.model.identity import IdentityResolver
 from learner.model.input_files import expand_inputs, metered_reads, total_size
@@ -57,7 +58,14 @@ def read_flows(
 
 
 def new_store(config: LearnConfig) -> EdgeStore:
-    return EdgeStore(IdentityResolver(config.ignore_labels))
+    return EdgeStore(IdentityResolver(config.ignore_labels), peer_cap(config))
+
+
+def peer_cap(config: LearnConfig) -> PeerCap | None:
+    """The cap on distinct outside addresses per edge group that ``config`` sets, if any."""
+    if config.max_external_peers <= 0:
+        return None
+    return PeerCap(config.max_external_peers, config.cluster_cidrs)
 
 
 def reading_progress(env: Env, inputs: Sequence[str]) -> Progress:

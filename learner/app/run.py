@@ -12,6 +12,7 @@ from learner.app.pipeline import (
     effective_inventory,
     ingest,
     new_store,
+    peer_cap,
     read_flows,
     reading_progress,
     render_policies,
@@ -56,7 +57,7 @@ def load_inventory(
 def load_state(path: str, config: LearnConfig) -> EdgeStore:
     from learner.ingest.state import load_store
 
-    return load_store(path, ignore_labels=config.ignore_labels)
+    return load_store(path, ignore_labels=config.ignore_labels, peer_cap=peer_cap(config))
 
 
 def render_bundle(

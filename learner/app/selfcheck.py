@@ -13,6 +13,7 @@ import yaml
 from learner.model.config import CNI, LearnConfig
 from learner.model.edges import EdgeKey, EdgeStore
 from learner.model.errors import SelfCheckError
+from learner.model.external import has_folded_class_end, prefix_probes
 from learner.model.hidden import has_hidden_end
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
@@ -45,7 +46,9 @@ def checked_edges(store: EdgeStore, proposal: Proposal, config: LearnConfig) -> 
     return sorted(
         edge
         for edge in store.edges
-        if edge not in skipped and not has_hidden_end(edge.source, edge.destination)
+        if edge not in skipped
+        and not has_hidden_end(edge.source, edge.destination)
+        and not has_folded_class_end(edge)
     )
 
 
@@ -54,9 +57,12 @@ def denied_edges(
 ) -> list[str]:
     problems = []
     for edge in edges:
-        decision = policies.evaluate(traffic_for_edge(edge, inventory, store.edges.get(edge)))
-        if not decision.allowed:
-            problems.append(f"{edge.key}: {decision.reason}")
+        stats = store.edges.get(edge)
+        # A prefix the peer cap folded is judged at both its ends: the rule must cover it all.
+        for probe in prefix_probes(edge) or (edge,):
+            decision = policies.evaluate(traffic_for_edge(probe, inventory, stats))
+            if not decision.allowed:
+                problems.append(f"{probe.key}: {decision.reason}")
     return problems
 
 

@@ -29,6 +29,12 @@ class LearningSession:
         self.state = state
         self.config = config
         self.store = new_store(config)
+        self._removed: set[EdgeKey] = set()
+        self._folded_into: set[EdgeKey] = set()
+        if self.store.peer_cap is not None:
+            # Edges the cap folds (on load or later) are replaced in the file at the next save.
+            self.store.peer_cap.removed = self._removed
+            self.store.peer_cap.folded_into = self._folded_into
         state.load_into(self.store)
         self.normalized = NormalizeStats()
         self.collected = CollectorStats()
@@ -86,6 +92,8 @@ class LearningSession:
         files: Iterable[tuple[str, str]] = (),
     ) -> SaveBatch:
         """Serialise the changes since the last capture; the caller holds its lock."""
+        self._dirty |= self._folded_into
+        self._folded_into.clear()
         batch = SaveBatch.capture(
             self.store,
             self._dirty,
@@ -93,7 +101,9 @@ class LearningSession:
             counters=self.counters(),
             files=files,
             denied=self._dirty_denied,
+            removed=self._removed,
         )
+        self._removed.clear()
         self._dirty = set()
         self._dirty_denied = set()
         self.flows_since_save = 0

@@ -71,6 +71,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     from learner.app.live import META_INTERVAL, META_STABILIZATION, bundle_files
+    from learner.app.pipeline import peer_cap
     from learner.app.scope import check_worth_writing
     from learner.app.session import stats_from_counters
     from learner.ingest.stability import status_document, stream_clock, workload_progress
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     requested = output_dir_from_args(args, env)
     assert requested is not None
     config = config_from_args(args)
-    store = load_store(args.state, ignore_labels=config.ignore_labels)
+    store = load_store(args.state, ignore_labels=config.ignore_labels, peer_cap=peer_cap(config))
     with StateStore(args.state, create=False) as state:
         counters = state.counters()
         saved_inventory = state.inventory()

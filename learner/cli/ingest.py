@@ -23,11 +23,12 @@ from learner.app.console import Env
 from learner.cli.options import (
     add_command_parser,
     add_flow_options,
+    add_peer_cap_flag,
     add_state_flag,
+    checked_config,
     namespaces_from_args,
 )
 from learner.ingest.statelock import exclusive_writer
-from learner.model.config import LearnConfig
 from learner.model.errors import ExitStatus, InputError
 from learner.model.input_files import (
     STDIN,
@@ -58,6 +59,7 @@ def register(sub: Any) -> None:
         "--force", action="store_true", help="ingest files even if their content was ingested"
     )
     add_flow_options(parser)
+    add_peer_cap_flag(parser.add_argument_group("memory"))
     parser.set_defaults(handler=run)
 
 
@@ -124,10 +126,11 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     from learner.app.session import LearningSession
     from learner.ingest.state import StateStore
 
-    config = LearnConfig(
+    config = checked_config(
         include_dropped=args.include_dropped,
         namespaces=namespaces_from_args(args),
         ignore_labels=tuple(args.ignore_label),
+        max_external_peers=args.max_external_peers,
     )
     paths = expand_inputs(args.inputs)
     directory = os.path.dirname(os.path.abspath(args.state))

@@ -16,6 +16,7 @@ from learner.app.progress import DEFAULT_INTERVAL, ProgressStyle
 from learner.model.config import DEFAULT_MAX_MALFORMED, LEARNERS, LearnConfig, RenderOptions
 from learner.model.durations import parse_duration, parse_time
 from learner.model.errors import ConfigError, UsageError
+from learner.model.external import DEFAULT_MAX_EXTERNAL_PEERS
 from outputs.base import FORMATS
 
 IGNORE_LABEL_HELP = (
@@ -195,7 +196,20 @@ def add_learner_options(parser: argparse.ArgumentParser) -> None:
         help="public peers from N or more /16 networks become 'any public address', stated in "
         "the report (default 8; 0 = never)",
     )
+    add_peer_cap_flag(group)
     add_cluster_flags(group, "manifests (files/dirs, kubectl get -o yaml dumps) or 'cluster'")
+
+
+def add_peer_cap_flag(group: ArgumentGroup) -> None:
+    group.add_argument(
+        "--max-external-peers",
+        type=int,
+        default=DEFAULT_MAX_EXTERNAL_PEERS,
+        metavar="N",
+        help="distinct outside addresses kept per workload, direction and port before they are "
+        "folded into /24 (IPv6 /48) prefixes, then 'any public/private address'; bounds memory "
+        "whatever the traffic, stated in the report (default %(default)s; 0 = no cap)",
+    )
 
 
 def add_cni_flags(group: ArgumentGroup) -> None:
@@ -250,34 +264,41 @@ FLAG_OF_SETTING = {"cluster_cidrs": "--cluster-cidr"}
 """LearnConfig fields whose flag is not ``--`` + the field name with dashes."""
 
 
-def config_from_args(args: argparse.Namespace) -> LearnConfig:
-    """The run's :class:`LearnConfig`; a setting out of range is a usage error naming its flag."""
+def checked_config(**settings: Any) -> LearnConfig:
+    """A :class:`LearnConfig` from flag values; a setting out of range is a usage error naming
+    its flag."""
     try:
-        return LearnConfig(
-            include_dropped=args.include_dropped,
-            namespaces=namespaces_from_args(args),
-            ignore_labels=tuple(args.ignore_label),
-            learner=args.learner,
-            max_overreach=args.max_overreach,
-            min_flows=args.min_flows,
-            min_age=parse_duration(args.min_age, "--min-age"),
-            expire_after=(
-                parse_duration(args.expire_after, "--expire-after") if args.expire_after else None
-            ),
-            port_range_min=args.port_range_min,
-            cluster_cidrs=tuple(args.cluster_cidr),
-            internet_min_networks=args.internet_min_networks,
-            format=args.format,
-            include_system=args.include_system,
-            render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
-            cni=resolve_cni(
-                args.cni, getattr(args, "source", "auto"), getattr(args, "inputs", None) or []
-            ),
-            cidr_match_nodes=args.cilium_cidr_match_nodes,
-        )
+        return LearnConfig(**settings)
     except ConfigError as exc:
         flag = FLAG_OF_SETTING.get(exc.setting, "--" + exc.setting.replace("_", "-"))
         raise UsageError(f"{flag} {exc.problem}") from exc
+
+
+def config_from_args(args: argparse.Namespace) -> LearnConfig:
+    """The run's :class:`LearnConfig` (validated once, by the config itself)."""
+    return checked_config(
+        include_dropped=args.include_dropped,
+        namespaces=namespaces_from_args(args),
+        ignore_labels=tuple(args.ignore_label),
+        learner=args.learner,
+        max_overreach=args.max_overreach,
+        min_flows=args.min_flows,
+        min_age=parse_duration(args.min_age, "--min-age"),
+        expire_after=(
+            parse_duration(args.expire_after, "--expire-after") if args.expire_after else None
+        ),
+        port_range_min=args.port_range_min,
+        cluster_cidrs=tuple(args.cluster_cidr),
+        internet_min_networks=args.internet_min_networks,
+        max_external_peers=args.max_external_peers,
+        format=args.format,
+        include_system=args.include_system,
+        render=RenderOptions(default_deny=args.default_deny, l7=args.l7, tier=args.tier),
+        cni=resolve_cni(
+            args.cni, getattr(args, "source", "auto"), getattr(args, "inputs", None) or []
+        ),
+        cidr_match_nodes=args.cilium_cidr_match_nodes,
+    )
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:

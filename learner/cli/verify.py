@@ -297,6 +297,8 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         include_dropped=args.include_dropped,
         namespaces=namespaces_from_args(args),
         ignore_labels=tuple(args.ignore_label),
+        # Judges every observed connection at its own address: nothing is folded.
+        max_external_peers=0,
     )
     store = new_store(config)
     collected, normalized = CollectorStats(), NormalizeStats()

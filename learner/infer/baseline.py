@@ -18,6 +18,7 @@ from learner.infer.hidden_peers import hidden_peers
 from learner.infer.policy_names import policy_names
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import NotFittedError
+from learner.model.external import FOLDED_CLASSES, prefix_network
 from learner.model.flow import EndpointKind
 from learner.model.hidden import HIDDEN_ADDRESSES
 from learner.model.identity import Identity
@@ -81,6 +82,11 @@ def exact_peer(peer: Identity, policy_namespace: str, stats: EdgeStats) -> Peer 
         if entity in (Entity.UNMANAGED, Entity.INGRESS) or not peer.address:
             return EntityPeer(entity)  # Cilium-only: no address stands for it elsewhere
         return EntityPeer(entity, (host_prefix(peer.address),))
+    if peer.address in FOLDED_CLASSES or peer.address in HIDDEN_ADDRESSES:
+        return None  # a whole address space: one block cannot say it
+    network = prefix_network(peer.address)
+    if network is not None:  # folded by the peer cap: the prefix is the narrowest block
+        return CIDRPeer(str(network))
     if peer.address:
         names = tuple(sorted(stats.dns_names))
         return CIDRPeer(host_prefix(peer.address), names=names, fqdns=names)

@@ -34,6 +34,7 @@ from learner.infer.cidr import (
     parse_address,
     parse_networks,
 )
+from learner.infer.folded import class_peers, fold_admits, peer_address, prefix_peers
 from learner.infer.hidden_peers import hidden_peers
 from learner.infer.pools import POOL_MARK, pool_evidence
 from learner.infer.selectors import (
@@ -46,6 +47,7 @@ from learner.infer.universe import iter_bits
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore
 from learner.model.errors import NotFittedError
+from learner.model.external import FOLDED_CLASSES, is_folded, prefix_network
 from learner.model.flow import EndpointKind, Protocol
 from learner.model.fqdn import fqdn_selectors
 from learner.model.fqdn import selector_matches as fqdn_selector_matches
@@ -285,8 +287,10 @@ class _Fit:
                 self.entity_addresses[entity].add(identity.address)
             return _PeerRef("entity", entity=entity, address=identity.address)
         if identity.kind == EndpointKind.WORLD:
-            if identity.address in HIDDEN_ADDRESSES:
+            if identity.address in HIDDEN_ADDRESSES or identity.address in FOLDED_CLASSES:
                 return _PeerRef("hidden", address=identity.address)
+            if prefix_network(identity.address) is not None:
+                return _PeerRef("address", address=identity.address)  # folded by the peer cap
             if parse_address(identity.address) is None:
                 return None
             # A known pod's address is that pod, never an ipBlock.
@@ -617,10 +621,15 @@ class _RuleBuilder:
             cidr_peers, cidr_admits = self.cidr_peers(direction, addresses)
             peers.extend(cidr_peers)
             admits.extend(cidr_admits)
-        for stand_in in sorted(hidden):
+        for stand_in in sorted(hidden - FOLDED_CLASSES):
             hidden_cidrs, hidden_admits = hidden_peers(stand_in, self.fit.cluster_cidrs)
             peers.extend(hidden_cidrs)
             admits.append(hidden_admits)
+        for stand_in in sorted(hidden & FOLDED_CLASSES):
+            peers.extend(class_peers(stand_in, self.fit.cluster_cidrs))
+        folded = self.folded_into(mine)
+        if folded:
+            admits.append(fold_admits(max(folded.values()), folded))
         peers.extend(self.entity_peer(e) for e in sorted(entities))
         only_pods = not addresses and not entities and not hidden
         specs = self.port_specs(direction, ports, positives if only_pods else -1)
@@ -636,6 +645,17 @@ class _RuleBuilder:
             purpose=purpose,
         )
         return rule
+
+    def folded_into(self, halves: Sequence[_Half]) -> dict[str, int]:
+        """The cap each folded peer of these halves went over."""
+        counts: dict[str, int] = {}
+        edges = self.fit.store.edges
+        for half in halves:
+            if is_folded(half.peer.address) and half.peer.kind != "pod":
+                stats = edges.get(half.edge)
+                folded = stats.folded if stats is not None else 0
+                counts[half.peer.address] = max(counts.get(half.peer.address, 0), folded)
+        return counts
 
     def all_monitoring(self, bits: int) -> bool:
         members = self.fit.universe.members
@@ -675,7 +695,7 @@ class _RuleBuilder:
         threshold = self.fit.settings.internet_min_networks
         public: dict[int, dict[str, bool]] = {4: {}, 6: {}}
         for half in halves:
-            address = parse_address(half.peer.address) if half.peer.kind == "address" else None
+            address = peer_address(half.peer.address) if half.peer.kind == "address" else None
             if address is not None and is_public(address):
                 named = public[address.version].get(half.peer.address, False)
                 public[address.version][half.peer.address] = named or bool(half.names)
@@ -685,7 +705,7 @@ class _RuleBuilder:
                 a
                 for text, named in addresses.items()
                 # Named egress destinations are identified services, not "the internet".
-                if (direction == INGRESS or not named) and (a := parse_address(text)) is not None
+                if (direction == INGRESS or not named) and (a := peer_address(text)) is not None
             ]
             networks = distinct_networks(counted)
             if threshold and networks >= threshold:
@@ -732,7 +752,7 @@ class _RuleBuilder:
         widened_families = set()
         for version, reason in sorted(self.internet.items()):
             if any(
-                (a := parse_address(t)) and a.version == version and is_public(a) for t in addresses
+                (a := peer_address(t)) and a.version == version and is_public(a) for t in addresses
             ):
                 widened_families.add(version)
                 block = internet_blocks(version, self.fit.cluster_cidrs)
@@ -742,8 +762,10 @@ class _RuleBuilder:
         rest = [
             t
             for t in sorted(addresses)
-            if not ((a := parse_address(t)) and a.version in widened_families and is_public(a))
+            if not ((a := peer_address(t)) and a.version in widened_families and is_public(a))
         ]
+        peers.extend(prefix_peers((t for t in rest if is_folded(t)), self.fit.cluster_cidrs))
+        rest = [t for t in rest if not is_folded(t)]
         # Patterns are chosen over every name of the rule, so that splitting the addresses
         # into several blocks does not hide a pattern the names share.
         every_name = sorted({n for a in rest for n in addresses[a]})

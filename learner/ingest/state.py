@@ -21,11 +21,12 @@ import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from learner.model.edges import EdgeKey, EdgeStats, EdgeStore, WorkloadInfo
 from learner.model.errors import UsageError
+from learner.model.external import PeerCap
 from learner.model.flow import Labels
 from learner.model.identity import Identity, IdentityResolver
 from learner.model.inventory import ContainerPort, Inventory, Namespace, Workload
@@ -159,13 +160,16 @@ COUNTER_FIELDS = ("first_seen", "last_seen", "egress_count", "ingress_count", "o
 
 def edge_details(stats: EdgeStats) -> dict[str, Any]:
     """The EdgeStats fields that are collections, as JSON-ready values (sorted, so stable)."""
-    return {
+    details: dict[str, Any] = {
         "source_pods": stats.source_pods,
         "destination_pods": stats.destination_pods,
         "dns_names": sorted(stats.dns_names),
         "http": sorted(stats.http),
         "dns_queries": sorted(stats.dns_queries),
     }
+    if stats.folded:  # only folded edges carry it, so other files stay as they were
+        details["folded"] = stats.folded
+    return details
 
 
 def edge_stats_from_document(document: Mapping[str, Any]) -> EdgeStats:
@@ -177,6 +181,7 @@ def edge_stats_from_document(document: Mapping[str, Any]) -> EdgeStats:
         dns_names=set(document["dns_names"]),
         http={(method, path) for method, path in document["http"]},
         dns_queries=set(document["dns_queries"]),
+        folded=int(document.get("folded", 0)),
     )
 
 
@@ -399,6 +404,8 @@ class StateStore:
             store.denied[key] = store.denied.get(key, 0) + int(row["count"])
         for row in self._db.execute("SELECT name, address FROM dns_answers ORDER BY 1, 2"):
             store.add_answers(row["name"], (row["address"],))
+        # A state written under a larger cap (or none) is folded to this run's cap.
+        store.enforce_peer_cap()
 
     def edge_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM edges").fetchone()[0])
@@ -419,6 +426,11 @@ class StateStore:
     def write(self, batch: SaveBatch) -> None:
         """Write a batch captured with :meth:`SaveBatch.capture`, in one transaction."""
         with self.transaction():
+            self._db.executemany(
+                "DELETE FROM edges WHERE source = ? AND destination = ? AND protocol = ? "
+                "AND port = ?",
+                batch.removed,
+            )
             self._db.executemany(
                 "INSERT INTO edges (source, destination, protocol, port, first_seen, last_seen, "
                 "egress_count, ingress_count, other_count, details) "
@@ -548,6 +560,8 @@ class SaveBatch:
     files: list[tuple[str, str, float]]
     denied: list[tuple[str, str, str, int, int]]
     dns_answers: list[tuple[str, str]]
+    removed: list[tuple[str, str, str, int]] = field(default_factory=list)
+    """Edges folded away by the peer cap since the last save (deleted from the file)."""
 
     @staticmethod
     def capture(
@@ -558,6 +572,7 @@ class SaveBatch:
         counters: Mapping[str, int] | None = None,
         files: Iterable[tuple[str, str]] = (),
         denied: Iterable[EdgeKey] | None = None,
+        removed: Iterable[EdgeKey] = (),
     ) -> SaveBatch:
         """Serialise ``edges`` (all when None) with the workloads at their ends, every
         namespace, ``positions``, ``counters``, ingested ``files`` ((digest, path) pairs) and
@@ -607,12 +622,20 @@ class SaveBatch:
             positions=position_rows,
             counters=counter_rows,
             files=[(digest, path, now) for digest, path in files],
+            removed=[
+                (encode_identity(k.source), encode_identity(k.destination), k.protocol, k.port)
+                for k in sorted(removed)
+                if k not in store.edges
+            ],
         )
 
 
-def load_store(path: str, *, ignore_labels: Iterable[str] = ()) -> EdgeStore:
-    """The edge store saved in the state file at ``path`` (which must exist)."""
-    store = EdgeStore(IdentityResolver(ignore_labels))
+def load_store(
+    path: str, *, ignore_labels: Iterable[str] = (), peer_cap: PeerCap | None = None
+) -> EdgeStore:
+    """The edge store saved in the state file at ``path`` (which must exist), folded to
+    ``peer_cap``."""
+    store = EdgeStore(IdentityResolver(ignore_labels), peer_cap)
     with StateStore(path, create=False) as state:
         state.load_into(store)
     return store

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from learner.model.errors import ConfigError
+from learner.model.external import DEFAULT_MAX_EXTERNAL_PEERS
 
 LEARNERS = ("least-privilege", "baseline")
 DEFAULT_MAX_MALFORMED = 10.0
@@ -96,6 +97,11 @@ class LearnConfig:
     matching rules and the proposal uses forms that work there."""
     cidr_match_nodes: bool = False
     """Cilium runs with ``policy-cidr-match-mode: nodes`` (ipBlocks match node addresses)."""
+    max_external_peers: int = DEFAULT_MAX_EXTERNAL_PEERS
+    """Distinct outside addresses one edge group keeps before they are folded into prefixes,
+    then into "any public/private address" (0 = no cap). A LearnConfig field, not a
+    NormalizeOptions one: it bounds what the edge store keeps (every command builds its store
+    from LearnConfig), while normalisation decides flow by flow and never sees the store."""
 
     def __post_init__(self) -> None:
         _check(
@@ -107,6 +113,11 @@ class LearnConfig:
             _is_int(self.max_overreach) and self.max_overreach >= 0,
             "max_overreach",
             f"must be a whole number >= 0, not {self.max_overreach!r}",
+        )
+        _check(
+            _is_int(self.max_external_peers) and self.max_external_peers >= 0,
+            "max_external_peers",
+            f"must be a whole number >= 0 (0: no cap), not {self.max_external_peers!r}",
         )
         _check(
             _is_int(self.min_flows) and self.min_flows >= 1,

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from learner.model.external import PeerCap
 from learner.model.flow import Direction, Endpoint, Flow, Labels, Protocol
 from learner.model.identity import Identity, IdentityResolver, workload_name_from_pod
 
@@ -59,6 +60,9 @@ class EdgeStats:
     """(method, path) pairs seen on this edge (L7 HTTP flows)."""
     dns_queries: set[str] = field(default_factory=set)
     """Names looked up over this edge (L7 DNS flows to a resolver)."""
+    folded: int = 0
+    """For an edge the peer cap folded: its group held more distinct outside addresses than
+    this (the cap then in force); 0 for an edge that is not folded (:mod:`learner.model.external`)."""
 
     @property
     def count(self) -> int:
@@ -77,6 +81,7 @@ class EdgeStats:
         if len(self.http) < HTTP_SAMPLE_LIMIT:
             self.http |= other.http
         self.dns_queries |= other.dns_queries
+        self.folded = max(self.folded, other.folded)
 
 
 def _add_samples(samples: list[str], new: Iterable[str]) -> None:
@@ -141,8 +146,12 @@ def flows_in(edges: Iterable[EdgeStats]) -> int:
 class EdgeStore:
     """Edges, workloads and namespaces learned so far (in memory)."""
 
-    def __init__(self, resolver: IdentityResolver | None = None) -> None:
+    def __init__(
+        self, resolver: IdentityResolver | None = None, peer_cap: PeerCap | None = None
+    ) -> None:
         self.resolver = resolver or IdentityResolver()
+        self.peer_cap = peer_cap
+        """Bounds the distinct outside addresses per edge group (None: unbounded)."""
         self.edges: dict[EdgeKey, EdgeStats] = {}
         self.workloads: dict[Identity, WorkloadInfo] = {}
         self.namespace_labels: dict[str, Labels] = {}
@@ -163,6 +172,14 @@ class EdgeStore:
         destination = self._observe_endpoint(flow.destination)
         key = EdgeKey(source, destination, str(flow.protocol), flow.port)
         stats = self.edges.get(key)
+        if stats is None and self.peer_cap is not None:
+            placed = self.peer_cap.place(key, self.edges)
+            if placed != key:
+                key = placed
+                stats = self.edges.get(key)
+                if stats is None:
+                    folded = self.peer_cap.limit
+                    stats = self.edges[key] = EdgeStats(flow.time, flow.time, folded=folded)
         if stats is None:
             stats = EdgeStats(first_seen=flow.time, last_seen=flow.time)
             self.edges[key] = stats
@@ -245,10 +262,16 @@ class EdgeStore:
             self.denied[key] = self.denied.get(key, 0) + count
         for name, addresses in other.dns_answers.items():
             self.add_answers(name, addresses)
+        self.enforce_peer_cap()
+
+    def enforce_peer_cap(self) -> None:
+        """Fold every edge group over the cap (after edges were added other than by :meth:`add`)."""
+        if self.peer_cap is not None:
+            self.peer_cap.enforce(self.edges)
 
     def copy(self) -> EdgeStore:
         """An independent copy (e.g. to build a proposal while this store keeps learning)."""
-        other = EdgeStore(self.resolver)
+        other = EdgeStore(self.resolver, self.peer_cap.copy() if self.peer_cap else None)
         other.merge(self)
         return other
 

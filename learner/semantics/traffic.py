@@ -61,8 +61,13 @@ class TrafficPeer:
             try:
                 address = ipaddress.ip_address(self.ip)
             except ValueError:
-                pass
-            else:
+                # A block the peer cap folded stands for its addresses: judged at its first one
+                # (the self-check also judges its last).
+                try:
+                    address = ipaddress.ip_network(self.ip).network_address
+                except ValueError:
+                    address = None
+            if address is not None:
                 version, value = address.version, int(address)
         object.__setattr__(self, "ip_version", version)
         object.__setattr__(self, "ip_value", value)

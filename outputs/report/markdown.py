@@ -14,6 +14,7 @@ from typing import Any
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore, flows_in
+from learner.model.external import has_folded_class_end
 from learner.model.hidden import has_hidden_end
 from learner.model.policy import Proposal, ProposedPolicy
 from outputs.report.finished_run import FinishedRun
@@ -280,6 +281,13 @@ def report_markdown(run: FinishedRun, paths: Mapping[str, str], names: WorkloadN
         exceptions.append(
             f"{plural(hidden, 'edge')} whose outside address Calico's aggregation hid, allowed "
             "by the whole hidden space (listed under Risks as hidden-addresses)"
+        )
+    folded = sum(1 for edge in run.store.edges if has_folded_class_end(edge))
+    if folded:
+        exceptions.append(
+            f"{plural(folded, 'edge')} whose outside addresses --max-external-peers folded into "
+            "a whole address class, allowed by that class (listed under Risks as "
+            "folded-addresses)"
         )
     checked = (
         "Every observed connection they stand for was checked against the rendered policies."

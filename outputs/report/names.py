@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 
 from learner.model.edges import EdgeKey, EdgeStore
+from learner.model.external import FOLDED_PRIVATE, FOLDED_PUBLIC
 from learner.model.hidden import HIDDEN_PRIVATE, HIDDEN_PUBLIC
 from learner.model.identity import Identity
 from learner.model.policy import Proposal
@@ -39,9 +40,9 @@ def plural(count: int, noun: str, many: str = "") -> str:
 
 def is_public(address: str) -> bool:
     """Whether an address is public; Calico's stand-in for a hidden private address is not."""
-    if address == HIDDEN_PRIVATE:
+    if address in (HIDDEN_PRIVATE, FOLDED_PRIVATE):
         return False
-    if address == HIDDEN_PUBLIC:
+    if address in (HIDDEN_PUBLIC, FOLDED_PUBLIC):
         return True
     network = ipaddress.ip_network(address, strict=False)
     return not (network.is_private or network.is_loopback or network.is_link_local)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from learner.model.config import LearnConfig
 from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore
+from learner.model.external import FOLD_MARK
 from learner.model.hidden import HIDDEN_MARK
 from learner.model.policy import (
     CIDRPeer,
@@ -33,7 +34,7 @@ CNI_RISK = "cni"
 class Risk:
     kind: str
     """``newly-blocked``, ``world-egress``, ``world-ingress``, ``broad-selector``, ``overreach``,
-    ``dns-churn``, ``address-pool``, ``hidden-addresses``, ``dropped-traffic``, ``lost-events``, ``malformed-input``."""
+    ``dns-churn``, ``address-pool``, ``hidden-addresses``, ``folded-addresses``, ``dropped-traffic``, ``lost-events``, ``malformed-input``."""
     policy: str
     detail: str
 
@@ -67,6 +68,8 @@ def rule_risks(policy: ProposedPolicy, rule: Rule, direction: str) -> list[Risk]
     for admitted in rule.admits:
         if admitted.startswith(HIDDEN_MARK):
             risks.append(Risk("hidden-addresses", policy.key, f"{direction}: {admitted}"))
+        if FOLD_MARK in admitted:
+            risks.append(Risk("folded-addresses", policy.key, f"{direction}: {admitted}"))
         if POOL_MARK in admitted:
             risks.append(
                 Risk("address-pool", policy.key, f"{direction} {admitted} (rule: {POOL_RULE})")

@@ -64,3 +64,24 @@ def test_intervals_merge_when_overlapping_or_adjacent() -> None:
         (1, 9),
         (20, 30),
     ]
+
+
+def test_every_interval_boundary_is_exact() -> None:
+    """Each end of each interval, and the port beside it: an off-by-one in the search (bisect
+    side, ``<`` for ``<=``) or in merging (a one-port gap closed) flips one of these."""
+    matchers: list[PortMatcher] = [
+        PortRangeMatcher("TCP", 10, 20),
+        PortRangeMatcher("TCP", 21, 30),  # adjacent: one interval 10-30
+        PortRangeMatcher("TCP", 32, 40),  # 31 stays a gap
+        PortProtocolMatcher("TCP", 42),  # single ports with a gap between
+        PortProtocolMatcher("TCP", 44),
+        PortProtocolMatcher("TCP", 1),
+        PortRangeMatcher("TCP", 65530, 65535),
+    ]
+    index = PortSet(matchers)
+    allowed = {1, 42, 44, *range(10, 31), *range(32, 41), *range(65530, 65536)}
+    for port in range(0, 65536):
+        expected = port in allowed
+        assert index.allows("TCP", port, "") == expected, port
+        assert any(m.allows("TCP", port, "") for m in matchers) == expected, port
+    assert not index.allows("UDP", 15, "")

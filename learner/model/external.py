@@ -1,0 +1,356 @@
+"""A cap on the distinct outside addresses one edge group keeps (``--max-external-peers``).
+
+Every distinct world address is its own edge, so a public ingress controller that sees a
+million clients would hold a million edges. An *edge group* is one local end, the side the
+outside address is on, and one protocol/port: the set of edges a single rule covers. When a
+group holds more distinct outside addresses than the cap, its addresses are *folded*:
+
+1. to their covering /24 (IPv4) or /48 (IPv6) prefix; if that still leaves more than the cap,
+2. to the peer class: :data:`FOLDED_PUBLIC` ("any public address") or :data:`FOLDED_PRIVATE`
+   ("private networks outside the cluster"), the classes Calico's hidden addresses use.
+
+A folded edge keeps the merged counts of what it replaced, and ``EdgeStats.folded`` holds the
+cap its group went over (its group held more distinct addresses than that: a statement that
+does not depend on the order flows arrived in, unlike a count kept after folding). Addresses inside the configured cluster ranges are never folded. The
+level a group ends at depends only on the union of its addresses (the lowest level at which
+it fits the cap), so one process, ``-j`` workers, Spark partials and a reloaded state agree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, cast
+
+from learner.model.flow import EndpointKind
+from learner.model.identity import Identity
+
+
+class EdgeKey(Protocol):
+    """What this module needs of :class:`learner.model.edges.EdgeKey` (a frozen dataclass,
+    rebuilt with :func:`dataclasses.replace`; the model's edges module imports this one)."""
+
+    @property
+    def source(self) -> Identity: ...
+    @property
+    def destination(self) -> Identity: ...
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    def __hash__(self) -> int: ...
+
+
+class EdgeStats(Protocol):
+    folded: int
+
+    def merge(self, other: Any) -> None: ...
+
+
+K = TypeVar("K", bound=EdgeKey)
+S = TypeVar("S", bound=EdgeStats)
+
+
+DEFAULT_MAX_EXTERNAL_PEERS = 5000
+"""Distinct outside addresses one edge group keeps before folding (see docs/memory-and-scale-limits.md)."""
+
+FOLDED_PUBLIC = "folded:pub"
+FOLDED_PRIVATE = "folded:pvt"
+FOLDED_CLASSES = frozenset({FOLDED_PUBLIC, FOLDED_PRIVATE})
+FOLD_MARK = "distinct addresses folded into"
+"""Starts the ``admits`` line (and report risk) of a rule that allows folded addresses."""
+FOLD_HINT = "raise --max-external-peers to learn narrower rules"
+
+PREFIX_LENGTH = {4: 24, 6: 48}
+EXACT, PREFIX, CLASS = 0, 1, 2
+
+_PRIVATE = tuple(
+    ipaddress.ip_network(t)
+    for t in (
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+"""The ranges the "private networks outside the cluster" class allows (those of
+:data:`learner.infer.cidr.PRIVATE_RANGES`); every other address belongs to the public class,
+whose block is everything except these and the cluster's ranges."""
+
+
+def fold_level(address: str) -> int:
+    """The level an outside address is at: a host address, a folded prefix or a class."""
+    if address in FOLDED_CLASSES:
+        return CLASS
+    return PREFIX if "/" in address else EXACT
+
+
+def is_folded(address: str) -> bool:
+    return fold_level(address) != EXACT
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def prefix_network(address: str) -> Network | None:
+    """The network of a folded prefix address (``11.0.0.0/24``), else None."""
+    if "/" not in address:
+        return None
+    try:
+        return ipaddress.ip_network(address)
+    except ValueError:
+        return None
+
+
+Span = tuple[int, int, int]
+"""(IP version, first address, last address) as integers: cheaper per flow than networks."""
+
+_PRIVATE_SPANS: tuple[Span, ...] = tuple(
+    (n.version, int(n.network_address), int(n.broadcast_address)) for n in _PRIVATE
+)
+_WIDTH = {4: 32, 6: 128}
+
+
+def span_of(address: str) -> Span | None:
+    """The addresses a host address or a folded prefix stands for; None for anything else."""
+    parts = address.split(".")
+    if len(parts) == 4 and all(
+        p.isdigit() and len(p) <= 3 and int(p) < 256 and (len(p) == 1 or p[0] != "0") for p in parts
+    ):
+        # The common case, per flow: a dotted IPv4 address, without building an object.
+        a, b, c, d = (int(p) for p in parts)
+        value = a << 24 | b << 16 | c << 8 | d
+        return 4, value, value
+    try:
+        if "/" in address:
+            network = ipaddress.ip_network(address)
+            return network.version, int(network.network_address), int(network.broadcast_address)
+        host = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return host.version, int(host), int(host)
+
+
+def _overlaps(span: Span, others: Iterable[Span]) -> bool:
+    version, first, last = span
+    return any(v == version and first <= end and start <= last for v, start, end in others)
+
+
+def folded_address(address: str, level: int, cluster: Sequence[Span] = ()) -> str:
+    """``address`` (a host address or a folded prefix) at ``level``. A prefix that would
+    reach into a cluster range is skipped for the class (whose blocks except those ranges)."""
+    if level <= fold_level(address):
+        return address
+    span = span_of(address)
+    if span is None:
+        return address
+    version, first, last = span
+    if level == PREFIX:
+        host_bits = _WIDTH[version] - PREFIX_LENGTH[version]
+        start = first >> host_bits << host_bits
+        prefix = (version, start, start + (1 << host_bits) - 1)
+        if not _overlaps(prefix, cluster):
+            if version == 4:
+                text = f"{start >> 24}.{start >> 16 & 255}.{start >> 8 & 255}.{start & 255}"
+            else:
+                text = str(ipaddress.IPv6Address(start))
+            return f"{text}/{PREFIX_LENGTH[version]}"
+    private = any(
+        v == version and start <= first and last <= end for v, start, end in _PRIVATE_SPANS
+    )
+    return FOLDED_PRIVATE if private else FOLDED_PUBLIC
+
+
+@dataclass(frozen=True, slots=True)
+class GroupKey:
+    """One local end, which side the outside address is on, protocol and port."""
+
+    local: Identity
+    outside_is_destination: bool
+    protocol: str
+    port: int
+    template: EdgeKey = field(compare=False, hash=False)
+    """Any edge of the group: the others are built from it."""
+
+
+@dataclass(slots=True)
+class _Group:
+    level: int = EXACT
+    outside: set[Identity] = field(default_factory=set)
+    """The outside identities currently keyed in this group (at most cap + 1)."""
+
+
+class PeerCap:
+    """Keeps every edge group of one :class:`~learner.model.edges.EdgeStore` within the cap."""
+
+    def __init__(self, limit: int, cluster_cidrs: Sequence[str] = ()) -> None:
+        self.limit = limit
+        self.cluster = _spans(cluster_cidrs)
+        self._groups: dict[GroupKey, _Group] = {}
+        self.removed: set[Any] | None = None
+        """When a set, every edge key folded away is added to it (the state deletes them)."""
+        self.folded_into: set[Any] | None = None
+        """When a set, every edge key that took in folded edges is added to it (to be saved)."""
+
+    def copy(self) -> PeerCap:
+        """The same settings, no groups yet (a new store's groups come from its edges)."""
+        copy = PeerCap(self.limit)
+        copy.cluster = self.cluster
+        return copy
+
+    def group_of(self, key: EdgeKey) -> tuple[GroupKey, Identity] | None:
+        """The group of an edge with exactly one foldable outside end, and that end."""
+        source, destination = key.source, key.destination
+        if _foldable(destination, self.cluster) and not _is_world(source):
+            return GroupKey(source, True, key.protocol, key.port, key), destination
+        if _foldable(source, self.cluster) and not _is_world(destination):
+            return GroupKey(destination, False, key.protocol, key.port, key), source
+        return None
+
+    def place(self, key: K, edges: dict[K, S]) -> K:
+        """The key a new edge is stored under; folds its group when it goes over the cap."""
+        found = self.group_of(key)
+        if found is None:
+            return key
+        group_key, outside = found
+        group = self._groups.get(group_key)
+        if group is None:
+            group = self._groups[group_key] = _Group()
+        if group.level != EXACT:
+            outside = self.at_level(outside, group.level)
+            key = _edge(group_key, outside)
+        group.outside.add(outside)
+        if len(group.outside) > self.limit:
+            self._fold(group_key, group, edges)
+            key = _edge(group_key, self.at_level(outside, group.level))
+        return key
+
+    def enforce(self, edges: dict[K, S]) -> None:
+        """Rebuild the groups from ``edges`` (after a load or merge) and fold any over the cap."""
+        self._groups = {}
+        for key in list(edges):
+            found = self.group_of(key)
+            if found is None:
+                continue
+            group_key, outside = found
+            group = self._groups.get(group_key)
+            if group is None:
+                group = self._groups[group_key] = _Group()
+            group.outside.add(outside)
+            group.level = max(group.level, fold_level(outside.address))
+        for group_key, group in self._groups.items():
+            mixed = any(fold_level(o.address) != group.level for o in group.outside)
+            if mixed or len(group.outside) > self.limit:
+                self._fold(group_key, group, edges, start=group.level)
+
+    def at_level(self, identity: Identity, level: int) -> Identity:
+        address = folded_address(identity.address, level, self.cluster)
+        if address == identity.address:
+            return identity
+        return Identity(identity.kind, identity.namespace, identity.labels, address)
+
+    def _fold(
+        self,
+        group_key: GroupKey,
+        group: _Group,
+        edges: dict[K, S],
+        start: int | None = None,
+    ) -> None:
+        level = group.level + 1 if start is None else start
+        while True:
+            folded = {o: self.at_level(o, level) for o in group.outside}
+            if len(set(folded.values())) <= self.limit or level == CLASS:
+                break
+            level += 1
+        for old, new in sorted(folded.items()):
+            if old != new:
+                self._move(_edge(group_key, old), _edge(group_key, new), edges)
+        group.level = level
+        group.outside = set(folded.values())
+
+    def _move(self, old: K, new: K, edges: dict[K, S]) -> None:
+        stats = edges.pop(old, None)
+        if stats is None:
+            return
+        if self.removed is not None:
+            self.removed.add(old)
+        if self.folded_into is not None:
+            self.folded_into.add(new)
+        target = edges.get(new)
+        if target is None:
+            edges[new] = target = stats
+        else:
+            target.merge(stats)
+        target.folded = max(target.folded, self.limit)
+
+
+def _spans(texts: Iterable[str]) -> tuple[Span, ...]:
+    found = []
+    for text in texts:
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            continue  # --cluster-cidr is validated (with a clear message) where it is used
+        found.append(
+            (network.version, int(network.network_address), int(network.broadcast_address))
+        )
+    return tuple(found)
+
+
+def _is_world(identity: Identity) -> bool:
+    return identity.kind == EndpointKind.WORLD
+
+
+def _foldable(identity: Identity, cluster: Sequence[Span]) -> bool:
+    """An outside address the cap may fold: a world address (or folded one), not hidden by
+    Calico and not inside the configured cluster ranges."""
+    if identity.kind != EndpointKind.WORLD or not identity.address:
+        return False
+    address = identity.address
+    if address in FOLDED_CLASSES or "/" in address:
+        return True  # folded already (prefixes never reach into the cluster's ranges)
+    span = span_of(address)
+    return span is not None and not _overlaps(span, cluster)
+
+
+def _edge(group_key: GroupKey, outside: Identity) -> Any:
+    make = cast(Any, type(group_key.template))  # EdgeKey(source, destination, protocol, port)
+    if group_key.outside_is_destination:
+        return make(group_key.local, outside, group_key.protocol, group_key.port)
+    return make(outside, group_key.local, group_key.protocol, group_key.port)
+
+
+def describe_fold(count: int, into: Iterable[str]) -> str:
+    """The admits line / risk text of a rule holding folded addresses."""
+    targets = ", ".join(into)
+    return f"more than {count:,} {FOLD_MARK} {targets}; {FOLD_HINT}"
+
+
+def has_folded_class_end(edge: EdgeKey) -> bool:
+    """Whether an end was folded into a whole class (judged like Calico's hidden ends: the
+    learner allows the whole space, and no single address stands for it)."""
+    return edge.source.address in FOLDED_CLASSES or edge.destination.address in FOLDED_CLASSES
+
+
+def prefix_probes(edge: K) -> tuple[K, ...]:
+    """The edge at the first and last address of its folded prefix end (none if it has none)."""
+    for outside_is_destination, end in ((True, edge.destination), (False, edge.source)):
+        network = prefix_network(end.address) if end.kind == EndpointKind.WORLD else None
+        if network is None:
+            continue
+        group = GroupKey(
+            edge.source if outside_is_destination else edge.destination,
+            outside_is_destination,
+            edge.protocol,
+            edge.port,
+            edge,
+        )
+        return tuple(
+            _edge(group, Identity(end.kind, end.namespace, end.labels, str(address)))
+            for address in (network.network_address, network.broadcast_address)
+        )
+    return ()

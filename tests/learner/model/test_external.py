@@ -1,0 +1,128 @@
+"""The cap on distinct outside addresses per edge group (``--max-external-peers``)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from learner.model.edges import EdgeStore
+from learner.model.external import FOLDED_PRIVATE, FOLDED_PUBLIC, PeerCap, folded_address
+from learner.model.flow import Direction
+from tests.flowbuild import flow, pod, world
+
+CLIENT = pod("shop", "client-7d4b9c8f6d-abcde", app="client")
+SERVER = pod("shop", "web-7d4b9c8f6d-abcde", app="web")
+
+
+def addresses(count: int, first: str = "11.0.0.0") -> list[str]:
+    base = int(ipaddress.ip_address(first))
+    return [str(ipaddress.ip_address(base + i)) for i in range(count)]
+
+
+def egress_store(
+    cap: int, peers: list[str], port: int = 443, cidrs: tuple[str, ...] = ()
+) -> EdgeStore:
+    store = EdgeStore(peer_cap=PeerCap(cap, cidrs))
+    for i, address in enumerate(peers):
+        store.add(flow(CLIENT, world(address), port, time=1_700_000_000.0 + i))
+    return store
+
+
+def outside(store: EdgeStore) -> list[str]:
+    return sorted(key.destination.address for key in store.edges)
+
+
+def test_below_the_cap_every_address_stays_its_own_edge() -> None:
+    store = egress_store(10, addresses(10))
+    assert outside(store) == sorted(addresses(10))
+    assert all(stats.folded == 0 for stats in store.edges.values())
+
+
+def test_over_the_cap_addresses_fold_into_their_24_and_flows_are_kept() -> None:
+    # 600 addresses in 11.0.0.0 .. 11.0.2.87: three /24s.
+    store = egress_store(100, addresses(600))
+    assert outside(store) == ["11.0.0.0/24", "11.0.1.0/24", "11.0.2.0/24"]
+    assert sum(stats.count for stats in store.edges.values()) == 600
+    stats = {key.destination.address: s for key, s in store.edges.items()}
+    assert stats["11.0.0.0/24"].first_seen == 1_700_000_000.0
+    assert stats["11.0.2.0/24"].last_seen == 1_700_000_599.0
+    # Lower bound of distinct addresses folded, never more than were seen.
+    assert {s.folded for s in stats.values()} == {100}  # "more than 100 addresses"
+
+
+def test_too_many_prefixes_fold_into_the_address_class() -> None:
+    spread = [f"11.{i // 256}.{i % 256}.7" for i in range(30)]  # 30 distinct /24s
+    private = [f"10.9.{i}.1" for i in range(30)]
+    store = egress_store(20, spread)
+    assert outside(store) == [FOLDED_PUBLIC]
+    store = egress_store(20, private)
+    assert outside(store) == [FOLDED_PRIVATE]
+
+
+def test_groups_are_per_port_and_direction() -> None:
+    store = EdgeStore(peer_cap=PeerCap(5, ()))
+    for address in addresses(6):
+        store.add(flow(CLIENT, world(address), 443))
+        store.add(flow(world(address), SERVER, 8080, direction=Direction.INGRESS))
+    for address in addresses(3, "12.0.0.0"):
+        store.add(flow(CLIENT, world(address), 80))
+    egress_443 = {k.destination.address for k in store.edges if k.port == 443}
+    ingress = {k.source.address for k in store.edges if k.port == 8080}
+    egress_80 = {k.destination.address for k in store.edges if k.port == 80}
+    assert egress_443 == {"11.0.0.0/24"}
+    assert ingress == {"11.0.0.0/24"}
+    assert egress_80 == set(addresses(3, "12.0.0.0"))
+
+
+def test_cluster_ranges_are_never_folded_over() -> None:
+    # The cluster owns 10.9.0.0/26: those addresses stay exact, and the /24 around the others
+    # would reach into it, so they go to the private class (which excepts cluster ranges).
+    inside = [f"10.9.0.{i}" for i in range(1, 11)]
+    beside = [f"10.9.0.{i}" for i in range(100, 120)]
+    store = egress_store(5, inside + beside, cidrs=("10.9.0.0/26",))
+    found = set(outside(store))
+    assert set(inside) <= found
+    assert found - set(inside) == {FOLDED_PRIVATE}
+    cluster = ((4, int(ipaddress.ip_address("10.9.0.0")), int(ipaddress.ip_address("10.9.0.63"))),)
+    assert folded_address("10.9.0.100", 1, cluster) == FOLDED_PRIVATE
+    assert folded_address("10.9.1.100", 1, cluster) == "10.9.1.0/24"
+
+
+def test_ipv6_folds_to_48() -> None:
+    peers = [f"2001:db8:0:{i}::1" for i in range(12)]  # one /48
+    store = egress_store(4, peers)
+    assert outside(store) == ["2001:db8::/48"]
+
+
+def test_merged_parts_fold_exactly_like_one_store() -> None:
+    peers = addresses(900)
+    whole = egress_store(500, peers)
+    left, right = egress_store(500, peers[:450]), egress_store(500, peers[450:])
+    assert len(outside(left)) == 450  # each part alone is under the cap
+    merged = EdgeStore(peer_cap=PeerCap(500, ()))
+    merged.merge(left)
+    merged.merge(right)
+    assert (
+        outside(merged)
+        == outside(whole)
+        == ["11.0.0.0/24", "11.0.1.0/24", "11.0.2.0/24", "11.0.3.0/24"]
+    )
+    counts = {k.destination.address: s.count for k, s in merged.edges.items()}
+    assert counts == {k.destination.address: s.count for k, s in whole.edges.items()}
+
+
+def test_a_partial_already_folded_folds_the_other_side_on_merge() -> None:
+    peers = addresses(300)
+    folded = egress_store(100, peers[:200])
+    exact = egress_store(100, peers[200:250])
+    merged = EdgeStore(peer_cap=PeerCap(100, ()))
+    merged.merge(exact)
+    merged.merge(folded)
+    assert outside(merged) == ["11.0.0.0/24"]
+    assert sum(s.count for s in merged.edges.values()) == 250
+
+
+def test_no_cap_keeps_everything() -> None:
+    store = EdgeStore()
+    for address in addresses(300):
+        store.add(flow(CLIENT, world(address), 443))
+    assert len(store.edges) == 300
