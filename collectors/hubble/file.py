@@ -233,6 +233,9 @@ _UNSUPPORTED_L4 = frozenset({"VRRP", "IGMP"})
 _REPLY_BY_TRACE_REASON: dict[str | int, bool] = {"NEW": False, "REPLY": True, 1: False, 3: True}
 _REPLY_BY_L7_TYPE: dict[str | int, bool] = {"REQUEST": False, "RESPONSE": True, 1: False, 2: True}
 _L7_REQUEST = ("REQUEST", 1)
+# Shared with the narrow decoder (collectors/hubble/fastpath.py), so both read values alike.
+VERDICTS, DIRECTIONS = _VERDICTS, _DIRECTIONS
+REPLY_BY_TRACE_REASON, REPLY_BY_L7_TYPE = _REPLY_BY_TRACE_REASON, _REPLY_BY_L7_TYPE
 
 # Endpoints repeat across lines and building one parses its labels, so finished endpoints are
 # kept. The key is what is cheap to hash; a hit also needs the whole raw endpoint to be equal
@@ -242,6 +245,7 @@ _L7_REQUEST = ("REQUEST", 1)
 _ENDPOINT_CACHE_LIMIT = 1 << 16
 _endpoint_cache: dict[tuple[object, ...], tuple[object, Endpoint]] = {}
 _NO_ENDPOINT: _RawEndpoint = {}
+NO_ENDPOINT = _NO_ENDPOINT
 
 
 def _endpoint(raw: _RawEndpoint | None, ip: str) -> Endpoint:
@@ -251,7 +255,7 @@ def _endpoint(raw: _RawEndpoint | None, ip: str) -> Endpoint:
     cached = _endpoint_cache.get(key)
     if cached is not None and cached[0] == raw:
         return cached[1]
-    endpoint = _new_endpoint(raw, ip)
+    endpoint = new_endpoint(raw, ip)
     if len(_endpoint_cache) >= _ENDPOINT_CACHE_LIMIT:
         _endpoint_cache.clear()
     # A deep copy, so that a caller changing its dict later cannot change what the entry means.
@@ -259,7 +263,8 @@ def _endpoint(raw: _RawEndpoint | None, ip: str) -> Endpoint:
     return endpoint
 
 
-def _new_endpoint(raw: _RawEndpoint, ip: str) -> Endpoint:
+def new_endpoint(raw: _RawEndpoint, ip: str) -> Endpoint:
+    """The endpoint a raw Hubble endpoint object (``{}`` when absent) and its address name."""
     labels = raw.get("labels") or ()
     if not isinstance(labels, list | tuple) or not all(type(label) is str for label in labels):
         raise ValueError(f"endpoint labels are not a list of strings: {labels!r}")
@@ -537,6 +542,8 @@ def _counted(flow: Flow, stats: CollectorStats) -> Flow:
 def _flows_in_lines(
     path: str, lines: Iterable[str], first_line: int, strict: bool, stats: CollectorStats
 ) -> Iterator[Flow]:
+    from collectors.hubble.fastpath import fast_flow  # noqa: PLC0415  (it imports this module)
+
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     # Counted locally and added to ``stats`` as the generator ends: this loop runs per line.
@@ -547,6 +554,11 @@ def _flows_in_lines(
                 continue
             records += 1
             origin = Origin(path, line_number)
+            flow = fast_flow(line, origin)
+            if flow is not None:
+                flows += 1
+                yield flow
+                continue
             try:
                 record = loads(line)
             except decode_error as error:
