@@ -25,6 +25,7 @@ import orjson
 from collectors import jsonstream
 from collectors.hubble.events import set_aside_kind
 from collectors.hubble.labels import make_endpoint
+from collectors.hubble.ranges import ByteRange, lines_before
 from collectors.jsonstream import JSONProblem, iter_json_values
 from collectors.k8snames import InvalidName, drain_label_warnings
 from learner.model.errors import InputError
@@ -33,7 +34,14 @@ from learner.model.icmp import ICMPKind, icmp_kind
 from learner.model.input_files import STDIN, expand_inputs, open_text, undecodable
 from learner.model.run_stats import CollectorStats
 
-__all__ = ["UnsupportedFlow", "flow_from_json", "iter_flows", "parse_rfc3339"]
+__all__ = [
+    "UnsupportedFlow",
+    "flow_from_json",
+    "iter_flows",
+    "iter_flows_in_range",
+    "parse_rfc3339",
+    "read_by_lines",
+]
 
 
 # Raw shapes, as protojson writes them with proto names. Every key is optional and nothing here
@@ -647,3 +655,45 @@ def iter_flows(
                 handle.detach()  # leave the process's stdin open
             else:
                 handle.close()
+
+
+def iter_flows_in_range(
+    path: str, start: int, end: int, *, strict: bool = False, stats: CollectorStats
+) -> Iterator[Flow]:
+    """The flows on the lines in bytes ``[start, end)`` of a plain file, numbered as in the
+    whole file: one process's share of a file cut by :func:`collectors.hubble.ranges.
+    line_ranges`. The range that starts the file counts the file in ``stats``."""
+    if start == 0:
+        stats.files += 1
+    try:
+        first_line = lines_before(path, start) + 1
+        binary = ByteRange(open(path, "rb"), start, end)  # noqa: SIM115  (closed below)
+    except OSError as error:
+        raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
+    errors = "strict" if strict else "replace"
+    handle = io.TextIOWrapper(io.BufferedReader(binary), encoding="utf-8", errors=errors)
+    try:
+        if start == 0:
+            yield from _flows_in_file(path, handle, strict, stats)
+        else:
+            yield from _flows_in_lines(path, handle, first_line, strict, stats)
+    except UnicodeDecodeError as error:
+        raise undecodable(path, error) from error
+    except OSError as error:
+        raise InputError(path, 0, f"cannot read: {error}") from error
+    finally:
+        drain_label_warnings(stats.warnings)
+        handle.close()
+
+
+def read_by_lines(path: str) -> bool:
+    """Whether ``path`` is a plain file of one record per line (no JSON array, no
+    pretty-printed objects), so that it can be cut into line ranges."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(jsonstream.CHUNK_CHARS)
+    except OSError:
+        return False
+    opening = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    first_line = opening.split(b"\n", 1)[0].strip()
+    return not (head.startswith(b"\x1f\x8b") or opening.startswith(b"[") or first_line == b"{")
