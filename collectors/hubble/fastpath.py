@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from collectors.hubble import file as reference
+from collectors.hubble import values as reference
 from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
 from learner.model.icmp import ICMPKind, icmp_kind
 
@@ -97,7 +97,7 @@ def _endpoint(raw: msgspec.Raw, ip: str) -> Endpoint:
     endpoint = _endpoints.get(key)
     if endpoint is None:
         raw_endpoint: Any = orjson.loads(key[0]) if key[0] else None
-        endpoint = reference.new_endpoint(raw_endpoint or reference.NO_ENDPOINT, ip)
+        endpoint = reference.new_endpoint(raw_endpoint or {}, ip)
         if len(_endpoints) >= _ENDPOINT_CACHE_LIMIT:
             _endpoints.clear()
         _endpoints[key] = endpoint

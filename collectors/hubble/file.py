@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date
 from itertools import chain
 from typing import IO, Any, TypedDict
 
@@ -24,8 +23,13 @@ import orjson
 
 from collectors import jsonstream
 from collectors.hubble.events import set_aside_kind
-from collectors.hubble.labels import make_endpoint
+from collectors.hubble.fastpath import fast_flow
 from collectors.hubble.ranges import ByteRange, lines_before
+from collectors.hubble.values import DIRECTIONS as _DIRECTIONS
+from collectors.hubble.values import REPLY_BY_L7_TYPE as _REPLY_BY_L7_TYPE
+from collectors.hubble.values import REPLY_BY_TRACE_REASON as _REPLY_BY_TRACE_REASON
+from collectors.hubble.values import VERDICTS as _VERDICTS
+from collectors.hubble.values import new_endpoint, parse_rfc3339, url_path
 from collectors.jsonstream import JSONProblem, iter_json_values
 from collectors.k8snames import InvalidName, drain_label_warnings
 from learner.model.errors import InputError
@@ -142,94 +146,8 @@ class UnsupportedFlow(Exception):
         self.kind = kind
 
 
-# --- timestamps ------------------------------------------------------------------------------
-
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-# Flows arrive in time order, so consecutive lines share their whole second.
-_SECONDS_CACHE_LIMIT = 1 << 16
-_whole_seconds: dict[str, int] = {}
-
-
-def _whole_seconds_of(prefix: str) -> int:
-    """``2026-02-24T08:47:58`` → seconds since the epoch, checking every character."""
-    digits = (
-        prefix[0:4] + prefix[5:7] + prefix[8:10] + prefix[11:13] + prefix[14:16] + prefix[17:19]
-    )
-    if (
-        len(prefix) != 19
-        or prefix[4] != "-"
-        or prefix[7] != "-"
-        or prefix[10] not in "Tt "
-        or prefix[13] != ":"
-        or prefix[16] != ":"
-        or not (digits.isascii() and digits.isdigit())
-    ):
-        raise ValueError("not an RFC 3339 timestamp")
-    hours, minutes, seconds = int(prefix[11:13]), int(prefix[14:16]), int(prefix[17:19])
-    if hours > 23 or minutes > 59 or seconds > 60:
-        raise ValueError("not an RFC 3339 timestamp")
-    day = date(int(prefix[0:4]), int(prefix[5:7]), int(prefix[8:10])).toordinal()
-    return (day - _EPOCH_ORDINAL) * 86400 + hours * 3600 + minutes * 60 + seconds
-
-
-def parse_rfc3339(text: str) -> float:
-    """``2026-02-24T08:47:58.042012383Z`` (any number of fractional digits, ``Z`` or ``±HH:MM``)
-    → seconds since the Unix epoch. Raises ValueError for anything else.
-
-    Written by hand because ``datetime.fromisoformat`` takes at most 6 fractional digits on 3.11
-    and protojson writes 9.
-    """
-    prefix = text[:19]
-    whole = _whole_seconds.get(prefix)
-    if whole is None:
-        whole = _whole_seconds_of(prefix)
-        if len(_whole_seconds) >= _SECONDS_CACHE_LIMIT:
-            _whole_seconds.clear()
-        _whole_seconds[prefix] = whole
-    tail = text[19:]
-    if tail and tail[-1] in "Zz":
-        fraction = tail[:-1]
-    else:
-        sign, offset = tail[-6:-5], tail[-5:]
-        if sign not in ("+", "-") or offset[2:3] != ":" or not (offset[:2] + offset[3:]).isdigit():
-            raise ValueError("not an RFC 3339 timestamp")
-        shift = int(offset[:2]) * 3600 + int(offset[3:]) * 60
-        whole = whole - shift if sign == "+" else whole + shift
-        fraction = tail[:-6]
-    if not fraction:
-        return float(whole)
-    if fraction[0] != "." or not fraction[1:].isdigit():
-        raise ValueError("not an RFC 3339 timestamp")
-    return whole + float(fraction)
-
-
 # --- one flow --------------------------------------------------------------------------------
 
-# Enum values arrive as names (protojson) or as numbers (use_integers_for_enums); both map here.
-_VERDICTS: dict[str | int, Verdict] = {
-    "VERDICT_UNKNOWN": Verdict.UNKNOWN,
-    "FORWARDED": Verdict.FORWARDED,
-    "DROPPED": Verdict.DROPPED,
-    "ERROR": Verdict.ERROR,
-    "AUDIT": Verdict.AUDIT,
-    "REDIRECTED": Verdict.REDIRECTED,
-    "TRACED": Verdict.TRACED,
-    "TRANSLATED": Verdict.TRANSLATED,
-    0: Verdict.UNKNOWN,
-    1: Verdict.FORWARDED,
-    2: Verdict.DROPPED,
-    3: Verdict.ERROR,
-    4: Verdict.AUDIT,
-    5: Verdict.REDIRECTED,
-    6: Verdict.TRACED,
-    7: Verdict.TRANSLATED,
-}
-_DIRECTIONS: dict[str | int, Direction] = {
-    "INGRESS": Direction.INGRESS,
-    "EGRESS": Direction.EGRESS,
-    1: Direction.INGRESS,
-    2: Direction.EGRESS,
-}
 _PROTOCOLS: dict[str, Protocol] = {
     "TCP": Protocol.TCP,
     "UDP": Protocol.UDP,
@@ -238,12 +156,8 @@ _PROTOCOLS: dict[str, Protocol] = {
     "ICMPv6": Protocol.ICMPV6,
 }
 _UNSUPPORTED_L4 = frozenset({"VRRP", "IGMP"})
-_REPLY_BY_TRACE_REASON: dict[str | int, bool] = {"NEW": False, "REPLY": True, 1: False, 3: True}
-_REPLY_BY_L7_TYPE: dict[str | int, bool] = {"REQUEST": False, "RESPONSE": True, 1: False, 2: True}
 _L7_REQUEST = ("REQUEST", 1)
-# Shared with the narrow decoder (collectors/hubble/fastpath.py), so both read values alike.
-VERDICTS, DIRECTIONS = _VERDICTS, _DIRECTIONS
-REPLY_BY_TRACE_REASON, REPLY_BY_L7_TYPE = _REPLY_BY_TRACE_REASON, _REPLY_BY_L7_TYPE
+
 
 # Endpoints repeat across lines and building one parses its labels, so finished endpoints are
 # kept. The key is what is cheap to hash; a hit also needs the whole raw endpoint to be equal
@@ -253,7 +167,6 @@ REPLY_BY_TRACE_REASON, REPLY_BY_L7_TYPE = _REPLY_BY_TRACE_REASON, _REPLY_BY_L7_T
 _ENDPOINT_CACHE_LIMIT = 1 << 16
 _endpoint_cache: dict[tuple[object, ...], tuple[object, Endpoint]] = {}
 _NO_ENDPOINT: _RawEndpoint = {}
-NO_ENDPOINT = _NO_ENDPOINT
 
 
 def _endpoint(raw: _RawEndpoint | None, ip: str) -> Endpoint:
@@ -269,41 +182,6 @@ def _endpoint(raw: _RawEndpoint | None, ip: str) -> Endpoint:
     # A deep copy, so that a caller changing its dict later cannot change what the entry means.
     _endpoint_cache[key] = (orjson.loads(orjson.dumps(raw)), endpoint)
     return endpoint
-
-
-def new_endpoint(raw: _RawEndpoint, ip: str) -> Endpoint:
-    """The endpoint a raw Hubble endpoint object (``{}`` when absent) and its address name."""
-    labels = raw.get("labels") or ()
-    if not isinstance(labels, list | tuple) or not all(type(label) is str for label in labels):
-        raise ValueError(f"endpoint labels are not a list of strings: {labels!r}")
-    identity = raw.get("identity") or 0
-    workloads = raw.get("workloads")
-    workload = workloads[0] if workloads else {}
-    return make_endpoint(
-        identity=identity if type(identity) is int else int(identity),
-        labels=labels,
-        namespace=raw.get("namespace") or "",
-        pod_name=raw.get("pod_name") or "",
-        ip=ip,
-        workload_kind=workload.get("kind") or "",
-        workload_name=workload.get("name") or "",
-        cluster_name=raw.get("cluster_name") or "",
-    )
-
-
-def url_path(url: str) -> str:
-    """``http://reviews:9080/reviews/0?x=1`` → ``/reviews/0``."""
-    scheme_end = url.find("://")
-    if scheme_end != -1:
-        slash = url.find("/", scheme_end + 3)
-        if slash == -1:
-            return "/"
-        url = url[slash:]
-    for mark in ("?", "#"):
-        cut = url.find(mark)
-        if cut != -1:
-            url = url[:cut]
-    return url or "/"
 
 
 def _policy_names(flow: _RawFlow) -> tuple[str, ...]:
@@ -550,8 +428,6 @@ def _counted(flow: Flow, stats: CollectorStats) -> Flow:
 def _flows_in_lines(
     path: str, lines: Iterable[str], first_line: int, strict: bool, stats: CollectorStats
 ) -> Iterator[Flow]:
-    from collectors.hubble.fastpath import fast_flow  # noqa: PLC0415  (it imports this module)
-
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     # Counted locally and added to ``stats`` as the generator ends: this loop runs per line.
