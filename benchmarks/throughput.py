@@ -122,8 +122,11 @@ def run_realistic(args: argparse.Namespace) -> None:
         path = realistic(args.lines, gz)
         with tempfile.TemporaryDirectory() as tmp:
             print(f"{args.lines:,} realistic lines: {path} ({path.stat().st_size / 1e9:.2f} GB)")
-            ours = child([*learner, str(path), "-o", f"{tmp}/ours"])
-            report("netpol-learner generate", args.lines, ours)
+            ours = child([*learner, str(path), "--output-dir", f"{tmp}/ours"])
+            report("netpol-learner generate (-j cores)", args.lines, ours)
+            if not gz:  # one big plain file is cut into line ranges, one per core
+                alone = child([*learner, str(path), "--output-dir", f"{tmp}/alone", "-j", "1"])
+                report("netpol-learner generate -j 1", args.lines, alone)
             if args.peer and not gz:  # hubble-audit2policy reads plain files only
                 peer = child(
                     [str(Path(args.peer) / "bin/hubble-audit2policy"), "--no-enrich",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date
 from itertools import chain
 from typing import IO, Any, TypedDict
 
@@ -24,16 +23,35 @@ import orjson
 
 from collectors import jsonstream
 from collectors.hubble.events import set_aside_kind
-from collectors.hubble.labels import make_endpoint
+from collectors.hubble.fastpath import fast_flow
+from collectors.hubble.ranges import ByteRange, lines_before
+from collectors.hubble.values import DIRECTIONS as _DIRECTIONS
+from collectors.hubble.values import REPLY_BY_L7_TYPE as _REPLY_BY_L7_TYPE
+from collectors.hubble.values import REPLY_BY_TRACE_REASON as _REPLY_BY_TRACE_REASON
+from collectors.hubble.values import VERDICTS as _VERDICTS
+from collectors.hubble.values import new_endpoint, parse_rfc3339, url_path
 from collectors.jsonstream import JSONProblem, iter_json_values
 from collectors.k8snames import InvalidName, drain_label_warnings
 from learner.model.errors import InputError
 from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
 from learner.model.icmp import ICMPKind, icmp_kind
-from learner.model.input_files import STDIN, expand_inputs, open_text, undecodable
+from learner.model.input_files import (
+    STDIN,
+    count_reads_of,
+    expand_inputs,
+    open_text,
+    undecodable,
+)
 from learner.model.run_stats import CollectorStats
 
-__all__ = ["UnsupportedFlow", "flow_from_json", "iter_flows", "parse_rfc3339"]
+__all__ = [
+    "UnsupportedFlow",
+    "flow_from_json",
+    "iter_flows",
+    "iter_flows_in_range",
+    "parse_rfc3339",
+    "read_by_lines",
+]
 
 
 # Raw shapes, as protojson writes them with proto names. Every key is optional and nothing here
@@ -134,94 +152,8 @@ class UnsupportedFlow(Exception):
         self.kind = kind
 
 
-# --- timestamps ------------------------------------------------------------------------------
-
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-# Flows arrive in time order, so consecutive lines share their whole second.
-_SECONDS_CACHE_LIMIT = 1 << 16
-_whole_seconds: dict[str, int] = {}
-
-
-def _whole_seconds_of(prefix: str) -> int:
-    """``2026-02-24T08:47:58`` → seconds since the epoch, checking every character."""
-    digits = (
-        prefix[0:4] + prefix[5:7] + prefix[8:10] + prefix[11:13] + prefix[14:16] + prefix[17:19]
-    )
-    if (
-        len(prefix) != 19
-        or prefix[4] != "-"
-        or prefix[7] != "-"
-        or prefix[10] not in "Tt "
-        or prefix[13] != ":"
-        or prefix[16] != ":"
-        or not (digits.isascii() and digits.isdigit())
-    ):
-        raise ValueError("not an RFC 3339 timestamp")
-    hours, minutes, seconds = int(prefix[11:13]), int(prefix[14:16]), int(prefix[17:19])
-    if hours > 23 or minutes > 59 or seconds > 60:
-        raise ValueError("not an RFC 3339 timestamp")
-    day = date(int(prefix[0:4]), int(prefix[5:7]), int(prefix[8:10])).toordinal()
-    return (day - _EPOCH_ORDINAL) * 86400 + hours * 3600 + minutes * 60 + seconds
-
-
-def parse_rfc3339(text: str) -> float:
-    """``2026-02-24T08:47:58.042012383Z`` (any number of fractional digits, ``Z`` or ``±HH:MM``)
-    → seconds since the Unix epoch. Raises ValueError for anything else.
-
-    Written by hand because ``datetime.fromisoformat`` takes at most 6 fractional digits on 3.11
-    and protojson writes 9.
-    """
-    prefix = text[:19]
-    whole = _whole_seconds.get(prefix)
-    if whole is None:
-        whole = _whole_seconds_of(prefix)
-        if len(_whole_seconds) >= _SECONDS_CACHE_LIMIT:
-            _whole_seconds.clear()
-        _whole_seconds[prefix] = whole
-    tail = text[19:]
-    if tail and tail[-1] in "Zz":
-        fraction = tail[:-1]
-    else:
-        sign, offset = tail[-6:-5], tail[-5:]
-        if sign not in ("+", "-") or offset[2:3] != ":" or not (offset[:2] + offset[3:]).isdigit():
-            raise ValueError("not an RFC 3339 timestamp")
-        shift = int(offset[:2]) * 3600 + int(offset[3:]) * 60
-        whole = whole - shift if sign == "+" else whole + shift
-        fraction = tail[:-6]
-    if not fraction:
-        return float(whole)
-    if fraction[0] != "." or not fraction[1:].isdigit():
-        raise ValueError("not an RFC 3339 timestamp")
-    return whole + float(fraction)
-
-
 # --- one flow --------------------------------------------------------------------------------
 
-# Enum values arrive as names (protojson) or as numbers (use_integers_for_enums); both map here.
-_VERDICTS: dict[str | int, Verdict] = {
-    "VERDICT_UNKNOWN": Verdict.UNKNOWN,
-    "FORWARDED": Verdict.FORWARDED,
-    "DROPPED": Verdict.DROPPED,
-    "ERROR": Verdict.ERROR,
-    "AUDIT": Verdict.AUDIT,
-    "REDIRECTED": Verdict.REDIRECTED,
-    "TRACED": Verdict.TRACED,
-    "TRANSLATED": Verdict.TRANSLATED,
-    0: Verdict.UNKNOWN,
-    1: Verdict.FORWARDED,
-    2: Verdict.DROPPED,
-    3: Verdict.ERROR,
-    4: Verdict.AUDIT,
-    5: Verdict.REDIRECTED,
-    6: Verdict.TRACED,
-    7: Verdict.TRANSLATED,
-}
-_DIRECTIONS: dict[str | int, Direction] = {
-    "INGRESS": Direction.INGRESS,
-    "EGRESS": Direction.EGRESS,
-    1: Direction.INGRESS,
-    2: Direction.EGRESS,
-}
 _PROTOCOLS: dict[str, Protocol] = {
     "TCP": Protocol.TCP,
     "UDP": Protocol.UDP,
@@ -230,10 +162,9 @@ _PROTOCOLS: dict[str, Protocol] = {
     "ICMPv6": Protocol.ICMPV6,
 }
 _UNSUPPORTED_L4 = frozenset({"VRRP", "IGMP"})
-_REPLY_BY_TRACE_REASON: dict[str | int, bool] = {"NEW": False, "REPLY": True, 1: False, 3: True}
-_REPLY_BY_L7_TYPE: dict[str | int, bool] = {"REQUEST": False, "RESPONSE": True, 1: False, 2: True}
 _L7_REQUEST = ("REQUEST", 1)
 _L7_RESPONSE = ("RESPONSE", 2)
+
 
 # Endpoints repeat across lines and building one parses its labels, so finished endpoints are
 # kept. The key is what is cheap to hash; a hit also needs the whole raw endpoint to be equal
@@ -252,46 +183,12 @@ def _endpoint(raw: _RawEndpoint | None, ip: str) -> Endpoint:
     cached = _endpoint_cache.get(key)
     if cached is not None and cached[0] == raw:
         return cached[1]
-    endpoint = _new_endpoint(raw, ip)
+    endpoint = new_endpoint(raw, ip)
     if len(_endpoint_cache) >= _ENDPOINT_CACHE_LIMIT:
         _endpoint_cache.clear()
     # A deep copy, so that a caller changing its dict later cannot change what the entry means.
     _endpoint_cache[key] = (orjson.loads(orjson.dumps(raw)), endpoint)
     return endpoint
-
-
-def _new_endpoint(raw: _RawEndpoint, ip: str) -> Endpoint:
-    labels = raw.get("labels") or ()
-    if not isinstance(labels, list | tuple) or not all(type(label) is str for label in labels):
-        raise ValueError(f"endpoint labels are not a list of strings: {labels!r}")
-    identity = raw.get("identity") or 0
-    workloads = raw.get("workloads")
-    workload = workloads[0] if workloads else {}
-    return make_endpoint(
-        identity=identity if type(identity) is int else int(identity),
-        labels=labels,
-        namespace=raw.get("namespace") or "",
-        pod_name=raw.get("pod_name") or "",
-        ip=ip,
-        workload_kind=workload.get("kind") or "",
-        workload_name=workload.get("name") or "",
-        cluster_name=raw.get("cluster_name") or "",
-    )
-
-
-def url_path(url: str) -> str:
-    """``http://reviews:9080/reviews/0?x=1`` → ``/reviews/0``."""
-    scheme_end = url.find("://")
-    if scheme_end != -1:
-        slash = url.find("/", scheme_end + 3)
-        if slash == -1:
-            return "/"
-        url = url[slash:]
-    for mark in ("?", "#"):
-        cut = url.find(mark)
-        if cut != -1:
-            url = url[:cut]
-    return url or "/"
 
 
 def _policy_names(flow: _RawFlow) -> tuple[str, ...]:
@@ -555,6 +452,11 @@ def _flows_in_lines(
                 continue
             records += 1
             origin = Origin(path, line_number)
+            flow = fast_flow(line, origin)
+            if flow is not None:
+                flows += 1
+                yield flow
+                continue
             try:
                 record = loads(line)
             except decode_error as error:
@@ -643,3 +545,46 @@ def iter_flows(
                 handle.detach()  # leave the process's stdin open
             else:
                 handle.close()
+
+
+def iter_flows_in_range(
+    path: str, start: int, end: int, *, strict: bool = False, stats: CollectorStats
+) -> Iterator[Flow]:
+    """The flows on the lines in bytes ``[start, end)`` of a plain file, numbered as in the
+    whole file: one process's share of a file cut by :func:`collectors.hubble.ranges.
+    line_ranges`. The range that starts the file counts the file in ``stats``."""
+    if start == 0:
+        stats.files += 1
+    try:
+        first_line = lines_before(path, start) + 1
+        binary = ByteRange(open(path, "rb"), start, end)  # noqa: SIM115  (closed below)
+        count_reads_of(binary, end - start)
+    except OSError as error:
+        raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
+    errors = "strict" if strict else "replace"
+    handle = io.TextIOWrapper(io.BufferedReader(binary), encoding="utf-8", errors=errors)
+    try:
+        if start == 0:
+            yield from _flows_in_file(path, handle, strict, stats)
+        else:
+            yield from _flows_in_lines(path, handle, first_line, strict, stats)
+    except UnicodeDecodeError as error:
+        raise undecodable(path, error) from error
+    except OSError as error:
+        raise InputError(path, 0, f"cannot read: {error}") from error
+    finally:
+        drain_label_warnings(stats.warnings)
+        handle.close()
+
+
+def read_by_lines(path: str) -> bool:
+    """Whether ``path`` is a plain file of one record per line (no JSON array, no
+    pretty-printed objects), so that it can be cut into line ranges."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(jsonstream.CHUNK_CHARS)
+    except OSError:
+        return False
+    opening = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    first_line = opening.split(b"\n", 1)[0].strip()
+    return not (head.startswith(b"\x1f\x8b") or opening.startswith(b"[") or first_line == b"{")

@@ -18,8 +18,9 @@ from collectors.hubble.events import (
     POLICY_DROP_REASONS,
     SOCKET_TRANSLATION,
 )
-from collectors.hubble.file import UnsupportedFlow, url_path
+from collectors.hubble.file import UnsupportedFlow
 from collectors.hubble.labels import make_endpoint
+from collectors.hubble.values import url_path
 from collectors.k8snames import InvalidName
 from learner.model.errors import InputError
 from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict

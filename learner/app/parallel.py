@@ -1,9 +1,11 @@
-"""Reading many flow files on several cores: map files to edge stores, merge the stores.
+"""Reading flow files on several cores: map files (or line ranges of one big file) to edge
+stores, merge the stores.
 
-Aggregation is a commutative merge (counts add, first/last seen take min/max, samples union),
-so each worker reads whole files into its own :class:`~learner.aggregate.EdgeStore` and the
-parent folds them together: the same result as one process, on ``jobs`` cores. The same
-map-and-merge is how a distributed engine would run the pipeline (see docs/performance.md).
+Aggregation is a merge (counts add, first/last seen take min/max, samples union), so each
+worker reads whole files, or a byte range of a big plain Hubble export cut at line starts, into
+its own :class:`~learner.model.edges.EdgeStore`, and the parent folds them together in input
+order: the same result as one process, on ``jobs`` cores. The same map-and-merge is how a
+distributed engine would run the pipeline (see docs/performance.md).
 
 Workers report how far they are (flows, bytes) in shared counters, one slot per share, which
 the parent sums into one progress display while it waits.
@@ -17,7 +19,9 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-from learner.app.pipeline import ingest, new_store, read_flows
+from collectors.hubble.file import iter_flows_in_range, read_by_lines
+from collectors.hubble.ranges import line_ranges
+from learner.app.pipeline import detect_source, ingest, new_store, read_flows
 from learner.app.progress import ProgressSink
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
@@ -74,6 +78,33 @@ def ingest_files(
     return store, collected, normalized
 
 
+RANGE_MIN_BYTES = 32 << 20
+"""A file is cut into line ranges only when each range would be at least this long: below it,
+starting a process costs more than it saves."""
+
+
+def ingest_range(
+    path: str, start: int, end: int, config: LearnConfig, strict: bool, slot: int | None = None
+) -> tuple[EdgeStore, CollectorStats, NormalizeStats]:
+    """One worker's share of a big plain Hubble file: the lines in bytes ``[start, end)``."""
+    store = new_store(config)
+    collected, normalized = CollectorStats(), NormalizeStats()
+    flows = iter_flows_in_range(path, start, end, strict=strict, stats=collected)
+    ingest(flows, store, config, normalized, None if slot is None else SharedSlot(slot))
+    store.forget_endpoints()
+    return store, collected, normalized
+
+
+def file_ranges(path: str, source: str, jobs: int, min_bytes: int) -> list[tuple[int, int]]:
+    """The line ranges to read ``path`` in: several only for a big plain Hubble export."""
+    if jobs < 2 or (source if source != "auto" else detect_source(path)) != "hubble":
+        return []
+    if os.path.getsize(path) < 2 * min_bytes or not read_by_lines(path):
+        return []
+    ranges = line_ranges(path, jobs, min_bytes)
+    return ranges if len(ranges) > 1 else []
+
+
 def shares(paths: Sequence[str], jobs: int) -> list[list[str]]:
     """Files dealt to ``jobs`` workers, largest first, so shares end up about equal in bytes."""
     sized = sorted(paths, key=lambda p: (-os.path.getsize(p), p))
@@ -97,26 +128,39 @@ def parallel_ingest(
     collected: CollectorStats,
     normalized: NormalizeStats,
     progress: ProgressSink | None = None,
+    min_share_bytes: int = RANGE_MIN_BYTES,
 ) -> None:
     """Read ``inputs`` on up to ``jobs`` processes and merge everything into ``store``.
 
     Standard input cannot be shared between processes, so ``-`` is read here (before the
-    files, without progress: its size is unknown).
+    files, without progress: its size is unknown), and so are inputs smaller than two shares
+    of ``min_share_bytes``.
     """
     paths = expand_inputs(inputs)
     files = [p for p in paths if p != "-"]
     if "-" in paths:
+        # Alone, standard input gets the count and rate; beside files their sizes make the
+        # percentage, which the stream's unknown length would spoil.
         ingest(
             read_flows(["-"], source=source, strict=strict, stats=collected),
             store,
             config,
             normalized,
+            None if files else progress,
         )
+    if not files:
+        return
+    ranges = file_ranges(files[0], source, jobs, min_share_bytes) if len(files) == 1 else []
+    small = sum(os.path.getsize(path) for path in files) < 2 * min_share_bytes
+    if (len(files) == 1 and not ranges) or (len(files) > 1 and small):
+        # Nothing worth sharing: reading it here spares starting processes.
+        flows = read_flows(files, source=source, strict=strict, stats=collected)
+        ingest(flows, store, config, normalized, progress)
+        return
     try:
-        if files:
-            _map_and_merge(
-                files, store, config, jobs, source, strict, collected, normalized, progress
-            )
+        _map_and_merge(
+            files, ranges, store, config, jobs, source, strict, collected, normalized, progress
+        )
     finally:
         if progress is not None:
             progress.close()
@@ -124,6 +168,7 @@ def parallel_ingest(
 
 def _map_and_merge(
     files: list[str],
+    ranges: list[tuple[int, int]],
     store: EdgeStore,
     config: LearnConfig,
     jobs: int,
@@ -133,19 +178,28 @@ def _map_and_merge(
     normalized: NormalizeStats,
     progress: ProgressSink | None,
 ) -> None:
-    dealt = shares(files, jobs)
-    items = multiprocessing.Array("q", len(dealt))
-    positions = multiprocessing.Array("q", len(dealt))
+    dealt = [] if ranges else shares(files, jobs)
+    slots = len(ranges) or len(dealt)
+    items = multiprocessing.Array("q", slots)
+    positions = multiprocessing.Array("q", slots)
     with ProcessPoolExecutor(
-        max_workers=min(jobs, len(files)),
+        max_workers=min(jobs, slots),
         initializer=_share_counters,
         initargs=(items, positions),
     ) as pool:
-        futures = [
-            pool.submit(ingest_files, share, config, source, strict, slot)
-            for slot, share in enumerate(dealt)
-        ]
-        for future in futures:  # merged in order, so the result never depends on timing
+        if ranges:
+            futures = [
+                pool.submit(ingest_range, files[0], start, end, config, strict, slot)
+                for slot, (start, end) in enumerate(ranges)
+            ]
+        else:
+            futures = [
+                pool.submit(ingest_files, share, config, source, strict, slot)
+                for slot, share in enumerate(dealt)
+            ]
+        # In submission order, which is input order: the same merge, and under --strict the
+        # same first error, as one reader; the result never depends on timing.
+        for future in futures:
             while progress is not None and not future.done():
                 wait([future], timeout=POLL_SECONDS)
                 progress.update(sum(items[:]), sum(positions[:]))

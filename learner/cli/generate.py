@@ -70,9 +70,10 @@ def register(sub: Any) -> None:
         "-j",
         "--jobs",
         type=int,
-        default=1,
+        default=0,
         metavar="N",
-        help="read input files on N processes (default 1; 0 = one per core)",
+        help="read input on N processes; one big plain Hubble file is cut into N line ranges "
+        "(default 0 = one per core; output is the same for any N)",
     )
     add_flow_options(parser)
     add_learner_options(parser)

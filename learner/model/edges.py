@@ -163,14 +163,30 @@ class EdgeStore:
         # store learns from an endpoint is known once it has seen that object: keyed by id(),
         # holding the object so the id cannot be reused while the entry lives.
         self._seen: dict[int, tuple[Endpoint, Identity]] = {}
+        # The same pair of endpoint objects recurs on most lines: their edge key is kept, by
+        # the pair's ids and the port, so that a flow costs no EdgeKey to build. Lives and
+        # dies with ``_seen`` (a hit means both ends were observed already).
+        self._keys: dict[tuple[int, int, Protocol, int], tuple[Endpoint, Endpoint, EdgeKey]] = {}
 
     def __len__(self) -> int:
         return len(self.edges)
 
     def add(self, flow: Flow) -> EdgeKey:
-        source = self._observe_endpoint(flow.source)
-        destination = self._observe_endpoint(flow.destination)
-        key = EdgeKey(source, destination, str(flow.protocol), flow.port)
+        source, destination = flow.source, flow.destination
+        pair = (id(source), id(destination), flow.protocol, flow.port)
+        known = self._keys.get(pair)
+        if known is not None and known[0] is source and known[1] is destination:
+            key = known[2]
+        else:
+            key = EdgeKey(
+                self._observe_endpoint(source),
+                self._observe_endpoint(destination),
+                str(flow.protocol),
+                flow.port,
+            )
+            if len(self._keys) >= SEEN_LIMIT:
+                self._keys.clear()
+            self._keys[pair] = (source, destination, key)
         stats = self.edges.get(key)
         if stats is None and self.peer_cap is not None:
             placed = self.peer_cap.place(key, self.edges)
@@ -212,6 +228,7 @@ class EdgeStore:
         identity = self._learn_endpoint(endpoint)
         if len(self._seen) >= SEEN_LIMIT:
             self._seen.clear()
+            self._keys.clear()
         self._seen[id(endpoint)] = (endpoint, identity)
         return identity
 
@@ -278,6 +295,7 @@ class EdgeStore:
     def forget_endpoints(self) -> None:
         """Drop the per-endpoint caches (before sending the store to another process)."""
         self._seen.clear()
+        self._keys.clear()
         self.resolver.clear_cache()
 
     def note_denied(self, flow: Flow) -> None:

@@ -65,13 +65,14 @@ class ReadMeter:
     """
 
     def __init__(self) -> None:
-        self._files: list[tuple[IO[bytes], int]] = []
+        self._files: list[tuple[IO[bytes] | io.RawIOBase, int]] = []
 
-    def opened(self, raw: IO[bytes]) -> None:
-        try:
-            size = os.fstat(raw.fileno()).st_size
-        except (OSError, ValueError, io.UnsupportedOperation):
-            size = 0
+    def opened(self, raw: IO[bytes] | io.RawIOBase, size: int | None = None) -> None:
+        if size is None:
+            try:
+                size = os.fstat(raw.fileno()).st_size
+            except (OSError, ValueError, io.UnsupportedOperation):
+                size = 0
         self._files.append((raw, size))
 
     def position(self) -> int:
@@ -98,6 +99,14 @@ def metered_reads() -> Iterator[ReadMeter]:
         yield meter
     finally:
         _active_meter.reset(token)
+
+
+def count_reads_of(raw: IO[bytes] | io.RawIOBase, size: int) -> None:
+    """Count ``raw`` (``size`` bytes, its ``tell()`` relative to its start) in the active
+    :func:`metered_reads`, for a stream :func:`open_binary` did not open (a file's byte range)."""
+    meter = _active_meter.get()
+    if meter is not None:
+        meter.opened(raw, size)
 
 
 GZIP_MAGIC = b"\x1f\x8b"
