@@ -99,20 +99,41 @@ def lines(count: int, copies: int, seed: int = 13) -> Iterator[str]:
         yield f"{stamp}.{nanos:09d}Z".join(parts) + "\n"
 
 
-def write(path: Path, count: int, copies: int) -> Path:
+def _write_lines(path: Path, source: Iterator[str], count: int) -> None:
+    """The next ``count`` lines of ``source`` into ``path`` (gzip when it ends in .gz)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(partial, "wt", encoding="utf-8") as handle:  # type: ignore[operator]
+    partial = path.with_name(f".{path.name}.partial")  # hidden: never read as input
+    with (
+        gzip.open(partial, "wt", encoding="utf-8", compresslevel=6)
+        if path.suffix == ".gz"
+        else open(partial, "w", encoding="utf-8")
+    ) as handle:
         batch: list[str] = []
-        for line in lines(count, copies):
+        for _, line in zip(range(count), source, strict=False):
             batch.append(line)
             if len(batch) == 10_000:
                 handle.write("".join(batch))
                 batch.clear()
         handle.write("".join(batch))
     partial.rename(path)
+
+
+def write(path: Path, count: int, copies: int) -> Path:
+    _write_lines(path, lines(count, copies), count)
     return path
+
+
+def write_rotated(directory: Path, count: int, copies: int, files: int) -> Path:
+    """``count`` lines as ``files`` gzip files of consecutive time, like a rotated exporter
+    writes them (and so that engines reading whole files have one per core to give)."""
+    if (directory / ".complete").exists():
+        return directory
+    source = lines(count, copies)
+    for index in range(files):
+        share = count // files + (1 if index < count % files else 0)
+        _write_lines(directory / f"hubble-{index:05d}.jsonl.gz", source, share)
+    (directory / ".complete").touch()
+    return directory
 
 
 def main() -> None:

@@ -6,14 +6,20 @@ benchmarks/data/), then times, each in a fresh process: the Spark engine on a ti
 ``-j 2``. From those it prints the per-line cost Spark pays once started, which is what
 grows with executors (see docs/spark.md for the scaling example).
 
-    python benchmarks/spark.py                  # 2M lines
-    python benchmarks/spark.py --lines 10000000
-    python benchmarks/spark.py --lines 200000   # quicker
+With ``--gzip`` the lines are written as rotated gzip files of 250,000 lines each (as an
+exporter shipping to object storage leaves them; 10M plain lines would be ~16 GB): both engines
+then read whole files, one per task or worker. Without it, one plain file, which Spark splits
+into 128 MB blocks and the local engine reads on one worker.
+
+    python benchmarks/spark.py --gzip                  # 2M lines
+    python benchmarks/spark.py --gzip --lines 10000000
+    python benchmarks/spark.py --lines 200000          # quicker, one plain file
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,6 +33,7 @@ from benchmarks import realistic  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 TINY = ROOT / "examples" / "flows"
+ROTATE_LINES = 250_000
 
 
 def timed(inputs: Path, *flags: str) -> float:
@@ -45,16 +52,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2_000_000, help="default 2M; try 10000000")
     parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
+    parser.add_argument(
+        "--gzip", action="store_true", help="rotated .jsonl.gz files of 250,000 lines each"
+    )
     args = parser.parse_args()
 
-    path = DATA / f"realistic-{args.lines}.jsonl"
-    if not path.exists():
-        realistic.write(path, args.lines, 20)
+    if args.gzip:
+        path = DATA / f"realistic-{args.lines}-gz"
+        files = max(1, -(-args.lines // ROTATE_LINES))
+        realistic.write_rotated(path, args.lines, 20, files)
+    else:
+        path = DATA / f"realistic-{args.lines}.jsonl"
+        if not path.exists():
+            realistic.write(path, args.lines, 20)
+    load_before = os.getloadavg()
     spark = ["--engine", "spark", "--spark-master", args.master]
     startup = timed(TINY, *spark)
     spark_wall = timed(path, *spark)
     local_wall = timed(path, "-j", "2")
-    size = path.stat().st_size / 1e6
+    load_after = os.getloadavg()
+    size = sum(p.stat().st_size for p in [path, *path.rglob("*")] if p.is_file()) / 1e6
     per_line = (spark_wall - startup) / args.lines
     print(f"{args.lines:,} lines, {size:,.0f} MB: {path}")
     print(f"{'engine':<28}{'wall s':>10}{'lines/s':>12}")
@@ -62,6 +79,12 @@ def main() -> None:
     print(f"{'local -j 2':<28}{local_wall:>10.1f}{args.lines / local_wall:>12,.0f}")
     print(f"spark start-up and tear-down (examples, 1.5k lines): {startup:.1f} s")
     print(f"spark cost per line once started: {per_line * 1e6:.1f} us on {args.master}")
+    print(
+        "load average (1, 5, 15 min) before: "
+        + ", ".join(f"{x:.2f}" for x in load_before)
+        + "; after: "
+        + ", ".join(f"{x:.2f}" for x in load_after)
+    )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from learner.model.input_files import expand_inputs, open_text
 from learner.model.run_stats import CollectorStats, NormalizeStats
 
 INSTALL_HINT = "--engine spark needs pyspark: pip install 'netpol-learner[spark]'"
+DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 FILES_PER_MERGE = 32
 """Consecutive files whose partial stores one executor task merges before the driver."""
 
@@ -62,7 +63,42 @@ def _require_java() -> None:
         )
 
 
-def spark_session(master: str | None, conf: Sequence[str]) -> Any:
+QUIET_LOG4J2 = """\
+# netpol-learner turns Spark's failures into one-line errors; --debug shows Spark's own log.
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+appender.console.filter.threshold.type = ThresholdFilter
+appender.console.filter.threshold.level = fatal
+# WARN is the level Spark gives a Python driver's root logger; any other and it says so
+rootLogger.level = warn
+rootLogger.appenderRef.console.ref = console
+"""
+
+
+_quiet_config: str | None = None
+
+
+def _quiet_log_option() -> str:
+    """A JVM option pointing log4j2 at :data:`QUIET_LOG4J2` (written once per process)."""
+    global _quiet_config
+    if _quiet_config is None:
+        import atexit
+        import tempfile
+
+        handle, path = tempfile.mkstemp(prefix="netpol-learner-log4j2-", suffix=".properties")
+        with os.fdopen(handle, "w") as file:
+            file.write(QUIET_LOG4J2)
+        atexit.register(os.remove, path)
+        _quiet_config = path
+    return f"-Dlog4j2.configurationFile=file:{_quiet_config}"
+
+
+def spark_session(master: str | None, conf: Sequence[str], *, quiet: bool = True) -> Any:
+    """A started session. ``quiet`` keeps the driver JVM's log (executor stack traces on a
+    local master) off the terminal: failures reach the user as this engine's own errors."""
     try:
         from pyspark.sql import SparkSession
     except ModuleNotFoundError:
@@ -86,11 +122,19 @@ def spark_session(master: str | None, conf: Sequence[str]) -> Any:
             .config("spark.driver.host", "127.0.0.1")
             .config("spark.driver.bindAddress", "127.0.0.1")
         )
+    settings: dict[str, str] = {}
     for item in conf:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--spark-conf {item!r}: expected KEY=VALUE")
-        builder = builder.config(key.strip(), value)
+        settings[key.strip()] = value
+    if quiet and not submitted:  # under spark-submit the driver JVM runs already
+        java_options = settings.get(DRIVER_JAVA_OPTIONS, "")
+        settings[DRIVER_JAVA_OPTIONS] = f"{java_options} {_quiet_log_option()}".strip()
+        # the stage bars draw over lines with carriage returns: junk in a log or a pipe
+        settings.setdefault("spark.ui.showConsoleProgress", "false")
+    for key, value in settings.items():
+        builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # pyspark raises its own types for a JVM that did not start
@@ -292,7 +336,7 @@ def _job_error(
     found = _FILE.search(text)
     cause = next(
         (
-            ln.strip()
+            ln.strip().removeprefix("Caused by: ")
             for ln in text.splitlines()
             if re.search(r"(Exception|Error):", ln) and "SparkException" not in ln
         ),

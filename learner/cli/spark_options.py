@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,8 @@ def engine_reader(args: argparse.Namespace, config: LearnConfig) -> Reader | Non
         return None
     from learner.app.spark_engine import spark_ingest, spark_session
 
-    spark = spark_session(args.spark_master, args.spark_conf)
+    debug = bool(getattr(args, "debug", False) or os.environ.get("NETPOL_LEARNER_DEBUG"))
+    spark = spark_session(args.spark_master, args.spark_conf, quiet=not debug)
 
     def read(
         inputs: Sequence[str],

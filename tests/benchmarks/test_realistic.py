@@ -50,3 +50,22 @@ def test_gz_holds_the_same_lines(tmp_path: Path) -> None:
     plain = realistic.write(tmp_path / "flows.jsonl", 500, 2)
     packed = realistic.write(tmp_path / "flows.jsonl.gz", 500, 2)
     assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
+
+
+def test_rotated_files_hold_the_same_lines_in_order_and_are_written_once(tmp_path: Path) -> None:
+    realistic = load_realistic()
+    one = realistic.write(tmp_path / "one.jsonl", 1001, 3).read_bytes()
+    rotated = realistic.write_rotated(tmp_path / "rotated", 1001, 3, 4)
+    files = sorted(rotated.glob("*.jsonl.gz"))
+    assert [f.name for f in files] == [f"hubble-{i:05d}.jsonl.gz" for i in range(4)]
+    assert [len(gzip.decompress(f.read_bytes()).splitlines()) for f in files] == [
+        251,
+        250,
+        250,
+        250,
+    ]
+    assert b"".join(gzip.decompress(f.read_bytes()) for f in files) == one
+    stamp = files[0].stat().st_mtime_ns
+    realistic.write_rotated(rotated, 1001, 3, 4)
+    assert files[0].stat().st_mtime_ns == stamp
+    assert not list(rotated.glob(".*.partial"))
