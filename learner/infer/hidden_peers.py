@@ -6,15 +6,10 @@ import ipaddress
 from collections.abc import Sequence
 
 from learner.infer.cidr import IPNetwork
-from learner.model.hidden import HIDDEN_MARK, HIDDEN_PUBLIC
+from learner.model.hidden import HIDDEN_MARK, HIDDEN_PUBLIC, PRIVATE_RANGES
 from learner.model.policy import CIDRPeer
 
-CALICO_PRIVATE: tuple[IPNetwork, ...] = tuple(
-    ipaddress.ip_network(text) for text in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-)
-"""What Felix names ``pvt``: the RFC 1918 ranges, IPv4 only. Everything else it does not know
-is ``pub`` - link-local (the cloud's DNS and metadata at 169.254.169.254, NodeLocal DNSCache),
-CGNAT and every IPv6 address included - so the stand-ins must cover exactly that."""
+CALICO_PRIVATE: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(t) for t in PRIVATE_RANGES)
 
 
 def hidden_peers(hidden: str, cluster_cidrs: Sequence[IPNetwork]) -> tuple[list[CIDRPeer], str]:

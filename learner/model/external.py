@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
 
 from learner.model.flow import EndpointKind
+from learner.model.hidden import PRIVATE_RANGES
 from learner.model.identity import Identity
 
 
@@ -65,21 +66,11 @@ FOLD_HINT = "raise --max-external-peers to learn narrower rules"
 PREFIX_LENGTH = {4: 24, 6: 48}
 EXACT, PREFIX, CLASS = 0, 1, 2
 
-_PRIVATE = tuple(
-    ipaddress.ip_network(t)
-    for t in (
-        "10.0.0.0/8",
-        "100.64.0.0/10",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "fc00::/7",
-        "fe80::/10",
-    )
-)
-"""The ranges the "private networks outside the cluster" class allows (those of
-:data:`learner.infer.cidr.PRIVATE_RANGES`); every other address belongs to the public class,
-whose block is everything except these and the cluster's ranges."""
+_PRIVATE = tuple(ipaddress.ip_network(t) for t in PRIVATE_RANGES)
+"""The ranges the "private networks outside the cluster" class allows: the ones its block
+(rendered like Calico's hidden ``pvt`` end) covers. Every other address, link-local, CGNAT and
+IPv6 included, belongs to the public class, whose block is everything except these and the
+cluster's ranges."""
 
 
 def fold_level(address: str) -> int:

@@ -12,6 +12,11 @@ from typing import Protocol
 
 from learner.model.flow import Endpoint, EndpointKind
 
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+"""What Felix names ``pvt``: the RFC 1918 ranges, IPv4 only. Everything else it does not know
+is ``pub`` - link-local (the cloud's DNS and metadata at 169.254.169.254, NodeLocal DNSCache),
+CGNAT and every IPv6 address included - so the stand-ins must cover exactly that."""
+
 HIDDEN_PUBLIC = "hidden:pub"
 HIDDEN_PRIVATE = "hidden:pvt"
 HIDDEN_ADDRESSES = frozenset({HIDDEN_PUBLIC, HIDDEN_PRIVATE})

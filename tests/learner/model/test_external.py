@@ -5,7 +5,13 @@ from __future__ import annotations
 import ipaddress
 
 from learner.model.edges import EdgeStore
-from learner.model.external import FOLDED_PRIVATE, FOLDED_PUBLIC, PeerCap, folded_address
+from learner.model.external import (
+    CLASS,
+    FOLDED_PRIVATE,
+    FOLDED_PUBLIC,
+    PeerCap,
+    folded_address,
+)
 from learner.model.flow import Direction
 from tests.flowbuild import flow, pod, world
 
@@ -126,3 +132,12 @@ def test_no_cap_keeps_everything() -> None:
     for address in addresses(300):
         store.add(flow(CLIENT, world(address), 443))
     assert len(store.edges) == 300
+
+
+def test_the_private_class_is_what_its_block_covers_rfc1918_ipv4_only() -> None:
+    # The private class renders as Calico's hidden pvt end (RFC 1918, IPv4): an address it
+    # does not cover must fold into the public class, or tomorrow's traffic to it is denied.
+    assert folded_address("10.1.2.3", CLASS) == FOLDED_PRIVATE
+    assert folded_address("192.168.7.9", CLASS) == FOLDED_PRIVATE
+    for outside_rfc1918 in ("100.64.1.1", "169.254.169.254", "fd00::1", "fe80::1", "8.8.8.8"):
+        assert folded_address(outside_rfc1918, CLASS) == FOLDED_PUBLIC, outside_rfc1918
