@@ -19,8 +19,8 @@ import msgspec
 import orjson
 
 from collectors.hubble import values as reference
+from collectors.hubble.values import icmp_reply as reply_of_icmp
 from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
-from learner.model.icmp import ICMPKind, icmp_kind
 
 __all__ = ["fast_flow"]
 
@@ -144,12 +144,7 @@ def _mapped(flow: _Flow, record: _Record, origin: Origin) -> Flow | None:
         port = _port(ports.destination_port)
     else:
         port = _port(ports.type)
-        kind = (
-            ICMPKind.REPLY
-            if protocol is Protocol.ICMPV4 and port == 0
-            else icmp_kind(protocol, port)
-        )
-        icmp_reply = {ICMPKind.REPLY: True, ICMPKind.REQUEST: False}.get(kind)
+        icmp_reply = reply_of_icmp(protocol, port)
     if not 0 <= port <= 65535:
         return None
     source_port = _port(ports.source_port)

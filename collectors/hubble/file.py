@@ -29,12 +29,12 @@ from collectors.hubble.values import DIRECTIONS as _DIRECTIONS
 from collectors.hubble.values import REPLY_BY_L7_TYPE as _REPLY_BY_L7_TYPE
 from collectors.hubble.values import REPLY_BY_TRACE_REASON as _REPLY_BY_TRACE_REASON
 from collectors.hubble.values import VERDICTS as _VERDICTS
+from collectors.hubble.values import icmp_reply as reply_of_icmp
 from collectors.hubble.values import new_endpoint, parse_rfc3339, url_path
 from collectors.jsonstream import JSONProblem, iter_json_values
 from collectors.k8snames import InvalidName, drain_label_warnings
 from learner.model.errors import InputError
 from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
-from learner.model.icmp import ICMPKind, icmp_kind
 from learner.model.input_files import (
     STDIN,
     count_reads_of,
@@ -289,12 +289,7 @@ def _map_flow(obj: Any, origin: Origin, wrapper: dict[str, Any]) -> Flow:
         port = int(port)
     if not protocol.has_ports:
         # An ICMP request or reply says what it is, whatever the other fields say.
-        kind = (
-            ICMPKind.REPLY
-            if protocol is Protocol.ICMPV4 and port == 0
-            else icmp_kind(protocol, port)
-        )
-        icmp_reply = {ICMPKind.REPLY: True, ICMPKind.REQUEST: False}.get(kind)
+        icmp_reply = reply_of_icmp(protocol, port)
     if not 0 <= port <= 65535:
         raise ValueError(f"destination port {port} out of range")
     source_port = ports.get("source_port") or 0

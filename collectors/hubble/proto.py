@@ -20,11 +20,11 @@ from collectors.hubble.events import (
 )
 from collectors.hubble.file import UnsupportedFlow
 from collectors.hubble.labels import make_endpoint
+from collectors.hubble.values import icmp_reply as reply_of_icmp
 from collectors.hubble.values import url_path
 from collectors.k8snames import InvalidName
 from learner.model.errors import InputError
 from learner.model.flow import Direction, Endpoint, Flow, HTTPRequest, Origin, Protocol, Verdict
-from learner.model.icmp import ICMPKind, icmp_kind
 
 if TYPE_CHECKING:
     from google.protobuf.timestamp_pb2 import Timestamp
@@ -134,12 +134,7 @@ def flow_from_proto(
         # ICMP: the type travels as the port (learner/icmp.py); type 0 is the v4 echo reply.
         port, source_port = ports.type, 0
         # An ICMP request or reply says what it is, whatever the other fields say.
-        kind = (
-            ICMPKind.REPLY
-            if protocol is Protocol.ICMPV4 and port == 0
-            else icmp_kind(protocol, port)
-        )
-        icmp_reply = {ICMPKind.REPLY: True, ICMPKind.REQUEST: False}.get(kind)
+        icmp_reply = reply_of_icmp(protocol, port)
 
     if has("time"):
         stamp = flow.time

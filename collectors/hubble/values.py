@@ -9,7 +9,8 @@ from datetime import date
 from typing import Any
 
 from collectors.hubble.labels import make_endpoint
-from learner.model.flow import Direction, Endpoint, Verdict
+from learner.model.flow import Direction, Endpoint, Protocol, Verdict
+from learner.model.icmp import ICMPKind, icmp_kind
 
 # --- timestamps ------------------------------------------------------------------------------
 
@@ -136,3 +137,14 @@ def url_path(url: str) -> str:
         if cut != -1:
             url = url[:cut]
     return url or "/"
+
+
+def icmp_reply(protocol: Protocol, icmp_type: int) -> bool | None:
+    """Whether an ICMP message of ``icmp_type`` is a reply (``None``: neither request nor
+    reply). An ICMP request or reply says what it is, whatever the flow's other fields say."""
+    kind = (
+        ICMPKind.REPLY
+        if protocol is Protocol.ICMPV4 and icmp_type == 0
+        else icmp_kind(protocol, icmp_type)
+    )
+    return {ICMPKind.REPLY: True, ICMPKind.REQUEST: False}.get(kind)
