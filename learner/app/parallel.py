@@ -197,8 +197,9 @@ def _map_and_merge(
                 pool.submit(ingest_files, share, config, source, strict, slot)
                 for slot, share in enumerate(dealt)
             ]
-        # In submission order, which is input order: the same merge, and under --strict the
-        # same first error, as one reader; the result never depends on timing.
+        # In submission order, never completion order, so the result never depends on timing.
+        # Line ranges are submitted in file order: the same merge, and under --strict the same
+        # first error, as one reader. Whole files are dealt by size.
         for future in futures:
             while progress is not None and not future.done():
                 wait([future], timeout=POLL_SECONDS)

@@ -73,7 +73,7 @@ def register(sub: Any) -> None:
         default=0,
         metavar="N",
         help="read input on N processes; one big plain Hubble file is cut into N line ranges "
-        "(default 0 = one per core; output is the same for any N)",
+        "(default 0 = one per core; the policies are the same for any N)",
     )
     add_flow_options(parser)
     add_learner_options(parser)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from learner.infer.cidr import (
+    IPAddress,
     aggregate,
     distinct_networks,
     host_cidr,
@@ -722,14 +723,15 @@ class _RuleBuilder:
         connection may go to an address of the same answer it has not used yet (a quiet client
         of a small round-robin set uses two of six in a day). Only names seen on the
         workload's own connections count, and the rule keeps its ports; addresses in the
-        cluster's ranges are never added. Returns the ``admits`` lines saying what was added.
+        cluster's ranges, and sinkhole answers (unspecified, loopback, multicast, reserved),
+        are never added. Returns the ``admits`` lines saying what was added.
         """
         answers = self.fit.store.dns_answers
         added: dict[str, list[str]] = {}
         for name in sorted({n for names in addresses.values() for n in names}):
             for text in _sorted_addresses(answers.get(name, ())):
                 address = parse_address(text)
-                if text in addresses or address is None:
+                if text in addresses or address is None or _never_answered(address):
                     continue
                 if any(
                     address.version == c.version and address in c for c in self.fit.cluster_cidrs
@@ -925,3 +927,10 @@ def _selectors_for(names: Sequence[str], selectors: Sequence[str]) -> tuple[str,
     if not names:
         return ()
     return tuple(s for s in selectors if any(fqdn_selector_matches(s, n) for n in names))
+
+
+def _never_answered(address: IPAddress) -> bool:
+    """An answer no connection goes out to: a resolver's sinkhole or a non-unicast address."""
+    return (
+        address.is_unspecified or address.is_loopback or address.is_multicast or address.is_reserved
+    )

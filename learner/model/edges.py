@@ -8,6 +8,7 @@ edges and workloads, never with the number of flows.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -320,10 +321,12 @@ class EdgeStore:
             if len(self.dns_answers) >= DNS_ANSWER_NAMES_LIMIT:
                 return
             known = self.dns_answers[name] = set()
-        for address in addresses:
-            if len(known) >= DNS_ANSWERS_PER_NAME_LIMIT:
-                return
-            known.add(address)
+        known.update(addresses)
+        if len(known) > DNS_ANSWERS_PER_NAME_LIMIT:
+            # The lowest addresses, not the first to arrive: workers and Spark partitions
+            # merged in any order keep the same ones.
+            kept = sorted(known, key=_address_order)[:DNS_ANSWERS_PER_NAME_LIMIT]
+            self.dns_answers[name] = set(kept)
 
     def contested(self) -> list[EdgeKey]:
         """Edges allowed where they left but dropped where they arrived, never seen arriving.
@@ -409,3 +412,11 @@ class EdgeStore:
 
 def protocol_of(edge: EdgeKey) -> Protocol:
     return Protocol(edge.protocol)
+
+
+def _address_order(text: str) -> tuple[int, int, str]:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return (99, 0, text)
+    return (address.version, int(address), text)

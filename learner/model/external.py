@@ -63,6 +63,9 @@ FOLD_MARK = "distinct addresses folded into"
 """Starts the ``admits`` line (and report risk) of a rule that allows folded addresses."""
 FOLD_HINT = "raise --max-external-peers to learn narrower rules"
 
+MAYBE_CLUSTER = (*PRIVATE_RANGES, "100.64.0.0/10", "fc00::/7")
+"""Where pods may live when ``--cluster-cidr`` is not given: no folded prefix reaches in."""
+
 PREFIX_LENGTH = {4: 24, 6: 48}
 EXACT, PREFIX, CLASS = 0, 1, 2
 
@@ -181,6 +184,11 @@ class PeerCap:
     def __init__(self, limit: int, cluster_cidrs: Sequence[str] = ()) -> None:
         self.limit = limit
         self.cluster = _spans(cluster_cidrs)
+        self.prefix_guard = self.cluster or _spans(MAYBE_CLUSTER)
+        """Ranges no folded prefix may reach into. Without ``--cluster-cidr`` the cluster's
+        ranges are unknown here (the learner infers them later from pod addresses, and an
+        outside address may share a subnet with pods), so private addresses skip the prefix
+        level for their class, whose blocks except the cluster's ranges."""
         self._groups: dict[GroupKey, _Group] = {}
         self.removed: set[Any] | None = None
         """When a set, every edge key folded away is added to it (the state deletes them)."""
@@ -191,6 +199,7 @@ class PeerCap:
         """The same settings, no groups yet (a new store's groups come from its edges)."""
         copy = PeerCap(self.limit)
         copy.cluster = self.cluster
+        copy.prefix_guard = self.prefix_guard
         return copy
 
     def group_of(self, key: EdgeKey) -> tuple[GroupKey, Identity] | None:
@@ -232,14 +241,17 @@ class PeerCap:
             if group is None:
                 group = self._groups[group_key] = _Group()
             group.outside.add(outside)
-            group.level = max(group.level, fold_level(outside.address))
         for group_key, group in self._groups.items():
-            mixed = any(fold_level(o.address) != group.level for o in group.outside)
+            # A member at the class may be there only because its prefix would reach into a
+            # cluster range: the group's level comes from the others, when there are any.
+            levels = [fold_level(o.address) for o in group.outside]
+            group.level = max((level for level in levels if level != CLASS), default=max(levels))
+            mixed = any(self.at_level(o, group.level) != o for o in group.outside)
             if mixed or len(group.outside) > self.limit:
                 self._fold(group_key, group, edges, start=group.level)
 
     def at_level(self, identity: Identity, level: int) -> Identity:
-        address = folded_address(identity.address, level, self.cluster)
+        address = folded_address(identity.address, level, self.prefix_guard)
         if address == identity.address:
             return identity
         return Identity(identity.kind, identity.namespace, identity.labels, address)

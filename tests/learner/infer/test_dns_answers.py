@@ -136,3 +136,11 @@ def test_hubble_dns_responses_are_read_into_the_store(tmp_path: Path) -> None:
     ingest(flows, store, config, NormalizeStats())
     stripe = result.cluster.external("external:stripe")
     assert store.dns_answers["api.stripe.com"] == set(stripe.ips)
+
+
+def test_sinkhole_answers_are_never_added() -> None:
+    # A filtering resolver answers 0.0.0.0 or 127.0.0.1 for names it blocks.
+    _, proposal = learned(day((STRIPE[2], "0.0.0.0", "127.0.0.1", "::", "224.0.0.1")))
+    for sinkhole in ("0.0.0.0", "127.0.0.1", "224.0.0.1"):
+        assert not admitted(proposal, "shop/worker", sinkhole, 443), sinkhole
+    assert admitted(proposal, "shop/worker", STRIPE[2], 443)

@@ -86,3 +86,19 @@ def test_workload_names_from_pods() -> None:
     assert workload_name_from_pod("backup-28291234-abcde") == "backup"
     assert workload_name_from_pod("agent-x2kqp") == "agent"
     assert workload_name_from_pod("standalone") == "standalone"
+
+
+def test_dns_answers_over_the_cap_keep_the_lowest_whatever_the_merge_order() -> None:
+    from learner.model.edges import DNS_ANSWERS_PER_NAME_LIMIT
+
+    answers = [f"11.0.{i // 256}.{i % 256}" for i in range(3 * DNS_ANSWERS_PER_NAME_LIMIT)]
+    first, second = EdgeStore(), EdgeStore()
+    first.add_answers("api.example.com", answers[::2])
+    second.add_answers("api.example.com", answers[1::2])
+    one_way, other_way = EdgeStore(), EdgeStore()
+    one_way.merge(first)
+    one_way.merge(second)
+    other_way.merge(second)
+    other_way.merge(first)
+    assert one_way.dns_answers == other_way.dns_answers
+    assert one_way.dns_answers["api.example.com"] == set(answers[:DNS_ANSWERS_PER_NAME_LIMIT])

@@ -141,3 +141,26 @@ def test_the_private_class_is_what_its_block_covers_rfc1918_ipv4_only() -> None:
     assert folded_address("192.168.7.9", CLASS) == FOLDED_PRIVATE
     for outside_rfc1918 in ("100.64.1.1", "169.254.169.254", "fd00::1", "fe80::1", "8.8.8.8"):
         assert folded_address(outside_rfc1918, CLASS) == FOLDED_PUBLIC, outside_rfc1918
+
+
+def test_without_cluster_ranges_private_addresses_never_fold_into_a_prefix() -> None:
+    # The cluster's ranges are unknown until the learner infers them from pods, and outside
+    # machines can share a subnet with pods (e.g. a VPC CNI): a 10.0.3.0/24 block could then
+    # admit pods. Private addresses go to their class, whose blocks except the cluster.
+    store = egress_store(100, addresses(300, "10.0.3.0"))
+    assert outside(store) == [FOLDED_PRIVATE]
+    store = egress_store(100, addresses(300, "10.0.3.0"), cidrs=("10.244.0.0/16",))
+    assert outside(store) == ["10.0.3.0/24", "10.0.4.0/24"]  # known ranges: the /24s are safe
+
+
+def test_a_reloaded_group_folds_as_the_process_that_learned_it() -> None:
+    # One address's /24 reaches into the cluster range, so it went to the class alone; the
+    # others stayed at their /24. Rebuilding the groups from the edges must not widen them.
+    cluster = ("203.0.113.0/25",)
+    peers = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "203.0.113.200"]
+    learned = egress_store(2, peers, cidrs=cluster)
+    kept = outside(learned)
+    assert kept == ["198.51.100.0/24", FOLDED_PUBLIC]
+    reloaded = EdgeStore(peer_cap=PeerCap(2, cluster))
+    reloaded.merge(learned)
+    assert outside(reloaded) == kept
