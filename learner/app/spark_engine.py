@@ -96,6 +96,14 @@ def _quiet_log_option() -> str:
     return f"-Dlog4j2.configurationFile=file:{_quiet_config}"
 
 
+def quiet_java_options(java_options: str) -> str:
+    """The driver's JVM options with the quiet log configuration, unless the user chose a
+    log4j configuration of their own (the JVM would take the last one given: ours)."""
+    if "log4j2.configurationFile" in java_options or "log4j.configuration" in java_options:
+        return java_options
+    return f"{java_options} {_quiet_log_option()}".strip()
+
+
 def spark_session(master: str | None, conf: Sequence[str], *, quiet: bool = True) -> Any:
     """A started session. ``quiet`` keeps the driver JVM's log (executor stack traces on a
     local master) off the terminal: failures reach the user as this engine's own errors."""
@@ -129,8 +137,7 @@ def spark_session(master: str | None, conf: Sequence[str], *, quiet: bool = True
             raise UsageError(f"--spark-conf {item!r}: expected KEY=VALUE")
         settings[key.strip()] = value
     if quiet and not submitted:  # under spark-submit the driver JVM runs already
-        java_options = settings.get(DRIVER_JAVA_OPTIONS, "")
-        settings[DRIVER_JAVA_OPTIONS] = f"{java_options} {_quiet_log_option()}".strip()
+        settings[DRIVER_JAVA_OPTIONS] = quiet_java_options(settings.get(DRIVER_JAVA_OPTIONS, ""))
         # the stage bars draw over lines with carriage returns: junk in a log or a pipe
         settings.setdefault("spark.ui.showConsoleProgress", "false")
     for key, value in settings.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from learner.app.console import Env
-from learner.app.spark_engine import plan_file
+from learner.app.spark_engine import plan_file, quiet_java_options
 from learner.cli.program import main
 from tests.outputs.report.test_proposal_report import real_samples
 
@@ -201,3 +201,10 @@ def test_spark_matches_the_local_engine_on_a_simulated_calico_export(tmp_path: P
     inputs = [str(export / "flows")]
     local = bundle(inputs, tmp_path / "local")
     assert bundle(inputs, tmp_path / "spark", *SPARK) == local
+
+
+def test_quiet_logging_never_replaces_the_users_own_log4j_configuration() -> None:
+    mine = "-Dlog4j2.configurationFile=file:/etc/spark/log4j2.properties -Xss4m"
+    assert quiet_java_options(mine) == mine
+    added = quiet_java_options("-Xss4m")
+    assert added.startswith("-Xss4m -Dlog4j2.configurationFile=")
