@@ -65,7 +65,8 @@ class ReadMeter:
     """
 
     def __init__(self) -> None:
-        self._files: list[tuple[IO[bytes] | io.RawIOBase, int]] = []
+        self._open: list[tuple[IO[bytes] | io.RawIOBase, int]] = []
+        self._closed_bytes = 0
 
     def opened(self, raw: IO[bytes] | io.RawIOBase, size: int | None = None) -> None:
         if size is None:
@@ -73,15 +74,16 @@ class ReadMeter:
                 size = os.fstat(raw.fileno()).st_size
             except (OSError, ValueError, io.UnsupportedOperation):
                 size = 0
-        self._files.append((raw, size))
+        self._open.append((raw, size))
 
     def position(self) -> int:
         """Bytes consumed: a closed file counts whole, an open one up to where it is read."""
-        done = 0
-        for raw, size in self._files:
-            if raw.closed:
-                done += size
-                continue
+        if any(raw.closed for raw, _ in self._open):
+            # Counted once and dropped, so a run over many files stays cheap to report.
+            self._closed_bytes += sum(size for raw, size in self._open if raw.closed)
+            self._open = [(raw, size) for raw, size in self._open if not raw.closed]
+        done = self._closed_bytes
+        for raw, size in self._open:
             with suppress(OSError, ValueError):  # a pipe or socket has no position
                 done += min(raw.tell(), size)
         return done
@@ -160,8 +162,3 @@ def undecodable(path: str, error: UnicodeDecodeError) -> InputError:
         except (OSError, EOFError):
             pass
     return InputError(path, line, f"invalid UTF-8 ({error.reason}); --strict refuses it")
-
-
-def numbered_lines(path: str) -> Iterator[tuple[int, str]]:
-    with open_text(path) as handle:
-        yield from enumerate(handle, start=1)
