@@ -103,9 +103,9 @@ def metered_reads() -> Iterator[ReadMeter]:
         _active_meter.reset(token)
 
 
-def count_reads_of(raw: IO[bytes] | io.RawIOBase, size: int) -> None:
-    """Count ``raw`` (``size`` bytes, its ``tell()`` relative to its start) in the active
-    :func:`metered_reads`, for a stream :func:`open_binary` did not open (a file's byte range)."""
+def count_reads_of(raw: IO[bytes] | io.RawIOBase, size: int | None = None) -> None:
+    """Count ``raw`` (``size`` bytes, its ``tell()`` relative to its start; by default the
+    size of the file under it) in the active :func:`metered_reads`."""
     meter = _active_meter.get()
     if meter is not None:
         meter.opened(raw, size)
@@ -127,9 +127,8 @@ def open_binary(path: str, *, metered: bool = True) -> IO[bytes]:
             raw = io.BufferedReader(raw)  # type: ignore[type-var]
     else:
         raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-    meter = _active_meter.get()
-    if metered and meter is not None and path != STDIN:
-        meter.opened(raw)
+    if metered and path != STDIN:
+        count_reads_of(raw)
     peek = getattr(raw, "peek", None)
     magic = peek(2)[:2] if peek is not None else b""
     if magic == GZIP_MAGIC:
