@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from learner.model.config import RenderOptions
-from learner.model.policy import Entity, EntityPeer, Proposal, ProposedPolicy, Rule
+from learner.model.policy import Entity, EntityPeer, Evidence, Proposal, ProposedPolicy, Rule
 from outputs.cilium import policy_document
 from outputs.networkpolicy import HEADER, kustomization
 from outputs.yamlio import dump
@@ -32,15 +32,28 @@ def companion_entities(cidr_match_nodes: bool) -> frozenset[Entity]:
 
 
 def _entity_rules(
-    rules: tuple[Rule, ...] | None, wanted: frozenset[Entity]
+    rules: tuple[Rule, ...] | None, wanted: frozenset[Entity], origin: str
 ) -> tuple[Rule, ...] | None:
     if rules is None:
         return None
     kept = []
     for rule in rules:
         peers = tuple(p for p in rule.peers if isinstance(p, EntityPeer) and p.entity in wanted)
-        if peers:
-            kept.append(replace(rule, peers=peers, http=(), dns_names=(), dns_selectors=()))
+        if not peers:
+            continue
+        entity_only = replace(rule, peers=peers, http=(), dns_names=(), dns_selectors=())
+        if len(peers) < len(rule.peers):
+            # The rule's evidence and overreach belong to all its peers (addresses answered
+            # for a name, say); copied here they would be said of the entity.
+            names = ", ".join(p.entity.value for p in peers)
+            entity_only = replace(
+                entity_only,
+                edges=(),
+                evidence=Evidence(0, 0.0, 0.0),
+                admits=(),
+                purpose=f"{names} by entity: on Cilium the ipBlock for it in {origin} does not match; evidence there",
+            )
+        kept.append(entity_only)
     return tuple(kept) or None
 
 
@@ -48,8 +61,9 @@ def companion_policies(proposal: Proposal, cidr_match_nodes: bool) -> list[Propo
     wanted = companion_entities(cidr_match_nodes)
     found = []
     for policy in proposal.policies:
-        ingress = _entity_rules(policy.ingress, wanted)
-        egress = _entity_rules(policy.egress, wanted)
+        origin = f"{policy.namespace}/{policy.name}.yaml"
+        ingress = _entity_rules(policy.ingress, wanted, origin)
+        egress = _entity_rules(policy.egress, wanted, origin)
         if ingress or egress:
             found.append(replace(policy, name=policy.name + SUFFIX, ingress=ingress, egress=egress))
     return found
