@@ -177,7 +177,8 @@ class ScenarioBuilder:
 
     def _day_after_events(self) -> None:
         """What happens between one day and the next on a real cluster: every controller is
-        rolled out (new pod-template-hash, new pods and addresses), and every operator-managed
+        upgraded (a new release: new pod-template-hash, version labels and chart version, new
+        pods and addresses), and every operator-managed
         database with per-pod role labels fails over (``role=primary`` moves to another pod).
         CronJobs start new runs by themselves; pools rotate where the scenario declares them."""
         change, held_out = self.learning.end_ns + 30 * SECOND, self.held_out.start_ns
@@ -185,7 +186,9 @@ class ScenarioBuilder:
         for workload in self.cluster.workloads():
             rolled = self.cluster.rolls_out_between(workload, change, held_out)
             if workload.kind in controllers and not rolled:
-                self.cluster.rollout(workload, change, 20 * SECOND)
+                self.cluster.rollout(workload, change, 20 * SECOND, upgrade=True)
+            elif workload.kind in controllers:
+                self.cluster.upgrade_rollouts_between(workload, change, held_out)
             failed_over = self.cluster.fails_over_between(workload, change, held_out)
             if workload.kind is WorkloadKind.STATEFULSET and workload.pod_noise and not failed_over:
                 self.cluster.failover(workload, change + 60 * SECOND)

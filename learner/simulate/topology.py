@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -66,6 +67,25 @@ class AppLabels:
     """Helm chart name and version, e.g. ``postgresql-15.5.20``."""
     tier: str = ""
     part_of: str = ""
+
+
+VERSION_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")
+"""Template labels a release changes (what ``helm upgrade`` of a new chart version does)."""
+_SEMVER_TAIL = re.compile(r"(\d+)\.(\d+)(\.\d+)?$")
+
+
+def upgraded_labels(labels: Labels, releases: int) -> dict[str, str]:
+    """The version labels of ``labels`` ``releases`` minor releases later (none when 0)."""
+    if not releases:
+        return {}
+    moved = {}
+    for key, value in labels:
+        found = _SEMVER_TAIL.search(value) if key in VERSION_LABELS else None
+        if found:
+            major, minor = found.group(1), int(found.group(2)) + releases
+            patch = ".0" if found.group(3) else ""
+            moved[key] = f"{value[: found.start()]}{major}.{minor}{patch}"
+    return moved
 
 
 def style_labels(style: LabelStyle, facts: AppLabels) -> tuple[Labels, Labels]:
@@ -132,6 +152,7 @@ class ClusterBuilder:
         self._namespaces: dict[str, SimNamespace] = {}
         self._workloads: dict[str, Workload] = {}
         self._rollouts: dict[str, list[tuple[int, int]]] = {}
+        self._upgrades: dict[str, set[int]] = {}
         self._failovers: dict[str, list[int]] = {}
         self._externals: dict[str, External] = {}
         self._service_ips: dict[str, str] = {}
@@ -209,9 +230,21 @@ class ClusterBuilder:
     def workloads(self) -> tuple[Workload, ...]:
         return tuple(self._workloads.values())
 
-    def rollout(self, workload: Workload, at_ns: int, step_ns: int = 20 * SECOND) -> None:
-        """A rolling restart starting at ``at_ns``, replacing one pod every ``step_ns``."""
+    def rollout(
+        self, workload: Workload, at_ns: int, step_ns: int = 20 * SECOND, upgrade: bool = False
+    ) -> None:
+        """A rolling restart starting at ``at_ns``, replacing one pod every ``step_ns``; with
+        ``upgrade`` the new pods carry the next release's version labels (a ``helm upgrade``:
+        ``app.kubernetes.io/version``, ``version`` and ``helm.sh/chart`` move on)."""
         self._rollouts.setdefault(workload.id, []).append((at_ns, step_ns))
+        if upgrade:
+            self._upgrades.setdefault(workload.id, set()).add(at_ns)
+
+    def upgrade_rollouts_between(self, workload: Workload, start_ns: int, end_ns: int) -> None:
+        """Make the rollouts of ``workload`` in [start, end) releases (see :meth:`rollout`)."""
+        for at, _ in self._rollouts.get(workload.id, []):
+            if start_ns <= at < end_ns:
+                self._upgrades.setdefault(workload.id, set()).add(at)
 
     def rolls_out_between(self, workload: Workload, start_ns: int, end_ns: int) -> bool:
         return any(start_ns <= at < end_ns for at, _ in self._rollouts.get(workload.id, []))
@@ -310,8 +343,10 @@ class ClusterBuilder:
             else [self.rng.choice(self.nodes) for _ in range(workload.replicas)]
         )
         plans = []
+        upgrades = self._upgrades.get(workload.id, set())
         for r, (rev_start, step) in enumerate(revisions):
             next_rev = revisions[r + 1] if r + 1 < len(revisions) else None
+            releases = sum(1 for at, _ in revisions[1 : r + 1] if at in upgrades)
             for slot, node in enumerate(nodes):
                 # StatefulSets replace the highest ordinal first, the others in any order.
                 order = len(nodes) - 1 - slot if workload.kind is WorkloadKind.STATEFULSET else slot
@@ -328,6 +363,7 @@ class ClusterBuilder:
                     name, labels, revision = self._controller_pod(
                         workload, slot, hashes[r], r, primary
                     )
+                    labels = {**upgraded_labels(workload.labels, releases), **labels}
                     plans.append(
                         self._plan(workload, name, node, seg_start, seg_end, labels, revision)
                     )

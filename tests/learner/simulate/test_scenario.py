@@ -10,6 +10,7 @@ from learner.model.policy import NAMESPACE_NAME_LABEL
 from learner.simulate import SCENARIOS, simulate
 from learner.simulate.cluster import ENTITIES, Pod, WorkloadKind
 from learner.simulate.scenario import build_scenario
+from learner.simulate.topology import VERSION_LABELS
 from learner.simulate.traffic_generator import L7, PerJobRun
 
 REPLICASET_POD = re.compile(
@@ -199,9 +200,18 @@ def test_unknown_scenario() -> None:
         simulate("no-such-scenario")
 
 
+def version_labels(pods: list[Pod]) -> dict[str, str]:
+    (labels,) = {tuple((k, v) for k, v in p.labels if k in VERSION_LABELS) for p in pods}
+    return dict(labels)
+
+
+def selector_of(pod: Pod) -> tuple[tuple[str, str], ...]:
+    return tuple(pair for pair in pod.labels if pair in pod.workload.selector)
+
+
 def test_the_next_day_follows_a_day_of_events() -> None:
     """With next_day the held-out day comes after what a real night brings: every controller
-    rolled out, the operator-managed database failed over, pools rotated, new Job runs."""
+    rolled out to a new release, the operator-managed database failed over, pools rotated, new Job runs."""
     scenario = build_scenario("mixed", next_day=True)
     learning, held_out = scenario.learning, scenario.held_out
     day = 24 * 3600 * 10**9
@@ -220,6 +230,10 @@ def test_the_next_day_follows_a_day_of_events() -> None:
             assert before and after, workload.id
             assert {p.revision for p in before}.isdisjoint({p.revision for p in after})
             assert {p.ip for p in before} != {p.ip for p in after}, workload.id
+            # A release, as helm upgrade makes it: every version label moved on, nothing else.
+            old, new = version_labels(before), version_labels(after)
+            assert old.keys() == new.keys() and all(old[k] != new[k] for k in old), workload.id
+            assert {selector_of(p) for p in before} == {selector_of(p) for p in after}
 
     def primary(at: int) -> set[str]:
         return {p.name for p in alive("labels/ledger-db", at) if ("role", "primary") in p.labels}
