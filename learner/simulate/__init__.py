@@ -72,7 +72,11 @@ class SimulationResult:
 
     def generator(self) -> TrafficGenerator:
         return TrafficGenerator(
-            self.cluster, self.scenario.connections, seed=self.seed, scale=self.scale
+            self.cluster,
+            self.scenario.connections,
+            seed=self.seed,
+            scale=self.scale,
+            first_day_ns=self.scenario.learning.start_ns,
         )
 
     def events(self, window: str | None = None) -> Iterator[ConnectionEvent]:

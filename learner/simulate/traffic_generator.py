@@ -32,6 +32,7 @@ from learner.simulate.cluster import (
 from learner.simulate.connection_events import ConnectionEvent, DnsExchange, HttpExchange, Peer
 
 SECOND = 1_000_000_000
+DAY = 86_400 * SECOND
 HOUR = 3600 * SECOND
 CLUSTER_DOMAIN = "svc.cluster.local"
 LOOKUP_PROBABILITY = 0.2
@@ -156,8 +157,16 @@ Occurrence = tuple[int, Pod | None, Pod | None]
 
 class TrafficGenerator:
     def __init__(
-        self, cluster: Cluster, specs: Sequence[ConnectionSpec], *, seed: int, scale: float = 1.0
+        self,
+        cluster: Cluster,
+        specs: Sequence[ConnectionSpec],
+        *,
+        seed: int,
+        scale: float = 1.0,
+        first_day_ns: int | None = None,
     ) -> None:
+        """``first_day_ns``: when the first simulated day starts; internet clients change from
+        day to day after it (without it, one set of clients throughout)."""
         self.cluster = cluster
         self.specs = tuple(specs)
         self.seed = seed
@@ -174,8 +183,8 @@ class TrafficGenerator:
         self._world_peers: dict[str, Peer] = {}
         self._pod_peers: dict[int, Peer] = {}
         self._apiserver = Peer(EndpointKind.KUBE_APISERVER, cluster.apiserver_ip)
-        client_rng = random.Random(f"{seed}|internet-clients")
-        self._internet_clients = tuple(_public_ip(client_rng) for _ in range(200))
+        self._day_zero_ns = first_day_ns
+        self._internet_clients: dict[int, tuple[str, ...]] = {}
         self._names = self._name_table()
         self._runs: dict[tuple[str, str], list[Pod]] = {}
 
@@ -351,11 +360,26 @@ class TrafficGenerator:
             node = server.pod.node
             return Peer(EndpointKind.HOST, node.host_ip, node=node)
         if spec.client == ENTITY_WORLD:
-            return self._world_peer(rng.choice(self._internet_clients), None)
+            return self._world_peer(rng.choice(self._clients_of_day(time_ns)), None)
         alive = self._alive[spec.client].at(time_ns)
         if server.pod is not None and server.pod in alive and len(alive) > 1:
             alive = tuple(p for p in alive if p is not server.pod)  # replicas talk to each other
         return self._pod_peer(rng.choice(alive)) if alive else None
+
+    def _clients_of_day(self, time_ns: int) -> tuple[str, ...]:
+        """The internet clients of the day ``time_ns`` falls in: 200 addresses, of which from
+        the second day on half are returning visitors and half never seen before (a public
+        site's users are mostly not yesterday's)."""
+        zero = self._day_zero_ns
+        day = 0 if zero is None else max(0, (time_ns - zero) // DAY)
+        clients = self._internet_clients.get(day)
+        if clients is None:
+            fresh = random.Random(f"{self.seed}|internet-clients" + (f"|day-{day}" if day else ""))
+            clients = tuple(_public_ip(fresh) for _ in range(200))
+            if day:
+                clients = self._clients_of_day(zero or 0)[:100] + clients[:100]
+            self._internet_clients[day] = clients
+        return clients
 
     def _pod_peer(self, pod: Pod) -> Peer:
         peer = self._pod_peers.get(id(pod))

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from learner.model.flow import Protocol
+from learner.model.flow import EndpointKind, Protocol
 from learner.model.policy import NAMESPACE_NAME_LABEL
 from learner.simulate import SCENARIOS, simulate
 from learner.simulate.cluster import ENTITIES, Pod, WorkloadKind
@@ -251,3 +251,29 @@ def test_without_next_day_the_windows_split_one_period() -> None:
     scenario = build_scenario("mixed")
     assert scenario.held_out.end_ns - scenario.learning.start_ns == 24 * 3600 * 10**9
     assert not scenario.cluster.external("external:s3-bulk").rotated_ips
+
+
+def test_internet_clients_of_the_next_day_are_half_new() -> None:
+    """A public site's users are mostly not yesterday's: with next_day the held-out day's
+    internet clients are half returning, half never seen on the learning day."""
+    result = simulate("shop", seed=3, lines=40000, next_day=True)
+
+    def internet_clients(window: str) -> set[str]:
+        return {
+            e.client.ip
+            for e in result.events(window)
+            if e.client.kind is EndpointKind.WORLD and e.connection.startswith("entity:world")
+        }
+
+    learned, held_out = internet_clients("learning"), internet_clients("held-out")
+    assert held_out & learned
+    assert len(learned | held_out) > 200  # more than one day's 200 clients
+
+
+def test_without_next_day_one_set_of_internet_clients() -> None:
+    result = simulate("shop", seed=3, lines=40000)
+    clients = [
+        {e.client.ip for e in result.events(w.name) if e.connection.startswith("entity:world")}
+        for w in result.windows
+    ]
+    assert clients[0] and clients[1] and len(clients[0] | clients[1]) <= 200
