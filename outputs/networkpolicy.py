@@ -35,6 +35,10 @@ DIALECT = "networkpolicy"
 API_VERSION = "networking.k8s.io/v1"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "netpol-learner"}
 ANNOTATION_PREFIX = "netpol-learner.io/"
+EVIDENCE_ANNOTATIONS = tuple(
+    ANNOTATION_PREFIX + name for name in ("observed-flows", "first-seen", "last-seen")
+)
+"""Annotations that move with every flow seen, as the rule comments do."""
 PORT_PROTOCOLS = frozenset({"TCP", "UDP", "SCTP"})
 WORLD_CIDRS = ("0.0.0.0/0", "::/0")
 
@@ -137,9 +141,10 @@ def evidence_annotations(policy: ProposedPolicy, options: RenderOptions) -> dict
         r.evidence for r in (*(policy.ingress or ()), *(policy.egress or ())) if r.evidence.flows
     ]
     if seen and options.evidence:
-        annotations[ANNOTATION_PREFIX + "observed-flows"] = str(sum(e.flows for e in seen))
-        annotations[ANNOTATION_PREFIX + "first-seen"] = timestamp(min(e.first_seen for e in seen))
-        annotations[ANNOTATION_PREFIX + "last-seen"] = timestamp(max(e.last_seen for e in seen))
+        flows, first_seen, last_seen = EVIDENCE_ANNOTATIONS
+        annotations[flows] = str(sum(e.flows for e in seen))
+        annotations[first_seen] = timestamp(min(e.first_seen for e in seen))
+        annotations[last_seen] = timestamp(max(e.last_seen for e in seen))
     return annotations
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from learner.model.errors import ExitStatus, NetpolLearnerError, UsageError
+from outputs.networkpolicy import EVIDENCE_ANNOTATIONS
 
 DEFAULT_MESSAGE = "netpol-learner: proposal for {workloads} workloads ({policies} policies)"
 DEFAULT_AUTHOR = "netpol-learner <netpol-learner@users.noreply.github.com>"
@@ -149,9 +150,15 @@ class GitPublisher:
         for _ in range(self.target.attempts):
             self._start_from_remote()
             changed = self._stage(files)
-            if not any(name.endswith((".yaml", ".yml")) for name in changed):
+            manifests = [name for name in changed if name.endswith((".yaml", ".yml"))]
+            if not manifests:
                 self._git("reset", "-q", "--hard")
                 return PublishOutcome(PublishResult.UNCHANGED, "no manifest changed")
+            if not any(self._rules_changed(name) for name in manifests):
+                self._git("reset", "-q", "--hard")
+                return PublishOutcome(
+                    PublishResult.UNCHANGED, "only flow counts and times moved; no rule changed"
+                )
             message = self.target.message.format(
                 **{**MESSAGE_FIELDS, **fields, "branch": self.target.branch}
             )
@@ -212,6 +219,17 @@ class GitPublisher:
         names = self._git("diff", "--cached", "--name-only", "--", self.target.path).stdout
         return names.split()
 
+    def _rules_changed(self, name: str) -> bool:
+        """Whether staged ``name`` differs from the branch in more than its evidence.
+
+        Every proposal's comments and evidence annotations count the flows seen so far, so
+        comparing them would push a commit touching every file each time traffic flowed."""
+        before = self._git("show", f"HEAD:{name}", check=False)
+        if before.returncode != 0:
+            return True  # a new file
+        after = self._git("show", f":{name}").stdout
+        return rule_lines(before.stdout) != rule_lines(after)
+
     def _push(self) -> tuple[bool, str]:
         """Push without force: (True, "") or (False, why) when the branch moved meanwhile."""
         done = self._git(
@@ -223,6 +241,19 @@ class GitPublisher:
         if "[rejected]" in report and "[remote rejected]" not in report:
             return False, last_lines(report)
         raise GitPublishError(f"git push to {self.target.repo} refused: {last_lines(report)}")
+
+
+def rule_lines(manifest: str) -> list[str]:
+    """``manifest`` without comments and evidence annotations: what a change is judged on."""
+    kept = []
+    for line in manifest.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.split(":", 1)[0] in EVIDENCE_ANNOTATIONS:
+            continue
+        kept.append(line)
+    return kept
 
 
 def last_lines(text: str, count: int = 3) -> str:
