@@ -269,7 +269,11 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                 self._count_other(response, kind)
                 continue
             message = response.flow
-            time_ns = timestamp_ns(message.time if message.HasField("time") else response.time)
+            if message.HasField("time"):
+                stamp, fallback = message.time, None
+            else:
+                stamp = fallback = response.time
+            time_ns = timestamp_ns(stamp)
             if checking:
                 if time_ns < resume_ns:
                     counters.duplicates += 1
@@ -284,7 +288,11 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                     checking = False
             try:
                 flow = flow_from_narrow(
-                    message, origin, fallback_time=response.time, fallback_node=response.node_name
+                    message,
+                    origin,
+                    fallback_time=fallback,
+                    fallback_node=response.node_name,
+                    stamp=stamp if fallback is None else None,
                 )
             except UnsupportedFlow as skipped:
                 stats.non_flow[skipped.kind] += 1

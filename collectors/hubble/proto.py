@@ -133,9 +133,11 @@ def flow_from_narrow(
     *,
     fallback_time: Timestamp | None = None,
     fallback_node: str = "",
+    stamp: Timestamp | None = None,
 ) -> Flow:
     """Map one :data:`collectors.hubble.narrow.NarrowFlow`. ``fallback_*`` come from the
-    ``GetFlowsResponse``.
+    ``GetFlowsResponse``; ``stamp`` is the flow's own ``time`` when the caller has read it
+    already.
 
     Raises :class:`InputError` naming ``origin`` when the message cannot be a flow, and
     :class:`UnsupportedFlow` for one no policy can express (VRRP, IGMP, no L4 header).
@@ -175,12 +177,13 @@ def flow_from_narrow(
         port = ports.destination_port
         source_port = ports.source_port
 
-    if has("time"):
-        stamp = flow.time
-    elif fallback_time is not None and (fallback_time.seconds or fallback_time.nanos):
-        stamp = fallback_time
-    else:
-        raise InputError(origin.source, origin.line, "flow has no time")
+    if stamp is None:
+        if has("time"):
+            stamp = flow.time
+        elif fallback_time is not None and (fallback_time.seconds or fallback_time.nanos):
+            stamp = fallback_time
+        else:
+            raise InputError(origin.source, origin.line, "flow has no time")
     nanos = stamp.nanos
     time = stamp.seconds + nanos / 1e9 if nanos else float(stamp.seconds)
 
