@@ -1,28 +1,37 @@
 """Live-learning throughput: flows/s one ``netpol-learner learn`` process sustains from a local
 Hubble gRPC server that streams as fast as it can, and the learner's memory over time.
 
-The flows are the project's simulated cluster (``netpol-learner simulate``, cached under
-benchmarks/data/), converted once to serialised ``GetFlowsResponse`` messages. A server process
+The flows are shaped like real captures by default (``benchmarks/realistic.py``: full pod
+label sets, namespace labels, DNS and HTTP records, replies, both observation points; about
+1.5 KB each as JSON) or the project's simulated cluster (``--scenario mixed``), converted once
+to serialised ``GetFlowsResponse`` messages cached under benchmarks/data/. A server process
 (pinned to one core when there are two) streams them in a loop with ``observer.Observer/GetFlows``;
 the learner (pinned to the other core) is the real CLI, observed through its own ``/metrics``
-and ``/proc``. Every second prints flows received, the rate, RSS and CPU use.
+and ``/proc``, so its CPU time is the learner's alone: gRPC receive, protobuf decode, mapping
+to flows, normalisation and aggregation (plus its periodic saves and proposals). Every second
+prints flows received, the rate, RSS and CPU use; at the end, flows per CPU-second and whether
+RSS grew with the flows (the median RSS of the last quarter of the run against the second).
 
     python benchmarks/grpc_throughput.py                      # 60 s
+    python benchmarks/grpc_throughput.py --flows 1000000      # until 1M flows
     python benchmarks/grpc_throughput.py --seconds 600        # the 10-minute soak
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
+import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -43,8 +52,14 @@ def simulated_lines(lines: int, scenario: str) -> Path:
     return flows
 
 
+def realistic_lines(lines: int) -> Iterator[str]:
+    from benchmarks.realistic import lines as realistic
+
+    return realistic(lines, copies=20)
+
+
 def serialised_responses(lines: int, scenario: str) -> Path:
-    """The simulated flows as length-prefixed GetFlowsResponse messages (built once)."""
+    """The flows as length-prefixed GetFlowsResponse messages (built once)."""
     cache = DATA / f"grpc-{scenario}-{lines}.bin"
     if cache.exists():
         return cache
@@ -52,9 +67,13 @@ def serialised_responses(lines: int, scenario: str) -> Path:
 
     from collectors._proto.observer import observer_pb2
 
-    source = simulated_lines(lines, scenario)
     DATA.mkdir(parents=True, exist_ok=True)
-    with source.open(encoding="utf-8") as text, open(f"{cache}.part", "wb") as out:
+    with contextlib.ExitStack() as stack:
+        if scenario == "realistic":
+            text: Iterable[str] = realistic_lines(lines)
+        else:
+            text = stack.enter_context(simulated_lines(lines, scenario).open(encoding="utf-8"))
+        out = stack.enter_context(open(f"{cache}.part", "wb"))
         for line in text:
             if '"flow"' not in line:
                 continue
@@ -113,8 +132,11 @@ def metric(text: str, name: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--lines", type=int, default=200_000, help="distinct flows to loop over")
-    parser.add_argument("--scenario", default="mixed")
+    parser.add_argument("--flows", type=int, default=0, help="stop after this many flows instead")
+    parser.add_argument("--lines", type=int, default=40_000, help="distinct flows to loop over")
+    parser.add_argument(
+        "--scenario", default="realistic", help="realistic, or a `simulate` scenario (mixed ...)"
+    )
     parser.add_argument("--interval", default="60s", help="learn --interval (proposal rewrites)")
     parser.add_argument("--serve", nargs=2, metavar=("BLOBS", "PORT_FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -139,7 +161,7 @@ def main() -> None:
         try:
             time.sleep(1.0)
             pin(learner.pid, 1)
-            run(learner.pid, args.seconds)
+            run(learner.pid, args.seconds, args.flows)
         finally:
             learner.send_signal(signal.SIGTERM)
             learner.wait(30)
@@ -149,7 +171,7 @@ def main() -> None:
         print(f"learner exit status {learner.returncode} after SIGTERM")
 
 
-def run(pid: int, seconds: int) -> None:
+def run(pid: int, seconds: int, flow_limit: int) -> None:
     def scrape() -> tuple[float, str]:
         with urllib.request.urlopen("http://127.0.0.1:19391/metrics", timeout=5) as response:
             return time.monotonic(), response.read().decode()
@@ -164,14 +186,18 @@ def run(pid: int, seconds: int) -> None:
     first_cpu = cpu_seconds(pid)
     previous = (started, first_flows)
     peak = 0.0
+    samples: list[float] = []
     print(f"{'t':>5} {'flows':>12} {'flows/s':>10} {'RSS MB':>8} {'CPU %':>6} {'edges':>7}")
-    for _ in range(seconds):
+    while (flow_limit and previous[1] - first_flows < flow_limit) or (
+        not flow_limit and len(samples) < seconds
+    ):
         time.sleep(1.0)
         now, text = scrape()
         flows = metric(text, "netpol_learner_flows_received_total")
         rate = (flows - previous[1]) / (now - previous[0])
         previous = (now, flows)
         memory = rss_mb(pid)
+        samples.append(memory)
         peak = max(peak, memory)
         cpu = 100 * (cpu_seconds(pid) - first_cpu) / (now - started)
         edges = metric(text, "netpol_learner_edges")
@@ -183,8 +209,16 @@ def run(pid: int, seconds: int) -> None:
     cpu_used = cpu_seconds(pid) - first_cpu
     print(
         f"\n{total:,.0f} flows in {elapsed:.0f} s: {total / elapsed:,.0f} flows/s wall, "
-        f"{total / cpu_used:,.0f} flows per CPU-second; peak RSS {peak:.0f} MB"
+        f"{total / cpu_used:,.0f} flows per CPU-second of the learner; peak RSS {peak:.0f} MB"
     )
+    quarter = len(samples) // 4
+    if quarter:
+        early = statistics.median(samples[quarter : 2 * quarter])
+        late = statistics.median(samples[3 * quarter :])
+        verdict = "flat" if late <= early * 1.10 + 5 else "GROWING"
+        print(
+            f"RSS median {early:.0f} MB in the second quarter, {late:.0f} MB in the last: {verdict}"
+        )
 
 
 if __name__ == "__main__":

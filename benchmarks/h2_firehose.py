@@ -32,7 +32,7 @@ RESPONSE_HEADERS = b"\x88" + _literal(b"content-type", b"application/grpc")  # 0
 TRAILERS = _literal(b"grpc-status", b"0")
 
 
-def frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+def frame(kind: int, flags: int, stream: int, payload: bytes | memoryview = b"") -> bytes:
     return (
         struct.pack(">I", len(payload))[1:]
         + bytes([kind, flags])
@@ -94,18 +94,21 @@ class _Connection:
 
     def handle(self, kind: int, flags: int, stream: int, payload: bytes) -> None:
         if kind == SETTINGS and not flags & ACK:
-            with self.lock:
-                for offset in range(0, len(payload), 6):
-                    key, value = struct.unpack_from(">HI", payload, offset)
-                    if key == 0x4:
-                        delta = value - self.initial_window
-                        self.initial_window = value
-                        for sid in self.stream_windows:
-                            self.stream_windows[sid] += delta
-                    elif key == 0x5:
-                        self.max_frame = value
-                self.lock.notify_all()
-            self.send(frame(SETTINGS, ACK, 0))
+            # New windows and their ACK under the send lock: the client applies its settings
+            # when it sees the ACK, so no frame sized for the old window may follow the ACK.
+            with self.send_lock:
+                with self.lock:
+                    for offset in range(0, len(payload), 6):
+                        key, value = struct.unpack_from(">HI", payload, offset)
+                        if key == 0x4:
+                            delta = value - self.initial_window
+                            self.initial_window = value
+                            for sid in self.stream_windows:
+                                self.stream_windows[sid] += delta
+                        elif key == 0x5:
+                            self.max_frame = value
+                    self.lock.notify_all()
+                self.sock.sendall(frame(SETTINGS, ACK, 0))
         elif kind == PING and not flags & ACK:
             self.send(frame(PING, ACK, 0, payload))
         elif kind == WINDOW_UPDATE:
@@ -142,7 +145,8 @@ class _Connection:
             + frame(HEADERS, END_HEADERS | END_STREAM, stream, TRAILERS)
         )
 
-    def take_window(self, stream: int, wanted: int) -> int:
+    def wait_for_window(self, stream: int) -> bool:
+        """Wait until the stream may send; False when it never will."""
         with self.lock:
             while (
                 not self.closed
@@ -150,24 +154,40 @@ class _Connection:
                 and (self.connection_window <= 0 or self.stream_windows[stream] <= 0)
             ):
                 self.lock.wait()
-            if self.closed or stream not in self.stream_windows:
-                return 0
-            size = min(wanted, self.connection_window, self.stream_windows[stream], self.max_frame)
-            self.connection_window -= size
-            self.stream_windows[stream] -= size
+            return not self.closed and stream in self.stream_windows
+
+    def send_within_window(self, stream: int, data: memoryview) -> int:
+        """Send as much of ``data`` as the windows allow in one DATA frame; bytes sent.
+
+        Window and frame are taken and sent under the send lock, so a SETTINGS change cannot
+        come between them (see :meth:`handle`).
+        """
+        with self.send_lock:
+            with self.lock:
+                if self.closed or stream not in self.stream_windows:
+                    return -1
+                size = min(
+                    len(data), self.connection_window, self.stream_windows[stream], self.max_frame
+                )
+                if size <= 0:
+                    return 0
+                self.connection_window -= size
+                self.stream_windows[stream] -= size
+            self.sock.sendall(frame(DATA, 0, stream, data[:size]))
             return size
 
     def stream_flows(self, stream: int) -> None:
         self.send(frame(HEADERS, END_HEADERS, stream, RESPONSE_HEADERS))
-        framed = b"".join(grpc_message(m) for m in self.messages)
+        framed = memoryview(b"".join(grpc_message(m) for m in self.messages))
         while True:
             offset = 0
             while offset < len(framed):
-                size = self.take_window(stream, len(framed) - offset)
-                if size == 0:
+                if not self.wait_for_window(stream):
                     return
-                self.send(frame(DATA, 0, stream, framed[offset : offset + size]))
-                offset += size
+                sent = self.send_within_window(stream, framed[offset : offset + (1 << 20)])
+                if sent < 0:
+                    return
+                offset += sent
 
 
 class H2Firehose:

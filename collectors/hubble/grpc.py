@@ -8,7 +8,8 @@ replayed flows it already counted: those before the resume point, and those exac
 key (uuid, else a hash of the message) it remembers. Flags follow the hubble CLI (``--server``,
 ``--tls*``, ``--timeout``, ``--request-timeout``).
 
-Flows come out as :class:`learner.model.Flow` via :func:`collectors.hubble_proto.flow_from_proto`,
+Responses are decoded narrowly (:mod:`collectors.hubble.narrow`: only the fields learning reads)
+and come out as :class:`learner.model.Flow` via :func:`collectors.hubble.proto.flow_from_narrow`,
 to go through the same :func:`learner.normalize.normalize` as files.
 """
 
@@ -28,7 +29,8 @@ from collectors._proto.flow import flow_pb2
 from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 from collectors._proto.relay import relay_pb2
 from collectors.grpc_stream import ReconnectingStream, channel_for, is_tls_failure
-from collectors.hubble.proto import UnsupportedFlow, flow_from_proto, timestamp_ns
+from collectors.hubble.narrow import NarrowResponse
+from collectors.hubble.proto import UnsupportedFlow, flow_from_narrow, timestamp_ns
 from collectors.k8snames import drain_label_warnings
 from collectors.stream_options import DEFAULT_SERVER, LiveRequest, ReconnectPolicy, ServerOptions
 from learner.model.errors import InputError, SourceUnavailableError
@@ -47,6 +49,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_RECONNECT = ReconnectPolicy()
+GET_FLOWS = "/observer.Observer/GetFlows"
 BOUNDARY_LIMIT = 1024
 """Keys remembered for flows sharing the newest timestamp (more is pathological)."""
 
@@ -127,9 +130,10 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
         self.query = query
         self._position_ns = position.time_ns if position else -1
         self._boundary: Counter[str] = Counter(position.boundary if position else ())
-        self._newest: observer_pb2.GetFlowsResponse | None = None
-        """The committed response at ``_position_ns`` whose key is not computed yet."""
-        self._pending: tuple[observer_pb2.GetFlowsResponse, int] | None = None
+        self._newest: Any = None
+        """The committed response (a NarrowResponse) at ``_position_ns`` whose key is not
+        computed yet."""
+        self._pending: tuple[Any, int] | None = None
 
     # -- position -------------------------------------------------------------------------
 
@@ -157,11 +161,14 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                 self._boundary[self._key(response)] += 1
 
     @staticmethod
-    def _key(response: observer_pb2.GetFlowsResponse) -> str:
-        uuid = response.flow.uuid
+    def _key(response: Any) -> str:
+        """The flow's uuid, else a hash of the whole response as the full schema serialises
+        it (a narrow response keeps the fields it leaves out, undecoded, so nothing is lost)."""
+        uuid: str = response.flow.uuid
         if uuid:
             return uuid
-        digest = hashlib.blake2b(response.SerializeToString(deterministic=True), digest_size=12)
+        full = observer_pb2.GetFlowsResponse.FromString(response.SerializeToString())
+        digest = hashlib.blake2b(full.SerializeToString(deterministic=True), digest_size=12)
         return "sha:" + digest.hexdigest()
 
     def _settle_newest(self) -> None:
@@ -210,12 +217,18 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
 
     def _attempts(self, channel: grpc.Channel) -> Iterator[Flow]:
         stub = observer_pb2_grpc.ObserverStub(channel)  # type: ignore[no-untyped-call]
+        # The stub's GetFlows decodes every field of every flow; this decodes what we read.
+        get_flows = channel.unary_stream(
+            GET_FLOWS,
+            request_serializer=observer_pb2.GetFlowsRequest.SerializeToString,
+            response_deserializer=NarrowResponse.FromString,
+        )
 
         def attempt() -> Iterator[Flow]:
             self._connect(stub)
             resume_ns, already_counted = self._resume_point()
             since = resume_ns if resume_ns >= 0 else self.query.since_ns
-            call = stub.GetFlows(build_request(self.query, since))
+            call = get_flows(build_request(self.query, since))
             self._hold_call(call)
             self.connected = True
             yield from self._receive(call, resume_ns, already_counted)
@@ -256,7 +269,11 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                 self._count_other(response, kind)
                 continue
             message = response.flow
-            time_ns = timestamp_ns(message.time if message.HasField("time") else response.time)
+            if message.HasField("time"):
+                stamp, fallback = message.time, None
+            else:
+                stamp = fallback = response.time
+            time_ns = timestamp_ns(stamp)
             if checking:
                 if time_ns < resume_ns:
                     counters.duplicates += 1
@@ -270,8 +287,12 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                 else:
                     checking = False
             try:
-                flow = flow_from_proto(
-                    message, origin, fallback_time=response.time, fallback_node=response.node_name
+                flow = flow_from_narrow(
+                    message,
+                    origin,
+                    fallback_time=fallback,
+                    fallback_node=response.node_name,
+                    stamp=stamp if fallback is None else None,
                 )
             except UnsupportedFlow as skipped:
                 stats.non_flow[skipped.kind] += 1
@@ -287,14 +308,14 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
             # The consumer asks for more, so it is done with this flow (normally it committed it).
             self.commit()
 
-    def _count_other(self, response: observer_pb2.GetFlowsResponse, kind: str | None) -> None:
+    def _count_other(self, response: Any, kind: str | None) -> None:
         if kind == "lost_events":
             self.stats.lost_events += response.lost_events.num_events_lost
             self.stats.non_flow["lost_events"] += 1
         elif kind == "node_status":
             self.counters.node_status += 1
             self.stats.non_flow["node_status"] += 1
-            status = response.node_status
+            status = relay_pb2.NodeStatusEvent.FromString(response.node_status)
             if status.state_change in _NODE_TROUBLE:
                 log.warning(
                     "hubble node status: %s %s %s",
