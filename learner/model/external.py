@@ -51,7 +51,8 @@ class EdgeStats(Protocol):
 
 
 K = TypeVar("K", bound=EdgeKey)
-S = TypeVar("S", bound=EdgeStats)
+S = TypeVar("S", bound="EdgeStats | int")
+"""An allowed edge's statistics, or a dropped edge's flow count (``EdgeStore.denied``)."""
 
 
 DEFAULT_MAX_EXTERNAL_PEERS = 5000
@@ -328,19 +329,38 @@ class PeerCap:
         group.outside = set(folded.values())
 
     def _move(self, old: K, new: K, edges: dict[K, S]) -> None:
-        stats = edges.pop(old, None)
+        stats: Any = edges.pop(old, None)
         if stats is None:
             return
         if self.removed is not None:
             self.removed.add(old)
         if self.folded_into is not None:
             self.folded_into.add(new)
-        target = edges.get(new)
+        target: Any = edges.get(new)
+        if isinstance(stats, int):  # a dropped edge's count
+            edges[new] = cast(S, stats + (target or 0))
+            return
         if target is None:
             edges[new] = target = stats
         else:
             target.merge(stats)
         target.folded = max(target.folded, self.limit)
+
+    def current_key(self, key: K) -> K:
+        """``key`` at the level its group is folded to now (itself when not folded)."""
+        found = self.group_of(key)
+        if found is None:
+            return key
+        group_key, outside = found
+        group = self._groups.get(group_key)
+        if group is None or group.level == EXACT:
+            return key
+        return cast(K, _edge(group_key, self.at_level(outside, group.level)))
+
+    @property
+    def folds_any(self) -> bool:
+        """Whether some group is folded."""
+        return any(group.level != EXACT for group in self._groups.values())
 
 
 def _spans(texts: Iterable[str]) -> tuple[Span, ...]:
