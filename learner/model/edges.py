@@ -36,10 +36,28 @@ class EdgeKey:
 
     @property
     def key(self) -> str:
-        return f"{self.source.key} -> {self.destination.key} {self.port}/{self.protocol}"
+        return edge_key_text(self.source.key, self.destination.key, self.port, self.protocol)
 
     def __str__(self) -> str:
         return self.key
+
+
+def edge_key_text(source: str, destination: str, port: int, protocol: str) -> str:
+    return f"{source} -> {destination} {port}/{protocol}"
+
+
+def edge_keys(edges: Iterable[EdgeKey]) -> list[str]:
+    """``[e.key for e in edges]``, each identity's text built once (a rule over many ports
+    has one edge per port between the same two ends)."""
+    texts: dict[Identity, str] = {}
+
+    def text(identity: Identity) -> str:
+        found = texts.get(identity)
+        if found is None:
+            found = texts[identity] = identity.key
+        return found
+
+    return [edge_key_text(text(e.source), text(e.destination), e.port, e.protocol) for e in edges]
 
 
 @dataclass(slots=True)
