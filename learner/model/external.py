@@ -185,6 +185,9 @@ class _Group:
     level: int = EXACT
     outside: set[Identity] = field(default_factory=set)
     """The outside identities currently keyed in this group (at most cap + 1)."""
+    keys: dict[str, Any] = field(default_factory=dict)
+    """Folded address → the edge key it is stored under, for :meth:`PeerCap.place` (cleared
+    when the level changes; at most one per member of :attr:`outside`)."""
 
 
 class PeerCap:
@@ -267,14 +270,14 @@ class PeerCap:
         if group.level != EXACT:
             if span is None:
                 outside = self.at_level(outside, group.level)
+                key = _edge(group_key, outside)
             else:
-                outside = Identity(
-                    outside.kind,
-                    outside.namespace,
-                    outside.labels,
-                    _folded_span(span, group.level, self.prefix_guard),
-                )
-            key = _edge(group_key, outside)
+                text = _folded_span(span, group.level, self.prefix_guard)
+                known = group.keys.get(text)
+                if known is not None:
+                    return cast(K, known)  # a member already: the group does not grow
+                outside = Identity(outside.kind, outside.namespace, outside.labels, text)
+                key = group.keys[text] = _edge(group_key, outside)
         group.outside.add(outside)
         if len(group.outside) > self.limit:
             self._fold(group_key, group, edges)
@@ -327,6 +330,7 @@ class PeerCap:
                 self._move(_edge(group_key, old), _edge(group_key, new), edges)
         group.level = level
         group.outside = set(folded.values())
+        group.keys = {}
 
     def _move(self, old: K, new: K, edges: dict[K, S]) -> None:
         stats: Any = edges.pop(old, None)
