@@ -22,7 +22,7 @@ from learner.ingest.owners import group_by_owner, owner_warnings
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.errors import UsageError
-from learner.model.external import PeerCap
+from learner.model.external import PeerCap, describe_fold, is_folded
 from learner.model.flow import Flow
 from learner.model.identity import IdentityResolver
 from learner.model.input_files import expand_inputs, metered_reads, total_size
@@ -155,8 +155,26 @@ def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnC
         )
     if config.render.l7:
         proposal = with_http_rules(proposal, store)
-    proposal = replace(proposal, warnings=proposal.warnings + owner_warnings(grouping))
+    proposal = replace(
+        proposal,
+        warnings=proposal.warnings + owner_warnings(grouping) + folded_denied_warnings(store),
+    )
     return scope_proposal(proposal, config.namespaces, config.include_system)
+
+
+def folded_denied_warnings(store: EdgeStore) -> tuple[str, ...]:
+    """What the peer cap did to dropped flows: they are judged by their folded ends."""
+    folded = store.folded_denied()
+    if not folded or store.denied_cap is None:
+        return ()
+    ends = sorted(
+        {e.address for k in folded for e in (k.source, k.destination) if is_folded(e.address)}
+    )
+    shown = ", ".join(ends[:5]) + (f" +{len(ends) - 5} more" if len(ends) > 5 else "")
+    return (
+        f"dropped flows to or from {describe_fold(store.denied_cap.limit, [shown])}: an "
+        "allowed edge inside a folded end that saw drops is held as contested",
+    )
 
 
 def with_http_rules(proposal: Proposal, store: EdgeStore) -> Proposal:

@@ -31,10 +31,15 @@ class LearningSession:
         self.store = new_store(config)
         self._removed: set[EdgeKey] = set()
         self._folded_into: set[EdgeKey] = set()
+        self._removed_denied: set[EdgeKey] = set()
+        self._folded_denied: set[EdgeKey] = set()
         if self.store.peer_cap is not None:
             # Edges the cap folds (on load or later) are replaced in the file at the next save.
             self.store.peer_cap.removed = self._removed
             self.store.peer_cap.folded_into = self._folded_into
+        if self.store.denied_cap is not None:
+            self.store.denied_cap.removed = self._removed_denied
+            self.store.denied_cap.folded_into = self._folded_denied
         state.load_into(self.store)
         self.normalized = NormalizeStats()
         self.collected = CollectorStats()
@@ -56,12 +61,7 @@ class LearningSession:
 
     def note_denied(self, flow: Flow) -> None:
         """Take in a dropped flow set aside by normalisation (see EdgeStore.contested)."""
-        self.store.note_denied(flow)
-        resolve = self.store.resolver.resolve  # the same key note_denied used (cached)
-        key = EdgeKey(
-            resolve(flow.source), resolve(flow.destination), str(flow.protocol), flow.port
-        )
-        self._dirty_denied.add(key)
+        self._dirty_denied.add(self.store.note_denied(flow))
 
     @property
     def unsaved_edges(self) -> int:
@@ -94,6 +94,8 @@ class LearningSession:
         """Serialise the changes since the last capture; the caller holds its lock."""
         self._dirty |= self._folded_into
         self._folded_into.clear()
+        self._dirty_denied |= self._folded_denied
+        self._folded_denied.clear()
         batch = SaveBatch.capture(
             self.store,
             self._dirty,
@@ -102,8 +104,10 @@ class LearningSession:
             files=files,
             denied=self._dirty_denied,
             removed=self._removed,
+            removed_denied=self._removed_denied,
         )
         self._removed.clear()
+        self._removed_denied.clear()
         self._dirty = set()
         self._dirty_denied = set()
         self.flows_since_save = 0

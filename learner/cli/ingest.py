@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from learner.app.console import Env
 from learner.cli.options import (
+    add_cluster_cidr_flag,
     add_command_parser,
     add_flow_options,
     add_peer_cap_flag,
@@ -59,7 +60,9 @@ def register(sub: Any) -> None:
         "--force", action="store_true", help="ingest files even if their content was ingested"
     )
     add_flow_options(parser)
-    add_peer_cap_flag(parser.add_argument_group("memory"))
+    memory = parser.add_argument_group("memory")
+    add_peer_cap_flag(memory)
+    add_cluster_cidr_flag(memory)
     parser.set_defaults(handler=run)
 
 
@@ -131,6 +134,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         namespaces=namespaces_from_args(args),
         ignore_labels=tuple(args.ignore_label),
         max_external_peers=args.max_external_peers,
+        cluster_cidrs=tuple(args.cluster_cidr),
     )
     paths = expand_inputs(args.inputs)
     directory = os.path.dirname(os.path.abspath(args.state))

@@ -181,13 +181,7 @@ def add_learner_options(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="merge runs of >= K contiguous ports into port+endPort (default off)",
     )
-    group.add_argument(
-        "--cluster-cidr",
-        action="append",
-        default=[],
-        metavar="CIDR",
-        help="pod/service range to exclude from broad external blocks (repeatable)",
-    )
+    add_cluster_cidr_flag(group)
     group.add_argument(
         "--internet-min-networks",
         type=int,
@@ -198,6 +192,18 @@ def add_learner_options(parser: argparse.ArgumentParser) -> None:
     )
     add_peer_cap_flag(group)
     add_cluster_flags(group, "manifests (files/dirs, kubectl get -o yaml dumps) or 'cluster'")
+
+
+def add_cluster_cidr_flag(group: ArgumentGroup) -> None:
+    group.add_argument(
+        "--cluster-cidr",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="pod/service range to exclude from broad external blocks and never fold outside "
+        "addresses over (--max-external-peers); without it private addresses over the cap fold "
+        "into 'private networks' (repeatable)",
+    )
 
 
 def add_peer_cap_flag(group: ArgumentGroup) -> None:

@@ -432,6 +432,11 @@ class StateStore:
                 batch.removed,
             )
             self._db.executemany(
+                "DELETE FROM denied WHERE source = ? AND destination = ? AND protocol = ? "
+                "AND port = ?",
+                batch.removed_denied,
+            )
+            self._db.executemany(
                 "INSERT INTO edges (source, destination, protocol, port, first_seen, last_seen, "
                 "egress_count, ingress_count, other_count, details) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -562,6 +567,8 @@ class SaveBatch:
     dns_answers: list[tuple[str, str]]
     removed: list[tuple[str, str, str, int]] = field(default_factory=list)
     """Edges folded away by the peer cap since the last save (deleted from the file)."""
+    removed_denied: list[tuple[str, str, str, int]] = field(default_factory=list)
+    """The same for dropped edges (``EdgeStore.denied``)."""
 
     @staticmethod
     def capture(
@@ -573,6 +580,7 @@ class SaveBatch:
         files: Iterable[tuple[str, str]] = (),
         denied: Iterable[EdgeKey] | None = None,
         removed: Iterable[EdgeKey] = (),
+        removed_denied: Iterable[EdgeKey] = (),
     ) -> SaveBatch:
         """Serialise ``edges`` (all when None) with the workloads at their ends, every
         namespace, ``positions``, ``counters``, ingested ``files`` ((digest, path) pairs) and
@@ -626,6 +634,11 @@ class SaveBatch:
                 (encode_identity(k.source), encode_identity(k.destination), k.protocol, k.port)
                 for k in sorted(removed)
                 if k not in store.edges
+            ],
+            removed_denied=[
+                (encode_identity(k.source), encode_identity(k.destination), k.protocol, k.port)
+                for k in sorted(removed_denied)
+                if k not in store.denied
             ],
         )
 

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from learner.model.external import PeerCap
+from learner.model.external import PeerCap, is_folded
 from learner.model.flow import Direction, Endpoint, Flow, Labels, Protocol
 from learner.model.identity import Identity, IdentityResolver, workload_name_from_pod
 
@@ -36,10 +36,28 @@ class EdgeKey:
 
     @property
     def key(self) -> str:
-        return f"{self.source.key} -> {self.destination.key} {self.port}/{self.protocol}"
+        return edge_key_text(self.source.key, self.destination.key, self.port, self.protocol)
 
     def __str__(self) -> str:
         return self.key
+
+
+def edge_key_text(source: str, destination: str, port: int, protocol: str) -> str:
+    return f"{source} -> {destination} {port}/{protocol}"
+
+
+def edge_keys(edges: Iterable[EdgeKey]) -> list[str]:
+    """``[e.key for e in edges]``, each identity's text built once (a rule over many ports
+    has one edge per port between the same two ends)."""
+    texts: dict[Identity, str] = {}
+
+    def text(identity: Identity) -> str:
+        found = texts.get(identity)
+        if found is None:
+            found = texts[identity] = identity.key
+        return found
+
+    return [edge_key_text(text(e.source), text(e.destination), e.port, e.protocol) for e in edges]
 
 
 @dataclass(slots=True)
@@ -153,6 +171,8 @@ class EdgeStore:
         self.resolver = resolver or IdentityResolver()
         self.peer_cap = peer_cap
         """Bounds the distinct outside addresses per edge group (None: unbounded)."""
+        self.denied_cap = peer_cap.copy() if peer_cap is not None else None
+        """The same bound on :attr:`denied`, whose groups fold on their own."""
         self.edges: dict[EdgeKey, EdgeStats] = {}
         self.workloads: dict[Identity, WorkloadInfo] = {}
         self.namespace_labels: dict[str, Labels] = {}
@@ -286,6 +306,8 @@ class EdgeStore:
         """Fold every edge group over the cap (after edges were added other than by :meth:`add`)."""
         if self.peer_cap is not None:
             self.peer_cap.enforce(self.edges)
+        if self.denied_cap is not None:
+            self.denied_cap.enforce(self.denied)
 
     def copy(self) -> EdgeStore:
         """An independent copy (e.g. to build a proposal while this store keeps learning)."""
@@ -299,15 +321,27 @@ class EdgeStore:
         self._keys.clear()
         self.resolver.clear_cache()
 
-    def note_denied(self, flow: Flow) -> None:
-        """Remember that a flow of this edge was dropped (by policy at either end)."""
+    def note_denied(self, flow: Flow) -> EdgeKey:
+        """Remember that a flow of this edge was dropped (by policy at either end); returns
+        the key it is counted under (folded when its group went over the peer cap)."""
         key = EdgeKey(
             self.resolver.resolve(flow.source),
             self.resolver.resolve(flow.destination),
             str(flow.protocol),
             flow.port,
         )
+        if self.denied_cap is not None and key not in self.denied:
+            key = self.denied_cap.place(key, self.denied)
         self.denied[key] = self.denied.get(key, 0) + flow.count
+        return key
+
+    def folded_denied(self) -> list[EdgeKey]:
+        """Dropped edges whose outside end the peer cap folded into a prefix or class."""
+        return sorted(
+            key
+            for key in self.denied
+            if is_folded(key.source.address) or is_folded(key.destination.address)
+        )
 
     def note_answers(self, flow: Flow) -> None:
         """Remember what a DNS response said ``flow.dns_query`` resolves to: the addresses a
@@ -335,9 +369,19 @@ class EdgeStore:
         server's; Calico as ``allow`` from the source reporter and ``deny`` from the
         destination. Learning it as allowed would override the destination's current policy.
         """
-        return sorted(
+        contested = {
             key for key in self.denied if key in self.edges and self.edges[key].ingress_count == 0
-        )
+        }
+        cap = self.denied_cap
+        if cap is not None and cap.folds_any:
+            # Dropped flows over the cap are known by their folded outside end only: an edge
+            # allowed at one address of a folded group that saw drops is contested.
+            contested.update(
+                key
+                for key, stats in self.edges.items()
+                if stats.ingress_count == 0 and cap.current_key(key) in self.denied
+            )
+        return sorted(contested)
 
     def resolve_unlabelled(self) -> int:
         """Re-key edges of pods seen without labels onto the labelled identity of the same pod.

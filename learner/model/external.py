@@ -19,6 +19,7 @@ it fits the cap), so one process, ``-j`` workers, Spark partials and a reloaded 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
@@ -50,7 +51,8 @@ class EdgeStats(Protocol):
 
 
 K = TypeVar("K", bound=EdgeKey)
-S = TypeVar("S", bound=EdgeStats)
+S = TypeVar("S", bound="EdgeStats | int")
+"""An allowed edge's statistics, or a dropped edge's flow count (``EdgeStore.denied``)."""
 
 
 DEFAULT_MAX_EXTERNAL_PEERS = 5000
@@ -107,17 +109,19 @@ _PRIVATE_SPANS: tuple[Span, ...] = tuple(
     (n.version, int(n.network_address), int(n.broadcast_address)) for n in _PRIVATE
 )
 _WIDTH = {4: 32, 6: 128}
+_inet_pton = socket.inet_pton
+_AF_INET = socket.AF_INET
 
 
 def span_of(address: str) -> Span | None:
     """The addresses a host address or a folded prefix stands for; None for anything else."""
-    parts = address.split(".")
-    if len(parts) == 4 and all(
-        p.isdigit() and len(p) <= 3 and int(p) < 256 and (len(p) == 1 or p[0] != "0") for p in parts
-    ):
-        # The common case, per flow: a dotted IPv4 address, without building an object.
-        a, b, c, d = (int(p) for p in parts)
-        value = a << 24 | b << 16 | c << 8 | d
+    if "/" not in address and ":" not in address:
+        # The common case, per flow: a dotted IPv4 address, parsed in C (strict: four decimal
+        # parts, no leading zeros, like ipaddress) without building an object.
+        try:
+            value = int.from_bytes(_inet_pton(_AF_INET, address), "big")
+        except (OSError, ValueError):
+            return None
         return 4, value, value
     try:
         if "/" in address:
@@ -142,6 +146,11 @@ def folded_address(address: str, level: int, cluster: Sequence[Span] = ()) -> st
     span = span_of(address)
     if span is None:
         return address
+    return _folded_span(span, level, cluster)
+
+
+def _folded_span(span: Span, level: int, cluster: Sequence[Span]) -> str:
+    """:func:`folded_address` of an address already parsed, at a level above its own."""
     version, first, last = span
     if level == PREFIX:
         host_bits = _WIDTH[version] - PREFIX_LENGTH[version]
@@ -176,6 +185,9 @@ class _Group:
     level: int = EXACT
     outside: set[Identity] = field(default_factory=set)
     """The outside identities currently keyed in this group (at most cap + 1)."""
+    keys: dict[str, Any] = field(default_factory=dict)
+    """Folded address → the edge key it is stored under, for :meth:`PeerCap.place` (cleared
+    when the level changes; at most one per member of :attr:`outside`)."""
 
 
 class PeerCap:
@@ -190,6 +202,8 @@ class PeerCap:
         outside address may share a subnet with pods), so private addresses skip the prefix
         level for their class, whose blocks except the cluster's ranges."""
         self._groups: dict[GroupKey, _Group] = {}
+        self._last: tuple[Identity, bool, str, int, GroupKey, _Group] | None = None
+        """The group :meth:`place` found last, by its local end, side, protocol and port."""
         self.removed: set[Any] | None = None
         """When a set, every edge key folded away is added to it (the state deletes them)."""
         self.folded_into: set[Any] | None = None
@@ -212,17 +226,58 @@ class PeerCap:
         return None
 
     def place(self, key: K, edges: dict[K, S]) -> K:
-        """The key a new edge is stored under; folds its group when it goes over the cap."""
-        found = self.group_of(key)
-        if found is None:
+        """The key a new edge is stored under; folds its group when it goes over the cap.
+
+        Called for every flow of an edge not stored yet, so with many distinct outside
+        addresses it is per flow: the outside address is parsed once, and the group of the
+        previous call is reused when the local end is the same object (identities are shared
+        by the resolver). Decides exactly what :meth:`group_of` and :meth:`at_level` would."""
+        source, destination = key.source, key.destination
+        world = EndpointKind.WORLD
+        if destination.kind == world:
+            if source.kind == world:
+                return key
+            local, outside, outside_is_destination = source, destination, True
+        elif source.kind == world:
+            local, outside, outside_is_destination = destination, source, False
+        else:
             return key
-        group_key, outside = found
-        group = self._groups.get(group_key)
-        if group is None:
-            group = self._groups[group_key] = _Group()
+        address = outside.address
+        if not address:
+            return key
+        span: Span | None = None
+        if address not in FOLDED_CLASSES and "/" not in address:
+            span = span_of(address)
+            if span is None or _overlaps(span, self.cluster):
+                return key
+        protocol, port = key.protocol, key.port
+        last = self._last
+        if (
+            last is not None
+            and last[0] is local
+            and last[1] is outside_is_destination
+            and last[2] == protocol
+            and last[3] == port
+        ):
+            group_key, group = last[4], last[5]
+        else:
+            group_key = GroupKey(local, outside_is_destination, protocol, port, key)
+            found = self._groups.get(group_key)
+            if found is None:
+                found = self._groups[group_key] = _Group()
+            group = found
+            self._last = (local, outside_is_destination, protocol, port, group_key, group)
         if group.level != EXACT:
-            outside = self.at_level(outside, group.level)
-            key = _edge(group_key, outside)
+            if span is None:
+                outside = self.at_level(outside, group.level)
+                key = _edge(group_key, outside)
+            else:
+                text = _folded_span(span, group.level, self.prefix_guard)
+                known = group.keys.get(text)
+                if known is not None:
+                    return cast(K, known)  # a member already: the group does not grow
+                outside = Identity(outside.kind, outside.namespace, outside.labels, text)
+                key = group.keys[text] = _edge(group_key, outside)
         group.outside.add(outside)
         if len(group.outside) > self.limit:
             self._fold(group_key, group, edges)
@@ -232,6 +287,7 @@ class PeerCap:
     def enforce(self, edges: dict[K, S]) -> None:
         """Rebuild the groups from ``edges`` (after a load or merge) and fold any over the cap."""
         self._groups = {}
+        self._last = None
         for key in list(edges):
             found = self.group_of(key)
             if found is None:
@@ -274,21 +330,41 @@ class PeerCap:
                 self._move(_edge(group_key, old), _edge(group_key, new), edges)
         group.level = level
         group.outside = set(folded.values())
+        group.keys = {}
 
     def _move(self, old: K, new: K, edges: dict[K, S]) -> None:
-        stats = edges.pop(old, None)
+        stats: Any = edges.pop(old, None)
         if stats is None:
             return
         if self.removed is not None:
             self.removed.add(old)
         if self.folded_into is not None:
             self.folded_into.add(new)
-        target = edges.get(new)
+        target: Any = edges.get(new)
+        if isinstance(stats, int):  # a dropped edge's count
+            edges[new] = cast(S, stats + (target or 0))
+            return
         if target is None:
             edges[new] = target = stats
         else:
             target.merge(stats)
         target.folded = max(target.folded, self.limit)
+
+    def current_key(self, key: K) -> K:
+        """``key`` at the level its group is folded to now (itself when not folded)."""
+        found = self.group_of(key)
+        if found is None:
+            return key
+        group_key, outside = found
+        group = self._groups.get(group_key)
+        if group is None or group.level == EXACT:
+            return key
+        return cast(K, _edge(group_key, self.at_level(outside, group.level)))
+
+    @property
+    def folds_any(self) -> bool:
+        """Whether some group is folded."""
+        return any(group.level != EXACT for group in self._groups.values())
 
 
 def _spans(texts: Iterable[str]) -> tuple[Span, ...]:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from learner.model.diff_result import DiffResult
-from learner.model.edges import EdgeStore
+from learner.model.edges import EdgeStore, edge_keys
 from learner.model.policy import ProposedPolicy, Rule
 from outputs.report.finished_run import FinishedRun
 from outputs.report.names import iso
@@ -25,7 +25,7 @@ def rule_json(rule: Rule) -> dict[str, Any]:
             "first_seen": iso(rule.evidence.first_seen),
             "last_seen": iso(rule.evidence.last_seen),
         },
-        "edges": [e.key for e in rule.edges],
+        "edges": edge_keys(rule.edges),
         "admits_unobserved": list(rule.admits),
     }
 

@@ -307,6 +307,20 @@ def graph_node(
     return GraphNode("external", label, f"external:{label}")
 
 
+def _node(
+    identity: Identity,
+    names: WorkloadNames,
+    dns_names: set[str] | None,
+    pod_nodes: dict[Identity, GraphNode],
+) -> GraphNode:
+    if not identity.is_pod:
+        return graph_node(identity, names, dns_names)
+    node = pod_nodes.get(identity)
+    if node is None:
+        node = pod_nodes[identity] = graph_node(identity, names, dns_names)
+    return node
+
+
 def observed_graph(
     store: EdgeStore, diff: DiffResult | None, names: WorkloadNames
 ) -> list[GraphEdge]:
@@ -321,22 +335,32 @@ def observed_graph(
             e = item.edge
             change[(e.source.key, e.destination.key, f"{e.port}/{e.protocol}")] = REMOVED
     grouped: dict[tuple[GraphNode, GraphNode, str], list[str]] = defaultdict(list)
+    # A rule over many ports is one edge per port between the same two workloads: their
+    # nodes are looked up once (a pod's node does not depend on the edge).
+    pod_nodes: dict[Identity, GraphNode] = {}
     for edge, stats in store.sorted_edges():
         if edge.source.kind == "host" and edge.destination.is_pod:
             continue  # probes from the pod's own node: always allowed, only clutter
         if is_dns_server(edge.destination.labels) and is_dns_port(edge.protocol, edge.port):
             continue  # every workload's lookups: one shared rule, said in a sentence
         port = f"{edge.port}/{edge.protocol}" if edge.port else edge.protocol
-        state = change.get(
-            (edge.source.key, edge.destination.key, f"{edge.port}/{edge.protocol}"), ""
+        state = (
+            change.get((edge.source.key, edge.destination.key, f"{edge.port}/{edge.protocol}"), "")
+            if change
+            else ""
         )
-        src = graph_node(edge.source, names)
-        dst = graph_node(edge.destination, names, stats.dns_names)
+        src = _node(edge.source, names, None, pod_nodes)
+        dst = _node(edge.destination, names, stats.dns_names, pod_nodes)
         if src.group == "external" and dst.group == "external":
             continue
         grouped[(src, dst, state)].append(port)
-    observed = {(e.source.key, e.destination.key, f"{e.port}/{e.protocol}") for e in store.edges}
-    for pair in diff.pairs_newly_allowed if diff is not None else ():
+    newly_allowed = diff.pairs_newly_allowed if diff is not None else ()
+    observed = (
+        {(e.source.key, e.destination.key, f"{e.port}/{e.protocol}") for e in store.edges}
+        if newly_allowed
+        else set()
+    )
+    for pair in newly_allowed:
         source, destination = parse_identity_key(pair.source), parse_identity_key(pair.destination)
         if (
             source is None
