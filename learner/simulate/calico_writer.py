@@ -25,6 +25,7 @@ import gzip as gzip_module
 import ipaddress
 import os
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,19 @@ def generate_name(pod: Pod) -> str:
     if pod.workload.kind in _GENERATED_NAMES:
         return pod.name.rsplit("-", 1)[0] + "-*"
     return pod.name
+
+
+def calico_labels(pods: Iterable[Pod]) -> list[str] | None:
+    """``k=v`` labels all ``pods`` share, with those Calico adds; None for no pod."""
+    shared: set[tuple[str, str]] | None = None
+    for pod in pods:
+        labels = set(pod.labels) | {
+            ("projectcalico.org/namespace", pod.namespace),
+            ("projectcalico.org/orchestrator", "k8s"),
+            ("projectcalico.org/serviceaccount", pod.workload.service_account),
+        }
+        shared = labels if shared is None else shared & labels
+    return None if shared is None else sorted(f"{k}={v}" for k, v in shared)
 
 
 def network_name(ip: str) -> str:
@@ -215,17 +229,8 @@ class CalicoWriter:
     def _labels(self, pods: Iterable[Pod]) -> dict[str, list[str]] | None:
         if not self.options.include_labels:
             return None
-        shared: set[tuple[str, str]] | None = None
-        for pod in pods:
-            labels = set(pod.labels) | {
-                ("projectcalico.org/namespace", pod.namespace),
-                ("projectcalico.org/orchestrator", "k8s"),
-                ("projectcalico.org/serviceaccount", pod.workload.service_account),
-            }
-            shared = labels if shared is None else shared & labels
-        if shared is None:
-            return None
-        return {"labels": sorted(f"{k}={v}" for k, v in shared)}
+        shared = calico_labels(pods)
+        return None if shared is None else {"labels": shared}
 
     def _policies(self, action: str, namespace: str) -> dict[str, list[str]] | None:
         if not self.options.include_policies:
@@ -334,13 +339,27 @@ def write_calico(
     gzip: bool = False,
     options: CalicoOptions | None = None,
     progress: Callable[[int], None] | None = None,
+    dns_path: str | None = None,
 ) -> int:
     """Write the events of ``window`` (default: both) as ``flows.log`` lines to ``path``
-    (gzip-compressed, with a fixed header, when ``gzip``). Returns the line count."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    (gzip-compressed, with a fixed header, when ``gzip``) and, given ``dns_path``, their DNS
+    lookups as ``dns.log`` lines there (:mod:`learner.simulate.calico_dns_writer`), as a node
+    with DNS logs enabled writes both. Returns the ``flows.log`` line count."""
+    # Imported here: the DNS writer builds on this module's names.
+    from learner.simulate.calico_dns_writer import CalicoDnsWriter
+
     writer = CalicoWriter(result.cluster, options)
-    with open(path, "wb") as raw:
-        if gzip:
-            with gzip_module.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0) as zipped:
-                return writer.write(result.events(window), zipped, progress)
-        return writer.write(result.events(window), raw, progress)
+    with ExitStack() as files:
+        events: Iterable[ConnectionEvent] = result.events(window)
+        if dns_path is not None:
+            dns_sink = _open_sink(files, dns_path, gzip)
+            events = CalicoDnsWriter(options).tee(events, dns_sink)
+        return writer.write(events, _open_sink(files, path, gzip), progress)
+
+
+def _open_sink(files: ExitStack, path: str, gzip: bool) -> ByteSink:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    raw = files.enter_context(open(path, "wb"))  # noqa: SIM115 - closed by the stack
+    if not gzip:
+        return raw
+    return files.enter_context(gzip_module.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0))
