@@ -63,13 +63,12 @@ class DnsLogMapper:
         self._endpoints: dict[tuple[Any, ...], Endpoint] = {}
 
     def flow(self, record: Mapping[str, Any], origin: Origin) -> Flow:
-        kind = record.get("type")
-        if kind is not None and (
-            not isinstance(kind, str) or kind.lower() not in ("log", "unlogged")
-        ):
-            raise RecordError(f"type: expected log or unlogged, got {kind!r}")
-        if isinstance(kind, str) and kind.lower() == "unlogged":
+        kind = record.get("type") or "log"
+        kind_name = kind.lower() if isinstance(kind, str) else None
+        if kind_name == "unlogged":
             raise NotAFlow(UNLOGGED)
+        if kind_name != "log":
+            raise RecordError(f"type: expected log or unlogged, got {kind!r}")
         query = record.get("qname")
         if query is None or query == "":
             raise RecordError("missing qname")
@@ -86,7 +85,7 @@ class DnsLogMapper:
             raise RecordError(f"servers: expected a list, got {servers!r}")
         return Flow(
             time=time,
-            source=self._server(servers[0]) if servers else self._server(None),
+            source=self._server(servers[0] if servers else None),
             destination=self._client(record),
             protocol=Protocol.UDP,
             port=0,  # the client's port: not in the log
