@@ -25,11 +25,13 @@ from typing import Any
 import orjson
 
 from learner.model.flow import Verdict
-from learner.simulate.calico_writer import CalicoOptions, calico_labels, generate_name
+from learner.simulate.calico_names import calico_labels, generate_name
 from learner.simulate.cluster import Pod
 from learner.simulate.connection_events import ConnectionEvent
 from learner.simulate.hubble_writer import ByteSink
 
+FLUSH_SECONDS = 300
+"""``dnsLogsFlushInterval``."""
 RCODES = {0: "NoError", 1: "FormErr", 2: "ServFail", 3: "NXDomain", 4: "NotImp", 5: "Refused"}
 LATENCY_NS = 400_000
 """What the Hubble writer takes a DNS answer to need."""
@@ -59,8 +61,10 @@ def _rfc3339(second: int) -> str:
 class CalicoDnsWriter:
     """Turns :class:`ConnectionEvent` values into ``dns.log`` lines, deterministically."""
 
-    def __init__(self, options: CalicoOptions | None = None) -> None:
-        self.options = options or CalicoOptions()
+    def __init__(self, flush_seconds: int = FLUSH_SECONDS, *, include_labels: bool = True) -> None:
+        self.flush_seconds = flush_seconds
+        self.include_labels = include_labels
+        """``dnsLogsFileIncludeLabels``."""
         self._pending: dict[tuple[Any, ...], _Lookups] = {}
         self._interval_start = -1
 
@@ -70,7 +74,7 @@ class CalicoDnsWriter:
             return []
         assert event.dns is not None and event.client.pod is not None
         second = event.time_ns // 1_000_000_000
-        flush = self.options.flush_seconds
+        flush = self.flush_seconds
         start = second - second % flush
         out = self.flush() if start != self._interval_start and self._pending else []
         self._interval_start = start
@@ -92,7 +96,7 @@ class CalicoDnsWriter:
         return [self._record(key, pending[key]) for key in sorted(pending, key=str)]
 
     def _labels(self, pods: Iterable[Pod]) -> dict[str, str] | None:
-        if not self.options.include_labels:
+        if not self.include_labels:
             return None
         return dict(pair.split("=", 1) for pair in calico_labels(pods) or ())
 
@@ -110,7 +114,7 @@ class CalicoDnsWriter:
         count = lookups.count
         return {
             "start_time": _rfc3339(lookups.start),
-            "end_time": _rfc3339(lookups.start + self.options.flush_seconds),
+            "end_time": _rfc3339(lookups.start + self.flush_seconds),
             "type": "log",
             "count": count,
             "client_name": "-",

@@ -33,7 +33,9 @@ import orjson
 
 from learner.model.flow import Direction, EndpointKind, Verdict
 from learner.simulate import SimulationResult
-from learner.simulate.cluster import Cluster, Pod, WorkloadKind
+from learner.simulate.calico_dns_writer import CalicoDnsWriter
+from learner.simulate.calico_names import calico_labels, generate_name
+from learner.simulate.cluster import Cluster, Pod
 from learner.simulate.connection_events import ConnectionEvent, Peer
 from learner.simulate.hubble_writer import ByteSink
 
@@ -41,9 +43,6 @@ FLUSH_SECONDS = 300
 DOMAINS_LIMIT = 5
 """``flowLogsFileDomainsLimit``."""
 PROTOCOL_NAMES = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp", "ICMPv4": "icmp", "ICMPv6": "icmp6"}
-_GENERATED_NAMES = frozenset(
-    {WorkloadKind.DEPLOYMENT, WorkloadKind.DAEMONSET, WorkloadKind.CRONJOB}
-)
 _PRIVATE = (
     ipaddress.ip_network("10.0.0.0/8"),
     ipaddress.ip_network("172.16.0.0/12"),
@@ -88,26 +87,6 @@ class CalicoOptions:
     include_service: bool = True
     report_both_ends_of_denied: bool = False
     """Also log ``allow`` at the end whose policy let a denied connection through."""
-
-
-def generate_name(pod: Pod) -> str:
-    """Calico's aggregated pod name: the GenerateName plus ``*``, or the pod's own name."""
-    if pod.workload.kind in _GENERATED_NAMES:
-        return pod.name.rsplit("-", 1)[0] + "-*"
-    return pod.name
-
-
-def calico_labels(pods: Iterable[Pod]) -> list[str] | None:
-    """``k=v`` labels all ``pods`` share, with those Calico adds; None for no pod."""
-    shared: set[tuple[str, str]] | None = None
-    for pod in pods:
-        labels = set(pod.labels) | {
-            ("projectcalico.org/namespace", pod.namespace),
-            ("projectcalico.org/orchestrator", "k8s"),
-            ("projectcalico.org/serviceaccount", pod.workload.service_account),
-        }
-        shared = labels if shared is None else shared & labels
-    return None if shared is None else sorted(f"{k}={v}" for k, v in shared)
 
 
 def network_name(ip: str) -> str:
@@ -345,15 +324,14 @@ def write_calico(
     (gzip-compressed, with a fixed header, when ``gzip``) and, given ``dns_path``, their DNS
     lookups as ``dns.log`` lines there (:mod:`learner.simulate.calico_dns_writer`), as a node
     with DNS logs enabled writes both. Returns the ``flows.log`` line count."""
-    # Imported here: the DNS writer builds on this module's names.
-    from learner.simulate.calico_dns_writer import CalicoDnsWriter
-
     writer = CalicoWriter(result.cluster, options)
     with ExitStack() as files:
         events: Iterable[ConnectionEvent] = result.events(window)
         if dns_path is not None:
             dns_sink = _open_sink(files, dns_path, gzip)
-            events = CalicoDnsWriter(options).tee(events, dns_sink)
+            chosen = options or CalicoOptions()
+            dns = CalicoDnsWriter(chosen.flush_seconds, include_labels=chosen.include_labels)
+            events = dns.tee(events, dns_sink)
         return writer.write(events, _open_sink(files, path, gzip), progress)
 
 

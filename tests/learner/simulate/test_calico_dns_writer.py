@@ -18,7 +18,8 @@ from learner.model.config import LearnConfig
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.simulate import SimulationResult, simulate, write_hubble
 from learner.simulate.calico_dns_writer import CalicoDnsWriter, logged
-from learner.simulate.calico_writer import CalicoOptions, generate_name, write_calico
+from learner.simulate.calico_names import generate_name
+from learner.simulate.calico_writer import write_calico
 from learner.simulate.hubble_writer import HubbleWriter
 from tests.collectors.calico.test_dns_logs import dns_record
 
@@ -28,9 +29,10 @@ def shop() -> SimulationResult:
     return simulate("shop", seed=1, lines=3000)
 
 
-def records(result: SimulationResult, options: CalicoOptions | None = None) -> list[dict[str, Any]]:
+def records(result: SimulationResult, include_labels: bool = True) -> list[dict[str, Any]]:
     sink = io.BytesIO()
-    for _ in CalicoDnsWriter(options).tee(result.events("learning"), sink):
+    writer = CalicoDnsWriter(include_labels=include_labels)
+    for _ in writer.tee(result.events("learning"), sink):
         pass
     return [json.loads(line) for line in sink.getvalue().splitlines()]
 
@@ -80,7 +82,7 @@ def test_records_have_the_dns_log_field_order_and_default_aggregation(
 def test_labels_follow_the_include_labels_option(shop: SimulationResult) -> None:
     labelled = records(shop)[0]
     assert labelled["client_labels"]["projectcalico.org/namespace"] == labelled["client_namespace"]
-    bare = records(shop, CalicoOptions(include_labels=False))[0]
+    bare = records(shop, include_labels=False)[0]
     assert bare["client_labels"] is None
     assert all(server["labels"] is None for server in bare["servers"])
 
