@@ -1,4 +1,4 @@
-"""Calico flow-log files: Enterprise/Cloud ``flows.log`` and ``dns.log``, Elasticsearch documents, Whisker.
+"""Calico log files: Enterprise/Cloud ``flows.log`` and ``dns.log``, Elasticsearch documents, Whisker.
 
 Accepted framings, decided per file from its first non-blank line:
 
