@@ -21,7 +21,8 @@ and compiled by the semantics engine, which then answers:
 * size: policies and spec lines (YAML lines without comments and blank lines).
 
 Variants of ``mixed``: the learning day written as Calico ``flows.log`` at
-``flowLogsFileAggregationKindForAllowed`` 0, 1 and 2 (judged on the same held-out day), and a
+``flowLogsFileAggregationKindForAllowed`` 0, 1 and 2, with the ``dns.log`` of the same day
+(judged on the same held-out day), and a
 namespace-scoped run (``-n shop``: only the shop's policies are written; recall and forbidden
 pairs are judged on pairs with a shop end, and a policy outside the namespace is an error).
 
@@ -78,7 +79,7 @@ class Variant:
 
     scenario: str
     source: str = "hubble"
-    """``hubble``, or ``calico-N`` for Calico flows.log at aggregation level N."""
+    """``hubble``, or ``calico-N`` for Calico flows.log at aggregation level N with dns.log."""
     namespace: str = ""
     """``-n`` for the run: only this namespace's policies are written and judged."""
 
@@ -264,12 +265,15 @@ def learn(
 
 
 def write_learning_day(result: simulate.SimulationResult, source: str, path: str) -> None:
+    """The learning day at ``path``: a Hubble file, or for Calico a directory holding the
+    ``flows.log`` and ``dns.log`` a node with flow and DNS logs enabled writes."""
     if source == "hubble":
         simulate.write_hubble(result, path, window="learning")
         return
     level = int(source.removeprefix("calico-"))
-    write_calico(result, path, window="learning",
-                 options=CalicoOptions(aggregation_allowed=level))  # fmt: skip
+    write_calico(result, f"{path}/flows.log", window="learning",
+                 options=CalicoOptions(aggregation_allowed=level),
+                 dns_path=f"{path}/dns.log")  # fmt: skip
 
 
 def evaluate(
@@ -304,7 +308,7 @@ def evaluate(
         )
         from_hubble: dict[str, set[Pair]] = {}
         for variant in chosen:
-            learning_file = f"{tmp}/learning-{variant.source}.log"
+            learning_file = f"{tmp}/learning-{variant.source}"
             write_learning_day(result, variant.source, learning_file)
             for learner in learners:
                 policies, count, size, seconds = learn(variant, learner, day, learning_file, base)

@@ -6,7 +6,8 @@ Looks at the first few records only (at most :data:`SAMPLE_CHARS` characters):
   ``node_status``, ``agent_event``, ``debug_event``, or a bare Flow (``IP``, ``l4``, ``verdict``).
 * Calico: Enterprise/Elasticsearch records (``proto``/``source_type``/``reporter``/
   ``source_name_aggr``, ``_source`` wrappers), Whisker (``protocol`` + ``action``, or SSE
-  ``data:`` lines), Goldmane protojson (``Key``), the legacy space-delimited line.
+  ``data:`` lines), Goldmane protojson (``Key``), the legacy space-delimited line, DNS logs
+  (``qname``, ``rrsets``, ``client_name_aggr``, or ``type: unlogged``).
 
 When the sample cuts a pretty-printed object short, the keys present in the text decide.
 """
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 import orjson
 
+from collectors.calico.dns_records import is_dns_log
 from collectors.calico.file import unwrap
 from collectors.calico.records import LEGACY_FIELDS
 from learner.model.errors import InputError, UsageError
@@ -38,7 +40,7 @@ _HUBBLE_FLOW_KEYS = ("IP", "l4", "verdict", "traffic_direction", "trafficDirecti
 _CALICO_KEYS = ("proto", "source_type", "dest_type", "source_name_aggr", "dest_name_aggr")
 _CALICO_MARKERS = re.compile(
     r'"(?:source_name_aggr|dest_name_aggr|source_type|dest_type|num_flows_started|reporter|'
-    r'Key|sourceName|destName|_source)"\s*:'
+    r'Key|sourceName|destName|_source|qname|rrsets|client_name_aggr)"\s*:'
 )
 _HUBBLE_MARKERS = re.compile(
     r'"(?:flow|verdict|traffic_direction|trafficDirection|l4|IP|node_name|event_type|'
@@ -57,7 +59,7 @@ def detect_record(record: Any) -> Source | None:
         return "hubble"
     if "Key" in record or "key" in record:
         return "calico"
-    if any(key in record for key in _CALICO_KEYS):
+    if any(key in record for key in _CALICO_KEYS) or is_dns_log(record):
         return "calico"
     if "protocol" in record and ("action" in record or "reporter" in record):
         return "calico"

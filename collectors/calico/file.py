@@ -1,4 +1,4 @@
-"""Calico flow-log files: Enterprise/Cloud ``flows.log``, Elasticsearch documents, Whisker.
+"""Calico log files: Enterprise/Cloud ``flows.log`` and ``dns.log``, Elasticsearch documents, Whisker.
 
 Accepted framings, decided per file from its first non-blank line:
 
@@ -12,7 +12,8 @@ Accepted framings, decided per file from its first non-blank line:
 
 Each value may be a flow record, an Elasticsearch hit (``_source`` wrapper), a search response
 (``hits.hits``), a Whisker list (``items``), or a list of any of these. Record shapes and how
-they map to flows: :mod:`collectors.calico_records`.
+they map to flows: :mod:`collectors.calico.records`; DNS log records (what names resolved to,
+read as DNS responses): :mod:`collectors.calico.dns_records`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import IO, Any
 
 import orjson
 
+from collectors.calico.dns_records import DnsLogMapper, is_dns_log
 from collectors.calico.model import WARN_NAME_LABEL
 from collectors.calico.records import NotAFlow, RecordError, RecordMapper
 from collectors.jsonstream import JSONProblem, iter_json_values
@@ -78,6 +80,7 @@ class _FileReader:
         self.mapper = mapper
         self.strict = strict
         self.stats = stats
+        self.dns = DnsLogMapper()
 
     def bad(self, line: int, reason: str) -> None:
         self.stats.bad_record(InputError(self.path, line, reason), self.strict)
@@ -87,7 +90,10 @@ class _FileReader:
         for record in unwrap(value):
             self.stats.records += 1
             try:
-                flow = self.mapper.flow(record, origin)
+                if type(record) is dict and is_dns_log(record):
+                    flow = self.dns.flow(record, origin)
+                else:
+                    flow = self.mapper.flow(record, origin)
             except (RecordError, InvalidName) as error:
                 self.bad(line, str(error))
                 continue

@@ -25,6 +25,7 @@ import gzip as gzip_module
 import ipaddress
 import os
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,9 @@ import orjson
 
 from learner.model.flow import Direction, EndpointKind, Verdict
 from learner.simulate import SimulationResult
-from learner.simulate.cluster import Cluster, Pod, WorkloadKind
+from learner.simulate.calico_dns_writer import CalicoDnsWriter
+from learner.simulate.calico_names import calico_labels, generate_name
+from learner.simulate.cluster import Cluster, Pod
 from learner.simulate.connection_events import ConnectionEvent, Peer
 from learner.simulate.hubble_writer import ByteSink
 
@@ -40,9 +43,6 @@ FLUSH_SECONDS = 300
 DOMAINS_LIMIT = 5
 """``flowLogsFileDomainsLimit``."""
 PROTOCOL_NAMES = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp", "ICMPv4": "icmp", "ICMPv6": "icmp6"}
-_GENERATED_NAMES = frozenset(
-    {WorkloadKind.DEPLOYMENT, WorkloadKind.DAEMONSET, WorkloadKind.CRONJOB}
-)
 _PRIVATE = (
     ipaddress.ip_network("10.0.0.0/8"),
     ipaddress.ip_network("172.16.0.0/12"),
@@ -87,13 +87,6 @@ class CalicoOptions:
     include_service: bool = True
     report_both_ends_of_denied: bool = False
     """Also log ``allow`` at the end whose policy let a denied connection through."""
-
-
-def generate_name(pod: Pod) -> str:
-    """Calico's aggregated pod name: the GenerateName plus ``*``, or the pod's own name."""
-    if pod.workload.kind in _GENERATED_NAMES:
-        return pod.name.rsplit("-", 1)[0] + "-*"
-    return pod.name
 
 
 def network_name(ip: str) -> str:
@@ -215,17 +208,8 @@ class CalicoWriter:
     def _labels(self, pods: Iterable[Pod]) -> dict[str, list[str]] | None:
         if not self.options.include_labels:
             return None
-        shared: set[tuple[str, str]] | None = None
-        for pod in pods:
-            labels = set(pod.labels) | {
-                ("projectcalico.org/namespace", pod.namespace),
-                ("projectcalico.org/orchestrator", "k8s"),
-                ("projectcalico.org/serviceaccount", pod.workload.service_account),
-            }
-            shared = labels if shared is None else shared & labels
-        if shared is None:
-            return None
-        return {"labels": sorted(f"{k}={v}" for k, v in shared)}
+        shared = calico_labels(pods)
+        return None if shared is None else {"labels": shared}
 
     def _policies(self, action: str, namespace: str) -> dict[str, list[str]] | None:
         if not self.options.include_policies:
@@ -334,13 +318,26 @@ def write_calico(
     gzip: bool = False,
     options: CalicoOptions | None = None,
     progress: Callable[[int], None] | None = None,
+    dns_path: str | None = None,
 ) -> int:
     """Write the events of ``window`` (default: both) as ``flows.log`` lines to ``path``
-    (gzip-compressed, with a fixed header, when ``gzip``). Returns the line count."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    (gzip-compressed, with a fixed header, when ``gzip``) and, given ``dns_path``, their DNS
+    lookups as ``dns.log`` lines there (:mod:`learner.simulate.calico_dns_writer`), as a node
+    with DNS logs enabled writes both. Returns the ``flows.log`` line count."""
     writer = CalicoWriter(result.cluster, options)
-    with open(path, "wb") as raw:
-        if gzip:
-            with gzip_module.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0) as zipped:
-                return writer.write(result.events(window), zipped, progress)
-        return writer.write(result.events(window), raw, progress)
+    with ExitStack() as files:
+        events: Iterable[ConnectionEvent] = result.events(window)
+        if dns_path is not None:
+            dns_sink = _open_sink(files, dns_path, gzip)
+            chosen = options or CalicoOptions()
+            dns = CalicoDnsWriter(chosen.flush_seconds, include_labels=chosen.include_labels)
+            events = dns.tee(events, dns_sink)
+        return writer.write(events, _open_sink(files, path, gzip), progress)
+
+
+def _open_sink(files: ExitStack, path: str, gzip: bool) -> ByteSink:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    raw = files.enter_context(open(path, "wb"))  # noqa: SIM115 - closed by the stack
+    if not gzip:
+        return raw
+    return files.enter_context(gzip_module.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0))

@@ -10,7 +10,9 @@ whatever records its CNI would log for that connection:
 * the Calico flow-log writer (:mod:`learner.simulate.calico_writer`) aggregates events per
   flush interval into ``flows.log`` lines reported by ``src``/``dst``,
   using :attr:`Peer.pod` (namespace, labels, workload, IP) and :attr:`Peer.dns_names`
-  (``dest_domains``), ``action`` from :attr:`ConnectionEvent.verdict`.
+  (``dest_domains``), ``action`` from :attr:`ConnectionEvent.verdict`, and the Calico DNS log
+  writer (:mod:`learner.simulate.calico_dns_writer`) logs :attr:`ConnectionEvent.dns` as
+  ``dns.log`` lines.
 
 Events never describe replies or observation points themselves: those are how a CNI reports a
 connection, not facts about it.
