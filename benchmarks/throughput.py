@@ -89,13 +89,16 @@ def core_rate(path: Path) -> tuple[int, float]:
     """Lines and CPU seconds of read+normalise+aggregate in this process, on one core."""
     from learner.app.pipeline import ingest, new_store, read_flows
     from learner.model.config import LearnConfig
+    from learner.model.repeats import Repeats
     from learner.model.run_stats import CollectorStats, NormalizeStats
 
     config = LearnConfig()
     store = new_store(config)
     collected = CollectorStats()
+    repeats = Repeats()  # as generate reads: repeated lines tallied
     start = time.process_time()
-    ingest(read_flows([str(path)], stats=collected), store, config, NormalizeStats())
+    flows = read_flows([str(path)], stats=collected, repeats=repeats)
+    ingest(flows, store, config, NormalizeStats(), None, repeats)
     return collected.records, time.process_time() - start
 
 

@@ -25,6 +25,7 @@ from collectors import jsonstream
 from collectors.hubble.events import set_aside_kind
 from collectors.hubble.fastpath import fast_flow
 from collectors.hubble.ranges import ByteRange, lines_before
+from collectors.hubble.repeat_key import repeat_key
 from collectors.hubble.values import DIRECTIONS as _DIRECTIONS
 from collectors.hubble.values import REPLY_BY_L7_TYPE as _REPLY_BY_L7_TYPE
 from collectors.hubble.values import REPLY_BY_TRACE_REASON as _REPLY_BY_TRACE_REASON
@@ -42,6 +43,7 @@ from learner.model.input_files import (
     open_text,
     undecodable,
 )
+from learner.model.repeats import PROGRESS_EVERY, Repeats, TallyState
 from learner.model.run_stats import CollectorStats
 
 __all__ = [
@@ -394,7 +396,15 @@ def _lost_event_count(lost: Any, origin: Origin) -> int:
 
 
 def _flow_of(record: Any, origin: Origin, strict: bool, stats: CollectorStats) -> Flow | None:
-    """The flow in any Hubble record, or None after counting what else the record was."""
+    """The flow in any Hubble record (counted), or None after counting what else it was."""
+    flow = _record_flow(record, origin, strict, stats)
+    if flow is not None:
+        stats.flows += 1
+    return flow
+
+
+def _record_flow(record: Any, origin: Origin, strict: bool, stats: CollectorStats) -> Flow | None:
+    """As :func:`_flow_of`, leaving the flow to the caller to count."""
     try:
         if type(record) is not dict:
             raise InputError(origin.source, origin.line, "not a JSON object")
@@ -402,7 +412,7 @@ def _flow_of(record: Any, origin: Origin, strict: bool, stats: CollectorStats) -
         if flow is not None:
             if type(flow) is not dict:
                 raise InputError(origin.source, origin.line, "'flow' is not an object")
-            return _counted(_map_flow(flow, origin, record), stats)
+            return _map_flow(flow, origin, record)
         lost = record.get("lost_events") or record.get("lostEvents")
         if lost is None and ("num_events_lost" in record or "numEventsLost" in record):
             lost = record  # a legacy bare LostEvent
@@ -415,7 +425,7 @@ def _flow_of(record: Any, origin: Origin, strict: bool, stats: CollectorStats) -
                 stats.non_flow[snake] += 1
                 return None
         if any(key in record for key in _BARE_FLOW_KEYS):
-            return _counted(_map_flow(record, origin, _NO_WRAPPER), stats)
+            return _map_flow(record, origin, _NO_WRAPPER)
         raise InputError(
             origin.source,
             origin.line,
@@ -426,56 +436,93 @@ def _flow_of(record: Any, origin: Origin, strict: bool, stats: CollectorStats) -
         return None
 
 
-def _counted(flow: Flow, stats: CollectorStats) -> Flow:
-    stats.flows += 1
-    return flow
-
-
 # --- one file --------------------------------------------------------------------------------
 
 
 def _flows_in_lines(
-    path: str, lines: Iterable[str], first_line: int, strict: bool, stats: CollectorStats
+    path: str,
+    lines: Iterable[str],
+    first_line: int,
+    strict: bool,
+    stats: CollectorStats,
+    repeats: Repeats | None = None,
 ) -> Iterator[Flow]:
-    loads = orjson.loads
-    decode_error = orjson.JSONDecodeError
     # Counted locally and added to ``stats`` as the generator ends: this loop runs per line.
     records = flows = 0
     try:
+        if repeats is None:
+            for line_number, line in enumerate(lines, first_line):
+                if line.isspace():
+                    continue
+                records += 1
+                flow = _line_flow(path, line, line_number, strict, stats)
+                if flow is not None:
+                    flows += 1
+                    yield flow
+            return
+        entries = repeats.entries
         for line_number, line in enumerate(lines, first_line):
             if line.isspace():
                 continue
             records += 1
-            origin = Origin(path, line_number)
-            flow = fast_flow(line, origin)
+            repeats.resume()
+            keyed = repeat_key(line)
+            if keyed is not None:
+                key, stamp = keyed
+                tally = entries.get(key)
+                if tally is not None and tally.state is not TallyState.EACH_LINE:
+                    try:
+                        time = parse_rfc3339(stamp)
+                    except ValueError:
+                        pass  # mapped on its own below, which words the problem
+                    else:
+                        tally.add(time)
+                        flows += 1
+                        repeats.tallied += 1
+                        if repeats.tallied & PROGRESS_EVERY == 0 and repeats.on_progress:
+                            repeats.on_progress()
+                        continue
+                flow = _line_flow(path, line, line_number, strict, stats)
+                if flow is not None:
+                    flows += 1
+                    if tally is None:
+                        repeats.first_of(key, flow)
+                    yield flow
+                continue
+            flow = _line_flow(path, line, line_number, strict, stats)
             if flow is not None:
                 flows += 1
                 yield flow
-                continue
-            try:
-                record = loads(line)
-            except decode_error as error:
-                reason = f"invalid JSON: {error.msg} at column {error.colno}"
-                stats.bad_record(InputError(path, line_number, reason), strict)
-                continue
-            # The common case, a wrapped flow, inlined.
-            if type(record) is dict:
-                flow_object = record.get("flow")
-                if type(flow_object) is dict:
-                    try:
-                        flow = _map_flow(flow_object, origin, record)
-                    except _SET_ASIDE as problem:
-                        _set_aside(problem, origin, strict, stats)
-                        continue
-                    flows += 1
-                    yield flow
-                    continue
-            other = _flow_of(record, origin, strict, stats)
-            if other is not None:
-                yield other
+        repeats.resume()
     finally:
         stats.records += records
         stats.flows += flows
+
+
+def _line_flow(
+    path: str, line: str, line_number: int, strict: bool, stats: CollectorStats
+) -> Flow | None:
+    """The flow on one line, or None after counting what else the line was."""
+    origin = Origin(path, line_number)
+    flow = fast_flow(line, origin)
+    if flow is not None:
+        return flow
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        reason = f"invalid JSON: {error.msg} at column {error.colno}"
+        stats.bad_record(InputError(path, line_number, reason), strict)
+        return None
+    # The common case, a wrapped flow, inlined.
+    if type(record) is dict:
+        flow_object = record.get("flow")
+        if type(flow_object) is dict:
+            try:
+                return _map_flow(flow_object, origin, record)
+            except _SET_ASIDE as problem:
+                _set_aside(problem, origin, strict, stats)
+                return None
+    return _record_flow(record, origin, strict, stats)
 
 
 def _flows_in_documents(
@@ -492,7 +539,11 @@ def _flows_in_documents(
 
 
 def _flows_in_file(
-    path: str, handle: IO[str], strict: bool, stats: CollectorStats
+    path: str,
+    handle: IO[str],
+    strict: bool,
+    stats: CollectorStats,
+    repeats: Repeats | None = None,
 ) -> Iterator[Flow]:
     # The first line is read with a limit: it may be a whole file's JSON array.
     line_number = 0
@@ -511,16 +562,22 @@ def _flows_in_file(
         return
     if not first.endswith("\n"):
         first += handle.readline()  # the rest of a long first line
-    yield from _flows_in_lines(path, chain((first,), handle), line_number, strict, stats)
+    yield from _flows_in_lines(path, chain((first,), handle), line_number, strict, stats, repeats)
 
 
 def iter_flows(
-    inputs: Sequence[str], *, strict: bool = False, stats: CollectorStats
+    inputs: Sequence[str],
+    *,
+    strict: bool = False,
+    stats: CollectorStats,
+    repeats: Repeats | None = None,
 ) -> Iterator[Flow]:
     """Every flow in ``inputs``: files (gzip or plain), directories (recursive) or ``-``.
 
     Malformed records are counted in ``stats`` and skipped; with ``strict`` the first raises
-    :class:`InputError`. Unreadable files raise InputError whatever ``strict`` says.
+    :class:`InputError`. Unreadable files raise InputError whatever ``strict`` says. With
+    ``repeats``, a line repeating an earlier one in all but time is tallied there instead of
+    yielded, for a consumer that keeps its side of :mod:`learner.model.repeats`.
     """
     for path in expand_inputs(inputs):
         stats.files += 1
@@ -529,7 +586,7 @@ def iter_flows(
         except OSError as error:
             raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
         try:
-            yield from _flows_in_file(path, handle, strict, stats)
+            yield from _flows_in_file(path, handle, strict, stats, repeats)
         except UnicodeDecodeError as error:
             raise undecodable(path, error) from error
         except (OSError, EOFError, zlib.error) as error:  # e.g. a truncated or corrupt .gz
@@ -543,7 +600,13 @@ def iter_flows(
 
 
 def iter_flows_in_range(
-    path: str, start: int, end: int, *, strict: bool = False, stats: CollectorStats
+    path: str,
+    start: int,
+    end: int,
+    *,
+    strict: bool = False,
+    stats: CollectorStats,
+    repeats: Repeats | None = None,
 ) -> Iterator[Flow]:
     """The flows on the lines in bytes ``[start, end)`` of a plain file, numbered as in the
     whole file: one process's share of a file cut by :func:`collectors.hubble.ranges.
@@ -560,9 +623,9 @@ def iter_flows_in_range(
     handle = io.TextIOWrapper(io.BufferedReader(binary), encoding="utf-8", errors=errors)
     try:
         if start == 0:
-            yield from _flows_in_file(path, handle, strict, stats)
+            yield from _flows_in_file(path, handle, strict, stats, repeats)
         else:
-            yield from _flows_in_lines(path, handle, first_line, strict, stats)
+            yield from _flows_in_lines(path, handle, first_line, strict, stats, repeats)
     except UnicodeDecodeError as error:
         raise undecodable(path, error) from error
     except OSError as error:

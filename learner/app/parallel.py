@@ -26,6 +26,7 @@ from learner.app.progress import ProgressSink
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.input_files import expand_inputs
+from learner.model.repeats import Repeats
 from learner.model.run_stats import CollectorStats, NormalizeStats
 
 POLL_SECONDS = 0.2
@@ -67,12 +68,14 @@ def ingest_files(
     """One worker's share: read ``paths`` into a fresh store."""
     store = new_store(config)
     collected, normalized = CollectorStats(), NormalizeStats()
+    repeats = Repeats()
     ingest(
-        read_flows(paths, source=source, strict=strict, stats=collected),
+        read_flows(paths, source=source, strict=strict, stats=collected, repeats=repeats),
         store,
         config,
         normalized,
         None if slot is None else SharedSlot(slot),
+        repeats,
     )
     store.forget_endpoints()
     return store, collected, normalized
@@ -89,8 +92,9 @@ def ingest_range(
     """One worker's share of a big plain Hubble file: the lines in bytes ``[start, end)``."""
     store = new_store(config)
     collected, normalized = CollectorStats(), NormalizeStats()
-    flows = iter_flows_in_range(path, start, end, strict=strict, stats=collected)
-    ingest(flows, store, config, normalized, None if slot is None else SharedSlot(slot))
+    repeats = Repeats()
+    flows = iter_flows_in_range(path, start, end, strict=strict, stats=collected, repeats=repeats)
+    ingest(flows, store, config, normalized, None if slot is None else SharedSlot(slot), repeats)
     store.forget_endpoints()
     return store, collected, normalized
 
@@ -141,12 +145,14 @@ def parallel_ingest(
     if "-" in paths:
         # Alone, standard input gets the count and rate; beside files their sizes make the
         # percentage, which the stream's unknown length would spoil.
+        repeats = Repeats()
         ingest(
-            read_flows(["-"], source=source, strict=strict, stats=collected),
+            read_flows(["-"], source=source, strict=strict, stats=collected, repeats=repeats),
             store,
             config,
             normalized,
             None if files else progress,
+            repeats,
         )
     if not files:
         return
@@ -154,8 +160,9 @@ def parallel_ingest(
     small = sum(os.path.getsize(path) for path in files) < 2 * min_share_bytes
     if (len(files) == 1 and not ranges) or (len(files) > 1 and small):
         # Nothing worth sharing: reading it here spares starting processes.
-        flows = read_flows(files, source=source, strict=strict, stats=collected)
-        ingest(flows, store, config, normalized, progress)
+        repeats = Repeats()
+        flows = read_flows(files, source=source, strict=strict, stats=collected, repeats=repeats)
+        ingest(flows, store, config, normalized, progress, repeats)
         return
     try:
         _map_and_merge(

@@ -12,6 +12,7 @@ from typing import Protocol as TypingProtocol
 
 from collectors.base import FILE_SOURCES, Collector
 from collectors.detect import detect_source as detect
+from collectors.hubble import file as hubble_file
 from learner.app.console import Env
 from learner.app.progress import Progress, ProgressSink
 from learner.app.scope import scope_proposal
@@ -19,6 +20,7 @@ from learner.infer.baseline import BaselineLearner
 from learner.infer.least_privilege import PolicyLearner
 from learner.ingest.normalize import normalize
 from learner.ingest.owners import group_by_owner, owner_warnings
+from learner.ingest.repeats import apply_repeats
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.errors import UsageError
@@ -28,6 +30,7 @@ from learner.model.identity import IdentityResolver
 from learner.model.input_files import expand_inputs, metered_reads, total_size
 from learner.model.inventory import Inventory, from_store
 from learner.model.policy import Evidence, PendingEdge, Proposal
+from learner.model.repeats import Repeats
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.base import has_cilium_companion, renderer
 
@@ -50,11 +53,18 @@ def read_flows(
     source: str = "auto",
     strict: bool = False,
     stats: CollectorStats,
+    repeats: Repeats | None = None,
 ) -> Iterator[Flow]:
-    """Flows from every input, each file read by its collector (detected when ``auto``)."""
+    """Flows from every input, each file read by its collector (detected when ``auto``).
+
+    With ``repeats`` (for :func:`ingest` only), Hubble lines that repeat an earlier line in
+    all but time are tallied there instead of yielded."""
     for path in expand_inputs(inputs):
         kind = detect_source(path) if source == "auto" else source
-        yield from collector(kind).iter_flows([path], strict=strict, stats=stats)
+        if repeats is not None and kind == "hubble":
+            yield from hubble_file.iter_flows([path], strict=strict, stats=stats, repeats=repeats)
+        else:
+            yield from collector(kind).iter_flows([path], strict=strict, stats=stats)
 
 
 def new_store(config: LearnConfig) -> EdgeStore:
@@ -83,24 +93,48 @@ def ingest(
     config: LearnConfig,
     stats: NormalizeStats,
     progress: ProgressSink | None = None,
+    repeats: Repeats | None = None,
 ) -> None:
     """Normalise ``flows`` and add the included ones to ``store``, reporting to ``progress``
-    how many flows were read and how many bytes of the files that ``flows`` opened."""
+    how many flows were read and how many bytes of the files that ``flows`` opened.
+
+    ``repeats``: the tally the reader of ``flows`` keeps of repeated lines
+    (:mod:`learner.model.repeats`); settled here as flows are added, applied at the end."""
     add = store.add
     options = config.normalize_options()
     included = normalize(
         flows, options, stats, on_denied=store.note_denied, on_answer=store.note_answers
     )
     if progress is None:
+        if repeats is None:
+            for flow in included:
+                add(flow)
+            return
+        settle = repeats.settle
         for flow in included:
-            add(flow)
+            settle(flow, add(flow), store)
+        apply_repeats(repeats, store, options, stats)
         return
     try:
         with metered_reads() as meter:
-            for flow in included:
-                add(flow)
-                if stats.included & PROGRESS_EVERY == 0:
-                    progress.update(stats.seen, meter.position())
+            if repeats is not None:
+                settle = repeats.settle
+                tallied = repeats
+
+                def report() -> None:
+                    progress.update(stats.seen + tallied.tallied, meter.position())
+
+                repeats.on_progress = report
+                for flow in included:
+                    settle(flow, add(flow), store)
+                    if stats.included & PROGRESS_EVERY == 0:
+                        report()
+                apply_repeats(repeats, store, options, stats)
+            else:
+                for flow in included:
+                    add(flow)
+                    if stats.included & PROGRESS_EVERY == 0:
+                        progress.update(stats.seen, meter.position())
             progress.update(stats.seen, meter.position())
     finally:
         progress.close()

@@ -24,6 +24,7 @@ from learner.model.config import CNI, DEFAULT_MAX_MALFORMED, LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
+from learner.model.repeats import Repeats
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.bundle import manifest_link, report_dir_for, write_bundle
 from outputs.report.documents import report_files
@@ -153,8 +154,9 @@ def learn_and_render(
             collected=collected, normalized=normalized, progress=reading_progress(env, inputs),
         )  # fmt: skip
     elif inputs:
-        flows = read_flows(inputs, source=source, strict=strict, stats=collected)
-        ingest(flows, store, config, normalized, reading_progress(env, inputs))
+        repeats = Repeats()
+        flows = read_flows(inputs, source=source, strict=strict, stats=collected, repeats=repeats)
+        ingest(flows, store, config, normalized, reading_progress(env, inputs), repeats)
     if save_edges_path:
         save_edges(save_edges_path, store, collected, normalized, config.cni)
     proposal, bundle = render_bundle(

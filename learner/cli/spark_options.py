@@ -85,5 +85,10 @@ def read_into_store(
         progress.close()  # Spark shows its own
         reader(inputs, store, collected, normalized)
         return
-    flows = read_flows(inputs, source=args.source, strict=args.strict, stats=collected)
-    ingest(flows, store, config, normalized, progress)
+    from learner.model.repeats import Repeats
+
+    repeats = Repeats()
+    flows = read_flows(
+        inputs, source=args.source, strict=args.strict, stats=collected, repeats=repeats
+    )
+    ingest(flows, store, config, normalized, progress, repeats)

@@ -242,6 +242,23 @@ class EdgeStore:
             stats.dns_queries.add(flow.dns_query)
         return key
 
+    def add_repeats(
+        self, key: EdgeKey, direction: Direction, count: int, first: float, last: float
+    ) -> None:
+        """What ``count`` more flows like one already added under ``key`` add: counts and the
+        time span (their pods, names and requests are that flow's, already sampled)."""
+        stats = self.edges[key]
+        if first < stats.first_seen:
+            stats.first_seen = first
+        if last > stats.last_seen:
+            stats.last_seen = last
+        if direction == Direction.EGRESS:
+            stats.egress_count += count
+        elif direction == Direction.INGRESS:
+            stats.ingress_count += count
+        else:
+            stats.other_count += count
+
     def _observe_endpoint(self, endpoint: Endpoint) -> Identity:
         seen = self._seen.get(id(endpoint))
         if seen is not None and seen[0] is endpoint:

@@ -1,0 +1,30 @@
+"""Applying what tallied repeat lines add (see :mod:`learner.model.repeats`)."""
+
+from __future__ import annotations
+
+from learner.ingest.normalize import skip_reason
+from learner.model.config import NormalizeOptions
+from learner.model.edges import EdgeStore
+from learner.model.repeats import Repeats, TallyState
+from learner.model.run_stats import NormalizeStats
+
+
+def apply_repeats(
+    repeats: Repeats, store: EdgeStore, options: NormalizeOptions, stats: NormalizeStats
+) -> None:
+    """Count every tallied line as normalisation and ``store`` would have, one by one."""
+    for tally in repeats.tally():
+        count = tally.count
+        stats.seen += count
+        flow = tally.flow
+        if tally.state is TallyState.EDGE and tally.edge is not None:
+            stats.included += count
+            store.add_repeats(
+                tally.edge, flow.direction, count * flow.count, tally.first, tally.last
+            )
+        else:
+            reason = skip_reason(flow, options)
+            if tally.state is not TallyState.SET_ASIDE or reason is None:
+                raise AssertionError(f"a tally in state {tally.state} cannot be applied")
+            stats.skipped[reason] += count
+        tally.count = 0

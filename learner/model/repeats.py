@@ -1,0 +1,115 @@
+"""Records that repeat an earlier record in everything but their time, tallied instead of
+mapped, normalised and aggregated one by one.
+
+A reader that can tell such records apart cheaply (collectors/hubble/repeat_key.py) keys each
+line on every field the mapping, normalisation and aggregation read except its time. The first
+line of a key goes the whole way as a :class:`~learner.model.flow.Flow`, in order, so every
+order-dependent detail (sample pods, first names, first malformed lines) is what one flow at a
+time gives. What a later line of the key would add is then order-free: one more count, and its
+time widening the edge's first/last seen; those are tallied here and applied by :meth:`flush`.
+
+The protocol between the reader and the consumer (:func:`learner.app.pipeline.ingest`):
+
+* the reader yields a key's first flow and sets :attr:`Repeats.latest` to its tally;
+* the consumer adds an included flow to the store and calls :meth:`Repeats.settle`;
+* when the reader resumes and the tally is still undecided, normalisation set the flow aside
+  (a reply, a health check...), and later lines of the key only count as set aside too.
+
+Edges the peer cap may fold are never tallied: where their flows land depends on the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from enum import Enum
+
+from learner.model.edges import EdgeKey, EdgeStore
+from learner.model.flow import Flow
+
+__all__ = ["Repeats", "Tally", "TallyState"]
+
+
+class TallyState(Enum):
+    UNDECIDED = "undecided"
+    """The first flow was yielded; the consumer has not settled it yet."""
+    SET_ASIDE = "set aside"
+    """Normalisation set the first flow aside: later lines count the same reason."""
+    EDGE = "edge"
+    """The first flow went to an edge no peer cap can move: later lines count on that edge."""
+    EACH_LINE = "each line"
+    """Later lines must go the whole way, one by one."""
+
+
+class Tally:
+    __slots__ = ("count", "edge", "first", "flow", "last", "state")
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.state = TallyState.UNDECIDED
+        self.edge: EdgeKey | None = None
+        self.count = 0
+        """Later lines tallied since the last flush."""
+        self.first = flow.time
+        self.last = flow.time
+
+    def add(self, time: float) -> None:
+        self.count += 1
+        if time < self.first:
+            self.first = time
+        elif time > self.last:
+            self.last = time
+
+
+ENTRY_LIMIT = 1 << 16
+"""Keys kept at once. Past it everything tallied is flushed and the keys are forgotten: a key
+seen again then goes the whole way once more, which adds nothing new but its count."""
+
+PROGRESS_EVERY = 0x3FF
+
+
+class Repeats:
+    """The keys of one reader's lines and what their later lines add."""
+
+    def __init__(self) -> None:
+        self.entries: dict[Hashable, Tally] = {}
+        self.latest: Tally | None = None
+        self.tallied = 0
+        """Lines tallied so far (for progress: they never reach the consumer)."""
+        self.on_progress: Callable[[], object] | None = None
+        """Called every PROGRESS_EVERY + 1 tallied lines."""
+        self._flushed: list[Tally] = []
+
+    def resume(self) -> None:
+        """The reader goes on: a first flow nobody settled was set aside by normalisation."""
+        latest = self.latest
+        if latest is not None:
+            if latest.state is TallyState.UNDECIDED:
+                latest.state = TallyState.SET_ASIDE
+            self.latest = None
+
+    def first_of(self, key: Hashable, flow: Flow) -> None:
+        """``flow`` is the first of ``key``: it goes the whole way."""
+        if len(self.entries) >= ENTRY_LIMIT:
+            self._flushed.extend(tally for tally in self.entries.values() if tally.count)
+            self.entries.clear()
+        tally = self.entries[key] = Tally(flow)
+        self.latest = tally
+
+    def settle(self, flow: Flow, edge: EdgeKey, store: EdgeStore) -> None:
+        """The consumer added ``flow`` to ``store`` under ``edge``."""
+        latest = self.latest
+        if latest is None or latest.flow is not flow:
+            return
+        cap = store.peer_cap
+        movable = cap is not None and cap.group_of(edge) is not None
+        if movable or edge not in store.edges:
+            latest.state = TallyState.EACH_LINE
+        else:
+            latest.state = TallyState.EDGE
+            latest.edge = edge
+
+    def tally(self) -> list[Tally]:
+        """Every tally with lines to apply (the caller applies them and zeroes their count)."""
+        tallies = self._flushed + [tally for tally in self.entries.values() if tally.count]
+        self._flushed = []
+        return tallies
