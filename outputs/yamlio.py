@@ -145,28 +145,48 @@ def _emit(value: Any, indent: int, out: list[str]) -> None:
             out.append(f"{pad}- {text}")
 
 
-def dump(document: Mapping[str, Any], header: str = "") -> str:
+class YamlText(str):
+    """YAML text that still carries the plain data it was written from.
+
+    ``documents`` is what a YAML parser reads back from the text (comments dropped, scalars as
+    :func:`scalar` wrote them; tests/outputs/test_yamlio.py holds the round trip exact), so a
+    reader in this process, such as the self-check, need not parse the text again: on a rule
+    listing 64,000 ports that parse took most of the run. Anything built from the text by
+    string operations is a plain ``str`` again and is parsed as usual.
+    """
+
+    documents: tuple[Any, ...]
+
+    def __new__(cls, text: str, documents: Sequence[Any]) -> YamlText:
+        made = super().__new__(cls, text)
+        made.documents = tuple(documents)
+        return made
+
+
+def dump(document: Mapping[str, Any], header: str = "") -> YamlText:
     """One YAML document (no ``---``), ending in a newline."""
     out: list[str] = _comment_lines(header, "") if header else []
     _emit(document, 0, out)
-    return "\n".join(out) + "\n"
+    return YamlText("\n".join(out) + "\n", [plain_data(document)])
 
 
-def dump_all(documents: Sequence[Mapping[str, Any]], header: str = "") -> str:
+def dump_all(documents: Sequence[Mapping[str, Any]], header: str = "") -> YamlText:
     """Several documents separated by ``---``."""
     parts = [dump(doc) for doc in documents]
     text = "---\n".join(parts)
     if header:
         text = "\n".join(_comment_lines(header, "")) + "\n" + text
-    return text
+    return YamlText(text, [part.documents[0] for part in parts])
 
 
-def strip_comments(value: Any) -> Any:
-    """The plain data under any :class:`Commented` wrappers (what a YAML parser would read)."""
+def plain_data(value: Any) -> Any:
+    """What a YAML parser reads back from ``value`` as :func:`_emit` writes it."""
     if isinstance(value, Commented):
-        return strip_comments(value.value)
+        return plain_data(value.value)
     if isinstance(value, Mapping):
-        return {k: strip_comments(v) for k, v in value.items()}
+        return {plain_data(k): plain_data(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [strip_comments(v) for v in value]
-    return value
+        return [plain_data(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return int(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    return value if type(value) is str else str(value)

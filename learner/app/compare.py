@@ -176,7 +176,7 @@ def read_tree(source: str) -> dict[str, str]:
 
 def files_from_documents(documents: Iterable[PolicyDocument]) -> dict[str, str]:
     """Cluster objects as ``<namespace>/<name>.yaml`` text, without server-set fields."""
-    files = {}
+    files: dict[str, str] = {}
     for document in documents:
         body = dict(document.body)
         metadata = {

@@ -115,7 +115,7 @@ def namespace_document(namespace: SimNamespace) -> dict[str, Any]:
 
 def render_manifests(cluster: Cluster, header: str = "") -> dict[str, str]:
     """``<namespace>.yaml`` → YAML text, for every namespace of ``cluster``."""
-    files = {}
+    files: dict[str, str] = {}
     for namespace in cluster.namespaces:
         documents = [namespace_document(namespace)]
         for workload in cluster.workloads:

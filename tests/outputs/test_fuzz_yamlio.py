@@ -42,9 +42,12 @@ DOCUMENTS = st.dictionaries(TEXT, VALUES, min_size=1, max_size=5)
 def test_fuzz_yaml_round_trip(document: dict[str, Any]) -> None:
     text = dump(document)
     assert yaml.safe_load(text) == document
+    assert list(text.documents) == [document]  # what the self-check reads instead
     assert dump(document) == text  # deterministic
 
 
 @given(documents=st.lists(DOCUMENTS, min_size=1, max_size=3))
 def test_fuzz_yaml_round_trip_of_several_documents(documents: list[dict[str, Any]]) -> None:
-    assert list(yaml.safe_load_all(dump_all(documents))) == documents
+    text = dump_all(documents)
+    assert list(yaml.safe_load_all(text)) == documents
+    assert list(text.documents) == documents
