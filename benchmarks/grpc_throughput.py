@@ -15,6 +15,8 @@ RSS grew with the flows (the median RSS of the last quarter of the run against t
     python benchmarks/grpc_throughput.py                      # 60 s
     python benchmarks/grpc_throughput.py --flows 1000000      # until 1M flows
     python benchmarks/grpc_throughput.py --seconds 600        # the 10-minute soak
+    python benchmarks/grpc_throughput.py --scenario peers --lines 1000000 --flows 1000000
+                                           # 1M distinct public peers: memory under the cap
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ def serialised_responses(lines: int, scenario: str) -> Path:
     with contextlib.ExitStack() as stack:
         if scenario == "realistic":
             text: Iterable[str] = realistic_lines(lines)
+        elif scenario == "peers":  # one pod to `lines` distinct public addresses
+            from benchmarks.scale_limits import peer_flows
+
+            text = peer_flows(lines)
         else:
             text = stack.enter_context(simulated_lines(lines, scenario).open(encoding="utf-8"))
         out = stack.enter_context(open(f"{cache}.part", "wb"))
@@ -135,7 +141,10 @@ def main() -> None:
     parser.add_argument("--flows", type=int, default=0, help="stop after this many flows instead")
     parser.add_argument("--lines", type=int, default=40_000, help="distinct flows to loop over")
     parser.add_argument(
-        "--scenario", default="realistic", help="realistic, or a `simulate` scenario (mixed ...)"
+        "--scenario",
+        default="realistic",
+        help="realistic; peers (one pod to --lines distinct public addresses, the peer cap's "
+        "flood); or a `simulate` scenario (mixed ...)",
     )
     parser.add_argument("--interval", default="60s", help="learn --interval (proposal rewrites)")
     parser.add_argument("--serve", nargs=2, metavar=("BLOBS", "PORT_FILE"), help=argparse.SUPPRESS)
