@@ -4,7 +4,7 @@
 one rule listing those ports and then proves it (the self-check), which is where a per-port
 scan used to go quadratic. ``peers``: N flows from one pod to N distinct public addresses on
 port 443, through ``generate``, ``ingest`` and ``export``. Each command runs in a fresh process;
-the figures are wall time and that process's peak RSS.
+the figures are wall time, CPU time (with any ``-j`` workers) and that process's peak RSS.
 
     python benchmarks/scale_limits.py ports                          # 1M flows, 64,000 ports
     python benchmarks/scale_limits.py peers                          # 1M distinct peers
@@ -91,8 +91,11 @@ def measured(args: list[str], cwd: Path) -> dict[str, float]:
         "try:\n"
         "    runpy.run_module('learner.cli', run_name='__main__')\n"
         "finally:\n"
-        "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "    print(f'PEAK_RSS_KB={peak}', file=sys.stderr)\n"
+        "    own = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "    workers = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "    cpu = own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime\n"
+        "    print(f'PEAK_RSS_KB={own.ru_maxrss}', file=sys.stderr)\n"
+        "    print(f'CPU_SECONDS={cpu}', file=sys.stderr)\n"
     )
     started = time.perf_counter()
     done = subprocess.run(
@@ -103,14 +106,20 @@ def measured(args: list[str], cwd: Path) -> dict[str, float]:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     seconds = time.perf_counter() - started
-    peak_kb = 0
+    peak_kb, cpu = 0, 0.0
     for line in done.stderr.splitlines():
         if line.startswith("PEAK_RSS_KB="):
             peak_kb = int(line.split("=", 1)[1])
+        if line.startswith("CPU_SECONDS="):
+            cpu = float(line.split("=", 1)[1])
     if done.returncode != 0:
         sys.stderr.write(done.stderr[-3000:])
         raise SystemExit(f"{args[0]} exited {done.returncode}")
-    return {"seconds": round(seconds, 1), "peak_rss_mib": round(peak_kb / 1024, 1)}
+    return {
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu, 1),  # with its -j workers; steadier than wall under load
+        "peak_rss_mib": round(peak_kb / 1024, 1),
+    }
 
 
 def main() -> None:
