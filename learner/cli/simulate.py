@@ -215,14 +215,19 @@ def _write_flows(
     try:
         for window in result.windows:
             relative = f"flows/{window.name}{suffix}"
+            written = [relative]
             if args.format == "calico":
+                # A node with DNS logs on (Calico's default) writes dns.log beside flows.log.
+                dns_relative = f"flows/{window.name}-dns{suffix}"
                 count = write_calico(
                     result,
                     os.path.join(staging, relative),
                     window=window.name,
                     gzip=args.gzip,
                     progress=_counting_from(progress, done),
+                    dns_path=os.path.join(staging, dns_relative),
                 )
+                written.append(dns_relative)
             else:
                 count = write_hubble(
                     result,
@@ -233,8 +238,10 @@ def _write_flows(
                     progress=_counting_from(progress, done),
                 )
             done += count
-            files[window.name] = [relative]
+            files[window.name] = written
             env.info(f"wrote {count:,} lines to {os.path.join(args.output, relative)}")
+            if len(written) > 1:
+                env.info(f"wrote their DNS lookups to {os.path.join(args.output, written[1])}")
     finally:
         progress.close()
     return files

@@ -325,3 +325,9 @@ def test_simulate_command_writes_calico_flow_logs(tmp_path: Path) -> None:
         assert detect_source(str(path)) == "calico"
         stats = CollectorStats()
         assert list(iter_flows([str(path)], stats=stats)) and stats.malformed == 0
+        dns_log = tmp_path / "flows" / f"{window}-dns.jsonl"  # as a node with DNS logs on
+        stats = CollectorStats()
+        answers = [f for f in iter_flows([str(dns_log)], stats=stats) if f.dns_answers]
+        assert answers and stats.malformed == 0
+    truth = json.loads((tmp_path / "ground-truth.json").read_text())
+    assert "flows/learning-dns.jsonl" in json.dumps(truth)
