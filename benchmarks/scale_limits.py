@@ -84,7 +84,8 @@ def write(path: Path, lines: Iterator[str]) -> Path:
 
 def measured(args: list[str], cwd: Path) -> dict[str, float]:
     """Run one CLI command in a fresh process (via a tiny wrapper that reports its own peak
-    RSS, so earlier children do not count)."""
+    RSS, so earlier children do not count). The peak is that of the largest single process:
+    the command or one of its ``-j`` workers, which hold their share of the edges."""
     wrapper = (
         "import resource, runpy, sys\n"
         "sys.argv = ['netpol-learner', *sys.argv[1:]]\n"
@@ -94,7 +95,8 @@ def measured(args: list[str], cwd: Path) -> dict[str, float]:
         "    own = resource.getrusage(resource.RUSAGE_SELF)\n"
         "    workers = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "    cpu = own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime\n"
-        "    print(f'PEAK_RSS_KB={own.ru_maxrss}', file=sys.stderr)\n"
+        "    peak = max(own.ru_maxrss, workers.ru_maxrss)\n"
+        "    print(f'PEAK_RSS_KB={peak}', file=sys.stderr)\n"
         "    print(f'CPU_SECONDS={cpu}', file=sys.stderr)\n"
     )
     started = time.perf_counter()
