@@ -27,12 +27,13 @@ from learner.model.errors import UsageError
 from learner.model.external import PeerCap, describe_fold, is_folded
 from learner.model.flow import Flow
 from learner.model.identity import IdentityResolver
+from learner.model.infra import NODE_NETWORK_MARK
 from learner.model.input_files import expand_inputs, metered_reads, total_size
 from learner.model.inventory import Inventory, from_store
-from learner.model.policy import Evidence, PendingEdge, Proposal
+from learner.model.policy import Evidence, PendingEdge, Proposal, Rule
 from learner.model.repeats import Repeats
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.base import has_cilium_companion, renderer
+from outputs.base import dialect, has_cilium_companion, renderer
 
 
 def collector(source: str) -> Collector:
@@ -193,7 +194,27 @@ def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnC
         proposal,
         warnings=proposal.warnings + owner_warnings(grouping) + folded_denied_warnings(store),
     )
+    if dialect(config.format) == "cilium":
+        proposal = without_node_network_admits(proposal)
     return scope_proposal(proposal, config.namespaces, config.include_system)
+
+
+def without_node_network_admits(proposal: Proposal) -> Proposal:
+    """Cilium names nodes by entity (``toEntities: host``), not by the node network's
+    addresses, so a rule there admits no address beyond the nodes for them."""
+
+    def kept(rules: tuple[Rule, ...] | None) -> tuple[Rule, ...] | None:
+        if rules is None:
+            return None
+        return tuple(
+            replace(rule, admits=tuple(a for a in rule.admits if NODE_NETWORK_MARK not in a))
+            for rule in rules
+        )
+
+    policies = tuple(
+        replace(p, ingress=kept(p.ingress), egress=kept(p.egress)) for p in proposal.policies
+    )
+    return replace(proposal, policies=policies)
 
 
 def folded_denied_warnings(store: EdgeStore) -> tuple[str, ...]:

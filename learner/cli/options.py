@@ -183,6 +183,15 @@ def add_learner_options(parser: argparse.ArgumentParser) -> None:
     )
     add_cluster_cidr_flag(group)
     group.add_argument(
+        "--node-cidr",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="the range node addresses come from: rules to or from nodes allow it, so that "
+        "nodes added later are reached (default: the nodes seen widened to their /16, short "
+        "of the cluster's ranges; repeatable)",
+    )
+    group.add_argument(
         "--internet-min-networks",
         type=int,
         default=8,
@@ -266,7 +275,7 @@ def add_write_guard_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-FLAG_OF_SETTING = {"cluster_cidrs": "--cluster-cidr"}
+FLAG_OF_SETTING = {"cluster_cidrs": "--cluster-cidr", "node_cidrs": "--node-cidr"}
 """LearnConfig fields whose flag is not ``--`` + the field name with dashes."""
 
 
@@ -295,6 +304,7 @@ def config_from_args(args: argparse.Namespace) -> LearnConfig:
         ),
         port_range_min=args.port_range_min,
         cluster_cidrs=tuple(args.cluster_cidr),
+        node_cidrs=tuple(args.node_cidr),
         internet_min_networks=args.internet_min_networks,
         max_external_peers=args.max_external_peers,
         format=args.format,

@@ -37,6 +37,7 @@ from learner.infer.cidr import (
 )
 from learner.infer.folded import class_peers, fold_admits, peer_address, prefix_peers
 from learner.infer.hidden_peers import hidden_peers
+from learner.infer.node_network import node_blocks
 from learner.infer.pools import POOL_MARK, pool_evidence
 from learner.infer.selectors import (
     PeerSelector,
@@ -314,6 +315,7 @@ class _Fit:
         self.cluster_cidrs = parse_networks(self.settings.cluster_cidrs) or infer_cluster_cidrs(
             self._pod_addresses()
         )
+        self.node_cidrs = parse_networks(self.settings.node_cidrs)
         self.detect_dns()
         for key, stats, source, destination in refs:
             self.classify(key, stats, source, destination)
@@ -631,7 +633,10 @@ class _RuleBuilder:
         folded = self.folded_into(mine)
         if folded:
             admits.append(fold_admits(max(folded.values()), folded))
-        peers.extend(self.entity_peer(e) for e in sorted(entities))
+        for entity in sorted(entities):
+            entity_peer, entity_admits = self.entity_peer(entity)
+            peers.append(entity_peer)
+            admits.extend(entity_admits)
         only_pods = not addresses and not entities and not hidden
         specs = self.port_specs(direction, ports, positives if only_pods else -1)
         purpose = ""
@@ -782,19 +787,27 @@ class _RuleBuilder:
                 admits.append(f"{block.cidr}{POOL_MARK}{pool_evidence(block, names)}")
         return peers, admits
 
-    def entity_peer(self, entity: Entity) -> EntityPeer:
+    def entity_peer(self, entity: Entity) -> tuple[EntityPeer, list[str]]:
+        """The peer for ``entity`` and what its addresses admit beyond those seen."""
         fit = self.fit
         if entity in (Entity.UNMANAGED, Entity.INGRESS):
             # Cilium-only identities: no address stands for them in other dialects.
-            return EntityPeer(entity)
+            return EntityPeer(entity), []
         if entity is Entity.KUBE_APISERVER:
             addresses = fit.entity_addresses[Entity.KUBE_APISERVER]
-            return EntityPeer(entity, tuple(host_cidr(a) for a in _sorted_addresses(addresses)))
-        # Node addresses: every node seen, as any node may host the peer next time.
+            cidrs = tuple(host_cidr(a) for a in _sorted_addresses(addresses))
+            return EntityPeer(entity, cidrs), []
+        # Node addresses: every node seen, as any node may host the peer next time, and the
+        # node network around them, as the next node may be a new one.
         nodes = fit.entity_addresses[Entity.HOST] | fit.entity_addresses[Entity.REMOTE_NODE]
         nodes |= {ip for w in fit.inventory.workloads if w.host_network for ip in w.ips}
-        blocks = aggregate(nodes, waste=fit.settings.cidr_waste)
-        return EntityPeer(entity, tuple(b.cidr for b in blocks))
+        cidrs, admits = node_blocks(
+            nodes,
+            waste=fit.settings.cidr_waste,
+            cluster_cidrs=fit.cluster_cidrs,
+            node_cidrs=fit.node_cidrs,
+        )
+        return EntityPeer(entity, cidrs), admits
 
     # -- ports ----------------------------------------------------------------------------
     def port_specs(

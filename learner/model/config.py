@@ -82,6 +82,10 @@ class LearnConfig:
     """Add the shared cluster-DNS rules."""
     cluster_cidrs: tuple[str, ...] = _learning(())
     """Pod/service ranges kept out of CIDR blocks (default: inferred from the flows)."""
+    node_cidrs: tuple[str, ...] = _learning(())
+    """The node network: rules to or from nodes allow it, so that nodes added later are
+    reached (default: each group of nodes seen widened to its /16, short of the cluster's
+    ranges)."""
     cidr_waste: float = _learning(32.0)
     """How many addresses a CIDR block may hold per observed one."""
     internet_min_networks: int = _learning(8)
@@ -154,11 +158,12 @@ class LearnConfig:
             "internet_min_networks",
             f"must be >= 0, not {self.internet_min_networks!r}",
         )
-        for text in self.cluster_cidrs:
-            try:
-                ipaddress.ip_network(text, strict=False)
-            except ValueError:
-                raise ConfigError("cluster_cidrs", f"has {text!r}, which is not a CIDR") from None
+        for setting in ("cluster_cidrs", "node_cidrs"):
+            for text in getattr(self, setting):
+                try:
+                    ipaddress.ip_network(text, strict=False)
+                except ValueError:
+                    raise ConfigError(setting, f"has {text!r}, which is not a CIDR") from None
 
     def normalize_options(self) -> NormalizeOptions:
         return NormalizeOptions(

@@ -7,8 +7,8 @@
 * **kube-apiserver**: an entity whose addresses are every API server address seen anywhere,
   so a client seen talking to one replica of an HA control plane keeps reaching the others.
 * **Nodes**: ingress from the pod's own node (``host``) is always allowed by NetworkPolicy, so
-  it gets no rule; ``remote-node`` and egress to ``host`` become entities listing node
-  addresses.
+  it gets no rule; ``remote-node`` and egress to ``host`` become entities listing the node
+  network (learner/infer/node_network.py), as nodes come and go.
 * **Monitoring** scrapers (Prometheus, VictoriaMetrics agents, Grafana Agent/Alloy, OTel
   collectors): ingress rules whose peers are all scrapers are marked as monitoring.
 """
@@ -34,6 +34,8 @@ DNS_LABELS: frozenset[tuple[str, str]] = frozenset(
         ("dns.operator.openshift.io/daemonset-dns", "default"),
     }
 )
+NODE_NETWORK_MARK = ": the node network"
+"""How a rule's ``admits`` entry for node addresses beyond those seen reads after its CIDR."""
 OPENSHIFT_DNS_KEY = "dns.operator.openshift.io/daemonset-dns"
 NODELOCAL_LABEL = ("k8s-app", "node-local-dns")
 DNS_PORT_NAMES: frozenset[str] = frozenset({"dns", "dns-tcp", "dns-udp"})

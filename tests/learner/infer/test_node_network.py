@@ -1,0 +1,109 @@
+"""Rules to or from nodes allow the node network, not only the nodes seen: the autoscaler's next
+node, or a node-pool upgrade's replacement, takes a new address from the same subnet."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from learner.app.pipeline import build_proposal, ingest, new_store
+from learner.cli.options import checked_config
+from learner.infer.node_network import node_blocks
+from learner.model.config import LearnConfig
+from learner.model.errors import UsageError
+from learner.model.flow import Endpoint, EndpointKind
+from learner.model.infra import NODE_NETWORK_MARK
+from learner.model.run_stats import NormalizeStats
+from learner.semantics import Traffic, TrafficPeer
+from tests.flowbuild import flow, pod
+from tests.learner.policy_checks import compiled
+
+PROMETHEUS = pod("monitoring", "prometheus-0", ip="10.244.1.5", app="prometheus")
+SEEN_NODES = ("10.128.0.10", "10.128.0.11", "10.128.0.12")
+NEXT_DAY_NODE = "10.128.9.201"  # the autoscaler's new node, elsewhere in the subnet
+
+
+def remote_node(ip: str) -> Endpoint:
+    return Endpoint(kind=EndpointKind.REMOTE_NODE, ip=ip)
+
+
+def learned(config: LearnConfig):  # type: ignore[no-untyped-def]
+    flows = [flow(PROMETHEUS, remote_node(ip), 10250) for ip in SEEN_NODES]
+    store = new_store(config)
+    ingest(flows, store, config, NormalizeStats())
+    return build_proposal(store, None, config)
+
+
+def scrape(ip: str, port: int = 10250) -> Traffic:
+    source = TrafficPeer(
+        kind=EndpointKind.POD,
+        namespace="monitoring",
+        labels=PROMETHEUS.labels,
+        ip=PROMETHEUS.ip,
+    )
+    return Traffic(source, TrafficPeer(kind=EndpointKind.REMOTE_NODE, ip=ip), "TCP", port)
+
+
+def node_admits(proposal) -> list[str]:  # type: ignore[no-untyped-def]
+    return [
+        admitted
+        for policy in proposal.policies
+        for rule in policy.egress or ()
+        for admitted in rule.admits
+        if NODE_NETWORK_MARK in admitted
+    ]
+
+
+def test_a_node_added_the_next_day_is_still_scraped() -> None:
+    policies = compiled(learned(LearnConfig()))
+    assert all(policies.evaluate(scrape(ip)).allowed for ip in SEEN_NODES)
+    assert policies.evaluate(scrape(NEXT_DAY_NODE)).allowed
+    assert not policies.evaluate(scrape(NEXT_DAY_NODE, port=22)).allowed, "ports stay narrow"
+
+
+def test_the_widening_is_said_in_the_rule() -> None:
+    (admitted,) = node_admits(learned(LearnConfig()))
+    assert admitted.startswith("10.128.0.0/16: the node network around the 3 nodes seen")
+    assert "--node-cidr" in admitted
+
+
+def test_the_node_network_stops_short_of_the_cluster_ranges() -> None:
+    cluster = (ipaddress.ip_network("10.128.128.0/17"),)
+    cidrs, _ = node_blocks(SEEN_NODES, waste=32.0, cluster_cidrs=cluster, node_cidrs=())
+    assert cidrs == ("10.128.0.0/17",)
+    inside = (ipaddress.ip_network("10.128.0.0/22"),)  # pods share the nodes' subnet
+    cidrs, admits = node_blocks(SEEN_NODES, waste=32.0, cluster_cidrs=inside, node_cidrs=())
+    assert all(ipaddress.ip_network(c).subnet_of(inside[0]) for c in cidrs)
+    assert admits == []
+
+
+def test_nodes_with_public_addresses_are_not_widened() -> None:
+    cidrs, admits = node_blocks(["34.120.5.7"], waste=32.0, cluster_cidrs=(), node_cidrs=())
+    assert cidrs == ("34.120.5.7/32",) and admits == []
+
+
+def test_node_cidr_is_the_node_network_and_never_drops_a_node_seen() -> None:
+    config = LearnConfig(node_cidrs=("10.128.0.0/20",), cluster_cidrs=("10.244.0.0/16",))
+    proposal = learned(config)
+    policies = compiled(proposal)
+    assert policies.evaluate(scrape("10.128.15.3")).allowed
+    assert not policies.evaluate(scrape("10.128.16.1")).allowed
+    assert node_admits(proposal) == ["10.128.0.0/20: the node network (--node-cidr), 3 nodes seen"]
+    cidrs, _ = node_blocks(
+        ["10.128.0.10", "10.200.0.10"],
+        waste=32.0,
+        cluster_cidrs=(),
+        node_cidrs=(ipaddress.ip_network("10.128.0.0/20"),),
+    )
+    assert "10.128.0.0/20" in cidrs
+    assert any(ipaddress.ip_address("10.200.0.10") in ipaddress.ip_network(c) for c in cidrs)
+
+
+def test_cilium_names_nodes_by_entity_so_its_rules_admit_no_node_network() -> None:
+    assert node_admits(learned(LearnConfig(format="cilium"))) == []
+
+
+def test_a_node_cidr_that_is_not_a_cidr_is_a_usage_error_naming_the_flag() -> None:
+    with pytest.raises(UsageError, match="--node-cidr"):
+        checked_config(node_cidrs=("10.128.0.0/40",))
