@@ -51,7 +51,7 @@ from learner.model.inventory import Inventory
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics import PolicySet, Traffic, TrafficPeer, compile_policies, traffic_for_edge
 from learner.simulate.calico_writer import CalicoOptions, write_calico
-from learner.simulate.cluster import ENTITY_KUBE_APISERVER, ENTITY_WORLD, Cluster
+from learner.simulate.cluster import ENTITY_KUBE_APISERVER, ENTITY_NODES, ENTITY_WORLD, Cluster
 from learner.simulate.truth import AllowedKey, allowed_keys
 from outputs.networkpolicy import render
 
@@ -64,6 +64,7 @@ SCENARIOS: tuple[str, ...] = (
     "address-pools",
     "label-styles",
     "failover",
+    "node-autoscaling",
     "mixed",
 )
 LEARNERS: tuple[str, ...] = ("least-privilege", "baseline")
@@ -169,7 +170,7 @@ def held_out_denials(
     return total, denied, denied_edges
 
 
-def _peers(cluster: Cluster) -> dict[str, TrafficPeer]:
+def _peers(cluster: Cluster, reaches_nodes: bool = False) -> dict[str, TrafficPeer]:
     namespace_labels = {ns.name: ns.labels for ns in cluster.namespaces}
     peers = {
         w.id: TrafficPeer(
@@ -182,6 +183,8 @@ def _peers(cluster: Cluster) -> dict[str, TrafficPeer]:
     }
     peers[ENTITY_KUBE_APISERVER] = TrafficPeer(EndpointKind.KUBE_APISERVER, ip=cluster.apiserver_ip)
     peers[ENTITY_WORLD] = TrafficPeer(EndpointKind.WORLD, ip=WORLD_PROBE_ADDRESS)
+    if reaches_nodes:
+        peers[ENTITY_NODES] = TrafficPeer(EndpointKind.REMOTE_NODE, ip=cluster.nodes[0].ip)
     return peers
 
 
@@ -206,7 +209,8 @@ def forbidden_pairs(
     isolating at least one end."""
     cluster = result.cluster
     allowed = allowed_keys(result.scenario.connections)
-    peers = _peers(cluster)
+    reaches_nodes = any(ENTITY_NODES in (c.client, c.server) for c in result.scenario.connections)
+    peers = _peers(cluster, reaches_nodes)
     port_names = {(w.id, p.protocol, p.port): p.name for w in cluster.workloads for p in w.ports}
     ports = scenario_ports(result)
     found: set[Pair] = set()

@@ -133,7 +133,7 @@ class CalicoWriter:
         pod = peer.pod
         if pod is not None:
             return _End("wep", pod.namespace, pod.name, generate_name(pod), pod.ip, pod)
-        if peer.kind is EndpointKind.HOST and peer.node is not None:
+        if peer.kind in (EndpointKind.HOST, EndpointKind.REMOTE_NODE) and peer.node is not None:
             return _End("hep", "-", peer.node.name, peer.node.name, peer.ip, None)
         return _End("net", "-", "-", network_name(peer.ip), peer.ip, None)
 

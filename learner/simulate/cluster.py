@@ -31,6 +31,8 @@ class Node:
     """The node's pod range, e.g. ``10.244.3.0/24``."""
     host_ip: str
     """The node's address inside its pod range (``cilium_host``): the source of kubelet probes."""
+    since_ns: int = 0
+    """When the node joined (0: before the simulation); nodes the autoscaler adds later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,9 @@ ENTITY_WORLD = "entity:world"
 """Anything outside the cluster that is not a named external (internet clients)."""
 ENTITY_KUBE_APISERVER = "entity:kube-apiserver"
 ENTITIES: tuple[str, ...] = (ENTITY_HOST, ENTITY_KUBE_APISERVER, ENTITY_WORLD)
+ENTITY_NODES = "entity:nodes"
+"""Every node of the cluster, at its own address (kubelet and node-exporter scrapes): whichever
+node exists at the time, the pod's own (``host``) or another (``remote-node``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +164,12 @@ class Cluster:
     apiserver_ip: str
     service_ips: tuple[tuple[str, str], ...] = field(default=())
     """``(namespace/service, ClusterIP)`` pairs."""
+    added_nodes: tuple[Node, ...] = field(default=())
+    """Nodes that join during the simulation (no pod is scheduled on them)."""
+
+    def nodes_at(self, time_ns: int) -> tuple[Node, ...]:
+        """The nodes that exist at ``time_ns``."""
+        return self.nodes + tuple(n for n in self.added_nodes if n.since_ns <= time_ns)
 
     def workload(self, workload_id: str) -> Workload:
         for workload in self.workloads:

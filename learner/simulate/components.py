@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from learner.model.flow import Direction
 from learner.simulate.builder import CJ, DS, UDP, D, P, S, ScenarioBuilder, port
-from learner.simulate.cluster import ENTITY_KUBE_APISERVER, ENTITY_WORLD, Workload
+from learner.simulate.cluster import ENTITY_KUBE_APISERVER, ENTITY_NODES, ENTITY_WORLD, Workload
 from learner.simulate.topology import AppLabels, LabelStyle
-from learner.simulate.traffic_generator import L7, PerJobRun, Poisson
+from learner.simulate.traffic_generator import L7, Periodic, PerJobRun, Poisson
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,13 @@ def platform(s: ScenarioBuilder, replicas: int = 1) -> Platform:
     ):  # fmt: skip
         s.scrape(prometheus, target, port_name)
     return Platform(coredns, prometheus, ingress)
+
+
+def node_scrapes(s: ScenarioBuilder, p: Platform) -> None:
+    """Prometheus scraping every node, as kube-prometheus-stack does: the kubelet and cAdvisor
+    (10250) and node-exporter, a hostNetwork DaemonSet (9100), at each node's own address."""
+    for number in (10250, 9100):
+        s.connect(p.prometheus, ENTITY_NODES, number, Periodic(15), via_service=False)
 
 
 API_REQUESTS = (

@@ -31,11 +31,11 @@ class Peer:
     """One end of a connection: a pod, the node, the API server or an outside address."""
 
     kind: EndpointKind
-    """``POD``, ``HOST``, ``KUBE_APISERVER`` or ``WORLD``."""
+    """``POD``, ``HOST``, ``REMOTE_NODE``, ``KUBE_APISERVER`` or ``WORLD``."""
     ip: str
     pod: Pod | None = None
     node: Node | None = None
-    """For ``HOST``: the node itself."""
+    """For ``HOST`` and ``REMOTE_NODE``: the node itself."""
     dns_names: tuple[str, ...] = ()
     """For ``WORLD``: the names the address was looked up by (what an FQDN cache knows)."""
 

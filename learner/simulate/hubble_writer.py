@@ -43,6 +43,7 @@ POLICY_DENIED_CODE = 133
 # Constant parts are serialised once: orjson copies a Fragment's bytes as they are.
 EMITTER = orjson.Fragment(orjson.dumps({"name": "Hubble", "version": CILIUM_VERSION}))
 HOST_ENDPOINT = orjson.Fragment(b'{"identity":1,"labels":["reserved:host"]}')
+REMOTE_NODE_ENDPOINT = orjson.Fragment(b'{"identity":6,"labels":["reserved:remote-node"]}')
 WORLD_ENDPOINT = orjson.Fragment(b'{"identity":2,"labels":["reserved:world"]}')
 APISERVER_ENDPOINT = orjson.Fragment(
     b'{"identity":16777217,"labels":["reserved:kube-apiserver","reserved:world"]}'
@@ -203,6 +204,8 @@ class HubbleWriter:
             return self._pod_endpoint(peer.pod, peer.pod.node is node)
         if peer.kind is EndpointKind.HOST:
             return HOST_ENDPOINT
+        if peer.kind is EndpointKind.REMOTE_NODE:
+            return REMOTE_NODE_ENDPOINT
         if peer.kind is EndpointKind.KUBE_APISERVER:
             return APISERVER_ENDPOINT
         return WORLD_ENDPOINT

@@ -13,6 +13,7 @@ from learner.simulate.components import (
     address_pools,
     batch,
     label_zoo,
+    node_scrapes,
     outside_heavy,
     platform,
     shop,
@@ -102,6 +103,19 @@ def _failover(seed: int, hours: float, next_day: bool) -> Scenario:
     )
 
 
+def _node_autoscaling(seed: int, hours: float, next_day: bool) -> Scenario:
+    s = ScenarioBuilder("node-autoscaling", seed, hours, nodes=4, next_day=next_day)
+    p = platform(s)
+    shop(s, p)
+    node_scrapes(s, p)
+    s.cluster.add_nodes(3, s.learning.end_ns + 30 * SECOND)
+    return s.finish(
+        "The shop with Prometheus scraping every node's kubelet and node-exporter, and the "
+        "cluster autoscaler adding three nodes between the learning and the held-out window: "
+        "their addresses come from elsewhere in the node subnet."
+    )
+
+
 def _mixed(seed: int, hours: float, next_day: bool) -> Scenario:
     s = ScenarioBuilder("mixed", seed, hours, nodes=8, next_day=next_day)
     p = platform(s, replicas=2)
@@ -123,6 +137,7 @@ SCENARIOS: dict[str, Callable[[int, float, bool], Scenario]] = {
     "address-pools": _address_pools,
     "label-styles": _label_styles,
     "failover": _failover,
+    "node-autoscaling": _node_autoscaling,
     "mixed": _mixed,
 }
 """Scenario name → builder taking ``(seed, hours, next_day)``."""

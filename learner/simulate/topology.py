@@ -149,6 +149,7 @@ class ClusterBuilder:
         self.end_ns = end_ns
         self.cluster_name = cluster_name
         self.nodes = tuple(self._make_node(i) for i in range(nodes))
+        self._added_nodes: list[Node] = []
         self._namespaces: dict[str, SimNamespace] = {}
         self._workloads: dict[str, Workload] = {}
         self._rollouts: dict[str, list[tuple[int, int]]] = {}
@@ -167,6 +168,31 @@ class ClusterBuilder:
             pod_cidr=f"10.244.{index}.0/24",
             host_ip=f"10.244.{index}.1",
         )
+
+    def add_nodes(self, count: int, at_ns: int) -> tuple[Node, ...]:
+        """``count`` nodes the autoscaler adds at ``at_ns``. Like a cloud subnet hands out
+        addresses, theirs fall anywhere in the node subnet (10.128.0.0/20), not next to the
+        first nodes'. Their own random stream: scenarios without them are unchanged."""
+        rng = random.Random(f"{self.name}|added-nodes|{len(self._added_nodes)}")
+        taken = {n.ip for n in (*self.nodes, *self._added_nodes)}
+        added = []
+        for _ in range(count):
+            index = len(self.nodes) + len(self._added_nodes)
+            ip = f"10.128.{rng.randrange(1, 16)}.{rng.randrange(2, 255)}"
+            while ip in taken:
+                ip = f"10.128.{rng.randrange(1, 16)}.{rng.randrange(2, 255)}"
+            taken.add(ip)
+            suffix = "".join(rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=4))
+            node = Node(
+                name=f"gke-{self.name}-autoscaled-pool-{rng.getrandbits(32):08x}-{suffix}",
+                ip=ip,
+                pod_cidr=f"10.244.{index}.0/24",
+                host_ip=f"10.244.{index}.1",
+                since_ns=at_ns,
+            )
+            self._added_nodes.append(node)
+            added.append(node)
+        return tuple(added)
 
     # --- declarations -------------------------------------------------------------------
 
@@ -315,6 +341,7 @@ class ClusterBuilder:
         return Cluster(
             name=self.cluster_name,
             nodes=self.nodes,
+            added_nodes=tuple(self._added_nodes),
             namespaces=tuple(sorted(self._namespaces.values(), key=lambda n: n.name)),
             workloads=tuple(sorted(self._workloads.values(), key=lambda w: w.id)),
             pods=tuple(pods),

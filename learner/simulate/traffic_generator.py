@@ -24,6 +24,7 @@ from learner.model.flow import Direction, EndpointKind, Protocol, Verdict
 from learner.simulate.cluster import (
     ENTITY_HOST,
     ENTITY_KUBE_APISERVER,
+    ENTITY_NODES,
     ENTITY_WORLD,
     Cluster,
     External,
@@ -285,6 +286,9 @@ class TrafficGenerator:
             client = self._client(spec, time_ns, client_pod, server, rng)
             if client is None:
                 continue
+            own_node = client.pod is not None and client.pod.node is server.node
+            if server.kind is EndpointKind.REMOTE_NODE and own_node:
+                server = Peer(EndpointKind.HOST, server.ip, node=server.node)  # Cilium's view
             if server.kind is EndpointKind.WORLD and client.pod is not None:
                 first = id(client.pod) not in looked_up
                 if first or rng.random() < LOOKUP_PROBABILITY:
@@ -338,6 +342,9 @@ class TrafficGenerator:
             return self._pod_peer(fixed)
         if spec.server == ENTITY_KUBE_APISERVER:
             return self._apiserver
+        if spec.server == ENTITY_NODES:
+            node = rng.choice(self.cluster.nodes_at(time_ns))
+            return Peer(EndpointKind.REMOTE_NODE, node.ip, node=node)
         external = self._externals.get(spec.server)
         if external is not None:
             return self._world_peer(rng.choice(external.ips_at(time_ns)), external)

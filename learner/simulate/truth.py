@@ -13,7 +13,8 @@ The JSON (``ground-truth.json``, format ``netpol-learner/ground-truth/v1``) has:
     ``id`` (``external:<name>``), ``dns_names``, ``ips`` and the ``cidrs`` they come from.
 ``entities``
     ``entity:host`` (the pod's node: kubelet probes), ``entity:kube-apiserver``,
-    ``entity:world`` (internet clients that are not a named external).
+    ``entity:world`` (internet clients that are not a named external) and, in scenarios that
+    reach them, ``entity:nodes`` (every node at its own address, those added later included).
 ``allowed``
     One entry per allowed connection: ``client`` and ``server`` (ids from the lists above),
     ``protocol``, ``port``, ``port_name``, ``pattern`` (``poisson``/``periodic``/``per-job-run``),
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from learner.model.flow import labels_dict
-from learner.simulate.cluster import ENTITIES, Cluster
+from learner.simulate.cluster import ENTITIES, ENTITY_NODES, Cluster
 from learner.simulate.connection_events import ConnectionEvent
 from learner.simulate.traffic_generator import ConnectionSpec, Periodic, PerJobRun, Window
 
@@ -70,7 +71,14 @@ class GroundTruth:
     def peers(self) -> tuple[str, ...]:
         """Every workload, external and entity id: the universe of forbidden pairs."""
         workloads = tuple(w.id for w in self.cluster.workloads)
-        return workloads + tuple(e.id for e in self.cluster.externals) + ENTITIES
+        return workloads + tuple(e.id for e in self.cluster.externals) + self.entities
+
+    @property
+    def entities(self) -> tuple[str, ...]:
+        """The entities of every scenario, and the cluster's nodes where a scenario reaches
+        them."""
+        used = any(ENTITY_NODES in (c.client, c.server) for c in self.connections)
+        return ENTITIES + ((ENTITY_NODES,) if used else ())
 
     def count(self, spec: ConnectionSpec, window: str) -> int:
         for key, name, count in self.events:
@@ -121,7 +129,7 @@ class GroundTruth:
                 }
                 for e in self.cluster.externals
             ],  # fmt: skip
-            "entities": list(ENTITIES),
+            "entities": list(self.entities),
             "allowed": [self._connection(c) for c in self.connections if not c.denied],
             "denied": [self._connection(c) for c in self.connections if c.denied],
         }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import Counter
 
@@ -8,7 +9,7 @@ import pytest
 from learner.model.flow import EndpointKind, Protocol
 from learner.model.policy import NAMESPACE_NAME_LABEL
 from learner.simulate import SCENARIOS, simulate
-from learner.simulate.cluster import ENTITIES, Pod, WorkloadKind
+from learner.simulate.cluster import ENTITIES, ENTITY_NODES, Pod, WorkloadKind
 from learner.simulate.scenario import build_scenario
 from learner.simulate.topology import VERSION_LABELS
 from learner.simulate.traffic_generator import L7, PerJobRun
@@ -27,8 +28,9 @@ def test_every_scenario_is_consistent(name: str) -> None:
     workload_ids = {w.id for w in cluster.workloads}
     external_ids = {e.id for e in cluster.externals}
     for spec in scenario.connections:
-        assert spec.client in workload_ids | set(ENTITIES), spec.key
-        assert spec.server in workload_ids | external_ids | set(ENTITIES), spec.key
+        entities = {*ENTITIES, ENTITY_NODES}
+        assert spec.client in workload_ids | entities, spec.key
+        assert spec.server in workload_ids | external_ids | entities, spec.key
     keys = [spec.key for spec in scenario.connections]
     assert len(keys) == len(set(keys)), Counter(keys).most_common(3)
     assert scenario.learning.end_ns <= scenario.held_out.start_ns
@@ -277,3 +279,27 @@ def test_without_next_day_one_set_of_internet_clients() -> None:
         for w in result.windows
     ]
     assert clients[0] and clients[1] and len(clients[0] | clients[1]) <= 200
+
+
+def test_the_autoscaler_adds_nodes_the_next_day_and_prometheus_scrapes_them() -> None:
+    """Node scale-up: the held-out day's scrapes reach nodes that did not exist while
+    learning, at addresses elsewhere in the node subnet than the first nodes'."""
+    result = simulate("node-autoscaling", seed=2, lines=20000, next_day=True)
+
+    def scraped(window: str) -> set[str]:
+        return {
+            e.server.ip
+            for e in result.events(window)
+            if e.server.kind in (EndpointKind.HOST, EndpointKind.REMOTE_NODE)
+        }
+
+    learned, held_out = scraped("learning"), scraped("held-out")
+    added = {n.ip for n in result.cluster.added_nodes}
+    assert len(added) == 3 and not added & learned and added <= held_out
+    assert learned == {n.ip for n in result.cluster.nodes}
+    subnet = ipaddress.ip_network("10.128.0.0/20")
+    first = ipaddress.ip_network("10.128.0.0/24")
+    assert all(ipaddress.ip_address(ip) in subnet for ip in added)
+    assert not any(ipaddress.ip_address(ip) in first for ip in added)
+    kinds = {e.server.kind for e in result.events("learning") if e.server.node is not None}
+    assert kinds == {EndpointKind.HOST, EndpointKind.REMOTE_NODE}  # own node is ``host``
