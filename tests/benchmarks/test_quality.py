@@ -1,7 +1,7 @@
 """The quality benchmark's bar: every legitimate connection of the next day is allowed.
 
-The held-out day follows a rollout of every controller, failovers, address-pool rotation and
-new CronJob runs (``simulate(next_day=True)``); nothing forbidden may be allowed beyond what
+The held-out day follows a rollout of every controller, failovers, address-pool rotation, new
+nodes and new CronJob runs (``simulate(next_day=True)``); nothing forbidden may be allowed beyond what
 Calico's aggregation hid. A weakened learner must fail the same check, or it proves nothing.
 """
 
@@ -41,7 +41,9 @@ def misses(scores: list[object]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("name", ["rollout", "failover", "address-pools", "cronjobs"])
+@pytest.mark.parametrize(
+    "name", ["rollout", "failover", "address-pools", "cronjobs", "node-autoscaling"]
+)
 def test_the_next_day_is_fully_allowed_after_its_events(name: str) -> None:
     scores = quality.evaluate(name, learners=("least-privilege",), **SMALL)
     assert scores and all(s.held_out_connections > 500 for s in scores)

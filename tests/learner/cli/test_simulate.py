@@ -127,7 +127,7 @@ def test_list_and_help() -> None:
     assert status == ExitStatus.SUCCESS
     assert [line.split()[0] for line in out.splitlines()] == sorted(
         ["shop", "many-replicas", "rollout", "cronjobs", "cross-namespace-monitoring",
-         "external-ips", "address-pools", "label-styles", "failover", "mixed"]
+         "external-ips", "address-pools", "label-styles", "failover", "node-autoscaling", "mixed"]
     )  # fmt: skip
     with pytest.raises(SystemExit):
         run_cli("simulate", "--help")
