@@ -91,6 +91,8 @@ class Variant:
 
 
 VARIANTS: dict[str, tuple[Variant, ...]] = {
+    # Calico's default aggregation names each node (a host endpoint) with no address.
+    "node-autoscaling": (Variant("node-autoscaling"), Variant("node-autoscaling", "calico-2")),
     "mixed": (
         Variant("mixed"),
         Variant("mixed", "calico-0"),

@@ -6,13 +6,15 @@ import ipaddress
 from collections.abc import Sequence
 
 from learner.infer.cidr import IPNetwork
-from learner.model.hidden import HIDDEN_MARK, HIDDEN_PUBLIC, PRIVATE_RANGES
+from learner.model.hidden import HIDDEN_MARK, HIDDEN_NODE, HIDDEN_PUBLIC, PRIVATE_RANGES
 from learner.model.policy import CIDRPeer
 
 CALICO_PRIVATE: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(t) for t in PRIVATE_RANGES)
 
 
-def hidden_peers(hidden: str, cluster_cidrs: Sequence[IPNetwork]) -> tuple[list[CIDRPeer], str]:
+def hidden_peers(
+    hidden: str, cluster_cidrs: Sequence[IPNetwork], node_cidrs: Sequence[IPNetwork] = ()
+) -> tuple[list[CIDRPeer], str]:
     """The peers standing for a hidden end and the ``admits`` line saying what they allow."""
     if hidden == HIDDEN_PUBLIC:
         peers = []
@@ -22,18 +24,29 @@ def hidden_peers(hidden: str, cluster_cidrs: Sequence[IPNetwork]) -> tuple[list[
             excepted = ipaddress.collapse_addresses([*private, *same_family])  # type: ignore[type-var]
             peers.append(CIDRPeer(str(everything), tuple(str(n) for n in excepted)))
         what = "any public address (for Calico: any outside RFC 1918, link-local included)"
+    elif hidden == HIDDEN_NODE and node_cidrs:
+        peers = [CIDRPeer(str(network)) for network in node_cidrs]
+        given = ", ".join(str(network) for network in node_cidrs)
+        return peers, f"{HIDDEN_MARK} (nodes): allowed the node network {given} (--node-cidr)"
     else:
-        peers = []
-        for network in CALICO_PRIVATE:
-            same_family = [c for c in cluster_cidrs if c.version == network.version]
-            if any(_within(network, c) for c in same_family):
-                continue  # the cluster owns the whole range
-            inside = [str(c) for c in same_family if _within(c, network)]
-            peers.append(CIDRPeer(str(network), tuple(inside)))
+        peers = _private_peers(cluster_cidrs)
         what = "any private address outside the cluster"
+        if hidden == HIDDEN_NODE:
+            what += " for the nodes (--node-cidr narrows it to their network)"
     return peers, (
         f"{HIDDEN_MARK}: allowed {what}; lower the aggregation level to learn narrower rules"
     )
+
+
+def _private_peers(cluster_cidrs: Sequence[IPNetwork]) -> list[CIDRPeer]:
+    peers = []
+    for network in CALICO_PRIVATE:
+        same_family = [c for c in cluster_cidrs if c.version == network.version]
+        if any(_within(network, c) for c in same_family):
+            continue  # the cluster owns the whole range
+        inside = [str(c) for c in same_family if _within(c, network)]
+        peers.append(CIDRPeer(str(network), tuple(inside)))
+    return peers
 
 
 def _within(inner: IPNetwork, outer: IPNetwork) -> bool:

@@ -284,12 +284,14 @@ class _Fit:
         if identity.is_pod:
             return _PeerRef("pod", bits=self.resolve_pod(identity))
         entity = ENTITY_OF_KIND.get(identity.kind)
+        if identity.address in HIDDEN_ADDRESSES:  # Calico hid it: a node's or an outside one
+            return _PeerRef("hidden", address=identity.address, entity=entity)
         if entity is not None:
             if identity.address:
                 self.entity_addresses[entity].add(identity.address)
             return _PeerRef("entity", entity=entity, address=identity.address)
         if identity.kind == EndpointKind.WORLD:
-            if identity.address in HIDDEN_ADDRESSES or identity.address in FOLDED_CLASSES:
+            if identity.address in FOLDED_CLASSES:
                 return _PeerRef("hidden", address=identity.address)
             if prefix_network(identity.address) is not None:
                 return _PeerRef("address", address=identity.address)  # folded by the peer cap
@@ -625,7 +627,9 @@ class _RuleBuilder:
             peers.extend(cidr_peers)
             admits.extend(cidr_admits)
         for stand_in in sorted(hidden - FOLDED_CLASSES):
-            hidden_cidrs, hidden_admits = hidden_peers(stand_in, self.fit.cluster_cidrs)
+            hidden_cidrs, hidden_admits = hidden_peers(
+                stand_in, self.fit.cluster_cidrs, self.fit.node_cidrs
+            )
             peers.extend(hidden_cidrs)
             admits.append(hidden_admits)
         for stand_in in sorted(hidden & FOLDED_CLASSES):

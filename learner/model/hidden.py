@@ -19,7 +19,10 @@ CGNAT and every IPv6 address included - so the stand-ins must cover exactly that
 
 HIDDEN_PUBLIC = "hidden:pub"
 HIDDEN_PRIVATE = "hidden:pvt"
-HIDDEN_ADDRESSES = frozenset({HIDDEN_PUBLIC, HIDDEN_PRIVATE})
+HIDDEN_NODE = "hidden:node"
+"""A host endpoint (``hep``, a node) whose address the aggregation hid: at level 2, and always in
+Goldmane's flows, Calico names the node but gives no address."""
+HIDDEN_ADDRESSES = frozenset({HIDDEN_PUBLIC, HIDDEN_PRIVATE, HIDDEN_NODE})
 """Stand-ins an identity carries in place of the address Calico did not write."""
 
 HIDDEN_MARK = "addresses hidden by Calico flow-log aggregation"
@@ -28,8 +31,13 @@ _NETWORK_NAMES = {"pub": HIDDEN_PUBLIC, "pvt": HIDDEN_PRIVATE}
 
 
 def hidden_address(endpoint: Endpoint) -> str:
-    """The stand-in for an address-less Calico ``pub``/``pvt`` network end, else ``""``."""
-    if endpoint.kind != EndpointKind.WORLD or endpoint.ip:
+    """The stand-in for an address-less Calico ``pub``/``pvt`` network or host endpoint end,
+    else ``""``."""
+    if endpoint.ip:
+        return ""
+    if endpoint.kind == EndpointKind.HOST and endpoint.workload_kind == "HostEndpoint":
+        return HIDDEN_NODE
+    if endpoint.kind != EndpointKind.WORLD:
         return ""
     if endpoint.workload_kind != "Network":
         return ""

@@ -279,8 +279,9 @@ def report_markdown(run: FinishedRun, paths: Mapping[str, str], names: WorkloadN
         )
     if hidden:
         exceptions.append(
-            f"{plural(hidden, 'edge')} whose outside address Calico's aggregation hid, allowed "
-            "by the whole hidden space (listed under Risks as hidden-addresses)"
+            f"{plural(hidden, 'edge')} whose address (outside the cluster, or a node's) "
+            "Calico's aggregation hid, allowed by the whole hidden space (listed under Risks as "
+            "hidden-addresses)"
         )
     folded = sum(1 for edge in run.store.edges if has_folded_class_end(edge))
     if folded:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from learner.model.edges import EdgeKey, EdgeStore
 from learner.model.external import FOLDED_PRIVATE, FOLDED_PUBLIC
-from learner.model.hidden import HIDDEN_PRIVATE, HIDDEN_PUBLIC
+from learner.model.hidden import HIDDEN_NODE, HIDDEN_PRIVATE, HIDDEN_PUBLIC
 from learner.model.identity import Identity
 from learner.model.policy import Proposal
 
@@ -40,7 +40,7 @@ def plural(count: int, noun: str, many: str = "") -> str:
 
 def is_public(address: str) -> bool:
     """Whether an address is public; Calico's stand-in for a hidden private address is not."""
-    if address in (HIDDEN_PRIVATE, FOLDED_PRIVATE):
+    if address in (HIDDEN_PRIVATE, HIDDEN_NODE, FOLDED_PRIVATE):
         return False
     if address in (HIDDEN_PUBLIC, FOLDED_PUBLIC):
         return True

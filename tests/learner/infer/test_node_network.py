@@ -107,3 +107,40 @@ def test_cilium_names_nodes_by_entity_so_its_rules_admit_no_node_network() -> No
 def test_a_node_cidr_that_is_not_a_cidr_is_a_usage_error_naming_the_flag() -> None:
     with pytest.raises(UsageError, match="--node-cidr"):
         checked_config(node_cidrs=("10.128.0.0/40",))
+
+
+def hidden_node() -> Endpoint:
+    """A Calico host endpoint at aggregation level 2 (or from Goldmane): a node, no address."""
+    return Endpoint(
+        kind=EndpointKind.HOST, workload_kind="HostEndpoint", workload_name="gke-pool-1-a1b2"
+    )
+
+
+def test_a_node_whose_address_calico_hid_is_allowed_as_private_space_and_said() -> None:
+    config = LearnConfig(cluster_cidrs=("10.244.0.0/16",))
+    store = new_store(config)
+    flows = [flow(PROMETHEUS, hidden_node(), 10250), flow(hidden_node(), PROMETHEUS, 9090)]
+    ingest(flows, store, config, NormalizeStats())
+    proposal = build_proposal(store, None, config)
+    (policy,) = proposal.policies
+    (rule,) = [r for r in policy.egress or () if any(p.port == 10250 for p in r.ports)]
+    assert {p.key for p in rule.peers} == {"10.0.0.0/8 except 10.244.0.0/16", "172.16.0.0/12",
+                                           "192.168.0.0/16"}  # fmt: skip
+    (admitted,) = rule.admits
+    assert "hidden by Calico" in admitted and "for the nodes (--node-cidr" in admitted
+    assert not policy.ingress, "the kubelet's own node stays implicitly allowed"
+    policies = compiled(proposal)
+    assert policies.evaluate(scrape(NEXT_DAY_NODE)).allowed
+
+
+def test_node_cidr_stands_for_nodes_whose_address_calico_hid() -> None:
+    config = LearnConfig(node_cidrs=("10.128.0.0/20",))
+    store = new_store(config)
+    ingest([flow(PROMETHEUS, hidden_node(), 10250)], store, config, NormalizeStats())
+    (policy,) = build_proposal(store, None, config).policies
+    (rule,) = [r for r in policy.egress or () if any(p.port == 10250 for p in r.ports)]
+    assert [p.key for p in rule.peers] == ["10.128.0.0/20"]
+    assert rule.admits == (
+        "addresses hidden by Calico flow-log aggregation (nodes): allowed the node network "
+        "10.128.0.0/20 (--node-cidr)",
+    )
