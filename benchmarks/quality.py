@@ -99,7 +99,7 @@ VARIANTS: dict[str, tuple[Variant, ...]] = {
         Variant("mixed", "calico-1"),
         Variant("mixed", "calico-2"),
         Variant("mixed", namespace=SCOPED_NAMESPACE),
-    )
+    ),
 }
 """Rows per scenario beyond the Hubble one every scenario has."""
 
