@@ -89,6 +89,10 @@ ENTITY_OF_KIND: dict[str, Entity] = {
     EndpointKind.UNMANAGED: Entity.UNMANAGED,
     EndpointKind.INGRESS: Entity.INGRESS,
 }
+SCRAPED_NAMESPACES_MIN = 3
+"""Namespaces a monitoring scraper must be seen scraping on the same ports before its rule
+admits every namespace on them."""
+SCRAPE_MARK = " on the scraped ports"
 ASSUMED_DNS_PEER = PodPeer(
     pods=LabelSelector(match_labels=(("k8s-app", "kube-dns"),)),
     namespaces=namespace_name_selector("kube-system"),
@@ -614,7 +618,15 @@ class _RuleBuilder:
                 entities.add(ref.entity)
         peers: list[Peer] = []
         admits: list[str] = []
-        if positives:
+        if positives and self.scrapes_every_namespace(direction, positives):
+            scraped = self.namespaces_of(positives)
+            peers.append(PodPeer(pods=None, namespaces=LabelSelector()))
+            admits.append(
+                f"every pod in every namespace{SCRAPE_MARK}: a monitoring scraper seen reaching "
+                f"{len(scraped)} namespaces on these ports, so that namespaces added later "
+                "are scraped too"
+            )
+        elif positives:
             choice = self.fit.peers.choose(
                 positives, self.namespace, self.fit.settings.max_overreach
             )
@@ -666,6 +678,18 @@ class _RuleBuilder:
                 folded = stats.folded if stats is not None else 0
                 counts[half.peer.address] = max(counts.get(half.peer.address, 0), folded)
         return counts
+
+    def scrapes_every_namespace(self, direction: str, positives: int) -> bool:
+        """Whether a monitoring scraper's egress to pods stands for every namespace: scrape
+        targets come with every new namespace and Helm release (a ServiceMonitor each), so a
+        scraper seen in many namespaces on the same ports will be in the next one tomorrow."""
+        if direction != EGRESS or not self.all_monitoring(self.bits):
+            return False
+        return len(self.namespaces_of(positives)) >= SCRAPED_NAMESPACES_MIN
+
+    def namespaces_of(self, bits: int) -> set[str]:
+        members = self.fit.universe.members
+        return {members[i].namespace for i in iter_bits(bits)}
 
     def all_monitoring(self, bits: int) -> bool:
         members = self.fit.universe.members
