@@ -184,6 +184,8 @@ class ScenarioBuilder:
         change, held_out = self.learning.end_ns + 30 * SECOND, self.held_out.start_ns
         controllers = (WorkloadKind.DEPLOYMENT, WorkloadKind.STATEFULSET, WorkloadKind.DAEMONSET)
         for workload in self.cluster.workloads():
+            if self.cluster.created_after(workload, change - SECOND):
+                continue  # installed in the change window: it is the new release
             rolled = self.cluster.rolls_out_between(workload, change, held_out)
             if workload.kind in controllers and not rolled:
                 self.cluster.rollout(workload, change, 20 * SECOND, upgrade=True)

@@ -11,7 +11,7 @@ from learner.model.flow import Direction
 from learner.simulate.builder import CJ, DS, UDP, D, P, S, ScenarioBuilder, port
 from learner.simulate.cluster import ENTITY_KUBE_APISERVER, ENTITY_NODES, ENTITY_WORLD, Workload
 from learner.simulate.topology import AppLabels, LabelStyle
-from learner.simulate.traffic_generator import L7, Periodic, PerJobRun, Poisson
+from learner.simulate.traffic_generator import L7, SECOND, Periodic, PerJobRun, Poisson
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +229,25 @@ def teams(s: ScenarioBuilder, p: Platform) -> None:
         apis.append(api)
     for index, api in enumerate(apis):
         s.connect(api, apis[(index + 1) % len(apis)], "http", Poisson(300))
+
+
+def new_team_next_day(s: ScenarioBuilder, p: Platform) -> None:
+    """With ``next_day``: a seventh team installs its API into a new namespace between the
+    days, and Prometheus scrapes it (its ServiceMonitor came with the chart). Declared last, so
+    that the rest of the cluster is drawn as without it."""
+    if not s.next_day:
+        return
+    b = s.cluster
+    namespace = b.namespace("team-orders", {"team": "orders", "env": "prod"})
+    api = b.workload(
+        namespace, "orders-api", D, LabelStyle.HELM,
+        AppLabels("orders-api", "orders", "api", "1.0.0", tier="backend",
+                  chart="orders-api-0.1.0"),
+        image="ghcr.io/example/orders-api:1.0.0", replicas=2,
+        ports=[port(8080, "http"), port(9090, "metrics")], probes=["http"],
+        created_ns=s.learning.end_ns + 60 * SECOND,
+    )  # fmt: skip
+    s.scrape(p.prometheus, api, "metrics")
 
 
 def batch(s: ScenarioBuilder, db: Workload | None = None) -> None:

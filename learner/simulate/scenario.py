@@ -13,6 +13,7 @@ from learner.simulate.components import (
     address_pools,
     batch,
     label_zoo,
+    new_team_next_day,
     node_scrapes,
     outside_heavy,
     platform,
@@ -61,8 +62,13 @@ def _cronjobs(seed: int, hours: float, next_day: bool) -> Scenario:
 
 def _cross_namespace(seed: int, hours: float, next_day: bool) -> Scenario:
     s = ScenarioBuilder("cross-namespace-monitoring", seed, hours, next_day=next_day)
-    teams(s, platform(s))
-    return s.finish("Six team namespaces scraped by one Prometheus and calling each other.")
+    p = platform(s)
+    teams(s, p)
+    new_team_next_day(s, p)
+    return s.finish(
+        "Six team namespaces scraped by one Prometheus and calling each other; with next_day a "
+        "seventh team installs its API into a new namespace, which Prometheus scrapes."
+    )
 
 
 def _external_ips(seed: int, hours: float, next_day: bool) -> Scenario:
@@ -124,6 +130,7 @@ def _mixed(seed: int, hours: float, next_day: bool) -> Scenario:
     batch(s)
     outside_heavy(s)
     label_zoo(s, p)
+    new_team_next_day(s, p)
     return s.finish("Everything at once: shop, teams, CronJobs, outside traffic, label styles.")
 
 

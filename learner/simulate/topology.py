@@ -150,6 +150,7 @@ class ClusterBuilder:
         self.cluster_name = cluster_name
         self.nodes = tuple(self._make_node(i) for i in range(nodes))
         self._added_nodes: list[Node] = []
+        self._created: dict[str, int] = {}
         self._namespaces: dict[str, SimNamespace] = {}
         self._workloads: dict[str, Workload] = {}
         self._rollouts: dict[str, list[tuple[int, int]]] = {}
@@ -219,7 +220,10 @@ class ClusterBuilder:
         job_seconds: int = 0,
         pod_noise: bool = False,
         extra_labels: Iterable[tuple[str, str]] = (),
+        created_ns: int | None = None,
     ) -> Workload:
+        """Declare a workload; ``created_ns``: installed then (a new release), not before the
+        simulation."""
         if namespace not in self._namespaces:
             raise KeyError(f"declare namespace {namespace!r} first")
         labels, selector = style_labels(style, facts)
@@ -240,6 +244,8 @@ class ClusterBuilder:
             pod_noise=pod_noise,
         )
         self._workloads[workload.id] = workload
+        if created_ns is not None:
+            self._created[workload.id] = created_ns
         if service:
             self._service_ips[f"{namespace}/{service}"] = self._service_ip(namespace, service)
         return workload
@@ -351,9 +357,15 @@ class ClusterBuilder:
         )
 
     def _revisions(self, workload: Workload) -> list[tuple[int, int]]:
-        """``(start, step)`` of each pod template revision; the first predates the simulation."""
+        """``(start, step)`` of each pod template revision; the first predates the simulation
+        unless the workload was installed during it."""
         created = self.start_ns - self.rng.randrange(1, 30) * DAY - self.rng.randrange(DAY)
+        created = self._created.get(workload.id, created)
         return [(created, 0), *sorted(self._rollouts.get(workload.id, []))]
+
+    def created_after(self, workload: Workload, time_ns: int) -> bool:
+        """Whether ``workload`` is installed only after ``time_ns``."""
+        return self._created.get(workload.id, time_ns) > time_ns
 
     def _plan_pods(self, workload: Workload) -> list[_PodPlan]:
         if workload.kind is WorkloadKind.CRONJOB:

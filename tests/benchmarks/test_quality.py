@@ -42,7 +42,15 @@ def misses(scores: list[object]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "name", ["rollout", "failover", "address-pools", "cronjobs", "node-autoscaling"]
+    "name",
+    [
+        "rollout",
+        "failover",
+        "address-pools",
+        "cronjobs",
+        "node-autoscaling",
+        "cross-namespace-monitoring",
+    ],
 )
 def test_the_next_day_is_fully_allowed_after_its_events(name: str) -> None:
     scores = quality.evaluate(name, learners=("least-privilege",), **SMALL)

@@ -213,7 +213,8 @@ def selector_of(pod: Pod) -> tuple[tuple[str, str], ...]:
 
 def test_the_next_day_follows_a_day_of_events() -> None:
     """With next_day the held-out day comes after what a real night brings: every controller
-    rolled out to a new release, the operator-managed database failed over, pools rotated, new Job runs."""
+    rolled out to a new release, the operator-managed database failed over, pools rotated, new Job
+    runs, a new team's namespace."""
     scenario = build_scenario("mixed", next_day=True)
     learning, held_out = scenario.learning, scenario.held_out
     day = 24 * 3600 * 10**9
@@ -229,6 +230,9 @@ def test_the_next_day_follows_a_day_of_events() -> None:
     for workload in scenario.cluster.workloads:
         if workload.kind in controllers:
             before, after = alive(workload.id, last), alive(workload.id, first)
+            if workload.namespace == "team-orders":  # installed between the days
+                assert after and not before
+                continue
             assert before and after, workload.id
             assert {p.revision for p in before}.isdisjoint({p.revision for p in after})
             assert {p.ip for p in before} != {p.ip for p in after}, workload.id
@@ -303,3 +307,21 @@ def test_the_autoscaler_adds_nodes_the_next_day_and_prometheus_scrapes_them() ->
     assert not any(ipaddress.ip_address(ip) in first for ip in added)
     kinds = {e.server.kind for e in result.events("learning") if e.server.node is not None}
     assert kinds == {EndpointKind.HOST, EndpointKind.REMOTE_NODE}  # own node is ``host``
+
+
+def test_a_new_team_namespace_appears_the_next_day_and_is_scraped() -> None:
+    """A team installs its API into a new namespace between the days; its ServiceMonitor came
+    with the chart, so Prometheus scrapes it on the held-out day only."""
+    result = simulate("cross-namespace-monitoring", seed=2, lines=20000, next_day=True)
+
+    def scraped_namespaces(window: str) -> set[str]:
+        return {
+            e.server.pod.namespace
+            for e in result.events(window)
+            if e.server.pod is not None and e.connection.startswith("monitoring/prometheus-k8s ")
+        }
+
+    assert "team-orders" in scraped_namespaces("held-out")
+    assert "team-orders" not in scraped_namespaces("learning")
+    without = simulate("cross-namespace-monitoring", seed=2, lines=20000)
+    assert "team-orders" not in {n.name for n in without.cluster.namespaces}
