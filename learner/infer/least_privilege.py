@@ -62,6 +62,7 @@ from learner.model.infra import (
     is_dns_address,
     is_dns_port,
     is_dns_server,
+    is_ingress_controller,
     is_monitoring,
     is_nodelocal_dns,
 )
@@ -89,10 +90,10 @@ ENTITY_OF_KIND: dict[str, Entity] = {
     EndpointKind.UNMANAGED: Entity.UNMANAGED,
     EndpointKind.INGRESS: Entity.INGRESS,
 }
-SCRAPED_NAMESPACES_MIN = 3
-"""Namespaces a monitoring scraper must be seen scraping on the same ports before its rule
-admits every namespace on them."""
-SCRAPE_MARK = " on the scraped ports"
+CLUSTER_WIDE_NAMESPACES_MIN = 3
+"""Namespaces a scraper or ingress controller must be seen reaching on the same ports before its
+rule admits every namespace on them."""
+EVERY_NAMESPACE_MARK = " on these ports"
 ASSUMED_DNS_PEER = PodPeer(
     pods=LabelSelector(match_labels=(("k8s-app", "kube-dns"),)),
     namespaces=namespace_name_selector("kube-system"),
@@ -618,13 +619,15 @@ class _RuleBuilder:
                 entities.add(ref.entity)
         peers: list[Peer] = []
         admits: list[str] = []
-        if positives and self.scrapes_every_namespace(direction, positives):
-            scraped = self.namespaces_of(positives)
+        if positives and self.reaches_every_namespace(direction, positives):
+            role = (
+                "an ingress controller" if self.all_ingress(self.bits) else "a monitoring scraper"
+            )
             peers.append(PodPeer(pods=None, namespaces=LabelSelector()))
             admits.append(
-                f"every pod in every namespace{SCRAPE_MARK}: a monitoring scraper seen reaching "
-                f"{len(scraped)} namespaces on these ports, so that namespaces added later "
-                "are scraped too"
+                f"every pod in every namespace{EVERY_NAMESPACE_MARK}: {role} seen reaching "
+                f"{len(self.namespaces_of(positives))} namespaces on these ports, so that "
+                "namespaces added later are reached too"
             )
         elif positives:
             choice = self.fit.peers.choose(
@@ -679,13 +682,20 @@ class _RuleBuilder:
                 counts[half.peer.address] = max(counts.get(half.peer.address, 0), folded)
         return counts
 
-    def scrapes_every_namespace(self, direction: str, positives: int) -> bool:
-        """Whether a monitoring scraper's egress to pods stands for every namespace: scrape
-        targets come with every new namespace and Helm release (a ServiceMonitor each), so a
-        scraper seen in many namespaces on the same ports will be in the next one tomorrow."""
-        if direction != EGRESS or not self.all_monitoring(self.bits):
+    def reaches_every_namespace(self, direction: str, positives: int) -> bool:
+        """Whether a cluster-wide client's egress to pods stands for every namespace. A
+        monitoring scraper's targets and an ingress controller's backends come with every new
+        namespace and Helm release (a ServiceMonitor, an Ingress), so one seen reaching many
+        namespaces on the same ports will reach the next one tomorrow."""
+        if direction != EGRESS:
             return False
-        return len(self.namespaces_of(positives)) >= SCRAPED_NAMESPACES_MIN
+        if not (self.all_monitoring(self.bits) or self.all_ingress(self.bits)):
+            return False
+        return len(self.namespaces_of(positives)) >= CLUSTER_WIDE_NAMESPACES_MIN
+
+    def all_ingress(self, bits: int) -> bool:
+        members = self.fit.universe.members
+        return bool(bits) and all(is_ingress_controller(members[i].labels) for i in iter_bits(bits))
 
     def namespaces_of(self, bits: int) -> set[str]:
         members = self.fit.universe.members

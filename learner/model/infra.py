@@ -11,6 +11,9 @@
   network (learner/infer/node_network.py), as nodes come and go.
 * **Monitoring** scrapers (Prometheus, VictoriaMetrics agents, Grafana Agent/Alloy, OTel
   collectors): ingress rules whose peers are all scrapers are marked as monitoring.
+* **Cluster-wide clients**, scrapers and ingress controllers: their egress to pods in many
+  namespaces on the same ports reaches every namespace on them (the next namespace comes with
+  its own ServiceMonitor or Ingress).
 """
 
 from __future__ import annotations
@@ -58,6 +61,28 @@ MONITORING_NAME_KEYS: tuple[str, ...] = ("app.kubernetes.io/name", "app", "k8s-a
 PROMETHEUS_OPERATOR_KEY = "prometheus"
 """prometheus-operator labels every Prometheus pod ``prometheus=<name>``."""
 
+INGRESS_CONTROLLER_NAMES: frozenset[str] = frozenset(
+    {
+        "ingress-nginx",
+        "nginx-ingress",
+        "nginx-ingress-controller",
+        "rke2-ingress-nginx",
+        "traefik",
+        "contour",
+        "haproxy-ingress",
+        "kubernetes-ingress",
+        "kong",
+        "ingress-kong",
+        "emissary-ingress",
+        "ambassador",
+        "istio-ingressgateway",
+        "skipper-ingress",
+        "envoy-gateway",
+    }
+)
+"""``app.kubernetes.io/name`` (or ``app``) of common ingress controllers and gateways, which
+forward to Services in any namespace an Ingress or route names."""
+
 DNS_PURPOSE = "cluster DNS"
 MONITORING_PURPOSE = "monitoring scrape"
 
@@ -91,6 +116,11 @@ def is_monitoring(labels: Labels) -> bool:
     ):
         return True
     return any(values.get(key) in MONITORING_NAMES for key in MONITORING_NAME_KEYS)
+
+
+def is_ingress_controller(labels: Labels) -> bool:
+    values: Mapping[str, str] = dict(labels)
+    return any(values.get(key) in INGRESS_CONTROLLER_NAMES for key in MONITORING_NAME_KEYS)
 
 
 @dataclass(frozen=True, slots=True)

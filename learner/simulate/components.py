@@ -233,8 +233,9 @@ def teams(s: ScenarioBuilder, p: Platform) -> None:
 
 def new_team_next_day(s: ScenarioBuilder, p: Platform) -> None:
     """With ``next_day``: a seventh team installs its API into a new namespace between the
-    days, and Prometheus scrapes it (its ServiceMonitor came with the chart). Declared last, so
-    that the rest of the cluster is drawn as without it."""
+    days; Prometheus scrapes it and the ingress controller routes to it (its ServiceMonitor and
+    Ingress came with the chart). Declared last, so that the rest of the cluster is drawn as
+    without it."""
     if not s.next_day:
         return
     b = s.cluster
@@ -248,6 +249,7 @@ def new_team_next_day(s: ScenarioBuilder, p: Platform) -> None:
         created_ns=s.learning.end_ns + 60 * SECOND,
     )  # fmt: skip
     s.scrape(p.prometheus, api, "metrics")
+    s.connect(p.ingress, api, "http", Poisson(1500))  # its Ingress came with the chart
 
 
 def batch(s: ScenarioBuilder, db: Workload | None = None) -> None:

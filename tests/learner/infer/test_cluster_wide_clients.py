@@ -1,5 +1,6 @@
-"""A monitoring scraper seen scraping many namespaces on the same ports keeps scraping the next
-namespace a team installs, whose ServiceMonitor came with its chart."""
+"""A monitoring scraper or an ingress controller seen reaching many namespaces on the same ports
+keeps reaching the next namespace a team installs, whose ServiceMonitor or Ingress came with its
+chart."""
 
 from __future__ import annotations
 
@@ -64,3 +65,17 @@ def test_a_scraper_of_two_namespaces_keeps_exact_peers() -> None:
 def test_a_client_that_is_not_a_scraper_keeps_exact_peers() -> None:
     (rule,) = egress(scrapes({"app": "gateway"}, ["payments", "search", "catalog"]))
     assert all(isinstance(p, PodPeer) and p.pods is not None for p in rule.peers)
+
+
+INGRESS_NGINX = {
+    "app.kubernetes.io/name": "ingress-nginx",
+    "app.kubernetes.io/component": "controller",
+}
+
+
+def test_an_ingress_controller_routes_to_the_next_namespace_on_the_same_ports() -> None:
+    proposal = scrapes(INGRESS_NGINX, ["payments", "search", "catalog", "accounts"])
+    (rule,) = egress(proposal)
+    assert rule.peers[0].namespaces is not None and rule.peers[0].namespaces.is_empty
+    (admitted,) = rule.admits
+    assert "an ingress controller seen reaching 4 namespaces" in admitted
