@@ -47,6 +47,7 @@ from learner.ingest.inventory_load import inventory_from_paths
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.flow import EndpointKind
+from learner.model.infra import is_ingress_controller, is_monitoring
 from learner.model.inventory import Inventory
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics import PolicySet, Traffic, TrafficPeer, compile_policies, traffic_for_edge
@@ -115,6 +116,9 @@ class Score:
     forbidden_allowed: int
     forbidden_dns: int
     forbidden_hidden: int
+    forbidden_cluster_wide: int
+    """Pairs a scraper's or ingress controller's every-namespace rule admits to a pod that has
+    no ingress policy of its own (see :func:`cluster_wide_pairs`)."""
     policies: int
     spec_lines: int
     seconds: float
@@ -237,6 +241,30 @@ def forbidden_pairs(
     return found
 
 
+def cluster_wide_pairs(
+    policies: PolicySet, result: simulate.SimulationResult, pairs: set[Pair]
+) -> set[Pair]:
+    """The ``pairs`` that are the stated cost of the cluster-wide-client rule: a monitoring
+    scraper or ingress controller reaching a pod that no policy isolates for ingress, on a port
+    its every-namespace rule admits (how-learning-works.md, "Cluster-wide clients"). Such a pod
+    never showed traffic on the learning day, so nothing but the client's rule decides."""
+    cluster = result.cluster
+    peers = _peers(cluster)
+    port_names = {(w.id, p.protocol, p.port): p.name for w in cluster.workloads for p in w.ports}
+    found = set()
+    for client_id, server_id, protocol, port in pairs:
+        client, server = peers.get(client_id), peers.get(server_id)
+        if client is None or server is None or not server.is_pod:
+            continue
+        if not (is_monitoring(client.labels) or is_ingress_controller(client.labels)):
+            continue
+        name = port_names.get((server_id, protocol, port), "")
+        decision = policies.evaluate(Traffic(client, server, protocol, port, name))
+        if decision.allowed and not decision.ingress.isolated:
+            found.add((client_id, server_id, protocol, port))
+    return found
+
+
 DEFAULT = LearnConfig(include_system=True)
 """generate's defaults, with policies for the system namespaces too: CoreDNS is judged."""
 
@@ -328,6 +356,7 @@ def evaluate(
                 hidden: set[Pair] = set()
                 if variant.source != "hubble":
                     hidden = forbidden - dns - from_hubble[learner]
+                wide = cluster_wide_pairs(policies, result, forbidden - dns - hidden)
                 if variants is not None and variant not in variants:
                     continue
                 scores.append(
@@ -341,6 +370,7 @@ def evaluate(
                         forbidden_allowed=len(forbidden),
                         forbidden_dns=len(dns),
                         forbidden_hidden=len(hidden),
+                        forbidden_cluster_wide=len(wide),
                         policies=count,
                         spec_lines=size,
                         seconds=seconds,
@@ -360,7 +390,7 @@ COLUMNS = (
     "flows learned",
     "learner",
     "held-out recall (denied/connections)",
-    "forbidden pairs allowed (DNS; hidden by aggregation)",
+    "forbidden pairs allowed (DNS; hidden by aggregation; cluster-wide clients)",
     "policies",
     "spec lines",
 )
@@ -373,7 +403,8 @@ def rows(scores: Sequence[Score]) -> list[tuple[str, ...]]:
             s.variant,
             s.learner,
             f"{percent(s)} ({s.denied_connections}/{s.held_out_connections})",
-            f"{s.forbidden_allowed} ({s.forbidden_dns}; {s.forbidden_hidden})",
+            f"{s.forbidden_allowed} ({s.forbidden_dns}; {s.forbidden_hidden}; "
+            f"{s.forbidden_cluster_wide})",
             str(s.policies),
             str(s.spec_lines),
         )

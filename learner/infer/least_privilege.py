@@ -93,7 +93,6 @@ ENTITY_OF_KIND: dict[str, Entity] = {
 CLUSTER_WIDE_NAMESPACES_MIN = 3
 """Namespaces a scraper or ingress controller must be seen reaching on the same ports before its
 rule admits every namespace on them."""
-EVERY_NAMESPACE_MARK = " on these ports"
 ASSUMED_DNS_PEER = PodPeer(
     pods=LabelSelector(match_labels=(("k8s-app", "kube-dns"),)),
     namespaces=namespace_name_selector("kube-system"),
@@ -619,16 +618,9 @@ class _RuleBuilder:
                 entities.add(ref.entity)
         peers: list[Peer] = []
         admits: list[str] = []
-        if positives and self.reaches_every_namespace(direction, positives):
-            role = (
-                "an ingress controller" if self.all_ingress(self.bits) else "a monitoring scraper"
-            )
+        every_namespace = bool(positives) and self.reaches_every_namespace(direction, positives)
+        if every_namespace:
             peers.append(PodPeer(pods=None, namespaces=LabelSelector()))
-            admits.append(
-                f"every pod in every namespace{EVERY_NAMESPACE_MARK}: {role} seen reaching "
-                f"{len(self.namespaces_of(positives))} namespaces on these ports, so that "
-                "namespaces added later are reached too"
-            )
         elif positives:
             choice = self.fit.peers.choose(
                 positives, self.namespace, self.fit.settings.max_overreach
@@ -658,6 +650,8 @@ class _RuleBuilder:
             admits.extend(entity_admits)
         only_pods = not addresses and not entities and not hidden
         specs = self.port_specs(direction, ports, positives if only_pods else -1)
+        if every_namespace:
+            admits.append(self.every_namespace_admits(positives))
         purpose = ""
         if direction == INGRESS and only_pods and self.all_monitoring(positives):
             purpose = MONITORING_PURPOSE
@@ -692,6 +686,14 @@ class _RuleBuilder:
         if not (self.all_monitoring(self.bits) or self.all_ingress(self.bits)):
             return False
         return len(self.namespaces_of(positives)) >= CLUSTER_WIDE_NAMESPACES_MIN
+
+    def every_namespace_admits(self, positives: int) -> str:
+        role = "an ingress controller" if self.all_ingress(self.bits) else "a monitoring scraper"
+        return (
+            f"every pod in every namespace on these ports: {role} seen reaching "
+            f"{len(self.namespaces_of(positives))} namespaces on them, so that namespaces "
+            "added later are reached too"
+        )
 
     def all_ingress(self, bits: int) -> bool:
         members = self.fit.universe.members

@@ -227,10 +227,12 @@ class TrafficBuilder:
             found = self._workloads_by_ip.get(identity.address) if identity.address else None
         else:
             candidates = self._workloads_by_namespace.get(identity.namespace, [])
-            for workload in candidates:
-                if self._resolver.stable_labels(workload.labels) == identity.labels:
-                    found = workload
-                    break
+            same = [
+                w for w in candidates if self._resolver.stable_labels(w.labels) == identity.labels
+            ]
+            # An inventory completed from flows holds the workload twice, as the flows show it
+            # and as its manifest declares it: the manifest's has the container ports.
+            found = next((w for w in same if w.ports), same[0] if same else None)
             if found is None:
                 wanted = set(identity.labels)
                 covering = [w for w in candidates if wanted <= set(w.labels)]

@@ -121,3 +121,17 @@ def test_labelled_workload_wins_an_address_over_a_flow_made_copy() -> None:
     assert inventory.workloads[0].labels == ()
     traffic = traffic_for_edge(edge, inventory, None)
     assert traffic.destination.labels == (("app", "api"),)
+
+
+def test_the_manifest_copy_of_a_workload_gives_its_port_names() -> None:
+    """An inventory completed from flows holds the workload as the flows show it (no ports)
+    beside its manifest (with ports); the port name comes from the manifest, whichever sorts
+    first."""
+    store = EdgeStore()
+    edge = store.add(flow(pod("shop", "c-1", app="client"), pod("shop", "web-1", app="web"), 8080))
+    inventory = from_store(store).merged(INVENTORY)
+    copies = [
+        w for w in inventory.workloads if w.namespace == "shop" and ("app", "web") in w.labels
+    ]
+    assert len(copies) == 2 and not copies[0].ports, "the flow-made copy sorts first"
+    assert traffic_for_edge(edge, inventory, None).port_name == "http"
