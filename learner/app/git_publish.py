@@ -227,8 +227,10 @@ class GitPublisher:
         before = self._git("show", f"HEAD:{name}", check=False)
         if before.returncode != 0:
             return True  # a new file
-        after = self._git("show", f":{name}").stdout
-        return rule_lines(before.stdout) != rule_lines(after)
+        after = self._git("show", f":{name}", check=False)
+        if after.returncode != 0:
+            return True  # a removed file: the policy is gone from the proposal
+        return rule_lines(before.stdout) != rule_lines(after.stdout)
 
     def _push(self) -> tuple[bool, str]:
         """Push without force: (True, "") or (False, why) when the branch moved meanwhile."""

@@ -88,6 +88,21 @@ def test_a_report_only_change_is_not_material(server: GitServer, tmp_path: Path)
     assert not (checkout / "policies/learned/shop/api.yaml").exists()  # replaced whole
 
 
+def test_a_policy_gone_from_the_proposal_is_removed_from_the_branch(
+    server: GitServer, tmp_path: Path
+) -> None:
+    """A removed file is a rule change; reading it back from the index used to fail, and
+    every later interval with it, so learning mode never published again."""
+    first = publisher(server, tmp_path)
+    both = {**bundle("api"), "shop/web.yaml": POLICY.format(name="web")}
+    assert first.publish(both, FIELDS).result is PublishResult.PUSHED
+    assert first.publish(bundle("api"), FIELDS).result is PublishResult.PUSHED
+    checkout, log = remote_log(server, tmp_path)
+    assert len(log) == 3
+    assert not (checkout / "policies/learned/shop/web.yaml").exists()
+    assert (checkout / "policies/learned/shop/api.yaml").exists()
+
+
 def rendered(flows: int, last_seen: str, port: int = 443) -> dict[str, str]:
     """A bundle as the renderer writes it: rules commented and annotated with evidence."""
     policy = (
