@@ -227,8 +227,8 @@ def folded_denied_warnings(store: EdgeStore) -> tuple[str, ...]:
     )
     shown = ", ".join(ends[:5]) + (f" +{len(ends) - 5} more" if len(ends) > 5 else "")
     return (
-        f"dropped flows to or from {describe_fold(store.denied_cap.limit, [shown])}: an "
-        "allowed edge inside a folded end that saw drops is held as contested",
+        f"dropped flows to or from {describe_fold(store.denied_cap.limit, [shown])}: the "
+        "report lists those refusals by their folded ends",
     )
 
 

@@ -386,19 +386,13 @@ class EdgeStore:
         server's; Calico as ``allow`` from the source reporter and ``deny`` from the
         destination. Learning it as allowed would override the destination's current policy.
         """
-        contested = {
+        # Only exact edges: a folded dropped end is always an outside address, where no drop on
+        # arrival is ever observed (an outside client's flows are seen arriving at the pod, a
+        # pod's flows to the outside only where they leave), so an allowed edge inside it is
+        # no evidence of a refusal and holding it back would deny what was allowed.
+        return sorted(
             key for key in self.denied if key in self.edges and self.edges[key].ingress_count == 0
-        }
-        cap = self.denied_cap
-        if cap is not None and cap.folds_any:
-            # Dropped flows over the cap are known by their folded outside end only: an edge
-            # allowed at one address of a folded group that saw drops is contested.
-            contested.update(
-                key
-                for key, stats in self.edges.items()
-                if stats.ingress_count == 0 and cap.current_key(key) in self.denied
-            )
-        return sorted(contested)
+        )
 
     def resolve_unlabelled(self) -> int:
         """Re-key edges of pods seen without labels onto the labelled identity of the same pod.

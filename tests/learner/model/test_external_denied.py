@@ -76,7 +76,9 @@ def test_a_session_replaces_folded_denied_rows_in_the_state(tmp_path: Path) -> N
     assert sum(int(row["count"]) for row in rows) == 300
 
 
-def test_the_proposal_says_what_was_folded_and_holds_edges_inside_it() -> None:
+def test_the_proposal_says_what_was_folded_and_keeps_allowed_edges_inside_it() -> None:
+    """Drops to other addresses that folded into the same block are no refusal of an allowed
+    edge to the outside: it stays allowed (holding it back once emptied a workload's egress)."""
     store = denied_store(10, addresses(50))  # folded into 11.0.0.0/24
     store.add(flow(CLIENT, world("11.0.0.3"), 443))  # allowed where it left
     proposal = build_proposal(store, None, LearnConfig(max_external_peers=10))
@@ -85,5 +87,17 @@ def test_the_proposal_says_what_was_folded_and_holds_edges_inside_it() -> None:
         and "dropped flows" in warning
         for warning in proposal.warnings
     ), proposal.warnings
-    held = [p.edge.destination.address for p in proposal.pending]
-    assert held == ["11.0.0.3"]
+    assert proposal.pending == ()
+    (policy,) = proposal.policies
+    assert any("11.0.0.3/32" in p.key for r in policy.egress or () for p in r.peers)
+
+
+def test_drops_folded_into_any_public_address_keep_an_unrelated_allowed_edge() -> None:
+    """The review's case: drops to five /24s fold to the class at cap 3; the allowed 1.1.1.1
+    edge (never dropped) must still be allowed."""
+    store = denied_store(3, [f"20.{i}.7.9" for i in range(5)])
+    store.add(flow(CLIENT, world("1.1.1.1"), 443))
+    proposal = build_proposal(store, None, LearnConfig(max_external_peers=3))
+    assert proposal.pending == ()
+    (policy,) = proposal.policies
+    assert any("1.1.1.1/32" in p.key for r in policy.egress or () for p in r.peers)
