@@ -350,22 +350,6 @@ class PeerCap:
             target.merge(stats)
         target.folded = max(target.folded, self.limit)
 
-    def current_key(self, key: K) -> K:
-        """``key`` at the level its group is folded to now (itself when not folded)."""
-        found = self.group_of(key)
-        if found is None:
-            return key
-        group_key, outside = found
-        group = self._groups.get(group_key)
-        if group is None or group.level == EXACT:
-            return key
-        return cast(K, _edge(group_key, self.at_level(outside, group.level)))
-
-    @property
-    def folds_any(self) -> bool:
-        """Whether some group is folded."""
-        return any(group.level != EXACT for group in self._groups.values())
-
 
 def _spans(texts: Iterable[str]) -> tuple[Span, ...]:
     found = []
