@@ -34,6 +34,7 @@ from collectors.calico.model import (
     verdict_of,
 )
 from learner.model.flow import Endpoint, Flow, Origin, Protocol
+from learner.model.fqdn import normalize_name
 
 Record = Mapping[str, Any]
 
@@ -366,7 +367,7 @@ def parse_time(value: Any, field: str) -> float:
 def _domains(value: Any) -> tuple[str, ...]:
     if not value or not isinstance(value, list):
         return ()
-    return tuple(str(name).rstrip(".") for name in value if name and name != "-")
+    return tuple(normalize_name(str(name)) for name in value if name and name != "-")
 
 
 def _hit_names(policies: Any, *keys: str) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ USED = "54.187.174.63"
 ANSWERED_ONLY = "54.187.174.139"
 
 
-def calico_logs(directory: Path, *, with_dns: bool = True) -> Path:
+def calico_logs(directory: Path, *, with_dns: bool = True, domain: str = "api.stripe.com") -> Path:
     directory.mkdir(parents=True)
     connection = flow_record(
         source_name_aggr="worker-5f7d9c8b6-*",
@@ -30,7 +30,7 @@ def calico_logs(directory: Path, *, with_dns: bool = True) -> Path:
         dest_labels=None,
         dest_ip=USED,
         dest_port=443,
-        dest_domains=["api.stripe.com"],
+        dest_domains=[domain],
     )
     (directory / "flows.log").write_text(json.dumps(connection) + "\n")
     if with_dns:
@@ -88,3 +88,13 @@ def test_dns_logs_alone_are_no_connections_and_write_nothing(tmp_path: Path) -> 
     assert "no flow was used" in stdout + err
     assert "malformed" not in stdout + err
     assert not out.exists()
+
+
+def test_a_name_written_in_capitals_in_the_flow_log_finds_its_dns_answers(tmp_path: Path) -> None:
+    """DNS names are case-insensitive: dns.log writes them in lower case, a flow's
+    dest_domains as the client asked."""
+    logs = calico_logs(tmp_path / "calico", domain="API.Stripe.com.")
+    out = tmp_path / "out"
+    status, _, err = run_cli("generate", str(logs), "--output-dir", str(out))
+    assert status == 0, err
+    assert {f"{USED}/32", f"{ANSWERED_ONLY}/32"} <= egress_cidrs(out)
