@@ -67,7 +67,12 @@ def scalar(value: Any) -> str:
 
 # JSON leaves these raw, but YAML readers reject them (DEL, C1 controls, non-characters) or
 # read them as line breaks (NEL, U+2028/9) or a byte-order mark; YAML's ``\uXXXX`` keeps them.
-_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+# What a comment cannot carry: YAML readers reject control characters and lone surrogates, and
+# read NEL and U+2028/9 as line breaks (which would end the comment and start data).
+_COMMENT_UNSAFE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -88,7 +93,22 @@ def _float(value: float) -> str:
 
 
 def _comment_lines(comment: str, indent: str) -> list[str]:
-    return [f"{indent}# {line}".rstrip() for line in comment.splitlines()]
+    return [f"{indent}# {_comment_text(line)}".rstrip() for line in comment.splitlines()]
+
+
+def _comment_text(line: str) -> str:
+    """A comment line a YAML reader takes as a comment: what it cannot carry is written as
+    ``\\uXXXX``, visible to the reviewer (comments come from flow data: DNS names ...)."""
+    return _COMMENT_UNSAFE.sub(_escape, line)
+
+
+def _unwrap(item: Any) -> tuple[str, Any]:
+    """The comment and the value of a possibly :class:`Commented` (even nested) item."""
+    comments = []
+    while isinstance(item, Commented):
+        comments.append(item.comment)
+        item = item.value
+    return "\n".join(c for c in comments if c), item
 
 
 def _is_empty_collection(value: Any) -> bool:
@@ -104,9 +124,7 @@ def _emit(value: Any, indent: int, out: list[str]) -> None:
     pad = " " * indent
     if isinstance(value, Mapping):
         for key, item in value.items():
-            comment = ""
-            if isinstance(item, Commented):
-                comment, item = item.comment, item.value
+            comment, item = _unwrap(item)
             key_text = scalar(key)
             if isinstance(item, Mapping | list | tuple) and item:
                 out.extend(_comment_lines(comment, pad) if comment else [])
@@ -115,15 +133,15 @@ def _emit(value: Any, indent: int, out: list[str]) -> None:
                 _emit(item, child_indent, out)
             else:
                 text = _empty(item) if _is_empty_collection(item) else scalar(item)
-                suffix = f"  # {comment}" if comment and "\n" not in comment else ""
-                if comment and not suffix:
+                one_line = len(comment.splitlines()) == 1
+                has_text = bool(comment.strip())
+                suffix = f"  # {_comment_text(comment)}".rstrip() if has_text and one_line else ""
+                if comment and not suffix and not one_line:
                     out.extend(_comment_lines(comment, pad))
                 out.append(f"{pad}{key_text}: {text}{suffix}")
         return
     for item in value:
-        comment = ""
-        if isinstance(item, Commented):
-            comment, item = item.comment, item.value
+        comment, item = _unwrap(item)
         if comment:
             out.extend(_comment_lines(comment, pad))
         if isinstance(item, Mapping) and item:

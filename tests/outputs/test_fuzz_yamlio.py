@@ -16,7 +16,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import tests.fuzzing  # noqa: E402, F401 - loads the profile
-from outputs.yamlio import dump, dump_all  # noqa: E402
+from outputs.yamlio import Commented, dump, dump_all, plain_data  # noqa: E402
 
 TEXT = st.text(max_size=30) | st.sampled_from(
     ["yes", "No", "on", "~", "null", "010", "0x1F", "1e3", "1_000", ".inf", "- a", "a: b",
@@ -51,3 +51,28 @@ def test_fuzz_yaml_round_trip_of_several_documents(documents: list[dict[str, Any
     text = dump_all(documents)
     assert list(yaml.safe_load_all(text)) == documents
     assert list(text.documents) == documents
+
+
+COMMENTS = st.text(max_size=40) | st.sampled_from(
+    ["a\rb: 1", "x\x85y: 2", "\u2028z: 3", "evil\x01.example.com", "\ud800", "\x7f", "", " ",
+     "# nested", "multi\nline\ncomment"]
+)  # fmt: skip
+COMMENTED = st.recursive(
+    SCALARS | st.builds(Commented, SCALARS, COMMENTS),
+    lambda children: (
+        st.lists(children, max_size=3).map(list)
+        | st.dictionaries(TEXT, children, max_size=3)
+        | st.builds(Commented, st.lists(children, min_size=1, max_size=3), COMMENTS)
+        | st.builds(Commented, st.dictionaries(TEXT, children, min_size=1, max_size=3), COMMENTS)
+    ),
+    max_leaves=12,
+)
+
+
+@given(document=st.dictionaries(TEXT, COMMENTED, min_size=1, max_size=4))
+def test_fuzz_comments_never_change_what_the_yaml_reads_back(document: dict[str, Any]) -> None:
+    """Comments carry flow data (DNS names, workload names): whatever they hold, the text
+    parses, to exactly the data it carries for the self-check."""
+    text = dump(document, header="header\rinjected: 1")
+    assert yaml.safe_load(text) == plain_data(document)
+    assert list(text.documents) == [plain_data(document)]

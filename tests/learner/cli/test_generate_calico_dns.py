@@ -98,3 +98,14 @@ def test_a_name_written_in_capitals_in_the_flow_log_finds_its_dns_answers(tmp_pa
     status, _, err = run_cli("generate", str(logs), "--output-dir", str(out))
     assert status == 0, err
     assert {f"{USED}/32", f"{ANSWERED_ONLY}/32"} <= egress_cidrs(out)
+
+
+def test_a_control_character_in_a_flow_logged_name_cannot_break_the_yaml(tmp_path: Path) -> None:
+    """Names from flow logs reach rule comments; the self-check judges the data the YAML was
+    written from, so the writer must keep every comment a comment."""
+    logs = calico_logs(tmp_path / "calico", with_dns=False, domain="evil\u0001.example.com")
+    out = tmp_path / "out"
+    status, _, err = run_cli("generate", str(logs), "--output-dir", str(out))
+    assert status == 0, err
+    assert documents(out), "every file parses"
+    assert "evil\\u0001.example.com" in (out / "shop" / "worker.yaml").read_text()
