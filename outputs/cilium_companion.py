@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from learner.model.config import RenderOptions
+from learner.model.infra import NODE_NETWORK_MARK
 from learner.model.policy import Entity, EntityPeer, Evidence, Proposal, ProposedPolicy, Rule
 from outputs.cilium import policy_document
 from outputs.networkpolicy import HEADER, kustomization
@@ -41,7 +42,11 @@ def _entity_rules(
         peers = tuple(p for p in rule.peers if isinstance(p, EntityPeer) and p.entity in wanted)
         if not peers:
             continue
-        entity_only = replace(rule, peers=peers, http=(), dns_names=(), dns_selectors=())
+        # Entities admit no address: what the rule's node network admits is not said here.
+        admits = tuple(a for a in rule.admits if NODE_NETWORK_MARK not in a)
+        entity_only = replace(
+            rule, peers=peers, http=(), dns_names=(), dns_selectors=(), admits=admits
+        )
         if len(peers) < len(rule.peers):
             # The rule's evidence and overreach belong to all its peers (addresses answered
             # for a name, say); copied here they would be said of the entity.

@@ -27,7 +27,7 @@ from learner.model.errors import UsageError
 from learner.model.external import PeerCap, describe_fold, is_folded
 from learner.model.flow import Flow
 from learner.model.identity import IdentityResolver
-from learner.model.infra import NODE_NETWORK_MARK
+from learner.model.infra import NODE_NETWORK_MARK, NODES_KEPT_WARNING
 from learner.model.input_files import expand_inputs, metered_reads, total_size
 from learner.model.inventory import Inventory, from_store
 from learner.model.policy import Evidence, PendingEdge, Proposal, Rule
@@ -201,7 +201,8 @@ def build_proposal(store: EdgeStore, inventory: Inventory | None, config: LearnC
 
 def without_node_network_admits(proposal: Proposal) -> Proposal:
     """Cilium names nodes by entity (``toEntities: host``), not by the node network's
-    addresses, so a rule there admits no address beyond the nodes for them."""
+    addresses, so a rule there admits no address beyond the nodes for them, and a node added
+    later is reached whatever its address."""
 
     def kept(rules: tuple[Rule, ...] | None) -> tuple[Rule, ...] | None:
         if rules is None:
@@ -214,7 +215,8 @@ def without_node_network_admits(proposal: Proposal) -> Proposal:
     policies = tuple(
         replace(p, ingress=kept(p.ingress), egress=kept(p.egress)) for p in proposal.policies
     )
-    return replace(proposal, policies=policies)
+    warnings = tuple(w for w in proposal.warnings if not w.startswith(NODES_KEPT_WARNING))
+    return replace(proposal, policies=policies, warnings=warnings)
 
 
 def folded_denied_warnings(store: EdgeStore) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ import ipaddress
 from collections.abc import Sequence
 
 from learner.infer.cidr import IPNetwork
+from learner.infer.node_network import hidden_node_blocks
 from learner.model.hidden import HIDDEN_MARK, HIDDEN_NODE, HIDDEN_PUBLIC, PRIVATE_RANGES
 from learner.model.policy import CIDRPeer
 
@@ -24,15 +25,12 @@ def hidden_peers(
             excepted = ipaddress.collapse_addresses([*private, *same_family])  # type: ignore[type-var]
             peers.append(CIDRPeer(str(everything), tuple(str(n) for n in excepted)))
         what = "any public address (for Calico: any outside RFC 1918, link-local included)"
-    elif hidden == HIDDEN_NODE and node_cidrs:
-        peers = [CIDRPeer(str(network)) for network in node_cidrs]
-        given = ", ".join(str(network) for network in node_cidrs)
-        return peers, f"{HIDDEN_MARK} (nodes): allowed the node network {given} (--node-cidr)"
+    elif hidden == HIDDEN_NODE:
+        cidrs, admitted = hidden_node_blocks(node_cidrs)
+        return [CIDRPeer(cidr) for cidr in cidrs], admitted
     else:
         peers = _private_peers(cluster_cidrs)
         what = "any private address outside the cluster"
-        if hidden == HIDDEN_NODE:
-            what += " for the nodes (--node-cidr narrows it to their network)"
     return peers, (
         f"{HIDDEN_MARK}: allowed {what}; lower the aggregation level to learn narrower rules"
     )

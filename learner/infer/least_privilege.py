@@ -37,7 +37,7 @@ from learner.infer.cidr import (
 )
 from learner.infer.folded import class_peers, fold_admits, peer_address, prefix_peers
 from learner.infer.hidden_peers import hidden_peers
-from learner.infer.node_network import node_blocks
+from learner.infer.node_network import hidden_node_blocks, node_blocks
 from learner.infer.pools import POOL_MARK, pool_evidence
 from learner.infer.selectors import (
     PeerSelector,
@@ -58,6 +58,7 @@ from learner.model.identity import Identity, dns_label
 from learner.model.infra import (
     DNS_PURPOSE,
     MONITORING_PURPOSE,
+    NODES_KEPT_WARNING,
     DnsPorts,
     is_dns_address,
     is_dns_port,
@@ -606,12 +607,15 @@ class _RuleBuilder:
         addresses: dict[str, set[str]] = {}
         entities: set[Entity] = set()
         hidden: set[str] = set()
+        hidden_nodes: set[Entity] = set()
         for half in mine:
             ref = half.peer
             if ref.kind == "pod":
                 positives |= ref.bits
             elif ref.kind == "address":
                 addresses.setdefault(ref.address, set()).update(half.names)
+            elif ref.kind == "hidden" and ref.entity is not None:
+                hidden_nodes.add(ref.entity)  # a node Calico named without its address
             elif ref.kind == "hidden":
                 hidden.add(ref.address)
             elif ref.entity is not None:
@@ -648,7 +652,12 @@ class _RuleBuilder:
             entity_peer, entity_admits = self.entity_peer(entity)
             peers.append(entity_peer)
             admits.extend(entity_admits)
-        only_pods = not addresses and not entities and not hidden
+        for entity in sorted(hidden_nodes):
+            # Named as the node it is, so that Cilium writes the entity, not addresses.
+            cidrs, hidden_admits = hidden_node_blocks(self.fit.node_cidrs)
+            peers.append(EntityPeer(entity, cidrs))
+            admits.append(hidden_admits)
+        only_pods = not addresses and not entities and not hidden and not hidden_nodes
         specs = self.port_specs(direction, ports, positives if only_pods else -1)
         if every_namespace:
             admits.append(self.every_namespace_admits(positives))
@@ -841,13 +850,21 @@ class _RuleBuilder:
         # node network around them, as the next node may be a new one.
         nodes = fit.entity_addresses[Entity.HOST] | fit.entity_addresses[Entity.REMOTE_NODE]
         nodes |= {ip for w in fit.inventory.workloads if w.host_network for ip in w.ips}
-        cidrs, admits = node_blocks(
+        blocks = node_blocks(
             nodes,
             waste=fit.settings.cidr_waste,
             cluster_cidrs=fit.cluster_cidrs,
             node_cidrs=fit.node_cidrs,
         )
-        return EntityPeer(entity, cidrs), admits
+        if blocks.kept and not fit.node_cidrs:
+            warning = (
+                f"{NODES_KEPT_WARNING} {', '.join(blocks.kept)} with no node "
+                "network around them (public, link-local or inside the cluster's ranges): a node "
+                "added later is refused there; give --node-cidr"
+            )
+            if warning not in fit.warnings:
+                fit.warnings.append(warning)
+        return EntityPeer(entity, blocks.cidrs), list(blocks.admits)
 
     # -- ports ----------------------------------------------------------------------------
     def port_specs(

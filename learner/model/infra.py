@@ -38,6 +38,8 @@ DNS_LABELS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 NODE_NETWORK_MARK = ": the node network"
+NODES_KEPT_WARNING = "rules to nodes list the nodes seen at"
+"""How the warning about node addresses no node network could be guessed around begins."""
 """How a rule's ``admits`` entry for node addresses beyond those seen reads after its CIDR."""
 OPENSHIFT_DNS_KEY = "dns.operator.openshift.io/daemonset-dns"
 NODELOCAL_LABEL = ("k8s-app", "node-local-dns")

@@ -49,4 +49,4 @@ def test_nodes_whose_address_calico_hid_are_learned_not_a_self_check_failure(
     status, err = run("generate", str(flows), "--output-dir", str(tmp_path / "out"))
     assert status == 0, err
     report = (tmp_path / "out-report" / "report.md").read_text()
-    assert "any private address outside the cluster for the nodes" in report
+    assert "(nodes): the node network is taken as every RFC 1918 range" in report
