@@ -47,10 +47,12 @@ from learner.ingest.inventory_load import inventory_from_paths
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeStore
 from learner.model.flow import EndpointKind
-from learner.model.infra import is_ingress_controller, is_monitoring
+from learner.model.infra import EVERY_NAMESPACE_ADMITS, is_ingress_controller, is_monitoring
 from learner.model.inventory import Inventory
+from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from learner.semantics import PolicySet, Traffic, TrafficPeer, compile_policies, traffic_for_edge
+from learner.semantics.matchers import selector_matches
 from learner.simulate.calico_writer import CalicoOptions, write_calico
 from learner.simulate.cluster import ENTITY_KUBE_APISERVER, ENTITY_NODES, ENTITY_WORLD, Cluster
 from learner.simulate.truth import AllowedKey, allowed_keys
@@ -242,12 +244,13 @@ def forbidden_pairs(
 
 
 def cluster_wide_pairs(
-    policies: PolicySet, result: simulate.SimulationResult, pairs: set[Pair]
+    proposal: Proposal, policies: PolicySet, result: simulate.SimulationResult, pairs: set[Pair]
 ) -> set[Pair]:
-    """The ``pairs`` that are the stated cost of the cluster-wide-client rule: a monitoring
-    scraper or ingress controller reaching a pod that no policy isolates for ingress, on a port
-    its every-namespace rule admits (how-learning-works.md, "Cluster-wide clients"). Such a pod
-    never showed traffic on the learning day, so nothing but the client's rule decides."""
+    """The ``pairs`` that are the stated cost of the cluster-wide-client rule
+    (how-learning-works.md, "Cluster-wide clients"): a monitoring scraper or ingress controller
+    reaching a pod that no policy isolates for ingress, on a port of a rule of its own policy
+    that says it admits every namespace. Such a pod showed no traffic on the learning day, so
+    nothing but that rule decides; any other forbidden pair stays a failure."""
     cluster = result.cluster
     peers = _peers(cluster)
     port_names = {(w.id, p.protocol, p.port): p.name for w in cluster.workloads for p in w.ports}
@@ -258,11 +261,26 @@ def cluster_wide_pairs(
             continue
         if not (is_monitoring(client.labels) or is_ingress_controller(client.labels)):
             continue
+        if (protocol, port) not in every_namespace_ports(proposal, client):
+            continue
         name = port_names.get((server_id, protocol, port), "")
         decision = policies.evaluate(Traffic(client, server, protocol, port, name))
         if decision.allowed and not decision.ingress.isolated:
             found.add((client_id, server_id, protocol, port))
     return found
+
+
+def every_namespace_ports(proposal: Proposal, client: TrafficPeer) -> set[tuple[str, int]]:
+    """The ports of the egress rules of ``client``'s policies that admit every namespace."""
+    labels = dict(client.labels)
+    return {
+        (spec.protocol, spec.port or 0)
+        for policy in proposal.policies
+        if policy.namespace == client.namespace and selector_matches(policy.subject, labels)
+        for rule in policy.egress or ()
+        if any(a.startswith(EVERY_NAMESPACE_ADMITS) for a in rule.admits)
+        for spec in rule.ports
+    }
 
 
 DEFAULT = LearnConfig(include_system=True)
@@ -282,8 +300,8 @@ class Day:
 
 def learn(
     variant: Variant, learner: str, day: Day, learning_file: str, base: LearnConfig = DEFAULT
-) -> tuple[PolicySet, int, int, float]:
-    """(compiled policies, policy count, spec lines, seconds) of one learner on one variant."""
+) -> tuple[Proposal, PolicySet, int, float]:
+    """(proposal, compiled policies, spec lines, seconds) of one learner on one variant."""
     scope = base.namespaces or ((variant.namespace,) if variant.namespace else ())
     config = replace(base, learner=learner, namespaces=scope)
     store = read_store(learning_file, config)
@@ -295,7 +313,7 @@ def learn(
         raise ScopeViolation(f"{variant.label}: policies written for {', '.join(outside)}")
     files = render(proposal, config.render)
     policies = compile_policies(documents_from_files(files))
-    return policies, len(proposal.policies), spec_lines(files), seconds
+    return proposal, policies, spec_lines(files), seconds
 
 
 def write_learning_day(result: simulate.SimulationResult, source: str, path: str) -> None:
@@ -345,7 +363,10 @@ def evaluate(
             learning_file = f"{tmp}/learning-{variant.source}"
             write_learning_day(result, variant.source, learning_file)
             for learner in learners:
-                policies, count, size, seconds = learn(variant, learner, day, learning_file, base)
+                proposal, policies, size, seconds = learn(
+                    variant, learner, day, learning_file, base
+                )
+                count = len(proposal.policies)
                 total, denied, denied_edges = held_out_denials(
                     policies, held_out, day.held_out_inventory, variant.namespace
                 )
@@ -356,7 +377,7 @@ def evaluate(
                 hidden: set[Pair] = set()
                 if variant.source != "hubble":
                     hidden = forbidden - dns - from_hubble[learner]
-                wide = cluster_wide_pairs(policies, result, forbidden - dns - hidden)
+                wide = cluster_wide_pairs(proposal, policies, result, forbidden - dns - hidden)
                 if variants is not None and variant not in variants:
                     continue
                 scores.append(

@@ -57,6 +57,7 @@ from learner.model.hidden import HIDDEN_ADDRESSES
 from learner.model.identity import Identity, dns_label
 from learner.model.infra import (
     DNS_PURPOSE,
+    EVERY_NAMESPACE_ADMITS,
     MONITORING_PURPOSE,
     NODES_KEPT_WARNING,
     DnsPorts,
@@ -699,7 +700,7 @@ class _RuleBuilder:
     def every_namespace_admits(self, positives: int) -> str:
         role = "an ingress controller" if self.all_ingress(self.bits) else "a monitoring scraper"
         return (
-            f"every pod in every namespace on these ports: {role} seen reaching "
+            f"{EVERY_NAMESPACE_ADMITS}: {role} seen reaching "
             f"{len(self.namespaces_of(positives))} namespaces on them, so that namespaces "
             "added later are reached too"
         )

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from learner.infer import least_privilege
 from learner.model.config import LearnConfig
+from learner.model.infra import EVERY_NAMESPACE_ADMITS
 
 QUALITY = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
 
@@ -78,6 +81,24 @@ def test_mixed_meets_the_bar_from_hubble_every_calico_level_and_scoped() -> None
     assert [s.forbidden_hidden for s in scores[1:3]] == [0, 0]
     hidden = scores[3]
     assert hidden.forbidden_hidden > 0  # the documented cost of hidden addresses
+
+
+def test_a_cluster_wide_rule_opened_to_every_port_is_not_excused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The benchmark credits a forbidden pair to the cluster-wide-client rule only on that
+    rule's own ports: a learner whose every-namespace rule admitted every port must fail."""
+    original = least_privilege._RuleBuilder.rule
+
+    def every_port(self, *args):  # type: ignore[no-untyped-def]
+        rule = original(self, *args)
+        if any(a.startswith(EVERY_NAMESPACE_ADMITS) for a in rule.admits):
+            rule = replace(rule, ports=())
+        return rule
+
+    monkeypatch.setattr(least_privilege._RuleBuilder, "rule", every_port)
+    scores = quality.evaluate("cross-namespace-monitoring", learners=("least-privilege",), **SMALL)
+    assert misses(scores)
 
 
 def test_a_weakened_learner_fails_the_bar() -> None:
