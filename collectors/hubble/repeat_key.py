@@ -19,7 +19,7 @@ Fields read, and where they are in the key:
 * ``l4``: the protocol's name and ``destination_port`` (``type`` for ICMP); ``source_port``
   is decoded (an int, or no key) but left out; ``flags`` is not read;
 * ``verdict``, ``traffic_direction``, ``is_reply``, ``node_name``: their values;
-* ``l7``: ``type``, ``dns.query``, ``http.method`` and ``http.url`` (a DNS response with
+* ``l7``: ``type``, ``dns.query``, ``http.method`` and the path of ``http.url`` (a DNS response with
   ``ips`` has no key: its answers are read line by line);
 * ``Type``, ``sock_xlate_point``, ``debug_capture_point``, ``event_type.type``: only checked,
   so that a set-aside kind has no key; the reply fallbacks (``reply``, ``trace_reason``)
@@ -32,6 +32,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
+from collectors.hubble.values import url_path
 
 __all__ = ["repeat_key"]
 
@@ -152,7 +154,8 @@ def repeat_key(line: str | bytes) -> tuple[tuple[object, ...], str] | None:
         l7_key = (
             l7.type,
             None if dns is None else (dns.query, bytes(dns.ips)),
-            None if http is None else (http.method, http.url),
+            # The mapping keeps the path only: query strings would multiply keys.
+            None if http is None else (http.method, url_path(http.url or "")),
         )
     reply: object = is_reply
     if is_reply is None:

@@ -106,6 +106,10 @@ def ingest(
     included = normalize(
         flows, options, stats, on_denied=store.note_denied, on_answer=store.note_answers
     )
+    if repeats is not None:
+        # Every tally is of an edge no peer cap moves, so applying early changes nothing but
+        # memory: the table's tallies are applied whenever it is full.
+        repeats.on_flush = lambda: apply_repeats(repeats, store, options, stats)
     if progress is None:
         if repeats is None:
             for flow in included:

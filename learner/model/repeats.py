@@ -77,6 +77,9 @@ class Repeats:
         """Lines tallied so far (for progress: they never reach the consumer)."""
         self.on_progress: Callable[[], object] | None = None
         """Called every PROGRESS_EVERY + 1 tallied lines."""
+        self.on_flush: Callable[[], object] | None = None
+        """Applies what is tallied (:meth:`tally`) before the keys are forgotten: without it
+        the tallies wait for the end, each holding its first flow."""
         self._flushed: list[Tally] = []
 
     def resume(self) -> None:
@@ -90,7 +93,10 @@ class Repeats:
     def first_of(self, key: Hashable, flow: Flow) -> None:
         """``flow`` is the first of ``key``: it goes the whole way."""
         if len(self.entries) >= ENTRY_LIMIT:
-            self._flushed.extend(tally for tally in self.entries.values() if tally.count)
+            if self.on_flush is not None:
+                self.on_flush()
+            else:
+                self._flushed.extend(tally for tally in self.entries.values() if tally.count)
             self.entries.clear()
         tally = self.entries[key] = Tally(flow)
         self.latest = tally

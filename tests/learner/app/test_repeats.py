@@ -214,3 +214,61 @@ def test_past_the_key_limit_tallies_are_applied_and_keys_seen_again_start_over(
     monkeypatch.setattr(repeats_module, "ENTRY_LIMIT", 7)
     path = export(tmp_path / "f.jsonl", fixture_records())
     assert assert_tallied_as_read(path, LearnConfig()) > 0
+
+
+def test_a_full_table_applies_its_tallies_as_it_goes_not_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: tallies of forgotten keys waited for the end of the input, each
+    holding its first flow, so memory grew with distinct keys instead of staying bounded."""
+    import learner.model.repeats as repeats_module
+
+    monkeypatch.setattr(repeats_module, "ENTRY_LIMIT", 7)
+    path = export(tmp_path / "f.jsonl", fixture_records())
+    expected, _ = read(path, LearnConfig(), tally=False)
+    config = LearnConfig()
+    store, collected, normalized = new_store(config), CollectorStats(), NormalizeStats()
+    repeats = Repeats()
+    waiting: list[int] = []
+    original = Repeats.first_of
+
+    def watched(self: Repeats, key: object, flow: object) -> None:
+        original(self, key, flow)  # type: ignore[arg-type]
+        waiting.append(len(self._flushed))
+
+    monkeypatch.setattr(Repeats, "first_of", watched)
+    flows = read_flows([str(path)], stats=collected, repeats=repeats)
+    ingest(flows, store, config, normalized, None, repeats)
+    assert_same(expected, (store, collected, normalized))
+    assert repeats.tallied > 0 and max(waiting) == 0
+
+
+def test_requests_that_differ_only_in_their_query_string_are_one_key(tmp_path: Path) -> None:
+    """The mapping keeps the path only, so the key does too: query strings (ids, tokens)
+    would otherwise make every request its own key."""
+
+    def requests(record: dict[str, Any], query: bool) -> Path:
+        rng = random.Random(3)
+        lines = []
+        for n in range(40):
+            again = _retimed(record, rng)
+            flow = dict(again["flow"])
+            l7 = dict(flow["l7"])
+            url = f"http://api:8080/items?id={n}" if query else "http://api:8080/items"
+            l7["http"] = {**l7["http"], "url": url}
+            lines.append(orjson.dumps({**again, "flow": {**flow, "l7": l7}}).decode())
+        path = tmp_path / f"requests-{query}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    http = [
+        r
+        for r in fixture_records()
+        if isinstance(r, dict)
+        and isinstance(r.get("flow"), dict)
+        and isinstance((r["flow"].get("l7") or {}).get("http"), dict)
+    ]
+    # A request whose repeats are tallied at all (an edge no peer cap moves).
+    tallied = [r for r in http if assert_tallied_as_read(requests(r, False), LearnConfig()) == 39]
+    assert tallied
+    assert assert_tallied_as_read(requests(tallied[0], True), LearnConfig()) == 39
