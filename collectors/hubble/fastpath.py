@@ -160,11 +160,11 @@ def _mapped(flow: _Flow, record: _Record, origin: Origin) -> Flow | None:
     http = None
     if l7 is not None and l7.type in ("RESPONSE", 2):
         if l7.dns and l7.dns.get("ips"):
-            dns_query = (l7.dns.get("query") or "").rstrip(".")
+            dns_query = (l7.dns.get("query") or "").rstrip(".").lower()
             dns_answers = tuple([str(ip) for ip in l7.dns["ips"]])
     elif l7 is not None and l7.type in ("REQUEST", 1):
         if l7.dns:
-            dns_query = (l7.dns.get("query") or "").rstrip(".")
+            dns_query = (l7.dns.get("query") or "").rstrip(".").lower()
         request = l7.http
         if request:
             http = HTTPRequest(method=request.get("method") or "", path=_url_path(request))
@@ -188,7 +188,7 @@ def _mapped(flow: _Flow, record: _Record, origin: Origin) -> Flow | None:
         is_reply,
         origin,
         source_port,
-        tuple([name.rstrip(".") for name in names]) if names else (),
+        tuple([name.rstrip(".").lower() for name in names]) if names else (),
         1,
         http,
         dns_query,

@@ -316,12 +316,12 @@ def _map_flow(obj: Any, origin: Origin, wrapper: dict[str, Any]) -> Flow:
     if l7 and l7.get("type") in _L7_RESPONSE:
         dns = l7.get("dns")
         if dns and dns.get("ips"):
-            dns_query = (dns.get("query") or "").rstrip(".")
+            dns_query = (dns.get("query") or "").rstrip(".").lower()
             dns_answers = tuple(str(ip) for ip in dns["ips"])
     elif l7 and l7.get("type") in _L7_REQUEST:
         dns = l7.get("dns")
         if dns:
-            dns_query = (dns.get("query") or "").rstrip(".")
+            dns_query = (dns.get("query") or "").rstrip(".").lower()
         request = l7.get("http")
         if request:
             http = HTTPRequest(
@@ -349,7 +349,7 @@ def _map_flow(obj: Any, origin: Origin, wrapper: dict[str, Any]) -> Flow:
         is_reply=is_reply,
         origin=origin,
         source_port=source_port,
-        dns_names=tuple(name.rstrip(".") for name in names) if names else (),
+        dns_names=tuple(name.rstrip(".").lower() for name in names) if names else (),
         http=http,
         dns_query=dns_query,
         dns_answers=dns_answers,

@@ -200,11 +200,11 @@ def flow_from_narrow(
                 dns = l7.dns
                 ips = dns.ips
                 if ips:
-                    dns_query = dns.query.rstrip(".")
+                    dns_query = dns.query.rstrip(".").lower()
                     dns_answers = tuple(ips)
         elif l7_type == _L7_REQUEST:
             if record == "dns":
-                dns_query = l7.dns.query.rstrip(".")
+                dns_query = l7.dns.query.rstrip(".").lower()
             elif record == "http":
                 request = l7.http
                 if request.ListFields():
@@ -247,7 +247,7 @@ def flow_from_narrow(
         is_reply,
         origin,
         source_port,
-        tuple([name.rstrip(".") for name in names]) if names else (),
+        tuple([name.rstrip(".").lower() for name in names]) if names else (),
         1,
         http,
         dns_query,

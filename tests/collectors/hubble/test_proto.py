@@ -101,3 +101,24 @@ def test_a_hostile_namespace_from_the_stream_is_an_input_error() -> None:
     assert response is not None
     with pytest.raises(InputError, match=r"line:7: .*namespace '\.\./\.\./etc'"):
         flow_from_proto(response.flow, Origin("line", 7), fallback_time=response.time)
+
+
+def test_dns_names_are_read_in_lower_case_by_both_readers(tmp_path: Path) -> None:
+    """DNS names are case-insensitive: a capitalised query must find the answers and the
+    names Cilium's cache writes in lower case (file and gRPC readers alike)."""
+    sample = next(p for p in SAMPLES if "dns" in p.name)
+    lines = [
+        line.replace('"query":"', '"query":"MiXeD.').replace(
+            'destination_names":["', 'destination_names":["MiXeD.'
+        )
+        for line in sample.read_text(encoding="utf-8").splitlines()
+    ]
+    changed = tmp_path / "mixed-case.jsonl"
+    changed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    found = hubble_file.iter_flows([str(changed)], stats=CollectorStats())
+    from_json = [f for f in found if f.dns_query or f.dns_names]
+    assert from_json
+    for flow in [*from_json, *_through_proto(changed).values()]:
+        assert flow.dns_query == flow.dns_query.lower()
+        assert all(name == name.lower() for name in flow.dns_names)
+    assert any(f.dns_query.startswith("mixed.") for f in from_json)
