@@ -144,6 +144,36 @@ def stage_add(port: str, limit: int) -> int:
     return _records(stream)
 
 
+def stage_tally(port: str, limit: int) -> int:
+    """The session as LiveLearner feeds it: repeats tallied by the stream, applied at the end."""
+    from learner.ingest.normalize import normalize
+    from learner.model.repeats import Repeats
+
+    with tempfile.TemporaryDirectory() as tmp:
+        session = _session(tmp)
+        stream = _stream(port)
+        lock = threading.Lock()
+        repeats = Repeats()
+        stream.tally_repeats(repeats, lock)
+        add, commit, settle, store = session.add, stream.commit, repeats.settle, session.store
+        for flow in normalize(
+            stream.flows(),
+            session.config.normalize_options(),
+            session.normalized,
+            on_denied=session.note_denied,
+            on_answer=session.note_answers,
+        ):
+            with lock:
+                settle(flow, add(flow), store)
+                commit()
+            if _records(stream) >= limit:
+                stream.close()
+        with lock:
+            session.apply_repeats(repeats)
+        session.state.close()
+    return _records(stream)
+
+
 def stage_live(port: str, limit: int) -> int:
     """The whole LiveLearner: + saves every 5 s and a proposal every 60 s."""
     from learner.app.live import LiveLearner, LiveSettings
@@ -174,6 +204,7 @@ STAGES: dict[str, Callable[[str, int], int]] = {
     "map": stage_map,
     "normalize": stage_normalize,
     "add": stage_add,
+    "tally": stage_tally,
     "live": stage_live,
 }
 
