@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,8 @@ def stage_tally(port: str, limit: int) -> int:
         with lock:
             session.apply_repeats(repeats)
         session.state.close()
+        states = Counter(tally.state.name for tally in repeats.entries.values())
+        print(f"  (tallied {repeats.tallied:,} of {_records(stream):,}; keys {dict(states)})")
     return _records(stream)
 
 

@@ -32,7 +32,7 @@ from collectors._proto.relay import relay_pb2
 from collectors.grpc_stream import ReconnectingStream, channel_for, is_tls_failure
 from collectors.hubble.narrow import NarrowResponse
 from collectors.hubble.narrow_key import narrow_repeat_key
-from collectors.hubble.proto import UnsupportedFlow, flow_from_narrow, timestamp_ns
+from collectors.hubble.proto import UnsupportedFlow, flow_from_narrow
 from collectors.k8snames import drain_label_warnings
 from collectors.stream_options import DEFAULT_SERVER, LiveRequest, ReconnectPolicy, ServerOptions
 from learner.model.errors import InputError, SourceUnavailableError
@@ -289,7 +289,8 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                 stamp, fallback = message.time, None
             else:
                 stamp = fallback = response.time
-            time_ns = timestamp_ns(stamp)
+            seconds, nanos = stamp.seconds, stamp.nanos
+            time_ns = seconds * 1_000_000_000 + nanos
             if checking:
                 if time_ns < resume_ns:
                     counters.duplicates += 1
