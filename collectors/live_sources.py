@@ -9,13 +9,15 @@ module inside the function.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from collectors.calico import goldmane_address
 from collectors.stream_options import DEFAULT_SERVER, LiveRequest, ServerOptions
 from learner.model.flow import Flow
+from learner.model.repeats import Repeats
 
 
 class Position(Protocol):
@@ -48,6 +50,14 @@ class FlowSource(Protocol):
     def commit(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class RepeatTallying(Protocol):
+    """A source that can tally flows repeating an earlier one instead of handing them out
+    (:meth:`collectors.hubble.grpc.HubbleStream.tally_repeats`)."""
+
+    def tally_repeats(self, repeats: Repeats, lock: threading.Lock) -> None: ...
 
 
 class LiveStream(FlowSource, Protocol):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,11 +31,13 @@ from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 from collectors._proto.relay import relay_pb2
 from collectors.grpc_stream import ReconnectingStream, channel_for, is_tls_failure
 from collectors.hubble.narrow import NarrowResponse
-from collectors.hubble.proto import UnsupportedFlow, flow_from_narrow, timestamp_ns
+from collectors.hubble.narrow_key import narrow_repeat_key
+from collectors.hubble.proto import UnsupportedFlow, flow_from_narrow
 from collectors.k8snames import drain_label_warnings
 from collectors.stream_options import DEFAULT_SERVER, LiveRequest, ReconnectPolicy, ServerOptions
 from learner.model.errors import InputError, SourceUnavailableError
 from learner.model.flow import Flow, Origin, Verdict
+from learner.model.repeats import PROGRESS_EVERY, Repeats, TallyState
 from learner.model.run_stats import CollectorStats
 
 __all__ = [
@@ -134,6 +137,16 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
         """The committed response (a NarrowResponse) at ``_position_ns`` whose key is not
         computed yet."""
         self._pending: tuple[Any, int] | None = None
+        self._repeats: Repeats | None = None
+        self._tally_lock: threading.Lock | None = None
+
+    def tally_repeats(self, repeats: Repeats, lock: threading.Lock) -> None:
+        """Tally flows that repeat an earlier one in all but time in ``repeats`` instead of
+        handing them out (:mod:`learner.model.repeats`). The consumer settles each flow it
+        adds, and applies the tallies, under ``lock``: a tallied flow is counted and committed
+        under it too, so a position saved under that lock matches the tallies applied."""
+        self._repeats = repeats
+        self._tally_lock = lock
 
     # -- position -------------------------------------------------------------------------
 
@@ -261,6 +274,9 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
         # After a resume, flows up to the saved position are replays of counted ones; the
         # server sends them in time order, so the check ends at the first newer flow.
         checking = resume_ns >= 0
+        repeats = self._repeats
+        entries = repeats.entries if repeats is not None else {}
+        lock = self._tally_lock or threading.Lock()
         for response in call:
             stats.records += 1
             counters.responses += 1
@@ -273,7 +289,8 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                 stamp, fallback = message.time, None
             else:
                 stamp = fallback = response.time
-            time_ns = timestamp_ns(stamp)
+            seconds, nanos = stamp.seconds, stamp.nanos
+            time_ns = seconds * 1_000_000_000 + nanos
             if checking:
                 if time_ns < resume_ns:
                     counters.duplicates += 1
@@ -286,6 +303,26 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                         continue
                 else:
                     checking = False
+            shape: tuple[object, ...] | None = None
+            tally = None
+            if repeats is not None:
+                shape = narrow_repeat_key(message)
+                if shape is not None:
+                    tally = entries.get(shape)
+                    if tally is not None and tally.state is not TallyState.EACH_LINE:
+                        nanos = stamp.nanos
+                        with lock:
+                            tally.add(
+                                stamp.seconds + nanos / 1e9 if nanos else float(stamp.seconds)
+                            )
+                            repeats.tallied += 1
+                            stats.flows += 1
+                            self._pending = (response, time_ns)
+                            with self._position_lock:
+                                self._commit()
+                        if repeats.tallied & PROGRESS_EVERY == 0 and repeats.on_progress:
+                            repeats.on_progress()
+                        continue
             try:
                 flow = flow_from_narrow(
                     message,
@@ -304,9 +341,14 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
             stats.flows += 1
             drain_label_warnings(stats.warnings)
             self._pending = (response, time_ns)
+            if shape is not None and tally is None and repeats is not None:
+                with lock:
+                    repeats.first_of(shape, flow)
             yield flow
             # The consumer asks for more, so it is done with this flow (normally it committed it).
             self.commit()
+            if repeats is not None:
+                repeats.resume()  # a first flow the consumer did not settle was set aside
 
     def _count_other(self, response: Any, kind: str | None) -> None:
         if kind == "lost_events":

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from collectors.live_sources import FlowSource
+from collectors.live_sources import FlowSource, RepeatTallying
 from learner.app.git_loop import ProposalPublishing
 from learner.app.progress import ProgressSink
 from learner.app.session import LearningSession
@@ -40,6 +40,7 @@ from learner.model.errors import NetpolLearnerError, NothingToWriteError
 from learner.model.flow import Flow
 from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
+from learner.model.repeats import Repeats
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.base import MARKER
 from outputs.bundle import manifest_link, report_dir_for, write_bundle
@@ -142,6 +143,13 @@ class LiveLearner:
         self.regeneration_seconds = 0.0
         self.policies = 0
         self.statuses: dict[LearningStatus, int] = {}
+        self.repeats: Repeats | None = None
+        """Flows the source tallied as repeats, applied to the session before each save and
+        proposal (under :attr:`lock`, which the source tallies under too)."""
+        self._tallied_applied = 0
+        if isinstance(source, RepeatTallying):
+            self.repeats = Repeats()
+            source.tally_repeats(self.repeats, self.lock)
 
     # -- health ---------------------------------------------------------------------------
 
@@ -217,6 +225,16 @@ class LiveLearner:
         progress = self.progress
         normalized = session.normalized
         seen_before = normalized.seen
+        repeats = self.repeats
+        store = session.store
+
+        def read() -> int:
+            """Flows read this run, tallied ones not applied yet included."""
+            tallied = 0 if repeats is None else repeats.tallied - self._tallied_applied
+            return normalized.seen + tallied - seen_before
+
+        if repeats is not None and progress is not None:
+            repeats.on_progress = lambda: progress.update(read())
         try:
             flows = normalize(
                 self.source.flows(),
@@ -225,14 +243,25 @@ class LiveLearner:
                 on_denied=self._note_denied,
                 on_answer=self._note_answers,
             )
-            for flow in flows:
-                with lock:
-                    add(flow)
-                    commit()
-                if session.flows_since_save >= limit:
-                    self._wake.set()
-                if progress is not None:  # a stream can be slow: every flow, throttled there
-                    progress.update(normalized.seen - seen_before)
+            if repeats is None:
+                for flow in flows:
+                    with lock:
+                        add(flow)
+                        commit()
+                    if session.flows_since_save >= limit:
+                        self._wake.set()
+                    if progress is not None:  # a stream can be slow: every flow, throttled there
+                        progress.update(read())
+            else:
+                settle = repeats.settle
+                for flow in flows:
+                    with lock:
+                        settle(flow, add(flow), store)
+                        commit()
+                    if session.flows_since_save >= limit:
+                        self._wake.set()
+                    if progress is not None:
+                        progress.update(read())
         except BaseException as error:  # handed to the main thread, which re-raises it
             self._failure = error
         finally:
@@ -248,9 +277,17 @@ class LiveLearner:
 
     # -- work -----------------------------------------------------------------------------
 
+    def _apply_repeats(self) -> None:
+        """Take the tallied flows into the session (the caller holds :attr:`lock`)."""
+        repeats = self.repeats
+        if repeats is not None:
+            self.session.apply_repeats(repeats)
+            self._tallied_applied = repeats.tallied
+
     def save(self) -> None:
         """Write what changed since the last save, with the position, in one transaction."""
         with self.lock:
+            self._apply_repeats()
             position = self.source.position
             session = self.session
             if (
@@ -282,6 +319,7 @@ class LiveLearner:
         started = time.monotonic()
         self.refresh_inventory()
         with self.lock:
+            self._apply_repeats()
             store = self.session.store.copy()
             collected = _copy_collected(self.session.collected)
             normalized = _copy_normalized(self.session.normalized)

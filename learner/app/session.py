@@ -13,10 +13,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
 from learner.app.pipeline import new_store
+from learner.ingest.repeats import apply_repeats
 from learner.ingest.state import PositionLike, SaveBatch, StateStore
 from learner.model.config import LearnConfig
 from learner.model.edges import EdgeKey
 from learner.model.flow import Flow
+from learner.model.repeats import Repeats
 from learner.model.run_stats import CollectorStats, NormalizeStats, SkipReason
 
 __all__ = ["LearningSession", "stats_from_counters"]
@@ -50,10 +52,18 @@ class LearningSession:
         self._dirty_denied: set[EdgeKey] = set()
         self.flows_since_save = 0
 
-    def add(self, flow: Flow) -> None:
-        """Take in one normalised flow."""
-        self._dirty.add(self.store.add(flow))
+    def add(self, flow: Flow) -> EdgeKey:
+        """Take in one normalised flow; the edge it went to."""
+        edge = self.store.add(flow)
+        self._dirty.add(edge)
         self.flows_since_save += 1
+        return edge
+
+    def apply_repeats(self, repeats: Repeats) -> None:
+        """Take in the flows ``repeats`` tallied since the last call (the caller holds the
+        lock the tallying reader holds)."""
+        options = self.config.normalize_options()
+        self._dirty |= apply_repeats(repeats, self.store, options, self.normalized)
 
     def note_answers(self, flow: Flow) -> None:
         """Take in a DNS response's addresses (saved with every capture)."""

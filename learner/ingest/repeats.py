@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from learner.ingest.normalize import skip_reason
 from learner.model.config import NormalizeOptions
-from learner.model.edges import EdgeStore
+from learner.model.edges import EdgeKey, EdgeStore
 from learner.model.repeats import Repeats, TallyState
 from learner.model.run_stats import NormalizeStats
 
 
 def apply_repeats(
     repeats: Repeats, store: EdgeStore, options: NormalizeOptions, stats: NormalizeStats
-) -> None:
-    """Count every tallied line as normalisation and ``store`` would have, one by one."""
+) -> set[EdgeKey]:
+    """Count every tallied line as normalisation and ``store`` would have, one by one.
+    Returns the edges that changed."""
+    changed: set[EdgeKey] = set()
     for tally in repeats.tally():
         count = tally.count
         stats.seen += count
@@ -22,9 +24,11 @@ def apply_repeats(
             store.add_repeats(
                 tally.edge, flow.direction, count * flow.count, tally.first, tally.last
             )
+            changed.add(tally.edge)
         else:
             reason = skip_reason(flow, options)
             if tally.state is not TallyState.SET_ASIDE or reason is None:
                 raise AssertionError(f"a tally in state {tally.state} cannot be applied")
             stats.skipped[reason] += count
         tally.count = 0
+    return changed

@@ -12,12 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from collectors.hubble import file as hubble_file
 from collectors.hubble.grpc import FlowQuery, HubbleStream
 from collectors.stream_options import ReconnectPolicy, ServerOptions
 from learner.app.live import LiveLearner, LiveSettings
+from learner.app.pipeline import new_store
 from learner.app.session import LearningSession
+from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore, load_store
 from learner.model.config import LearnConfig
+from learner.model.run_stats import CollectorStats, NormalizeStats
 from tests.hubble_server import REAL_CAPTURE, HubbleTestServer, RecordedObserver, load_responses
 
 TCP = REAL_CAPTURE / "basic-sample-400-tcp-flows.jsonl"
@@ -108,3 +112,45 @@ def test_a_proposal_of_no_policy_keeps_the_last_good_one(
     ):
         assert wait_until(lambda: "keeping the last good proposal" in caplog.text)
     assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
+
+
+def test_repeats_tallied_from_the_stream_save_what_each_flow_alone_would(tmp_path: Path) -> None:
+    """Flows repeating an earlier one in all but time are tallied by the stream, not mapped:
+    the saved edges (counts, first and last seen) and counters must be those of adding every
+    flow one by one, as the file path does."""
+    responses = load_responses(sorted(REAL_CAPTURE.glob("basic-sample-*.jsonl")))
+    config = LearnConfig(learner="baseline")
+    expected = new_store(config)
+    expected_stats = NormalizeStats()
+    for path in sorted(REAL_CAPTURE.glob("basic-sample-*.jsonl")):
+        for flow in normalize(
+            hubble_file.iter_flows([str(path)], stats=CollectorStats()),
+            config.normalize_options(),
+            expected_stats,
+            on_denied=expected.note_denied,
+            on_answer=expected.note_answers,
+        ):
+            expected.add(flow)
+    with (
+        HubbleTestServer(RecordedObserver(responses)) as server,
+        StateStore(str(tmp_path / "state.db")) as state,
+    ):
+        session = LearningSession(state, config)
+        stream = HubbleStream(
+            ServerOptions(server=server.address), FlowQuery(follow=False), stats=session.collected
+        )
+        learner = LiveLearner(
+            session, stream, LiveSettings(output=str(tmp_path / "out"), collector="test")
+        )
+        learner.run()
+        assert learner.repeats is not None and learner.repeats.tallied > len(responses) // 4
+        counters = state.counters()
+    saved = load_store(str(tmp_path / "state.db"))
+    assert sorted(saved.edges) == sorted(expected.edges)
+    for key, stats in expected.edges.items():
+        assert saved.edges[key] == stats, key
+    assert saved.dns_answers == expected.dns_answers
+    assert counters["flows.seen"] == expected_stats.seen == len(responses)
+    assert counters["flows.included"] == expected_stats.included
+    for reason, count in expected_stats.skipped.items():
+        assert counters[f"flows.skipped:{reason.name.lower()}"] == count
