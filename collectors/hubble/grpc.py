@@ -25,6 +25,7 @@ from typing import Any
 
 import grpc
 import grpc.experimental
+from google.protobuf.message import DecodeError
 
 from collectors._proto.flow import flow_pb2
 from collectors._proto.observer import observer_pb2, observer_pb2_grpc
@@ -338,6 +339,12 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                 where = f"{error.path} response {counters.responses}"
                 stats.bad_record(InputError(where, 0, error.reason), strict=False)
                 continue
+            except DecodeError as error:
+                # The narrow decode leaves endpoints and addresses as bytes, parsed here: a
+                # corrupt one is one bad record, not the end of the stream.
+                where = f"{origin.source} response {counters.responses}"
+                stats.bad_record(InputError(where, 0, f"undecodable flow: {error}"), strict=False)
+                continue
             stats.flows += 1
             drain_label_warnings(stats.warnings)
             self._pending = (response, time_ns)
@@ -357,7 +364,13 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
         elif kind == "node_status":
             self.counters.node_status += 1
             self.stats.non_flow["node_status"] += 1
-            status = relay_pb2.NodeStatusEvent.FromString(response.node_status)
+            try:
+                status = relay_pb2.NodeStatusEvent.FromString(response.node_status)
+            except DecodeError as error:
+                where = f"{self.options.server} response {self.counters.responses}"
+                reason = f"undecodable node status: {error}"
+                self.stats.bad_record(InputError(where, 0, reason), strict=False)
+                return
             if status.state_change in _NODE_TROUBLE:
                 log.warning(
                     "hubble node status: %s %s %s",

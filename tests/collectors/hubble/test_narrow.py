@@ -4,6 +4,7 @@ lose nothing of a response (the resume key hashes the whole of it)."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from collectors.hubble import file as hubble_file
 from collectors.hubble.grpc import HubbleStream
 from collectors.hubble.narrow import FLOW_FIELDS_READ, NarrowResponse
 from collectors.hubble.proto import UnsupportedFlow, flow_from_narrow
+from collectors.stream_options import ServerOptions
 from learner.model.errors import InputError
 from learner.model.flow import Flow, Origin
 from learner.model.run_stats import CollectorStats
@@ -104,3 +106,20 @@ def test_the_narrow_schema_leaves_out_only_fields_learning_never_reads() -> None
     assert {f.name: f.number for f in NarrowResponse.DESCRIPTOR.fields} == {
         f.name: f.number for f in observer_pb2.GetFlowsResponse.DESCRIPTOR.fields
     }
+
+
+def test_a_corrupt_endpoint_or_node_status_is_a_bad_record_not_the_end_of_the_stream() -> None:
+    """The narrow schema parses endpoints and node statuses after gRPC handed the message
+    over: a corrupt one used to escape as DecodeError and end `learn`."""
+    lines = (HUBBLE_FIXTURES / "hubble-otel_basic-sample-10-flows.jsonl").read_text().splitlines()
+    good = [NarrowResponse.FromString(parse_line(line).SerializeToString()) for line in lines[:3]]  # type: ignore[union-attr]
+    corrupt = NarrowResponse.FromString(good[0].SerializeToString())
+    corrupt.flow.source = bytes([0x0A, 0x05, 0x61])  # labels: a string cut short
+    status = NarrowResponse(node_status=bytes([0x12, 0x09, 0x01]))
+    stats = CollectorStats()
+    stream = HubbleStream(ServerOptions(server="127.0.0.1:4245"), stats=stats)
+    flows = list(stream._receive(iter([good[0], corrupt, status, good[1], good[2]]), -1, Counter()))
+    assert len(flows) == 3
+    assert stats.malformed == 2
+    assert any("undecodable flow" in str(e) for e in stats.errors)
+    assert any("undecodable node status" in str(e) for e in stats.errors)
