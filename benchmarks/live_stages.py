@@ -120,22 +120,27 @@ def stage_normalize(port: str, limit: int) -> int:
     return _records(stream)
 
 
-def stage_add(port: str, limit: int) -> int:
-    """+ the session (EdgeStore.add, DNS answers, denied flows) under the lock, with commits."""
+def _session_flows(session: Any, stream: Any) -> Iterator[Any]:
+    """The stream's flows normalised as the session does, its drops and DNS answers noted."""
     from learner.ingest.normalize import normalize
 
+    return normalize(
+        stream.flows(),
+        session.config.normalize_options(),
+        session.normalized,
+        on_denied=session.note_denied,
+        on_answer=session.note_answers,
+    )
+
+
+def stage_add(port: str, limit: int) -> int:
+    """+ the session (EdgeStore.add, DNS answers, denied flows) under the lock, with commits."""
     with tempfile.TemporaryDirectory() as tmp:
         session = _session(tmp)
         stream = _stream(port)
         lock = threading.Lock()
         add, commit = session.add, stream.commit
-        for flow in normalize(
-            stream.flows(),
-            session.config.normalize_options(),
-            session.normalized,
-            on_denied=session.note_denied,
-            on_answer=session.note_answers,
-        ):
+        for flow in _session_flows(session, stream):
             with lock:
                 add(flow)
                 commit()
@@ -147,7 +152,6 @@ def stage_add(port: str, limit: int) -> int:
 
 def stage_tally(port: str, limit: int) -> int:
     """The session as LiveLearner feeds it: repeats tallied by the stream, applied at the end."""
-    from learner.ingest.normalize import normalize
     from learner.model.repeats import Repeats
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,13 +161,7 @@ def stage_tally(port: str, limit: int) -> int:
         repeats = Repeats()
         stream.tally_repeats(repeats, lock)
         add, commit, settle, store = session.add, stream.commit, repeats.settle, session.store
-        for flow in normalize(
-            stream.flows(),
-            session.config.normalize_options(),
-            session.normalized,
-            on_denied=session.note_denied,
-            on_answer=session.note_answers,
-        ):
+        for flow in _session_flows(session, stream):
             with lock:
                 settle(flow, add(flow), store)
                 commit()
