@@ -55,7 +55,7 @@ from learner.semantics import PolicySet, Traffic, TrafficPeer, compile_policies,
 from learner.semantics.matchers import selector_matches
 from learner.simulate.calico_writer import CalicoOptions, write_calico
 from learner.simulate.cluster import ENTITY_KUBE_APISERVER, ENTITY_NODES, ENTITY_WORLD, Cluster
-from learner.simulate.truth import AllowedKey, allowed_keys
+from learner.simulate.truth import AllowedKey, allowed_keys, entities_of
 from outputs.networkpolicy import render
 
 SCENARIOS: tuple[str, ...] = (
@@ -196,6 +196,10 @@ def _peers(cluster: Cluster, reaches_nodes: bool = False) -> dict[str, TrafficPe
     return peers
 
 
+def _port_names(cluster: Cluster) -> dict[tuple[str, str, int], str]:
+    return {(w.id, p.protocol, p.port): p.name for w in cluster.workloads for p in w.ports}
+
+
 def scenario_ports(result: simulate.SimulationResult) -> list[tuple[str, int]]:
     ports: set[tuple[str, int]] = set()
     for spec in result.scenario.connections:
@@ -217,9 +221,9 @@ def forbidden_pairs(
     isolating at least one end."""
     cluster = result.cluster
     allowed = allowed_keys(result.scenario.connections)
-    reaches_nodes = any(ENTITY_NODES in (c.client, c.server) for c in result.scenario.connections)
+    reaches_nodes = ENTITY_NODES in entities_of(result.scenario.connections)
     peers = _peers(cluster, reaches_nodes)
-    port_names = {(w.id, p.protocol, p.port): p.name for w in cluster.workloads for p in w.ports}
+    port_names = _port_names(cluster)
     ports = scenario_ports(result)
     found: set[Pair] = set()
     for client_id, client in peers.items():
@@ -253,7 +257,7 @@ def cluster_wide_pairs(
     nothing but that rule decides; any other forbidden pair stays a failure."""
     cluster = result.cluster
     peers = _peers(cluster)
-    port_names = {(w.id, p.protocol, p.port): p.name for w in cluster.workloads for p in w.ports}
+    port_names = _port_names(cluster)
     found = set()
     for client_id, server_id, protocol, port in pairs:
         client, server = peers.get(client_id), peers.get(server_id)

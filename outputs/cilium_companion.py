@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from learner.model.config import RenderOptions
-from learner.model.infra import NODE_NETWORK_MARK
+from learner.model.infra import without_node_network
 from learner.model.policy import Entity, EntityPeer, Evidence, Proposal, ProposedPolicy, Rule
 from outputs.cilium import policy_document
 from outputs.networkpolicy import HEADER, kustomization
@@ -42,10 +42,13 @@ def _entity_rules(
         peers = tuple(p for p in rule.peers if isinstance(p, EntityPeer) and p.entity in wanted)
         if not peers:
             continue
-        # Entities admit no address: what the rule's node network admits is not said here.
-        admits = tuple(a for a in rule.admits if NODE_NETWORK_MARK not in a)
         entity_only = replace(
-            rule, peers=peers, http=(), dns_names=(), dns_selectors=(), admits=admits
+            rule,
+            peers=peers,
+            http=(),
+            dns_names=(),
+            dns_selectors=(),
+            admits=without_node_network(rule.admits),
         )
         if len(peers) < len(rule.peers):
             # The rule's evidence and overreach belong to all its peers (addresses answered

@@ -27,7 +27,7 @@ from learner.model.errors import UsageError
 from learner.model.external import PeerCap, describe_fold, is_folded
 from learner.model.flow import Flow
 from learner.model.identity import IdentityResolver
-from learner.model.infra import NODE_NETWORK_MARK, NODES_KEPT_WARNING
+from learner.model.infra import NODES_KEPT_WARNING, without_node_network
 from learner.model.input_files import expand_inputs, metered_reads, total_size
 from learner.model.inventory import Inventory, from_store
 from learner.model.policy import Evidence, PendingEdge, Proposal, Rule
@@ -211,10 +211,7 @@ def without_node_network_admits(proposal: Proposal) -> Proposal:
     def kept(rules: tuple[Rule, ...] | None) -> tuple[Rule, ...] | None:
         if rules is None:
             return None
-        return tuple(
-            replace(rule, admits=tuple(a for a in rule.admits if NODE_NETWORK_MARK not in a))
-            for rule in rules
-        )
+        return tuple(replace(rule, admits=without_node_network(rule.admits)) for rule in rules)
 
     policies = tuple(
         replace(p, ingress=kept(p.ingress), egress=kept(p.egress)) for p in proposal.policies

@@ -13,9 +13,7 @@ from learner.model.policy import CIDRPeer
 CALICO_PRIVATE: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(t) for t in PRIVATE_RANGES)
 
 
-def hidden_peers(
-    hidden: str, cluster_cidrs: Sequence[IPNetwork], node_cidrs: Sequence[IPNetwork] = ()
-) -> tuple[list[CIDRPeer], str]:
+def hidden_peers(hidden: str, cluster_cidrs: Sequence[IPNetwork]) -> tuple[list[CIDRPeer], str]:
     """The peers standing for a hidden end and the ``admits`` line saying what they allow."""
     if hidden == HIDDEN_PUBLIC:
         peers = []
@@ -26,7 +24,7 @@ def hidden_peers(
             peers.append(CIDRPeer(str(everything), tuple(str(n) for n in excepted)))
         what = "any public address (for Calico: any outside RFC 1918, link-local included)"
     elif hidden == HIDDEN_NODE:
-        cidrs, admitted = hidden_node_blocks(node_cidrs)
+        cidrs, admitted = hidden_node_blocks(())  # the baseline's: no --node-cidr
         return [CIDRPeer(cidr) for cidr in cidrs], admitted
     else:
         peers = _private_peers(cluster_cidrs)

@@ -20,6 +20,7 @@ How one fit runs:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from learner.infer.cidr import (
 )
 from learner.infer.folded import class_peers, fold_admits, peer_address, prefix_peers
 from learner.infer.hidden_peers import hidden_peers
-from learner.infer.node_network import hidden_node_blocks, node_blocks
+from learner.infer.node_network import NodeBlocks, hidden_node_blocks, node_blocks
 from learner.infer.pools import POOL_MARK, pool_evidence
 from learner.infer.selectors import (
     PeerSelector,
@@ -312,6 +313,28 @@ class _Fit:
                 return _PeerRef("pod", bits=member)
             return _PeerRef("address", address=identity.address)
         return None
+
+    @functools.cached_property
+    def nodes(self) -> NodeBlocks:
+        """What rules to or from nodes are written with: every node seen, as any node may host
+        the peer next time, and the node network around them, as the next node may be a new
+        one. Worked out once, after the edges named the nodes; warns where no network could
+        be guessed."""
+        nodes = self.entity_addresses[Entity.HOST] | self.entity_addresses[Entity.REMOTE_NODE]
+        nodes |= {ip for w in self.inventory.workloads if w.host_network for ip in w.ips}
+        blocks = node_blocks(
+            nodes,
+            waste=self.settings.cidr_waste,
+            cluster_cidrs=self.cluster_cidrs,
+            node_cidrs=self.node_cidrs,
+        )
+        if blocks.kept and not self.node_cidrs:
+            self.warnings.append(
+                f"{NODES_KEPT_WARNING} {', '.join(blocks.kept)} with no node "
+                "network around them (public, link-local or inside the cluster's ranges): a node "
+                "added later is refused there; give --node-cidr"
+            )
+        return blocks
 
     def run(self) -> None:
         refs = [(key, stats, self.peer_of(key.source), self.peer_of(key.destination))
@@ -639,9 +662,7 @@ class _RuleBuilder:
             peers.extend(cidr_peers)
             admits.extend(cidr_admits)
         for stand_in in sorted(hidden - FOLDED_CLASSES):
-            hidden_cidrs, hidden_admits = hidden_peers(
-                stand_in, self.fit.cluster_cidrs, self.fit.node_cidrs
-            )
+            hidden_cidrs, hidden_admits = hidden_peers(stand_in, self.fit.cluster_cidrs)
             peers.extend(hidden_cidrs)
             admits.append(hidden_admits)
         for stand_in in sorted(hidden & FOLDED_CLASSES):
@@ -847,24 +868,7 @@ class _RuleBuilder:
             addresses = fit.entity_addresses[Entity.KUBE_APISERVER]
             cidrs = tuple(host_cidr(a) for a in _sorted_addresses(addresses))
             return EntityPeer(entity, cidrs), []
-        # Node addresses: every node seen, as any node may host the peer next time, and the
-        # node network around them, as the next node may be a new one.
-        nodes = fit.entity_addresses[Entity.HOST] | fit.entity_addresses[Entity.REMOTE_NODE]
-        nodes |= {ip for w in fit.inventory.workloads if w.host_network for ip in w.ips}
-        blocks = node_blocks(
-            nodes,
-            waste=fit.settings.cidr_waste,
-            cluster_cidrs=fit.cluster_cidrs,
-            node_cidrs=fit.node_cidrs,
-        )
-        if blocks.kept and not fit.node_cidrs:
-            warning = (
-                f"{NODES_KEPT_WARNING} {', '.join(blocks.kept)} with no node "
-                "network around them (public, link-local or inside the cluster's ranges): a node "
-                "added later is refused there; give --node-cidr"
-            )
-            if warning not in fit.warnings:
-                fit.warnings.append(warning)
+        blocks = fit.nodes
         return EntityPeer(entity, blocks.cidrs), list(blocks.admits)
 
     # -- ports ----------------------------------------------------------------------------

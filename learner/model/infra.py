@@ -139,3 +139,8 @@ class DnsPorts:
         if any(is_openshift_dns(labels) for labels in server_labels):
             ports.add(OPENSHIFT_DNS_PORT)
         return DnsPorts(tuple(sorted(ports)))
+
+
+def without_node_network(admits: tuple[str, ...]) -> tuple[str, ...]:
+    """``admits`` for a rule that names nodes by entity (Cilium): no node network is admitted."""
+    return tuple(a for a in admits if NODE_NETWORK_MARK not in a)

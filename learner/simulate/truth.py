@@ -77,8 +77,7 @@ class GroundTruth:
     def entities(self) -> tuple[str, ...]:
         """The entities of every scenario, and the cluster's nodes where a scenario reaches
         them."""
-        used = any(ENTITY_NODES in (c.client, c.server) for c in self.connections)
-        return ENTITIES + ((ENTITY_NODES,) if used else ())
+        return entities_of(self.connections)
 
     def count(self, spec: ConnectionSpec, window: str) -> int:
         for key, name, count in self.events:
@@ -150,6 +149,13 @@ class GroundTruth:
         entry["l7"] = str(spec.l7)
         entry["events"] = {w.name.replace("-", "_"): self.count(spec, w.name) for w in self.windows}
         return entry
+
+
+def entities_of(connections: Iterable[ConnectionSpec]) -> tuple[str, ...]:
+    """The entities of every scenario, and the cluster's nodes where ``connections`` reach
+    them."""
+    used = any(ENTITY_NODES in (c.client, c.server) for c in connections)
+    return ENTITIES + ((ENTITY_NODES,) if used else ())
 
 
 def allowed_keys(connections: Iterable[ConnectionSpec]) -> frozenset[AllowedKey]:
