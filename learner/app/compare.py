@@ -250,6 +250,11 @@ def diff_sources(
         proposed_documents, proposed_texts = load_documents(proposed, kubeconfig, context)
     else:
         raise UsageError("nothing to compare: give the proposed policies")
+    if not current_documents and not proposed_documents:
+        # Two empty sides agree on everything: a gate must not pass on that.
+        raise UsageError(
+            f"no policy found in {current} nor in {proposed or 'the proposal'}: nothing to compare"
+        )
     result = semantic_diff(
         current_documents,
         proposed_documents,

@@ -65,6 +65,20 @@ def test_no_policies_vs_generated(generated: Path, tmp_path: Path) -> None:
     assert "0 newly blocked" in out
 
 
+def test_no_policy_on_either_side_is_an_error_not_a_passing_gate(tmp_path: Path) -> None:
+    """Two empty sides (a wrong path, a checkout without the files) agree on everything: a CI
+    gate must not pass because it compared nothing."""
+    empty, other = tmp_path / "empty", tmp_path / "other"
+    empty.mkdir()
+    other.mkdir()
+    status, _, err = run_cli(
+        "diff", "--current", str(empty), "--proposed", str(other), str(real_samples()),
+        "--fail-on", "newly-blocked",
+    )  # fmt: skip
+    assert status == ExitStatus.USAGE
+    assert "nothing to compare" in err
+
+
 def test_removing_one_rule_reports_the_blocked_edge(generated: Path, tmp_path: Path) -> None:
     proposed = policy_copy(generated, tmp_path)
     target = proposed / "kube-system" / "coredns.yaml"
