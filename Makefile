@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck bench protos clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml collectors/hubble/_linescan.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,spark]'

@@ -17,13 +17,14 @@ import io
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
-from typing import IO, Any, TypedDict
+from typing import IO, Any, TypedDict, cast
 
 import orjson
 
 from collectors import jsonstream
 from collectors.hubble.events import set_aside_kind
 from collectors.hubble.fastpath import fast_flow
+from collectors.hubble.line_scan import LineTallies, stands
 from collectors.hubble.ranges import ByteRange, lines_before
 from collectors.hubble.repeat_key import repeat_key
 from collectors.hubble.values import DIRECTIONS as _DIRECTIONS
@@ -40,6 +41,7 @@ from learner.model.input_files import (
     STDIN,
     count_reads_of,
     expand_inputs,
+    open_binary,
     open_text,
     undecodable,
 )
@@ -499,6 +501,134 @@ def _flows_in_lines(
         stats.flows += flows
 
 
+BLOCK_BYTES = 1 << 20
+"""Bytes read at once by the block reader (whole lines are scanned; a longer line waits)."""
+
+
+def _flows_in_blocks(
+    path: str,
+    raw: IO[bytes],
+    first_line: int,
+    strict: bool,
+    stats: CollectorStats,
+    repeats: Repeats,
+) -> Iterator[Flow]:
+    """:func:`_flows_in_lines` over the bytes of ``raw`` from a line start, where the lines
+    that repeat a known one are counted by the scanner (collectors/hubble/line_scan.py) and
+    every other line is read as there, in order."""
+    state = LineTallies.of(repeats)
+    tallies = state.tallies
+    entries = repeats.entries
+    each_line = TallyState.EACH_LINE
+    errors = "strict" if strict else "replace"
+    records = flows = 0
+    number = first_line  # of the block's first line
+    opening = first_line == 1  # a byte order mark may open the first line with a record
+    carry = b""
+    try:
+        while True:
+            chunk = raw.read(BLOCK_BYTES)
+            if chunk:
+                cut = chunk.rfind(b"\n") + 1
+                if cut == 0:
+                    carry += chunk
+                    continue
+                block, carry = carry + chunk[:cut], chunk[cut:]
+            elif carry:
+                block, carry = carry, b""
+            else:
+                break
+            generation = state.generation
+            tallied, count, rest = state.scanner.feed(block)
+            if tallied:
+                state.counted += tallied
+                records += tallied
+                flows += tallied
+                repeats.tallied += tallied
+                if repeats.on_progress is not None:
+                    repeats.on_progress()
+            extra = 0  # lines a lone \r adds, as universal newlines read them
+            for index, start, end, slot, time in rest:
+                pieces = _universal_lines(block[start:end].decode("utf-8", errors))
+                for offset, line in enumerate(pieces):
+                    line_number = number + index + extra + offset
+                    repeats.resume()
+                    if opening and not line.isspace():
+                        line = line.lstrip("\ufeff")
+                        opening = False
+                    if line.isspace():
+                        continue
+                    records += 1
+                    if generation != state.generation:
+                        slot = -1  # the scanner forgot its keys since this block was fed
+                    if slot >= 0:
+                        tally = tallies.get(slot)
+                        if tally is not None and tally.state is not each_line:
+                            tally.add(time)
+                            flows += 1
+                            repeats.tallied += 1
+                            continue
+                    keyed = repeat_key(line)
+                    if keyed is None:
+                        flow = _line_flow(path, line, line_number, strict, stats)
+                        if flow is not None:
+                            flows += 1
+                            yield flow
+                        continue
+                    key, stamp = keyed
+                    tally = entries.get(key)
+                    if tally is not None and tally.state is not each_line:
+                        try:
+                            seconds = parse_rfc3339(stamp)
+                        except ValueError:
+                            pass  # mapped on its own below, which words the problem
+                        else:
+                            tally.add(seconds)
+                            flows += 1
+                            repeats.tallied += 1
+                            if slot >= 0 and stands(line, stamp, key):
+                                state.stand(slot, tally)
+                            continue
+                    flow = _line_flow(path, line, line_number, strict, stats)
+                    if flow is None:
+                        continue
+                    flows += 1
+                    if tally is not None:
+                        yield flow
+                        continue
+                    repeats.first_of(key, flow)
+                    first = repeats.latest
+                    yield flow
+                    repeats.resume()  # the consumer has settled it, or set it aside
+                    if (
+                        slot >= 0
+                        and first is not None
+                        and generation == state.generation
+                        and first.state is not each_line
+                        and stands(line, stamp, key)
+                    ):
+                        state.stand(slot, first)
+                extra += len(pieces) - 1
+            number += count + extra
+            state.trim()
+        repeats.resume()
+    finally:
+        state.drain()
+        stats.records += records
+        stats.flows += flows
+
+
+def _universal_lines(text: str) -> list[str]:
+    """``text`` cut into lines as a text file in universal newlines mode reads it."""
+    if "\r" not in text:
+        return [text]
+    parts = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
 def _line_flow(
     path: str, line: str, line_number: int, strict: bool, stats: CollectorStats
 ) -> Flow | None:
@@ -581,12 +711,20 @@ def iter_flows(
     """
     for path in expand_inputs(inputs):
         stats.files += 1
+        by_blocks = repeats is not None and path != STDIN and _one_record_a_line(path)
         try:
-            handle = open_text(path, strict=strict)
+            handle: IO[str] | IO[bytes] = (
+                open_binary(path) if by_blocks else open_text(path, strict=strict)
+            )
         except OSError as error:
             raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
         try:
-            yield from _flows_in_file(path, handle, strict, stats, repeats)
+            if by_blocks and repeats is not None:
+                yield from _flows_in_blocks(
+                    path, cast(IO[bytes], handle), 1, strict, stats, repeats
+                )
+            else:
+                yield from _flows_in_file(path, cast(IO[str], handle), strict, stats, repeats)
         except UnicodeDecodeError as error:
             raise undecodable(path, error) from error
         except (OSError, EOFError, zlib.error) as error:  # e.g. a truncated or corrupt .gz
@@ -620,6 +758,18 @@ def iter_flows_in_range(
     except OSError as error:
         raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
     errors = "strict" if strict else "replace"
+    if repeats is not None:
+        buffered = io.BufferedReader(binary)
+        try:
+            yield from _flows_in_blocks(path, buffered, first_line, strict, stats, repeats)
+        except UnicodeDecodeError as error:
+            raise undecodable(path, error) from error
+        except OSError as error:
+            raise InputError(path, 0, f"cannot read: {error}") from error
+        finally:
+            drain_label_warnings(stats.warnings)
+            buffered.close()
+        return
     handle = io.TextIOWrapper(io.BufferedReader(binary), encoding="utf-8", errors=errors)
     try:
         if start == 0:
@@ -643,6 +793,22 @@ def read_by_lines(path: str) -> bool:
             head = handle.read(jsonstream.CHUNK_CHARS)
     except OSError:
         return False
+    return not head.startswith(b"\x1f\x8b") and _lines_layout(head)
+
+
+def _one_record_a_line(path: str) -> bool:
+    """Whether ``path``, decompressed, holds one record per line; False when it cannot be
+    read (the text reader then words the problem)."""
+    try:
+        with open_binary(path, metered=False) as handle:
+            head = handle.read(jsonstream.CHUNK_CHARS)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return _lines_layout(head)
+
+
+def _lines_layout(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is read line by line (see the module's doc)."""
     opening = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     first_line = opening.split(b"\n", 1)[0].strip()
-    return not (head.startswith(b"\x1f\x8b") or opening.startswith(b"[") or first_line == b"{")
+    return not (opening.startswith(b"[") or first_line == b"{")

@@ -80,6 +80,11 @@ class Repeats:
         self.on_flush: Callable[[], object] | None = None
         """Applies what is tallied (:meth:`tally`) before the keys are forgotten: without it
         the tallies wait for the end, each holding its first flow."""
+        self.before_forget: Callable[[], object] | None = None
+        """Called before the keys are forgotten, so that a reader that counts lines of its own
+        (collectors/hubble/line_scan.py) hands them to their tallies first."""
+        self.reader_state: object = None
+        """What such a reader keeps across the files of one run."""
         self._flushed: list[Tally] = []
 
     def resume(self) -> None:
@@ -93,6 +98,8 @@ class Repeats:
     def first_of(self, key: Hashable, flow: Flow) -> None:
         """``flow`` is the first of ``key``: it goes the whole way."""
         if len(self.entries) >= ENTRY_LIMIT:
+            if self.before_forget is not None:
+                self.before_forget()
             if self.on_flush is not None:
                 self.on_flush()
             else:

@@ -1,0 +1,477 @@
+/* Repeated Hubble lines tallied without leaving C: see collectors/hubble/line_scan.py.
+ *
+ * A Scanner reads blocks of whole lines. For each line of the shape `hubble observe -o jsonpb`
+ * writes ({"flow":{"time":"T",...},...,"time":"T"}) it cuts out the values that differ between
+ * repeats of one flow (the two times, a uuid right after the first time, the digits of the first
+ * "source_port") and hashes the rest, each part length-prefixed, with a keyed 128-bit SipHash-1-3.
+ * Equal hashes mean lines equal but for the cut values (up to a 2^-128 chance per pair). A line
+ * whose hash the caller has declared standing (Scanner.stand) is counted in C; every other line
+ * goes back to the caller, with its hash's slot and its time, to be read in full.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* --- SipHash-1-3, 128-bit output ---------------------------------------------------------- */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                                 \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                     \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                     \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                                 \
+    } while (0)
+
+static uint64_t load64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static void siphash128(const unsigned char *in, size_t len, uint64_t k0, uint64_t k1,
+                       uint64_t out[2]) {
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
+    uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
+    uint64_t v3 = 0x7465646279746573ULL ^ k1;
+    const unsigned char *end = in + len - (len % 8);
+    uint64_t b = ((uint64_t)len) << 56;
+    v1 ^= 0xee;
+    for (; in != end; in += 8) {
+        uint64_t m = load64(in);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
+    }
+    switch (len & 7) {
+    case 7: b |= ((uint64_t)in[6]) << 48; /* fall through */
+    case 6: b |= ((uint64_t)in[5]) << 40; /* fall through */
+    case 5: b |= ((uint64_t)in[4]) << 32; /* fall through */
+    case 4: b |= ((uint64_t)in[3]) << 24; /* fall through */
+    case 3: b |= ((uint64_t)in[2]) << 16; /* fall through */
+    case 2: b |= ((uint64_t)in[1]) << 8;  /* fall through */
+    case 1: b |= ((uint64_t)in[0]); break;
+    case 0: break;
+    }
+    v3 ^= b;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xee;
+    SIPROUND; SIPROUND; SIPROUND;
+    out[0] = v0 ^ v1 ^ v2 ^ v3;
+    v1 ^= 0xdd;
+    SIPROUND; SIPROUND; SIPROUND;
+    out[1] = v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* --- RFC 3339 times, read exactly as collectors.hubble.values.parse_rfc3339 reads them ------- */
+
+static int read_digits(const unsigned char *p, int count, int *out) {
+    int value = 0;
+    for (int i = 0; i < count; i++) {
+        if (p[i] < '0' || p[i] > '9') return 0;
+        value = value * 10 + (p[i] - '0');
+    }
+    *out = value;
+    return 1;
+}
+
+static int days_in_month(int year, int month) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t year, int month, int day) {
+    year -= month <= 2;
+    int64_t era = (year >= 0 ? year : year - 399) / 400;
+    int64_t year_of_era = year - era * 400;
+    int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+    int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    return era * 146097 + day_of_era - 719468;
+}
+
+/* `YYYY-MM-DDTHH:MM:SS[.F{1,9}]Z` → seconds since the epoch. Anything else (other separators,
+ * offsets, more digits) returns 0 and the line is read in full, where Python decides. */
+static int parse_stamp(const unsigned char *s, Py_ssize_t n, double *out) {
+    int year, month, day, hour, minute, second;
+    if (n < 20 || n > 30 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || s[n - 1] != 'Z')
+        return 0;
+    if (!read_digits(s, 4, &year) || !read_digits(s + 5, 2, &month) ||
+        !read_digits(s + 8, 2, &day) || !read_digits(s + 11, 2, &hour) ||
+        !read_digits(s + 14, 2, &minute) || !read_digits(s + 17, 2, &second))
+        return 0;
+    if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+        hour > 23 || minute > 59 || second > 60)
+        return 0;
+    int64_t whole = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    if (n == 20) {
+        *out = (double)whole;
+        return 1;
+    }
+    if (s[19] != '.' || n < 22) return 0;
+    char fraction[12];
+    fraction[0] = '.';
+    Py_ssize_t digits = n - 21;
+    for (Py_ssize_t i = 0; i < digits; i++) {
+        unsigned char c = s[20 + i];
+        if (c < '0' || c > '9') return 0;
+        fraction[1 + i] = (char)c;
+    }
+    fraction[1 + digits] = '\0';
+    /* Python's own conversion: the same correctly rounded double as float(".042012383"). */
+    double value = PyOS_string_to_double(fraction, NULL, NULL);
+    if (value == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = (double)whole + value;
+    return 1;
+}
+
+/* --- the line shape and its key ------------------------------------------------------------ */
+
+static const char HEAD[] = "{\"flow\":{\"time\":\"";
+#define HEAD_LEN 17
+static const char UUID_FIELD[] = ",\"uuid\":\"";
+#define UUID_FIELD_LEN 9
+static const char PORT_FIELD[] = "\"source_port\":";
+#define PORT_FIELD_LEN 14
+static const char WRAPPER_TIME[] = ",\"time\":\"";
+#define WRAPPER_TIME_LEN 9
+#define MAX_PARTS 6
+
+typedef struct {
+    const unsigned char *start;
+    Py_ssize_t length;
+} Part;
+
+static Py_ssize_t find(const unsigned char *p, Py_ssize_t from, Py_ssize_t to, const char *needle,
+                       Py_ssize_t length) {
+    while (from + length <= to) {
+        const unsigned char *hit = memchr(p + from, needle[0], (size_t)(to - length + 1 - from));
+        if (hit == NULL) return -1;
+        Py_ssize_t at = hit - p;
+        if (memcmp(hit, needle, (size_t)length) == 0) return at;
+        from = at + 1;
+    }
+    return -1;
+}
+
+static int uuid_char(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
+}
+
+/* The parts of a line left once its varying values are cut, its reply class (0: no source port,
+ * 1: 1..32767, 2: 0 or 32768 and up, as the reply guess reads it) and its time. Returns the
+ * number of parts, or 0 when the line is not of the shape. */
+static int line_parts(const unsigned char *p, Py_ssize_t n, Part parts[MAX_PARTS], int *reply_class,
+                      double *time) {
+    int count = 0;
+    if (n > 0 && p[n - 1] == '\r') n--; /* \r\n ends one line, as universal newlines read it */
+    if (n < HEAD_LEN + 24 || memcmp(p, HEAD, HEAD_LEN) != 0 || memchr(p, '\r', (size_t)n) != NULL)
+        return 0;
+    const unsigned char *quote = memchr(p + HEAD_LEN, '"', (size_t)(n - HEAD_LEN));
+    if (quote == NULL) return 0;
+    Py_ssize_t cursor = quote - p;
+    if (!parse_stamp(p + HEAD_LEN, cursor - HEAD_LEN, time)) return 0;
+    /* uuid (newer Hubble) right after the time */
+    if (cursor + 1 + UUID_FIELD_LEN < n &&
+        memcmp(p + cursor + 1, UUID_FIELD, UUID_FIELD_LEN) == 0) {
+        Py_ssize_t value = cursor + 1 + UUID_FIELD_LEN, end = value;
+        while (end < n && end - value <= 64 && uuid_char(p[end])) end++;
+        if (end < n && p[end] == '"' && end > value && end - value <= 64) {
+            parts[count++] = (Part){p + cursor, value - cursor};
+            cursor = end;
+        }
+    }
+    if (n < 2 || p[n - 2] != '"' || p[n - 1] != '}') return 0;
+    /* the wrapper's time, the last member: `,"time":"T"}` */
+    Py_ssize_t tail = n - 2, opening = tail - 1;
+    while (opening > cursor && p[opening] != '"') opening--;
+    Py_ssize_t stop = n;
+    double unused;
+    if (opening - WRAPPER_TIME_LEN + 1 >= cursor &&
+        memcmp(p + opening - WRAPPER_TIME_LEN + 1, WRAPPER_TIME, WRAPPER_TIME_LEN) == 0 &&
+        parse_stamp(p + opening + 1, tail - opening - 1, &unused))
+        stop = opening + 1;
+    Py_ssize_t port = find(p, cursor, stop, PORT_FIELD, PORT_FIELD_LEN);
+    *reply_class = 0;
+    if (port >= 0) {
+        Py_ssize_t digits = port + PORT_FIELD_LEN, end = digits;
+        long value = 0;
+        while (end < stop && end - digits < 6 && p[end] >= '0' && p[end] <= '9') {
+            value = value * 10 + (p[end] - '0');
+            end++;
+        }
+        Py_ssize_t length = end - digits;
+        if (length < 1 || length > 5 || (length > 1 && p[digits] == '0') || end >= stop ||
+            (p[end] != ',' && p[end] != '}'))
+            return 0;
+        *reply_class = value > 0 && value < 32768 ? 1 : 2;
+        parts[count++] = (Part){p + cursor, digits - cursor};
+        cursor = end;
+    }
+    parts[count++] = (Part){p + cursor, stop - cursor};
+    if (stop != n) parts[count++] = (Part){p + tail, n - tail};
+    return count;
+}
+
+/* --- the table of keys --------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t hash[2];
+    Py_ssize_t slot; /* -1: empty */
+} Bucket;
+
+typedef struct {
+    int64_t count;
+    double first, last;
+    char standing;
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    uint64_t key[2];
+    Bucket *buckets;
+    Py_ssize_t capacity; /* a power of two */
+    Slot *slots;
+    Py_ssize_t used, allocated;
+    unsigned char *buffer;
+    Py_ssize_t buffer_size;
+} Scanner;
+
+static int grow_buckets(Scanner *self) {
+    Py_ssize_t capacity = self->capacity ? self->capacity * 2 : 1024;
+    Bucket *buckets = PyMem_Malloc(sizeof(Bucket) * (size_t)capacity);
+    if (buckets == NULL) return -1;
+    for (Py_ssize_t i = 0; i < capacity; i++) buckets[i].slot = -1;
+    for (Py_ssize_t i = 0; i < self->capacity; i++) {
+        Bucket *old = &self->buckets[i];
+        if (old->slot < 0) continue;
+        Py_ssize_t at = (Py_ssize_t)(old->hash[0] & (uint64_t)(capacity - 1));
+        while (buckets[at].slot >= 0) at = (at + 1) & (capacity - 1);
+        buckets[at] = *old;
+    }
+    PyMem_Free(self->buckets);
+    self->buckets = buckets;
+    self->capacity = capacity;
+    return 0;
+}
+
+/* The slot of a hash, made when new. -1 with an exception set when memory runs out. */
+static Py_ssize_t slot_of(Scanner *self, const uint64_t hash[2]) {
+    if ((self->used + 1) * 2 > self->capacity && grow_buckets(self) < 0) return -1;
+    Py_ssize_t mask = self->capacity - 1;
+    Py_ssize_t at = (Py_ssize_t)(hash[0] & (uint64_t)mask);
+    while (self->buckets[at].slot >= 0) {
+        Bucket *bucket = &self->buckets[at];
+        if (bucket->hash[0] == hash[0] && bucket->hash[1] == hash[1]) return bucket->slot;
+        at = (at + 1) & mask;
+    }
+    if (self->used == self->allocated) {
+        Py_ssize_t allocated = self->allocated ? self->allocated * 2 : 1024;
+        Slot *slots = PyMem_Realloc(self->slots, sizeof(Slot) * (size_t)allocated);
+        if (slots == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->slots = slots;
+        self->allocated = allocated;
+    }
+    Py_ssize_t slot = self->used++;
+    self->slots[slot] = (Slot){0, 0.0, 0.0, 0};
+    self->buckets[at].hash[0] = hash[0];
+    self->buckets[at].hash[1] = hash[1];
+    self->buckets[at].slot = slot;
+    return slot;
+}
+
+/* The key of one line's parts: each part length-prefixed, then the reply class. */
+static int hash_parts(Scanner *self, const Part *parts, int count, int reply_class,
+                      uint64_t hash[2]) {
+    Py_ssize_t size = 1;
+    for (int i = 0; i < count; i++) size += 8 + parts[i].length;
+    if (size > self->buffer_size) {
+        unsigned char *buffer = PyMem_Realloc(self->buffer, (size_t)size * 2);
+        if (buffer == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->buffer = buffer;
+        self->buffer_size = size * 2;
+    }
+    unsigned char *at = self->buffer;
+    for (int i = 0; i < count; i++) {
+        uint64_t length = (uint64_t)parts[i].length;
+        memcpy(at, &length, 8);
+        memcpy(at + 8, parts[i].start, (size_t)parts[i].length);
+        at += 8 + parts[i].length;
+    }
+    *at++ = (unsigned char)reply_class;
+    siphash128(self->buffer, (size_t)(at - self->buffer), self->key[0], self->key[1], hash);
+    return 0;
+}
+
+static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"key", NULL};
+    Py_buffer key;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*", keywords, &key)) return -1;
+    if (key.len != 16) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "the key is 16 bytes");
+        return -1;
+    }
+    memcpy(self->key, key.buf, 16);
+    PyBuffer_Release(&key);
+    return 0;
+}
+
+static void Scanner_dealloc(Scanner *self) {
+    PyMem_Free(self->buckets);
+    PyMem_Free(self->slots);
+    PyMem_Free(self->buffer);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Scanner_feed(Scanner *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *block = view.buf;
+    Py_ssize_t size = view.len, start = 0, index = 0, tallied = 0;
+    PyObject *rest = PyList_New(0);
+    if (rest == NULL) goto failed;
+    while (start < size) {
+        const unsigned char *newline = memchr(block + start, '\n', (size_t)(size - start));
+        Py_ssize_t end = newline ? newline - block : size;
+        Py_ssize_t next = newline ? end + 1 : size;
+        Part parts[MAX_PARTS];
+        int reply_class = 0;
+        double time = 0.0;
+        Py_ssize_t slot = -1;
+        int count = line_parts(block + start, end - start, parts, &reply_class, &time);
+        if (count > 0) {
+            uint64_t hash[2];
+            if (hash_parts(self, parts, count, reply_class, hash) < 0) goto failed;
+            slot = slot_of(self, hash);
+            if (slot < 0) goto failed;
+            Slot *found = &self->slots[slot];
+            if (found->standing) {
+                if (found->count == 0) {
+                    found->first = found->last = time;
+                } else if (time < found->first) {
+                    found->first = time;
+                } else if (time > found->last) {
+                    found->last = time;
+                }
+                found->count++;
+                tallied++;
+                start = next;
+                index++;
+                continue;
+            }
+        }
+        PyObject *item = Py_BuildValue("(nnnnd)", index, start, next, slot, time);
+        if (item == NULL || PyList_Append(rest, item) < 0) {
+            Py_XDECREF(item);
+            goto failed;
+        }
+        Py_DECREF(item);
+        start = next;
+        index++;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(nnN)", tallied, index, rest);
+failed:
+    Py_XDECREF(rest);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+static PyObject *Scanner_stand(Scanner *self, PyObject *arg) {
+    Py_ssize_t slot = PyLong_AsSsize_t(arg);
+    if (slot == -1 && PyErr_Occurred()) return NULL;
+    if (slot < 0 || slot >= self->used) {
+        PyErr_SetString(PyExc_IndexError, "no such slot");
+        return NULL;
+    }
+    self->slots[slot].standing = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Scanner_drain(Scanner *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t slot = 0; slot < self->used; slot++) {
+        Slot *found = &self->slots[slot];
+        if (found->count == 0) continue;
+        PyObject *item = Py_BuildValue("(nLdd)", slot, (long long)found->count, found->first,
+                                       found->last);
+        if (item == NULL || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(item);
+        found->count = 0;
+    }
+    return out;
+}
+
+static PyObject *Scanner_clear(Scanner *self, PyObject *Py_UNUSED(ignored)) {
+    for (Py_ssize_t i = 0; i < self->capacity; i++) self->buckets[i].slot = -1;
+    self->used = 0;
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t Scanner_length(Scanner *self) { return self->used; }
+
+static PyMethodDef Scanner_methods[] = {
+    {"feed", (PyCFunction)Scanner_feed, METH_O,
+     "feed(block) -> (tallied, lines, rest): count the lines of standing keys; rest lists "
+     "(index, start, end, slot, time) of every other line, slot -1 when it has no key."},
+    {"stand", (PyCFunction)Scanner_stand, METH_O,
+     "stand(slot): later lines of this key are counted here."},
+    {"drain", (PyCFunction)Scanner_drain, METH_NOARGS,
+     "drain() -> [(slot, count, first, last)] of the lines counted since the last drain."},
+    {"clear", (PyCFunction)Scanner_clear, METH_NOARGS, "clear(): forget every key."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods Scanner_sequence = {.sq_length = (lenfunc)Scanner_length};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "collectors.hubble._linescan.Scanner",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Counts Hubble lines that repeat a known line in all but their time.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Scanner_init,
+    .tp_dealloc = (destructor)Scanner_dealloc,
+    .tp_methods = Scanner_methods,
+    .tp_as_sequence = &Scanner_sequence,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_linescan",
+    .m_doc = "Repeated Hubble lines counted in C.",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC PyInit__linescan(void) {
+    if (PyType_Ready(&ScannerType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&ScannerType);
+    if (PyModule_AddObject(m, "Scanner", (PyObject *)&ScannerType) < 0) {
+        Py_DECREF(&ScannerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

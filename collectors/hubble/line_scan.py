@@ -1,0 +1,117 @@
+"""Repeated lines counted in C: the scanner's keys standing for repeat tallies.
+
+Most lines of a Hubble export repeat an earlier line in everything but their time, a uuid and
+the source port. The scanner (``_linescan.c``) cuts those values out of each line of the shape
+``hubble observe -o jsonpb`` writes (``{"flow":{"time":"T",...},...,"time":"T"}``), keys the
+rest and counts a line in C once its key *stands* for a repeat tally. Every other line comes back
+to the reader (collectors/hubble/file.py), which reads it in full as before.
+
+A key stands once the first line with it has been read in full, shown to have a repeat key
+(:func:`collectors.hubble.repeat_key.repeat_key`) and checked by :func:`stands`. Lines with one
+scanner key are the same text but for the cut values, which the scanner checks are well formed
+(an RFC 3339 UTC time, a uuid of hex digits, a JSON integer of at most five digits), so they are
+the same JSON at every other place; and the cut values are ones the repeat key leaves out:
+
+* the times: the repeat key returns the flow's time beside itself, and :func:`stands` checks
+  that the first cut time is it (the wrapper's time is never read when the flow has one);
+* the uuid: never read;
+* the source port: read only by the reply guess of a flow without ``is_reply``, as "below
+  32768 or not", which the scanner keys.
+
+So every later line with a standing key has the first line's repeat key, and adds what a
+tallied line adds (learner/model/repeats.py): one more count and its time. The scanner's times
+are the ones :func:`~collectors.hubble.values.parse_rfc3339` reads (tests/collectors/hubble/
+test_line_scan.py). Its key is a keyed 128-bit hash of the rest of the line: two different
+lines share one with a chance of about 2^-128 a pair, and the key is random per run.
+"""
+
+from __future__ import annotations
+
+import os
+
+from collectors.hubble._linescan import Scanner
+from collectors.hubble.repeat_key import repeat_key
+from learner.model.repeats import Repeats, Tally
+
+__all__ = ["LineTallies", "stands"]
+
+_HEAD = '{"flow":{"time":"'
+_TIME_AT = len(_HEAD)
+_PROBE_TIMES = ("1970-01-01T00:00:00Z", "1970-01-01T00:00:01Z")
+SLOT_LIMIT = 1 << 17
+"""Keys the scanner keeps at once (each a few dozen bytes); past it they are forgotten and
+learnt again, so lines with ever new keys cannot grow memory without bound."""
+
+
+class LineTallies:
+    """One run's scanner and the tallies its standing keys count for."""
+
+    def __init__(self) -> None:
+        self.scanner = Scanner(os.urandom(16))
+        self.tallies: dict[int, Tally] = {}
+        self.counted = 0
+        """Lines counted in C so far."""
+        self.generation = 0
+        """Counts the times every key was forgotten: slots from before are no longer keys."""
+
+    @classmethod
+    def of(cls, repeats: Repeats) -> LineTallies:
+        """The run's scanner: one for every file ``repeats`` sees, so a file does not learn
+        the keys again that the file before it stood."""
+        state = repeats.reader_state
+        if isinstance(state, LineTallies):
+            return state
+        state = cls()
+        repeats.reader_state = state
+        repeats.before_forget = state.forget
+        return state
+
+    def stand(self, slot: int, tally: Tally) -> None:
+        """Later lines with the key of ``slot`` are lines of ``tally``."""
+        self.tallies[slot] = tally
+        self.scanner.stand(slot)
+
+    def drain(self) -> None:
+        """Hand what the scanner counted to the tallies."""
+        tallies = self.tallies
+        for slot, count, first, last in self.scanner.drain():
+            tally = tallies[slot]
+            tally.count += count
+            if first < tally.first:
+                tally.first = first
+            if last > tally.last:
+                tally.last = last
+
+    def forget(self) -> None:
+        """The tallies are about to be forgotten: count them, then forget every key."""
+        self.drain()
+        self.scanner.clear()
+        self.tallies.clear()
+        self.generation += 1
+
+    def trim(self) -> None:
+        """Forget every key when there are too many."""
+        if len(self.scanner) >= SLOT_LIMIT:
+            self.forget()
+
+
+def stands(line: str, stamp: str, key: tuple[object, ...]) -> bool:
+    """Whether the first time the scanner cuts from ``line`` is ``stamp``, the flow's time
+    that :func:`repeat_key` read with ``key``, at every line with the scanner's key."""
+    end = line.find('"', _TIME_AT)
+    if not line.startswith(_HEAD) or line[_TIME_AT:end] != stamp:
+        return False
+    if line.count('"time"') == 2 and "\\" not in line and _ends_with_wrapper_time(line):
+        return True  # the only other time key is the wrapper's: the cut one is the flow's
+    probe = _PROBE_TIMES[stamp == _PROBE_TIMES[0]]
+    return repeat_key(line[:_TIME_AT] + probe + line[end:]) == (key, probe)
+
+
+def _ends_with_wrapper_time(line: str) -> bool:
+    """Whether the line's last member is ``"time":"..."`` (closing the line's object, it is
+    the wrapper's)."""
+    text = line.rstrip("\r\n")
+    if not text.endswith('"}'):
+        return False
+    at = text.rfind(',"time":"')
+    return at > 0 and '"' not in text[at + 9 : -2]

@@ -1,0 +1,315 @@
+"""The C scanner that counts repeated Hubble lines (collectors/hubble/_linescan.c, line_scan.py).
+
+Its times must be the ones parse_rfc3339 reads, its keys equal exactly for lines that differ
+only in the values it cuts, and a run that lets it count must learn what reading every line one
+by one learns, whatever the file holds around those lines.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import collectors.hubble.file as hubble_file
+import collectors.hubble.line_scan as line_scan
+from collectors.hubble._linescan import Scanner
+from collectors.hubble.values import parse_rfc3339
+from learner.model.config import LearnConfig
+from learner.model.repeats import Repeats
+from tests.collectors.hubble.test_fastpath import fixture_lines
+from tests.learner.app.test_repeats import assert_same, read
+
+LINE = (
+    '{"flow":{"time":"%s",%s"verdict":"FORWARDED","IP":{"source":"10.0.0.1",'
+    '"destination":"10.0.0.2"},"l4":{"TCP":{"source_port":%s,"destination_port":8080}},'
+    '"source":{"namespace":"a","labels":["k8s:app=x"]},"destination":{"namespace":"b",'
+    '"labels":["k8s:app=y"]},"node_name":"n1","traffic_direction":"EGRESS","is_reply":false},'
+    '"node_name":"n1","time":"%s"}'
+)
+T1 = "2026-03-01T10:00:00.123456789Z"
+T2 = "2026-03-01T10:00:05.5Z"
+
+
+def line(stamp: str = T1, port: str = "40000", uuid: str = "", wrapper: str | None = None) -> bytes:
+    member = f'"uuid":"{uuid}",' if uuid else ""
+    return (LINE % (stamp, member, port, wrapper or stamp)).encode()
+
+
+def slots(scanner: Scanner, *lines: bytes) -> list[int]:
+    _, count, rest = scanner.feed(b"\n".join(lines) + b"\n")
+    assert count == len(lines)
+    return [slot for _, _, _, slot, _ in rest]
+
+
+def key_of(data: bytes) -> int:
+    scanner = Scanner(os.urandom(16))
+    (slot,) = slots(scanner, data)
+    return slot
+
+
+stamps = st.builds(
+    lambda moment, digits: (
+        f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
+        + (
+            f".{moment.microsecond:06d}{moment.microsecond % 997:03d}"[: digits + 1]
+            if digits
+            else ""
+        )
+        + "Z"
+    ),
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+    st.integers(min_value=0, max_value=9),
+)
+
+
+@given(stamps)
+def test_its_times_are_the_ones_parse_rfc3339_reads(stamp: str) -> None:
+    scanner = Scanner(os.urandom(16))
+    _, _, [(_, _, _, slot, time)] = scanner.feed(line(stamp))
+    assert slot >= 0
+    assert time == parse_rfc3339(stamp)
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-02-29T10:00:00Z",  # not a leap year
+        "2026-13-01T10:00:00Z",
+        "2026-04-31T10:00:00Z",
+        "2026-03-01T24:00:00Z",
+        "2026-03-01T10:60:00Z",
+        "0000-03-01T10:00:00Z",
+        "2026-03-01t10:00:00Z",  # read by Python, which also takes these: never keyed here
+        "2026-03-01 10:00:00Z",
+        "2026-03-01T10:00:00z",
+        "2026-03-01T10:00:00+01:00",
+        "2026-03-01T10:00:00.Z",
+        "2026-03-01T10:00:00.1234567891Z",
+        "2026-03-01T10:00:00.12a4Z",
+        "2026-03-01T10:00:0\u0661Z",
+    ],
+)
+def test_a_time_it_does_not_read_exactly_leaves_the_line_unkeyed(stamp: str) -> None:
+    assert key_of(line(stamp)) == -1
+
+
+def test_lines_differing_only_in_the_cut_values_share_a_key() -> None:
+    scanner = Scanner(os.urandom(16))
+    same = slots(
+        scanner,
+        line(T1, "40000"),
+        line(T2, "50001"),
+        line(T2, "40000", wrapper=T1),
+        line(T1, "40000") + b"\r",  # \r\n ends one line
+        line(T1, "0"),  # the reply guess reads "0 < port < 32768": 0 and 40000 alike
+    )
+    assert same[0] >= 0 and len(set(same)) == 1
+    with_uuid = slots(
+        scanner,
+        line(T1, uuid="0b3f6a8e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"),
+        line(T2, uuid="ffffffff-0000-4000-8000-000000000000"),
+    )
+    assert with_uuid[0] >= 0 and len(set(with_uuid)) == 1 and with_uuid[0] != same[0]
+
+
+def test_every_other_difference_is_another_key() -> None:
+    base = line()
+    scanner = Scanner(os.urandom(16))
+    variants = [
+        base,
+        line(port="80"),  # the reply guess reads "below 32768"
+        base.replace(b'"destination_port":8080', b'"destination_port":8081'),
+        base.replace(b"k8s:app=x", b"k8s:app=z"),
+        base.replace(b'"is_reply":false', b'"is_reply":true'),
+        base.replace(b'"node_name":"n1"', b'"node_name":"n2"'),
+        base.replace(b'"source_port":40000,', b""),
+        base.replace(b',"time":"' + T1.encode() + b'"}', b"}"),  # no wrapper time
+    ]
+    keys = slots(scanner, *variants)
+    assert -1 not in keys
+    assert len(set(keys)) == len(variants)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        line(port="040000"),  # not a JSON number
+        line(port="123456"),
+        line(port="4x"),
+        line().replace(b'"is_reply"', b'\r"is_reply"'),  # a lone \r: two lines to Python
+        line()[1:],
+        line().replace(b'{"flow":{"time"', b'{"flow": {"time"'),
+        line(T1.replace("Z", '\\"Z')),
+    ],
+)
+def test_lines_not_of_the_shape_go_back_unkeyed(data: bytes) -> None:
+    assert key_of(data) == -1
+
+
+def test_a_uuid_it_cannot_cut_stays_in_the_key() -> None:
+    scanner = Scanner(os.urandom(16))
+    odd = slots(scanner, line(T1, uuid="not-hex"), line(T2, uuid="not-hex"), line(uuid="not-hey"))
+    assert odd[0] == odd[1] != odd[2]
+
+
+def test_standing_keys_are_counted_in_c_and_drained_with_their_span() -> None:
+    scanner = Scanner(os.urandom(16))
+    (slot,) = slots(scanner, line(T1))
+    scanner.stand(slot)
+    later = [line(f"2026-03-01T10:00:{s:02d}.25Z", str(40000 + s)) for s in (9, 3, 30, 7)]
+    tallied, count, rest = scanner.feed(b"\n".join([*later, b"{not a flow}"]))
+    assert (tallied, count, [r[3] for r in rest]) == (4, 5, [-1])
+    [(drained_slot, counted, first, last)] = scanner.drain()
+    assert (drained_slot, counted) == (slot, 4)
+    assert (first, last) == (
+        parse_rfc3339("2026-03-01T10:00:03.25Z"),
+        parse_rfc3339("2026-03-01T10:00:30.25Z"),
+    )
+    assert scanner.drain() == []
+    scanner.clear()
+    assert len(scanner) == 0
+    assert [r[3] for r in scanner.feed(later[0])[2]] == [0]  # a new key, not standing
+
+
+# --- whole runs: counting in C learns what reading every line learns --------------------------
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of a few lines, so that keys learnt in one block are counted in C in the next."""
+    monkeypatch.setattr(hubble_file, "BLOCK_BYTES", 8192)
+
+
+def _records() -> list[dict[str, Any]]:
+    out = []
+    for text in fixture_lines():
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        if type(value) is dict and type(value.get("flow")) is dict and "time" in value["flow"]:
+            out.append(value)
+    return out
+
+
+def _again(record: dict[str, Any], rng: random.Random, at: datetime) -> dict[str, Any]:
+    """The record later, from another source port, with a uuid when it had one or by chance."""
+    flow = dict(record["flow"])
+    rest = {key: value for key, value in flow.items() if key not in ("time", "uuid")}
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S") + rng.choice(["", ".5", ".123", ".123456789"]) + "Z"
+    head: dict[str, Any] = {"time": stamp}
+    if "uuid" in flow or rng.random() < 0.5:
+        head["uuid"] = f"{rng.getrandbits(128):032x}"
+    for ports in (rest.get("l4") or {}).values():
+        if type(ports) is dict and "source_port" in ports:
+            ports = dict(ports)
+            ports["source_port"] = rng.choice([443, 33000, 40000 + rng.randrange(20000)])
+            rest["l4"] = {next(iter(rest["l4"])): ports}
+    wrapper = {key: value for key, value in record.items() if key != "flow"}
+    if "time" in wrapper:
+        wrapper["time"] = stamp
+    return {"flow": {**head, **rest}, **wrapper}
+
+
+def export(path: Path, copies: int = 6, seed: int = 3) -> Path:
+    """Every fixture record, then ``copies`` repeats of each, shuffled, with what real files hold
+    between them: blank lines, \\r\\n endings, a lone \\r, broken lines, a byte order mark."""
+    rng = random.Random(seed)
+    records = _records()
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    lines = [orjson.dumps(r) for r in records]
+    tail = [
+        orjson.dumps(_again(r, rng, start + timedelta(seconds=rng.randrange(86_400))))
+        for r in records
+        for _ in range(copies)
+    ]
+    rng.shuffle(tail)
+    for index in range(0, len(tail), 97):
+        tail[index] += b"\r"
+    tail[5] = tail[5][: len(tail[5]) // 2]  # cut short
+    tail[9] = tail[9].replace(b'"time":"', b'"time":"2026-02-30T', 1)  # a bad time
+    tail[13] = tail[13] + b"\r" + lines[0]  # two records, a lone \r between them
+    tail.insert(17, b"   ")
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines + tail) + b"\n")
+    return path
+
+
+def counted_in_c(path: Path, config: LearnConfig) -> int:
+    """How many lines of ``path`` the scanner counted, after checking the run learns what
+    reading every line one by one learns."""
+    expected, _ = read(path, config, tally=False)
+    actual, repeats = read(path, config, tally=True)
+    assert_same(expected, actual)
+    assert repeats is not None
+    state = repeats.reader_state
+    assert isinstance(state, line_scan.LineTallies)
+    return state.counted
+
+
+def test_counting_in_c_learns_what_reading_every_line_learns(tmp_path: Path) -> None:
+    path = export(tmp_path / "f.jsonl")
+    lines = path.read_bytes().count(b"\n")
+    assert counted_in_c(path, LearnConfig()) > lines // 3
+    assert counted_in_c(path, LearnConfig(max_external_peers=2, include_dropped=True)) > 0
+
+
+def test_gzip_input_is_counted_the_same(tmp_path: Path) -> None:
+    plain = export(tmp_path / "f.jsonl")
+    packed = tmp_path / "f.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert counted_in_c(packed, LearnConfig()) > 0
+
+
+def test_forgetting_keys_midway_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import learner.model.repeats as repeats_module
+
+    path = export(tmp_path / "f.jsonl")
+    monkeypatch.setattr(line_scan, "SLOT_LIMIT", 300)
+    assert counted_in_c(path, LearnConfig()) > 0
+    monkeypatch.setattr(repeats_module, "ENTRY_LIMIT", 20)
+    counted_in_c(path, LearnConfig())
+
+
+def test_a_duplicate_time_key_is_never_cut_for_the_flows_time(tmp_path: Path) -> None:
+    """Decoders keep the last of two equal keys: where the flow names ``time`` twice, the cut
+    one is not its time, and every line is read in full."""
+    rows = []
+    for second in range(40):
+        text = line(f"2026-03-01T10:00:{second:02d}Z").decode()
+        rows.append(text.replace('"is_reply":false', '"is_reply":false,"time":"' + T1 + '"'))
+    path = tmp_path / "dup.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    assert counted_in_c(path, LearnConfig()) == 0
+
+
+def test_lines_of_a_key_that_must_go_one_by_one_are_never_counted_in_c(tmp_path: Path) -> None:
+    """Under a peer cap an edge to an outside address may move: those lines go the whole way,
+    one by one."""
+    rows = [
+        line(f"2026-03-01T10:00:{s:02d}Z")
+        .replace(b'"destination":"10.0.0.2"', b'"destination":"203.0.113.%d"' % (s % 5))
+        .replace(b'"namespace":"b","labels":["k8s:app=y"]', b'"labels":["reserved:world"]')
+        for s in range(60)
+    ]
+    path = tmp_path / "world.jsonl"
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    assert counted_in_c(path, LearnConfig(max_external_peers=2)) == 0
+    assert counted_in_c(path, LearnConfig(max_external_peers=0)) > 0  # no cap: they stand
+
+
+def test_a_repeats_reader_state_is_one_scanner_for_the_whole_run() -> None:
+    repeats = Repeats()
+    state = line_scan.LineTallies.of(repeats)
+    assert line_scan.LineTallies.of(repeats) is state
+    assert repeats.before_forget == state.forget
