@@ -152,14 +152,10 @@ typedef struct {
 
 static Py_ssize_t find(const unsigned char *p, Py_ssize_t from, Py_ssize_t to, const char *needle,
                        Py_ssize_t length) {
-    while (from + length <= to) {
-        const unsigned char *hit = memchr(p + from, needle[0], (size_t)(to - length + 1 - from));
-        if (hit == NULL) return -1;
-        Py_ssize_t at = hit - p;
-        if (memcmp(hit, needle, (size_t)length) == 0) return at;
-        from = at + 1;
-    }
-    return -1;
+    if (to - from < length) return -1;
+    /* memmem: a GNU and BSD extension that pyconfig.h's _GNU_SOURCE exposes. */
+    const unsigned char *hit = memmem(p + from, (size_t)(to - from), needle, (size_t)length);
+    return hit == NULL ? -1 : hit - p;
 }
 
 static int uuid_char(unsigned char c) {

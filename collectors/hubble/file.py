@@ -524,20 +524,8 @@ def _flows_in_blocks(
     records = flows = 0
     number = first_line  # of the block's first line
     opening = first_line == 1  # a byte order mark may open the first line with a record
-    carry = b""
     try:
-        while True:
-            chunk = raw.read(BLOCK_BYTES)
-            if chunk:
-                cut = chunk.rfind(b"\n") + 1
-                if cut == 0:
-                    carry += chunk
-                    continue
-                block, carry = carry + chunk[:cut], chunk[cut:]
-            elif carry:
-                block, carry = carry, b""
-            else:
-                break
+        for block in _line_blocks(cast(io.BufferedIOBase, raw)):
             generation = state.generation
             tallied, count, rest = state.scanner.feed(block)
             if tallied:
@@ -549,7 +537,7 @@ def _flows_in_blocks(
                     repeats.on_progress()
             extra = 0  # lines a lone \r adds, as universal newlines read them
             for index, start, end, slot, time in rest:
-                pieces = _universal_lines(block[start:end].decode("utf-8", errors))
+                pieces = _universal_lines(str(block[start:end], "utf-8", errors))
                 for offset, line in enumerate(pieces):
                     line_number = number + index + extra + offset
                     repeats.resume()
@@ -616,6 +604,30 @@ def _flows_in_blocks(
         state.drain()
         stats.records += records
         stats.flows += flows
+
+
+def _line_blocks(raw: io.BufferedIOBase) -> Iterator[memoryview]:
+    """The whole lines of ``raw``, a block at a time, read into one buffer used again for every
+    block: a fresh megabyte a block costs more in page faults than scanning it. A block is
+    good until the next is asked for."""
+    buffer = bytearray(BLOCK_BYTES)
+    filled = 0
+    while True:
+        if filled == len(buffer):  # one line longer than the buffer: make room
+            buffer = buffer + bytes(len(buffer))
+        got = raw.readinto(memoryview(buffer)[filled:])
+        if not got:
+            if filled:
+                yield memoryview(buffer)[:filled]  # the last line, without its newline
+            return
+        filled += got
+        cut = buffer.rfind(b"\n", 0, filled) + 1
+        if cut == 0:
+            continue
+        yield memoryview(buffer)[:cut]
+        left = filled - cut
+        buffer[:left] = buffer[cut:filled]
+        filled = left
 
 
 def _universal_lines(text: str) -> list[str]:
