@@ -24,6 +24,7 @@ import orjson
 from collectors import jsonstream
 from collectors.hubble.events import set_aside_kind
 from collectors.hubble.fastpath import fast_flow
+from collectors.hubble.line_scan import BUILT as SCANNER_BUILT
 from collectors.hubble.line_scan import LineTallies, stands
 from collectors.hubble.ranges import ByteRange, lines_before
 from collectors.hubble.repeat_key import repeat_key
@@ -723,7 +724,9 @@ def iter_flows(
     """
     for path in expand_inputs(inputs):
         stats.files += 1
-        by_blocks = repeats is not None and path != STDIN and _one_record_a_line(path)
+        by_blocks = (
+            SCANNER_BUILT and repeats is not None and path != STDIN and _one_record_a_line(path)
+        )
         try:
             handle: IO[str] | IO[bytes] = (
                 open_binary(path) if by_blocks else open_text(path, strict=strict)
@@ -770,7 +773,7 @@ def iter_flows_in_range(
     except OSError as error:
         raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
     errors = "strict" if strict else "replace"
-    if repeats is not None:
+    if SCANNER_BUILT and repeats is not None:
         buffered = io.BufferedReader(binary)
         try:
             yield from _flows_in_blocks(path, buffered, first_line, strict, stats, repeats)

@@ -29,11 +29,19 @@ from __future__ import annotations
 
 import os
 
-from collectors.hubble._linescan import Scanner
 from collectors.hubble.repeat_key import repeat_key
 from learner.model.repeats import Repeats, Tally
 
-__all__ = ["LineTallies", "stands"]
+try:
+    from collectors.hubble._linescan import Scanner
+
+    BUILT = True
+    """Whether the scanner was compiled at install. Without it (no C compiler on the machine)
+    the reader tallies repeats in Python, line by line: slower, the same result."""
+except ImportError:
+    BUILT = False
+
+__all__ = ["BUILT", "LineTallies", "stands"]
 
 _HEAD = '{"flow":{"time":"'
 _TIME_AT = len(_HEAD)
@@ -47,6 +55,8 @@ class LineTallies:
     """One run's scanner and the tallies its standing keys count for."""
 
     def __init__(self) -> None:
+        if not BUILT:
+            raise RuntimeError("the line scanner was not built")
         self.scanner = Scanner(os.urandom(16))
         self.tallies: dict[int, Tally] = {}
         self.counted = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import random
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,25 @@ from hypothesis import strategies as st
 
 import collectors.hubble.file as hubble_file
 import collectors.hubble.line_scan as line_scan
-from collectors.hubble._linescan import Scanner
+from collectors.hubble.line_scan import BUILT
 from collectors.hubble.values import parse_rfc3339
 from learner.model.config import LearnConfig
 from learner.model.repeats import Repeats
 from tests.collectors.hubble.test_fastpath import fixture_lines
 from tests.learner.app.test_repeats import assert_same, read
+
+if BUILT:
+    from collectors.hubble._linescan import Scanner
+
+needs_scanner = pytest.mark.skipif(not BUILT, reason="the C scanner was not built (no compiler)")
+
+
+def test_the_scanner_is_built_wherever_a_c_compiler_is() -> None:
+    """It is optional at install, so that a machine without a compiler still installs: where
+    there is one, a scanner that failed to build is a broken build, not a slower run."""
+    if shutil.which("cc") or shutil.which("gcc"):
+        assert BUILT
+
 
 LINE = (
     '{"flow":{"time":"%s",%s"verdict":"FORWARDED","IP":{"source":"10.0.0.1",'
@@ -71,6 +85,7 @@ stamps = st.builds(
 )
 
 
+@needs_scanner
 @given(stamps)
 def test_its_times_are_the_ones_parse_rfc3339_reads(stamp: str) -> None:
     scanner = Scanner(os.urandom(16))
@@ -79,6 +94,7 @@ def test_its_times_are_the_ones_parse_rfc3339_reads(stamp: str) -> None:
     assert time == parse_rfc3339(stamp)
 
 
+@needs_scanner
 @pytest.mark.parametrize(
     "stamp",
     [
@@ -102,6 +118,7 @@ def test_a_time_it_does_not_read_exactly_leaves_the_line_unkeyed(stamp: str) -> 
     assert key_of(line(stamp)) == -1
 
 
+@needs_scanner
 def test_lines_differing_only_in_the_cut_values_share_a_key() -> None:
     scanner = Scanner(os.urandom(16))
     same = slots(
@@ -121,6 +138,7 @@ def test_lines_differing_only_in_the_cut_values_share_a_key() -> None:
     assert with_uuid[0] >= 0 and len(set(with_uuid)) == 1 and with_uuid[0] != same[0]
 
 
+@needs_scanner
 def test_every_other_difference_is_another_key() -> None:
     base = line()
     scanner = Scanner(os.urandom(16))
@@ -139,6 +157,7 @@ def test_every_other_difference_is_another_key() -> None:
     assert len(set(keys)) == len(variants)
 
 
+@needs_scanner
 @pytest.mark.parametrize(
     "data",
     [
@@ -155,12 +174,14 @@ def test_lines_not_of_the_shape_go_back_unkeyed(data: bytes) -> None:
     assert key_of(data) == -1
 
 
+@needs_scanner
 def test_a_uuid_it_cannot_cut_stays_in_the_key() -> None:
     scanner = Scanner(os.urandom(16))
     odd = slots(scanner, line(T1, uuid="not-hex"), line(T2, uuid="not-hex"), line(uuid="not-hey"))
     assert odd[0] == odd[1] != odd[2]
 
 
+@needs_scanner
 def test_standing_keys_are_counted_in_c_and_drained_with_their_span() -> None:
     scanner = Scanner(os.urandom(16))
     (slot,) = slots(scanner, line(T1))
@@ -255,6 +276,7 @@ def counted_in_c(path: Path, config: LearnConfig) -> int:
     return state.counted
 
 
+@needs_scanner
 def test_counting_in_c_learns_what_reading_every_line_learns(tmp_path: Path) -> None:
     path = export(tmp_path / "f.jsonl")
     lines = path.read_bytes().count(b"\n")
@@ -262,6 +284,7 @@ def test_counting_in_c_learns_what_reading_every_line_learns(tmp_path: Path) -> 
     assert counted_in_c(path, LearnConfig(max_external_peers=2, include_dropped=True)) > 0
 
 
+@needs_scanner
 def test_gzip_input_is_counted_the_same(tmp_path: Path) -> None:
     plain = export(tmp_path / "f.jsonl")
     packed = tmp_path / "f.jsonl.gz"
@@ -269,6 +292,7 @@ def test_gzip_input_is_counted_the_same(tmp_path: Path) -> None:
     assert counted_in_c(packed, LearnConfig()) > 0
 
 
+@needs_scanner
 def test_forgetting_keys_midway_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -281,6 +305,7 @@ def test_forgetting_keys_midway_loses_nothing(
     counted_in_c(path, LearnConfig())
 
 
+@needs_scanner
 def test_a_duplicate_time_key_is_never_cut_for_the_flows_time(tmp_path: Path) -> None:
     """Decoders keep the last of two equal keys: where the flow names ``time`` twice, the cut
     one is not its time, and every line is read in full."""
@@ -293,6 +318,7 @@ def test_a_duplicate_time_key_is_never_cut_for_the_flows_time(tmp_path: Path) ->
     assert counted_in_c(path, LearnConfig()) == 0
 
 
+@needs_scanner
 def test_lines_of_a_key_that_must_go_one_by_one_are_never_counted_in_c(tmp_path: Path) -> None:
     """Under a peer cap an edge to an outside address may move: those lines go the whole way,
     one by one."""
@@ -308,8 +334,20 @@ def test_lines_of_a_key_that_must_go_one_by_one_are_never_counted_in_c(tmp_path:
     assert counted_in_c(path, LearnConfig(max_external_peers=0)) > 0  # no cap: they stand
 
 
+@needs_scanner
 def test_a_repeats_reader_state_is_one_scanner_for_the_whole_run() -> None:
     repeats = Repeats()
     state = line_scan.LineTallies.of(repeats)
     assert line_scan.LineTallies.of(repeats) is state
     assert repeats.before_forget == state.forget
+
+
+def test_without_the_scanner_repeats_are_tallied_in_python_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hubble_file, "SCANNER_BUILT", False)
+    path = export(tmp_path / "f.jsonl")
+    expected, _ = read(path, LearnConfig(), tally=False)
+    actual, repeats = read(path, LearnConfig(), tally=True)
+    assert_same(expected, actual)
+    assert repeats is not None and repeats.tallied > 0 and repeats.reader_state is None
