@@ -43,6 +43,11 @@ def _needs_quotes(text: str) -> bool:
         return True
     if text.endswith(":") or _NUMBER_LIKE.match(text):
         return True
+    if not text[0].isdigit() and text[0] != ".":
+        # Read back by a YAML parser only as itself: its other plain forms that start with a
+        # letter, "_" or "/" (booleans, null) are risky words above, and numbers, times,
+        # .inf/.nan and "..." start with a digit or a dot. Parsing every label was slow.
+        return False
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from outputs.yamlio import Commented, dump, dump_all, plain_data, scalar
 
@@ -16,6 +18,17 @@ def test_strings_stay_strings(value: str) -> None:
     text = dump({"labels": {"k": value}, "list": [value]})
     loaded = yaml.safe_load(text)
     assert loaded == {"labels": {"k": value}, "list": [value]}
+
+
+@given(st.text("abyYnNoOtTfFeElLuU019._/:@-~", min_size=1, max_size=8))
+def test_a_plain_string_is_quoted_exactly_when_yaml_would_read_it_otherwise(value: str) -> None:
+    try:
+        read_otherwise = yaml.safe_load(value) != value
+    except yaml.YAMLError:
+        read_otherwise = True
+    if read_otherwise:
+        assert scalar(value) != value
+    assert yaml.safe_load(f"k: {scalar(value)}") == {"k": value}
 
 
 def test_plain_strings_are_not_quoted() -> None:
