@@ -46,7 +46,7 @@ from learner.model.input_files import (
     open_text,
     undecodable,
 )
-from learner.model.repeats import PROGRESS_EVERY, Repeats, TallyState
+from learner.model.repeats import PROGRESS_EVERY, Repeats, Tally, TallyState
 from learner.model.run_stats import CollectorStats
 
 __all__ = [
@@ -473,18 +473,16 @@ def _flows_in_lines(
             if keyed is not None:
                 key, stamp = keyed
                 tally = entries.get(key)
-                if tally is not None and tally.state is not TallyState.EACH_LINE:
-                    try:
-                        time = parse_rfc3339(stamp)
-                    except ValueError:
-                        pass  # mapped on its own below, which words the problem
-                    else:
-                        tally.add(time)
-                        flows += 1
-                        repeats.tallied += 1
-                        if repeats.tallied & PROGRESS_EVERY == 0 and repeats.on_progress:
-                            repeats.on_progress()
-                        continue
+                if (
+                    tally is not None
+                    and tally.state is not TallyState.EACH_LINE
+                    and _tallied(tally, stamp)
+                ):
+                    flows += 1
+                    repeats.tallied += 1
+                    if repeats.tallied & PROGRESS_EVERY == 0 and repeats.on_progress:
+                        repeats.on_progress()
+                    continue
                 flow = _line_flow(path, line, line_number, strict, stats)
                 if flow is not None:
                     flows += 1
@@ -566,18 +564,16 @@ def _flows_in_blocks(
                         continue
                     key, stamp = keyed
                     tally = entries.get(key)
-                    if tally is not None and tally.state is not each_line:
-                        try:
-                            seconds = parse_rfc3339(stamp)
-                        except ValueError:
-                            pass  # mapped on its own below, which words the problem
-                        else:
-                            tally.add(seconds)
-                            flows += 1
-                            repeats.tallied += 1
-                            if slot >= 0 and stands(line, stamp, key):
-                                state.stand(slot, tally)
-                            continue
+                    if (
+                        tally is not None
+                        and tally.state is not each_line
+                        and _tallied(tally, stamp)
+                    ):
+                        flows += 1
+                        repeats.tallied += 1
+                        if slot >= 0 and stands(line, stamp, key):
+                            state.stand(slot, tally)
+                        continue
                     flow = _line_flow(path, line, line_number, strict, stats)
                     if flow is None:
                         continue
@@ -640,6 +636,17 @@ def _universal_lines(text: str) -> list[str]:
     if parts[-1]:
         lines.append(parts[-1])
     return lines
+
+
+def _tallied(tally: Tally, stamp: str) -> bool:
+    """Whether a repeated line's time was added to ``tally``: not when it does not parse (the
+    line is then mapped on its own, which words the problem)."""
+    try:
+        time = parse_rfc3339(stamp)
+    except ValueError:
+        return False
+    tally.add(time)
+    return True
 
 
 def _line_flow(
@@ -773,24 +780,19 @@ def iter_flows_in_range(
     except OSError as error:
         raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
     errors = "strict" if strict else "replace"
+    handle: IO[Any]
+    flows: Iterator[Flow]
     if SCANNER_BUILT and repeats is not None:
-        buffered = io.BufferedReader(binary)
-        try:
-            yield from _flows_in_blocks(path, buffered, first_line, strict, stats, repeats)
-        except UnicodeDecodeError as error:
-            raise undecodable(path, error) from error
-        except OSError as error:
-            raise InputError(path, 0, f"cannot read: {error}") from error
-        finally:
-            drain_label_warnings(stats.warnings)
-            buffered.close()
-        return
-    handle = io.TextIOWrapper(io.BufferedReader(binary), encoding="utf-8", errors=errors)
-    try:
+        handle = io.BufferedReader(binary)
+        flows = _flows_in_blocks(path, handle, first_line, strict, stats, repeats)
+    else:
+        handle = io.TextIOWrapper(io.BufferedReader(binary), encoding="utf-8", errors=errors)
         if start == 0:
-            yield from _flows_in_file(path, handle, strict, stats, repeats)
+            flows = _flows_in_file(path, handle, strict, stats, repeats)
         else:
-            yield from _flows_in_lines(path, handle, first_line, strict, stats, repeats)
+            flows = _flows_in_lines(path, handle, first_line, strict, stats, repeats)
+    try:
+        yield from flows
     except UnicodeDecodeError as error:
         raise undecodable(path, error) from error
     except OSError as error:
