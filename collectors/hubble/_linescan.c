@@ -244,7 +244,10 @@ typedef struct {
 static int grow_buckets(Scanner *self) {
     Py_ssize_t capacity = self->capacity ? self->capacity * 2 : 1024;
     Bucket *buckets = PyMem_Malloc(sizeof(Bucket) * (size_t)capacity);
-    if (buckets == NULL) return -1;
+    if (buckets == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
     for (Py_ssize_t i = 0; i < capacity; i++) buckets[i].slot = -1;
     for (Py_ssize_t i = 0; i < self->capacity; i++) {
         Bucket *old = &self->buckets[i];

@@ -14,6 +14,8 @@ and IGMP flows) are counted in ``stats.non_flow``; malformed ones go to ``stats.
 from __future__ import annotations
 
 import io
+import os
+import stat
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
@@ -523,26 +525,30 @@ def _flows_in_blocks(
     records = flows = 0
     number = first_line  # of the block's first line
     opening = first_line == 1  # a byte order mark may open the first line with a record
+    unseen = first_line  # the first line Python has not seen
     try:
         for block in _line_blocks(cast(io.BufferedIOBase, raw)):
             generation = state.generation
             tallied, count, rest = state.scanner.feed(block)
-            if tallied:
-                state.counted += tallied
-                records += tallied
-                flows += tallied
-                repeats.tallied += tallied
-                if repeats.on_progress is not None:
-                    repeats.on_progress()
+            state.counted += tallied
+            records += tallied
+            flows += tallied
+            repeats.tallied += tallied
+            if repeats.on_progress is not None:
+                repeats.on_progress()  # once a block: a megabyte at most
             extra = 0  # lines a lone \r adds, as universal newlines read them
             for index, start, end, slot, time in rest:
                 pieces = _universal_lines(str(block[start:end], "utf-8", errors))
                 for offset, line in enumerate(pieces):
                     line_number = number + index + extra + offset
                     repeats.resume()
-                    if opening and not line.isspace():
-                        line = line.lstrip("\ufeff")
+                    if opening and (line_number != unseen or not line.isspace()):
+                        # The text reader strips a byte order mark from the first line that is
+                        # not blank; a line the scanner counted before this one was not blank.
+                        if line_number == unseen:
+                            line = line.lstrip("\ufeff")
                         opening = False
+                    unseen = line_number + 1
                     if line.isspace():
                         continue
                     records += 1
@@ -814,18 +820,27 @@ def read_by_lines(path: str) -> bool:
 
 
 def _one_record_a_line(path: str) -> bool:
-    """Whether ``path``, decompressed, holds one record per line; False when it cannot be
-    read (the text reader then words the problem)."""
+    """Whether ``path`` is a regular file that, decompressed, holds one record per line ended
+    by \n: the block reader's input. False when it cannot be read (the text reader then words
+    the problem), and for a pipe, whose head a second open would consume."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open_binary(path, metered=False) as handle:
             head = handle.read(jsonstream.CHUNK_CHARS)
     except (OSError, EOFError, zlib.error):
         return False
-    return _lines_layout(head)
+    # A lone \r ends lines too, as text mode reads them: such a file would be one long line
+    # to the block reader.
+    return b"\r" not in head.replace(b"\r\n", b"") and _lines_layout(head)
 
 
 def _lines_layout(head: bytes) -> bool:
-    """Whether a file starting with ``head`` is read line by line (see the module's doc)."""
-    opening = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    first_line = opening.split(b"\n", 1)[0].strip()
-    return not (opening.startswith(b"[") or first_line == b"{")
+    """Whether a file starting with ``head`` is read line by line, decided as
+    :func:`_flows_in_file` decides it on the first line that is not blank; False when the head
+    holds no such line."""
+    for line in io.TextIOWrapper(io.BytesIO(head), encoding="utf-8", errors="replace"):
+        if not line.isspace():
+            opening = line.lstrip("\ufeff").lstrip()
+            return not (opening.startswith("[") or opening.rstrip() == "{")
+    return False

@@ -351,3 +351,79 @@ def test_without_the_scanner_repeats_are_tallied_in_python_with_the_same_result(
     actual, repeats = read(path, LearnConfig(), tally=True)
     assert_same(expected, actual)
     assert repeats is not None and repeats.tallied > 0 and repeats.reader_state is None
+
+
+# --- what goes to the block reader at all ---------------------------------------------------
+
+
+def _flow_lines(count: int) -> list[bytes]:
+    return [
+        line(f"2026-03-01T10:{s // 60:02d}:{s % 60:02d}Z", str(40000 + s)) for s in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("array after a form feed", b"\x0c\n[" + b",\n".join(_flow_lines(50)) + b"]\n"),
+        (
+            "pretty objects with lone \\r line ends",
+            b"\r".join(
+                b"{\r"
+                + orjson.dumps(orjson.loads(data), option=orjson.OPT_INDENT_2)[2:].replace(
+                    b"\n", b"\r"
+                )
+                for data in _flow_lines(20)
+            )
+            + b"\r",
+        ),
+        ("one record a line, lone \\r ends", b"\r".join(_flow_lines(50)) + b"\r"),
+    ],
+)
+def test_files_the_text_reader_reads_otherwise_are_read_as_it_reads_them(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    path = tmp_path / "f.json"
+    path.write_bytes(content)
+    expected, _ = read(path, LearnConfig(), tally=False)
+    actual, _ = read(path, LearnConfig(), tally=True)
+    assert_same(expected, actual)
+    assert expected[1].flows > 0, name
+
+
+@needs_scanner
+def test_a_byte_order_mark_counts_only_on_a_files_first_line(tmp_path: Path) -> None:
+    """The second file's first line is a repeat the scanner counts; a mark on its second line
+    is a broken line there, as the text reader reads it."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    first, second, third = _flow_lines(3)
+    (folder / "a.jsonl").write_bytes(first + b"\n")
+    (folder / "b.jsonl").write_bytes(second + b"\n\xef\xbb\xbf" + third + b"\n")
+    expected, _ = read(folder, LearnConfig(), tally=False)
+    actual, _ = read(folder, LearnConfig(), tally=True)
+    assert_same(expected, actual)
+    assert expected[1].malformed == 1
+
+
+def test_a_named_pipe_is_read_once_whole(tmp_path: Path) -> None:
+    """Peeking at a pipe's head by opening it again would consume it."""
+    import threading
+
+    from learner.app.pipeline import read_flows
+    from learner.model.run_stats import CollectorStats
+
+    pipe = tmp_path / "flows.pipe"
+    os.mkfifo(pipe)
+    data = b"\n".join(_flow_lines(3000)) + b"\n"
+
+    def write() -> None:
+        with open(pipe, "wb") as handle:
+            handle.write(data)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    stats = CollectorStats()
+    flows = list(read_flows([str(pipe)], source="hubble", stats=stats, repeats=Repeats()))
+    writer.join(timeout=30)
+    assert stats.records == 3000 and flows
