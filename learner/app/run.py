@@ -116,6 +116,23 @@ def render_bundle(
     return proposal, bundle
 
 
+def _ingest_here(
+    inputs: Sequence[str],
+    store: EdgeStore,
+    config: LearnConfig,
+    source: str,
+    strict: bool,
+    collected: CollectorStats,
+    normalized: NormalizeStats,
+    env: Env,
+) -> None:
+    """Read ``inputs`` in this process. The repeat tally and the reader's tables end with it,
+    before learning and rendering need the memory."""
+    repeats = Repeats()
+    flows = read_flows(inputs, source=source, strict=strict, stats=collected, repeats=repeats)
+    ingest(flows, store, config, normalized, reading_progress(env, inputs), repeats)
+
+
 def learn_and_render(
     *,
     inputs: Sequence[str],
@@ -154,9 +171,7 @@ def learn_and_render(
             collected=collected, normalized=normalized, progress=reading_progress(env, inputs),
         )  # fmt: skip
     elif inputs:
-        repeats = Repeats()
-        flows = read_flows(inputs, source=source, strict=strict, stats=collected, repeats=repeats)
-        ingest(flows, store, config, normalized, reading_progress(env, inputs), repeats)
+        _ingest_here(inputs, store, config, source, strict, collected, normalized, env)
     if save_edges_path:
         save_edges(save_edges_path, store, collected, normalized, config.cni)
     proposal, bundle = render_bundle(
