@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml collectors/hubble/_linescan.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,spark]'
+	@# setuptools warns that ext-modules in pyproject.toml are experimental: true, and not news here
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet -e '.[test,spark]'
 	touch $(STAMP)
 
 ## demo: learn policies from the bundled example flows into ./out
