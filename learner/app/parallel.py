@@ -13,10 +13,8 @@ the parent sums into one progress display while it waits.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from collectors.hubble.file import iter_flows_in_range, read_by_lines
@@ -185,6 +183,10 @@ def _map_and_merge(
     normalized: NormalizeStats,
     progress: ProgressSink | None,
 ) -> None:
+    # Imported here: a small input is read in-process, and never pays for process pools.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, wait
+
     dealt = [] if ranges else shares(files, jobs)
     slots = len(ranges) or len(dealt)
     items = multiprocessing.Array("q", slots)

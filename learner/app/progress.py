@@ -11,12 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Never, Protocol, TextIO
+from typing import TYPE_CHECKING, Literal, Never, Protocol, TextIO
 
-from tqdm import tqdm
-
-# tqdm's monitor thread would be alive when ``-j`` forks its workers; our updates suffice.
-tqdm.monitor_interval = 0
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 ProgressMode = Literal["terminal", "lines", "off"]
 DEFAULT_INTERVAL = 10.0
@@ -40,8 +38,17 @@ class ProgressSink(Protocol):
     def close(self) -> None: ...
 
 
+def tqdm_class() -> type[tqdm[Never]]:
+    """tqdm, imported on first use: it costs ~50 ms of start-up that short runs never need."""
+    from tqdm import tqdm
+
+    # tqdm's monitor thread would be alive when ``-j`` forks its workers; our updates suffice.
+    tqdm.monitor_interval = 0
+    return tqdm
+
+
 def plain_size(count: float) -> str:
-    return tqdm.format_sizeof(count, suffix="B", divisor=1024)
+    return tqdm_class().format_sizeof(count, suffix="B", divisor=1024)
 
 
 class Progress:
@@ -81,7 +88,7 @@ class Progress:
 
     def _terminal_bar(self) -> tqdm[Never]:
         sized = self.total is not None
-        return tqdm(
+        return tqdm_class()(
             desc=self.label,
             total=self.total,
             unit="B" if sized else f" {self.unit}",
@@ -134,7 +141,7 @@ class Progress:
 
     def describe(self, elapsed: float) -> str:
         """The plain line: percentage, sizes, count and time left; or count and rate."""
-        spent = tqdm.format_interval(elapsed)
+        spent = tqdm_class().format_interval(elapsed)
         if self.total is None:
             rate = self._items / elapsed if elapsed > 0 else 0.0
             return f"{self.label}: {self._items:,} {self.unit} in {spent} ({rate:,.0f}/s)"
@@ -145,7 +152,7 @@ class Progress:
         )
         if 0 < done < self.total:
             left = elapsed * (self.total - done) / done
-            text += f", about {tqdm.format_interval(left)} left"
+            text += f", about {tqdm_class().format_interval(left)} left"
         return text
 
     def close(self) -> None:

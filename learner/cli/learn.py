@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tqdm.contrib.logging import logging_redirect_tqdm
-
 from collectors.live_sources import LIVE_SOURCES, LiveStream
 from collectors.stream_options import LiveRequest, ReconnectPolicy, ServerOptions
 from learner.app.console import Env
@@ -291,6 +289,8 @@ def logs_above_progress(progress: Progress) -> Iterator[None]:
     if progress.style.mode != "terminal":
         yield
         return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     with logging_redirect_tqdm():
         yield
 

@@ -8,27 +8,18 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learner.app.console import Env
 from learner.app.progress import Progress
 from learner.cli.options import add_command_parser, add_progress_flags
 from learner.cli.output_target import add_output_dir_flags, output_dir_from_args
+from learner.cli.scenario_names import DEFAULT_SCENARIO, SCENARIO_NAMES
 from learner.model.errors import ExitStatus, UsageError
-from learner.simulate import (
-    DEFAULT_SCENARIO,
-    SCENARIOS,
-    HubbleOptions,
-    SimulationResult,
-    ground_truth,
-    simulate,
-    write_hubble,
-    write_manifests,
-)
-from learner.simulate.calico_writer import write_calico
-from learner.simulate.scenario import build_scenario
-from learner.simulate.truth import FORMAT
 from outputs.base import MARKER, MARKER_TEXT
+
+if TYPE_CHECKING:
+    from learner.simulate import SimulationResult
 
 FLOW_FORMATS = ("hubble", "calico")
 HELP = "write a simulated cluster's flows, manifests and ground truth (demo and benchmark data)"
@@ -62,7 +53,7 @@ def register(sub: Any) -> None:
     add_output_dir_flags(parser, "flows, inventory and ground truth", formats=(), stdout=False)
     parser.add_argument(
         "--scenario",
-        choices=sorted(SCENARIOS),
+        choices=SCENARIO_NAMES,
         default=DEFAULT_SCENARIO,
         metavar="NAME",
         help=f"what to simulate (default {DEFAULT_SCENARIO}; see --list)",
@@ -139,6 +130,8 @@ def _replaceable(path: str) -> bool:
 
 
 def _check_output(directory: str) -> None:
+    from learner.simulate.truth import FORMAT
+
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise UsageError(f"{directory}: exists and is not a directory")
     for part in ("flows", "inventory"):
@@ -166,9 +159,13 @@ def _swap_in(staging: str, directory: str, part: str) -> None:
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
+    # The simulator is imported here, not at start-up: no other command needs it.
+    from learner.simulate import ground_truth, simulate, write_manifests
+    from learner.simulate.scenario import build_scenario
+
     _check_arguments(args, env)
     if args.list:
-        for name in sorted(SCENARIOS):
+        for name in SCENARIO_NAMES:
             env.info(f"{name:28} {build_scenario(name, hours=1).description}")
         return ExitStatus.SUCCESS
     directory = os.path.abspath(args.output)
@@ -207,6 +204,9 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
 def _write_flows(
     result: SimulationResult, staging: str, args: argparse.Namespace, env: Env
 ) -> dict[str, list[str]]:
+    from learner.simulate import HubbleOptions, write_hubble
+    from learner.simulate.calico_writer import write_calico
+
     options = HubbleOptions(include_volatile_labels=args.include_volatile_labels)
     suffix = ".jsonl.gz" if args.gzip else ".jsonl"
     files: dict[str, list[str]] = {}

@@ -53,3 +53,18 @@ def test_learn_help_loads_no_grpc() -> None:
 
 def test_generate_on_a_small_file_loads_no_grpc(tmp_path: Path) -> None:
     assert loaded_after("generate", str(SAMPLE), "-o", str(tmp_path / "out")) == []
+
+
+NOT_FOR_A_SHORT_RUN = ("tqdm", "asyncio", "learner.simulate", "concurrent.futures.process")
+"""What a short run with no progress bar and the help never use: tqdm (which pulls asyncio) is
+only for a progress bar, the simulator only for ``simulate``, process pools only for inputs
+big enough to share between cores."""
+
+
+def test_help_loads_no_progress_bar_or_simulator() -> None:
+    assert loaded_after("--help", watched=NOT_FOR_A_SHORT_RUN) == []
+
+
+def test_generate_on_a_small_file_loads_no_progress_bar_or_simulator(tmp_path: Path) -> None:
+    out = str(tmp_path / "out")
+    assert loaded_after("generate", str(SAMPLE), "-o", out, watched=NOT_FOR_A_SHORT_RUN) == []
