@@ -243,25 +243,17 @@ class LiveLearner:
                 on_denied=self._note_denied,
                 on_answer=self._note_answers,
             )
-            if repeats is None:
-                for flow in flows:
-                    with lock:
-                        add(flow)
-                        commit()
-                    if session.flows_since_save >= limit:
-                        self._wake.set()
-                    if progress is not None:  # a stream can be slow: every flow, throttled there
-                        progress.update(read())
-            else:
-                settle = repeats.settle
-                for flow in flows:
-                    with lock:
-                        settle(flow, add(flow), store)
-                        commit()
-                    if session.flows_since_save >= limit:
-                        self._wake.set()
-                    if progress is not None:
-                        progress.update(read())
+            settle = None if repeats is None else repeats.settle
+            for flow in flows:
+                with lock:
+                    edge = add(flow)
+                    if settle is not None:
+                        settle(flow, edge, store)
+                    commit()
+                if session.flows_since_save >= limit:
+                    self._wake.set()
+                if progress is not None:  # a stream can be slow: every flow, throttled there
+                    progress.update(read())
         except BaseException as error:  # handed to the main thread, which re-raises it
             self._failure = error
         finally:
