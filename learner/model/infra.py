@@ -38,11 +38,11 @@ DNS_LABELS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 NODE_NETWORK_MARK = ": the node network"
+"""How a rule's ``admits`` entry for node addresses beyond those seen reads after its CIDR."""
 NODES_KEPT_WARNING = "rules to nodes list the nodes seen at"
+"""How the warning about node addresses no node network could be guessed around begins."""
 EVERY_NAMESPACE_ADMITS = "every pod in every namespace on these ports"
 """How a cluster-wide client's rule says it admits every namespace on its ports."""
-"""How the warning about node addresses no node network could be guessed around begins."""
-"""How a rule's ``admits`` entry for node addresses beyond those seen reads after its CIDR."""
 OPENSHIFT_DNS_KEY = "dns.operator.openshift.io/daemonset-dns"
 NODELOCAL_LABEL = ("k8s-app", "node-local-dns")
 DNS_PORT_NAMES: frozenset[str] = frozenset({"dns", "dns-tcp", "dns-udp"})
