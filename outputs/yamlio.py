@@ -35,7 +35,6 @@ _RISKY_WORDS = {
 }  # fmt: skip
 
 
-@functools.lru_cache(maxsize=65536)
 def _needs_quotes(text: str) -> bool:
     if text.lower() in _RISKY_WORDS:
         return True
@@ -56,6 +55,8 @@ def _needs_quotes(text: str) -> bool:
 
 
 def scalar(value: Any) -> str:
+    if type(value) is str:  # most scalars: their text is worked out once
+        return _string(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -64,7 +65,11 @@ def scalar(value: Any) -> str:
         return str(int(value))
     if isinstance(value, float):
         return _float(value)
-    text = str(value)
+    return _string(str(value))
+
+
+@functools.lru_cache(maxsize=65536)
+def _string(text: str) -> str:
     if _needs_quotes(text):
         return _UNPRINTABLE.sub(_escape, json.dumps(text, ensure_ascii=False))
     return text
@@ -109,6 +114,8 @@ def _comment_text(line: str) -> str:
 
 def _unwrap(item: Any) -> tuple[str, Any]:
     """The comment and the value of a possibly :class:`Commented` (even nested) item."""
+    if not isinstance(item, Commented):
+        return "", item
     comments = []
     while isinstance(item, Commented):
         comments.append(item.comment)
@@ -116,40 +123,52 @@ def _unwrap(item: Any) -> tuple[str, Any]:
     return "\n".join(c for c in comments if c), item
 
 
-def _is_empty_collection(value: Any) -> bool:
-    return isinstance(value, Mapping | list | tuple) and not value
+def _is_collection(value: Any) -> bool:
+    kind = type(value)  # the exact types first: isinstance on an ABC is slow, and this runs a lot
+    return (
+        kind is dict or kind is list or kind is tuple or isinstance(value, Mapping | list | tuple)
+    )
 
 
-def _empty(value: Any) -> str:
-    return "{}" if isinstance(value, Mapping) else "[]"
+def _is_mapping(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def _leaf(value: Any) -> str:
+    """A scalar, or an empty mapping or sequence, as one line's text."""
+    if _is_collection(value):
+        return "{}" if _is_mapping(value) else "[]"
+    return scalar(value)
 
 
 def _emit(value: Any, indent: int, out: list[str]) -> None:
     """Emit a non-empty mapping or sequence at ``indent`` spaces."""
     pad = " " * indent
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         for key, item in value.items():
             comment, item = _unwrap(item)
             key_text = scalar(key)
-            if isinstance(item, Mapping | list | tuple) and item:
-                out.extend(_comment_lines(comment, pad) if comment else [])
+            if item and _is_collection(item):
+                if comment:
+                    out.extend(_comment_lines(comment, pad))
                 out.append(f"{pad}{key_text}:")
-                child_indent = indent + 2 if isinstance(item, Mapping) else indent
+                child_indent = indent + 2 if _is_mapping(item) else indent
                 _emit(item, child_indent, out)
+            elif not comment:
+                out.append(f"{pad}{key_text}: {_leaf(item)}")
             else:
-                text = _empty(item) if _is_empty_collection(item) else scalar(item)
                 one_line = len(comment.splitlines()) == 1
                 has_text = bool(comment.strip())
                 suffix = f"  # {_comment_text(comment)}".rstrip() if has_text and one_line else ""
-                if comment and not suffix and not one_line:
+                if not suffix and not one_line:
                     out.extend(_comment_lines(comment, pad))
-                out.append(f"{pad}{key_text}: {text}{suffix}")
+                out.append(f"{pad}{key_text}: {_leaf(item)}{suffix}")
         return
     for item in value:
         comment, item = _unwrap(item)
         if comment:
             out.extend(_comment_lines(comment, pad))
-        if isinstance(item, Mapping) and item:
+        if item and _is_mapping(item):
             inner: list[str] = []
             _emit(item, indent + 2, inner)
             first = inner[0]
@@ -160,12 +179,11 @@ def _emit(value: Any, indent: int, out: list[str]) -> None:
             else:
                 out.append(f"{pad}- {first[indent + 2 :]}")
                 out.extend(inner[1:])
-        elif isinstance(item, list | tuple) and item:
+        elif item and _is_collection(item):
             out.append(f"{pad}-")
             _emit(item, indent + 2, out)
         else:
-            text = _empty(item) if _is_empty_collection(item) else scalar(item)
-            out.append(f"{pad}- {text}")
+            out.append(f"{pad}- {_leaf(item)}")
 
 
 class YamlText(str):
@@ -204,6 +222,13 @@ def dump_all(documents: Sequence[Mapping[str, Any]], header: str = "") -> YamlTe
 
 def plain_data(value: Any) -> Any:
     """What a YAML parser reads back from ``value`` as :func:`_emit` writes it."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is dict:
+        return {plain_data(k): plain_data(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [plain_data(v) for v in value]
     if isinstance(value, Commented):
         return plain_data(value.value)
     if isinstance(value, Mapping):
@@ -212,4 +237,4 @@ def plain_data(value: Any) -> Any:
         return [plain_data(v) for v in value]
     if value is None or isinstance(value, bool | int | float):
         return int(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    return value if type(value) is str else str(value)
+    return str(value)
