@@ -17,7 +17,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from learner.infer.cidr import IPNetwork, aggregate, category, parse_address
+from learner.infer.cidr import IPAddress, IPNetwork, aggregate, category, parse_address
 from learner.model.hidden import HIDDEN_MARK, PRIVATE_RANGES
 from learner.model.infra import NODE_NETWORK_MARK
 
@@ -46,7 +46,8 @@ def node_blocks(
 ) -> NodeBlocks:
     """The CIDRs standing for the nodes at ``addresses``, and what they admit beyond them."""
     seen = sorted(set(addresses))
-    outside = [a for a in seen if not _inside(a, node_cidrs)]
+    parsed = {text: parse_address(text) for text in seen}
+    outside = [a for a in seen if not _inside(parsed[a], node_cidrs)]
     widened: dict[IPNetwork, None] = {}
     kept: list[str] = []
     for block in aggregate(outside, waste=waste):
@@ -56,7 +57,7 @@ def node_blocks(
             kept.append(str(network))
     admits = []
     for network in widened:
-        count = sum(1 for a in outside if _inside(a, (network,)))
+        count = sum(1 for a in outside if _inside(parsed[a], (network,)))
         if str(network) not in kept:
             admits.append(
                 f"{network}{NODE_NETWORK_MARK} around the {_nodes(count)} seen, so that nodes "
@@ -103,8 +104,7 @@ def _widened(network: IPNetwork, cluster_cidrs: Sequence[IPNetwork]) -> IPNetwor
     return best
 
 
-def _inside(text: str, networks: Sequence[IPNetwork]) -> bool:
-    address = parse_address(text)
+def _inside(address: IPAddress | None, networks: Sequence[IPNetwork]) -> bool:
     return address is not None and any(
         address.version == n.version and address in n for n in networks
     )

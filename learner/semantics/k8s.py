@@ -60,6 +60,7 @@ from learner.semantics.matchers import (
     RuleRef,
     Target,
     Tier,
+    parse_network,
 )
 from learner.semantics.ports import PortMatcher, PortProtocolMatcher, PortRangeMatcher
 from learner.semantics.reader import DocumentReader
@@ -223,7 +224,7 @@ class _Parser(DocumentReader):
         if "/" not in text:
             self.fail(field, f"{text!r} is not a CIDR (write an address with a prefix length)")
         try:
-            return ipaddress.ip_network(text, strict=False)
+            return parse_network(text)
         except ValueError:
             self.fail(field, f"{text!r} is not a valid CIDR")
 

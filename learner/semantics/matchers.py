@@ -14,6 +14,7 @@ its own matcher (a Calico selector expression, say) without touching the engine.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from abc import ABC, abstractmethod
@@ -279,8 +280,15 @@ _Network = tuple[int, int, int]
 """(IP version, network address as an integer, netmask as an integer)."""
 
 
+@functools.lru_cache(maxsize=4096)
+def parse_network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``cidr`` as a network, host bits cleared; ValueError when it is not one. Remembered: the
+    same blocks and excepts recur in every policy of a proposal."""
+    return ipaddress.ip_network(cidr, strict=False)
+
+
 def _network(cidr: str) -> _Network:
-    network = ipaddress.ip_network(cidr, strict=False)
+    network = parse_network(cidr)
     return network.version, int(network.network_address), int(network.netmask)
 
 
