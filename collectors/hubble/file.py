@@ -513,10 +513,13 @@ def _flows_in_blocks(
     strict: bool,
     stats: CollectorStats,
     repeats: Repeats,
+    *,
+    file_start: bool = True,
 ) -> Iterator[Flow]:
     """:func:`_flows_in_lines` over the bytes of ``raw`` from a line start, where the lines
     that repeat a known one are counted by the scanner (collectors/hubble/line_scan.py) and
-    every other line is read as there, in order."""
+    every other line is read as there, in order. ``file_start``: ``raw`` starts the file, so
+    a byte order mark may open its first record."""
     state = LineTallies.of(repeats)
     tallies = state.tallies
     entries = repeats.entries
@@ -524,7 +527,7 @@ def _flows_in_blocks(
     errors = "strict" if strict else "replace"
     records = flows = 0
     number = first_line  # of the block's first line
-    opening = first_line == 1  # a byte order mark may open the first line with a record
+    opening = file_start
     unseen = first_line  # the first line Python has not seen
     try:
         for block in _line_blocks(cast(io.BufferedIOBase, raw)):
@@ -776,11 +779,14 @@ def iter_flows_in_range(
 ) -> Iterator[Flow]:
     """The flows on the lines in bytes ``[start, end)`` of a plain file, numbered as in the
     whole file: one process's share of a file cut by :func:`collectors.hubble.ranges.
-    line_ranges`. The range that starts the file counts the file in ``stats``."""
+    line_ranges`. The range that starts the file counts the file in ``stats``.
+
+    Lines are numbered from the range's start while it is read, and a problem's line is moved
+    to the whole file's numbering only when there is one: counting the lines before the range
+    means reading them all, which cost the second of two readers more than its own half."""
     if start == 0:
         stats.files += 1
     try:
-        first_line = lines_before(path, start) + 1
         binary = ByteRange(open(path, "rb"), start, end)  # noqa: SIM115  (closed below)
         count_reads_of(binary, end - start)
     except OSError as error:
@@ -790,22 +796,37 @@ def iter_flows_in_range(
     flows: Iterator[Flow]
     if SCANNER_BUILT and repeats is not None:
         handle = io.BufferedReader(binary)
-        flows = _flows_in_blocks(path, handle, first_line, strict, stats, repeats)
+        flows = _flows_in_blocks(path, handle, 1, strict, stats, repeats, file_start=start == 0)
     else:
         handle = io.TextIOWrapper(io.BufferedReader(binary), encoding="utf-8", errors=errors)
         if start == 0:
             flows = _flows_in_file(path, handle, strict, stats, repeats)
         else:
-            flows = _flows_in_lines(path, handle, first_line, strict, stats, repeats)
+            flows = _flows_in_lines(path, handle, 1, strict, stats, repeats)
+    reported = len(stats.errors)
     try:
         yield from flows
     except UnicodeDecodeError as error:
-        raise undecodable(path, error) from error
+        raise undecodable(path, error) from error  # which names the line in the whole file
+    except InputError as error:
+        if start == 0 or not error.line:
+            raise
+        raise InputError(path, error.line + lines_before(path, start), error.reason) from error
     except OSError as error:
         raise InputError(path, 0, f"cannot read: {error}") from error
     finally:
         drain_label_warnings(stats.warnings)
         handle.close()
+        if start and len(stats.errors) > reported:
+            _renumber(stats.errors, reported, lines_before(path, start))
+
+
+def _renumber(errors: list[InputError], first: int, lines: int) -> None:
+    """Move ``errors[first:]``, numbered from a range's start, to the whole file's lines."""
+    for at in range(first, len(errors)):
+        error = errors[at]
+        if error.line:
+            errors[at] = InputError(error.path, error.line + lines, error.reason)
 
 
 def read_by_lines(path: str) -> bool:

@@ -1,8 +1,9 @@
 """Cutting one plain line-per-record file into byte ranges that start and end at line starts,
 so that several processes can read one big export together.
 
-A range is read through :class:`ByteRange`, which stops at the range's end; the reader of a
-range that does not start the file numbers its lines from :func:`lines_before` (counted as
+A range is read through :class:`ByteRange`, which stops at the range's end. The reader of a
+range that does not start the file numbers its lines from the range's start, and a problem
+found there is moved to the whole file's numbering by :func:`lines_before` (counted as
 Python's text mode splits lines: ``\\n``, ``\\r\\n`` and a lone ``\\r`` each end one), so every
 file:line in a message is the one a single reader would give.
 """

@@ -95,6 +95,38 @@ def test_strict_reading_stops_at_the_first_malformed_line_of_the_file(tmp_path: 
     assert str(parallel.value) == str(single.value)
 
 
+def test_a_malformed_line_in_a_later_range_is_named_by_its_line_in_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "big.jsonl"
+    lines = [line for line in export(path).read_text().splitlines() if "broken" not in line]
+    lines.insert(len(lines) - 3, '{"flow": {"l4": {"TCP": {}}, "broken"')
+    path.write_text("\n".join(lines) + "\n")
+    config = LearnConfig()
+    with pytest.raises(InputError) as single:
+        ingest(read_flows([str(path)], strict=True, stats=CollectorStats()), new_store(config),
+               config, NormalizeStats())  # fmt: skip
+    with pytest.raises(InputError) as parallel:
+        parallel_ingest(
+            [str(path)], new_store(config), config, jobs=3, strict=True,
+            collected=CollectorStats(), normalized=NormalizeStats(), min_share_bytes=SHARE,
+        )  # fmt: skip
+    assert single.value.line == len(lines) - 3
+    assert str(parallel.value) == str(single.value)
+
+
+def test_a_byte_order_mark_opening_a_later_range_is_not_taken_off(tmp_path: Path) -> None:
+    path = export(tmp_path / "big.jsonl")
+    data = path.read_bytes()
+    _, (second, _), _ = line_ranges(str(path), 3, SHARE)
+    path.write_bytes(data[:second] + "\ufeff".encode() + data[second:])
+    assert line_ranges(str(path), 3, SHARE)[1][0] == second
+    expected = summary(one_reader(path))
+    marked = data[:second].count(b"\n") + 1
+    assert any(message.startswith(f"{path}:{marked}:") for message in expected[6])  # malformed
+    assert summary(shared(path, 3)) == expected
+
+
 def test_lines_before_counts_as_text_mode_splits(tmp_path: Path) -> None:
     path = tmp_path / "f"
     data = b"a\nb\r\nc\rd\n\ne\n"
