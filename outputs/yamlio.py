@@ -123,15 +123,21 @@ def _unwrap(item: Any) -> tuple[str, Any]:
     return "\n".join(c for c in comments if c), item
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _is_collection(value: Any) -> bool:
     kind = type(value)  # the exact types first: isinstance on an ABC is slow, and this runs a lot
-    return (
-        kind is dict or kind is list or kind is tuple or isinstance(value, Mapping | list | tuple)
-    )
+    if kind is dict or kind is list or kind is tuple:
+        return True
+    return kind not in _SCALARS and isinstance(value, Mapping | list | tuple)
 
 
 def _is_mapping(value: Any) -> bool:
-    return type(value) is dict or isinstance(value, Mapping)
+    kind = type(value)
+    if kind is dict:
+        return True
+    return kind is not list and kind not in _SCALARS and isinstance(value, Mapping)
 
 
 def _leaf(value: Any) -> str:
