@@ -62,7 +62,9 @@ def realistic_lines(lines: int) -> Iterator[str]:
 
 def serialised_responses(lines: int, scenario: str) -> Path:
     """The flows as length-prefixed GetFlowsResponse messages (built once)."""
-    cache = DATA / f"grpc-{scenario}-{lines}.bin"
+    from benchmarks.realistic import SHAPE
+
+    cache = DATA / f"grpc-{SHAPE if scenario == 'realistic' else scenario}-{lines}.bin"
     if cache.exists():
         return cache
     from google.protobuf import json_format

@@ -3,9 +3,11 @@
 The lines are the real captures under ``tests/fixtures/hubble/files/real`` (DNS and HTTP L7
 records, replies, both observation points, TCP/UDP/ICMP), spread over ``--namespaces`` copies
 of their namespaces so there are more workloads and edges, with the namespace labels and
-extra pod labels a production cluster carries (about 1.5 KB a line), and fresh timestamps.
-Each copy of a capture line is prepared once; writing a line only splices in its time, so a
-million lines take seconds. Nothing generated here is committed.
+extra pod labels a production cluster carries (about 1.5 KB a line), fresh timestamps, and the
+values a live cluster writes new on every line: a flow uuid (Hubble 1.13 and later), an L7
+response's latency, an HTTP request's ``X-Request-Id`` and a cached DNS answer's TTL. Each copy
+of a capture line is prepared once; writing a line only splices in those values, so a million
+lines take seconds. Nothing generated here is committed.
 
     python benchmarks/realistic.py --lines 1000000 -o benchmarks/data/realistic-1000000.jsonl
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 import argparse
 import gzip
 import random
+import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,14 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "tests/fixtures/hubble/files/real"
 TIME_MARK = "@@TIME@@"
+UUID_MARK = "@@UUID@@"
+LATENCY_MARK = "@@LATENCY@@"
+REQUEST_ID_MARK = "@@REQUEST-ID@@"
+TTL_MARK = '"@@TTL@@"'  # a number in the line: the quotes go too
+MARKS = (TIME_MARK, UUID_MARK, LATENCY_MARK, REQUEST_ID_MARK, TTL_MARK)
+SHAPE = "realistic2"
+"""Names the generated files: "realistic" files written before the per-line values were added
+must not be taken for these."""
 NAMESPACE_LABEL = "k8s:io.cilium.k8s.namespace.labels."
 
 
@@ -64,8 +76,24 @@ def _move_addresses(ip: dict[str, Any], copy: int) -> None:
             ip[side] = ".".join(octets)
 
 
+def _per_line_values(flow: dict[str, Any]) -> None:
+    """Mark where a live cluster writes a new value on every line."""
+    l7 = flow.get("l7")
+    if isinstance(l7, dict):
+        if "latency_ns" in l7:
+            l7["latency_ns"] = LATENCY_MARK
+        http = l7.get("http")
+        for header in (http or {}).get("headers") or []:
+            if header.get("key", "").lower() == "x-request-id":
+                header["value"] = REQUEST_ID_MARK
+        dns = l7.get("dns")
+        if isinstance(dns, dict) and "ttl" in dns:
+            dns["ttl"] = TTL_MARK[1:-1]
+
+
 def templates(copies: int) -> list[str]:
-    """Every capture line in ``copies`` namespace copies, with a mark where the time goes."""
+    """Every capture line in ``copies`` namespace copies, with marks where the time and the
+    other per-line values go."""
     out: list[str] = []
     for path in sorted(CAPTURES.glob("*.jsonl")):
         for raw in path.read_bytes().splitlines():
@@ -78,25 +106,52 @@ def templates(copies: int) -> list[str]:
                     if isinstance(flow.get(side), dict):
                         _rename(flow[side], copy)
                 _move_addresses(flow.get("IP") or {}, copy)
-                flow["time"] = TIME_MARK
+                _per_line_values(flow)
+                flow.pop("time", None)
+                flow.pop("uuid", None)
+                flow = {"time": TIME_MARK, "uuid": UUID_MARK, **flow}
+                if "flow" in record:
+                    record["flow"] = flow
+                else:
+                    record = flow
                 if "time" in record:
                     record["time"] = TIME_MARK
                 out.append(orjson.dumps(record).decode())
     return out
 
 
+_MARK_PATTERN = re.compile("(" + "|".join(re.escape(mark) for mark in MARKS) + ")")
+
+
+def _shape(template: str) -> tuple[list[str], list[int]]:
+    """A template cut at its marks: the text between them and which mark each cut was."""
+    parts = _MARK_PATTERN.split(template)
+    return parts[::2], [MARKS.index(mark) for mark in parts[1::2]]
+
+
 def lines(count: int, copies: int, seed: int = 13) -> Iterator[str]:
-    shapes = [shape.split(TIME_MARK) for shape in templates(copies)]
+    shapes = [_shape(template) for template in templates(copies)]
     rng = random.Random(seed)
     order = list(range(len(shapes)))
     rng.shuffle(order)
     span_ns = 3600 * 1_000_000_000  # one hour of traffic, whatever the length
     for i in range(count):
-        parts = shapes[order[i % len(order)]]
+        pieces, kinds = shapes[order[i % len(order)]]
         at = i * span_ns // max(count, 1)
         seconds, nanos = divmod(at, 1_000_000_000)
         stamp = f"2026-01-01T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-        yield f"{stamp}.{nanos:09d}Z".join(parts) + "\n"
+        values = (
+            f"{stamp}.{nanos:09d}Z",
+            str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            str(rng.randrange(200_000, 900_000_000)),
+            str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            str(rng.randrange(1, 31)),
+        )
+        out = [pieces[0]]
+        for kind, piece in zip(kinds, pieces[1:], strict=True):
+            out.append(values[kind])
+            out.append(piece)
+        yield "".join(out) + "\n"
 
 
 def _write_lines(path: Path, source: Iterator[str], count: int) -> None:

@@ -58,11 +58,11 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.gzip:
-        path = DATA / f"realistic-{args.lines}-gz"
+        path = DATA / f"{realistic.SHAPE}-{args.lines}-gz"
         files = max(1, -(-args.lines // ROTATE_LINES))
         realistic.write_rotated(path, args.lines, 20, files)
     else:
-        path = DATA / f"realistic-{args.lines}.jsonl"
+        path = DATA / f"{realistic.SHAPE}-{args.lines}.jsonl"
         if not path.exists():
             realistic.write(path, args.lines, 20)
     load_before = os.getloadavg()

@@ -32,6 +32,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
+sys.path.insert(0, str(HERE.parent))
+
+from benchmarks.realistic import SHAPE  # noqa: E402
 
 
 def simulated(lines: int, scenario: str) -> Path:
@@ -103,7 +106,7 @@ def core_rate(path: Path) -> tuple[int, float]:
 
 
 def realistic(lines: int, gz: bool) -> Path:
-    path = DATA / f"realistic-{lines}.jsonl{'.gz' if gz else ''}"
+    path = DATA / f"{SHAPE}-{lines}.jsonl{'.gz' if gz else ''}"
     if not path.exists():  # in a child: its memory must not count toward later children
         subprocess.run(
             [sys.executable, str(HERE / "realistic.py"), "--lines", str(lines), "-o", str(path)],

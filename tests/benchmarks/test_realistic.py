@@ -36,6 +36,12 @@ def test_lines_read_as_flows_of_the_advertised_shape(tmp_path: Path) -> None:
     assert any("dns" in (record.get("l7") or {}) for record in records)
     assert any("http" in (record.get("l7") or {}) for record in records)
     assert any(record.get("is_reply") for record in records)
+    # What a live cluster writes new on every line differs between repeats of one capture line.
+    assert len({record["uuid"] for record in records}) == 4000
+    latencies = [
+        record["l7"]["latency_ns"] for record in records if "latency_ns" in record.get("l7", {})
+    ]
+    assert len(set(latencies)) > len(latencies) * 0.9 > 50
     namespaces = {record["source"].get("namespace") for record in records}
     assert {"kube-system", "kube-system-4"} <= namespaces
 
