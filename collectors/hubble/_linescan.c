@@ -3,7 +3,9 @@
  * A Scanner reads blocks of whole lines. For each line of the shape `hubble observe -o jsonpb`
  * writes ({"flow":{"time":"T",...},...,"time":"T"}) it cuts out the values that differ between
  * repeats of one flow (the two times, a uuid right after the first time, the digits of the first
- * "source_port") and hashes the rest, each part length-prefixed, with a keyed 128-bit SipHash-1-3.
+ * "source_port", and the per-request values a live cluster writes new on every line: an L7
+ * latency, HTTP headers, a DNS TTL, the summary, an HTTP URL's query) and hashes the rest, each
+ * part length-prefixed, with a keyed 128-bit SipHash-1-3.
  * Equal hashes mean lines equal but for the cut values (up to a 2^-128 chance per pair). A line
  * whose hash the caller has declared standing (Scanner.stand) is counted in C; every other line
  * goes back to the caller, with its hash's slot and its time, to be read in full.
@@ -143,12 +145,246 @@ static const char PORT_FIELD[] = "\"source_port\":";
 #define PORT_FIELD_LEN 14
 static const char WRAPPER_TIME[] = ",\"time\":\"";
 #define WRAPPER_TIME_LEN 9
-#define MAX_PARTS 6
 
 typedef struct {
     const unsigned char *start;
     Py_ssize_t length;
 } Part;
+
+/* What a cut holds: the varying values, and how collectors/hubble/line_scan.py probes the
+ * per-request ones (see Scanner.probe). */
+enum { CUT_UUID, CUT_PORT, CUT_DIGITS, CUT_STRING, CUT_HEADERS, CUT_QUERY };
+
+typedef struct {
+    Py_ssize_t start, end;
+    int kind;
+} Cut;
+
+#define MAX_CUTS 8
+#define MAX_PARTS (MAX_CUTS + 2)
+
+static int uuid_char(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
+}
+
+/* --- values a live cluster writes new on every line ----------------------------------------- */
+
+/* The end of a JSON integer of 1..`most` digits at p[at] (no sign, no leading zero), or -1. */
+static Py_ssize_t skip_integer(const unsigned char *p, Py_ssize_t at, Py_ssize_t to, int most) {
+    Py_ssize_t end = at;
+    while (end < to && end - at <= most && p[end] >= '0' && p[end] <= '9') end++;
+    if (end == at || end - at > most || (end - at > 1 && p[at] == '0')) return -1;
+    return end;
+}
+
+/* The end of a JSON string of printable ASCII at p[at] (its opening quote), or -1. Of the
+ * escapes only the one-letter ones are taken: \u could spell what a reader refuses. */
+static Py_ssize_t skip_string(const unsigned char *p, Py_ssize_t at, Py_ssize_t to) {
+    if (at >= to || p[at] != '"') return -1;
+    Py_ssize_t i = at + 1;
+    /* eight bytes at a time while none is a quote, a backslash, a control or non-ASCII byte */
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (to - i >= 8) {
+        uint64_t word, quote, backslash, delete;
+        memcpy(&word, p + i, 8);
+        quote = word ^ (ones * '"');
+        backslash = word ^ (ones * '\\');
+        delete = word ^ (ones * 0x7f);
+        uint64_t special = ((word - ones * 0x20) | (quote - ones) | (backslash - ones) |
+                            (delete - ones) | word) & highs;
+        if (special) break;
+        i += 8;
+    }
+    for (; i < to; i++) {
+        unsigned char c = p[i];
+        if (c == '"') return i + 1;
+        if (c == '\\') {
+            if (++i >= to) return -1;
+            c = p[i];
+            if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' &&
+                c != 'r' && c != 't')
+                return -1;
+        } else if (c < 0x20 || c > 0x7e) {
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static int starts(const unsigned char *p, Py_ssize_t at, Py_ssize_t to, const char *text,
+                  Py_ssize_t length) {
+    return to - at >= length && memcmp(p + at, text, (size_t)length) == 0;
+}
+
+/* The end of an HTTP header list at p[at]: [{"key":"..","value":".."},...], or -1. */
+static Py_ssize_t skip_headers(const unsigned char *p, Py_ssize_t at, Py_ssize_t to) {
+    if (at >= to || p[at] != '[') return -1;
+    Py_ssize_t i = at + 1;
+    if (i < to && p[i] == ']') return i + 1;
+    while (i < to && p[i] == '{') {
+        i++;
+        for (;;) {
+            if (starts(p, i, to, "\"key\":", 6)) i += 6;
+            else if (starts(p, i, to, "\"value\":", 8)) i += 8;
+            else return -1;
+            i = skip_string(p, i, to);
+            if (i < 0 || i >= to) return -1;
+            if (p[i] == '}') break;
+            if (p[i] != ',') return -1;
+            i++;
+        }
+        if (++i >= to) return -1;
+        if (p[i] == ']') return i + 1;
+        if (p[i] != ',') return -1;
+        i++;
+    }
+    return -1;
+}
+
+/* The cut of the query (from the first ? or # to the closing quote) of the URL string at p[at]:
+ * 1 made, 0 when the URL is kept whole. Only a query that url_path (collectors/hubble/values.py)
+ * provably drops is cut: printable ASCII without escapes, and the part before it holds "://"
+ * and then a "/" (url_path reads a path out of the query of "http://host?next=/a"). */
+static int url_query(const unsigned char *p, Py_ssize_t at, Py_ssize_t to, Cut *cut) {
+    Py_ssize_t end = skip_string(p, at, to);
+    if (end < 0) return 0;
+    Py_ssize_t query = -1, scheme = -1, slash = -1;
+    for (Py_ssize_t i = at + 1; i < end - 1; i++) {
+        unsigned char c = p[i];
+        if (c == '\\') return 0;
+        if (c == '?' || c == '#') {
+            query = i;
+            break;
+        }
+        if (scheme < 0 && c == ':' && i + 2 < end - 1 && p[i + 1] == '/' && p[i + 2] == '/') {
+            scheme = i;
+            i += 2;
+        } else if (scheme >= 0 && slash < 0 && c == '/') {
+            slash = i;
+        }
+    }
+    if (query < 0 || scheme < 0 || slash < 0) return 0;
+    *cut = (Cut){query, end - 1, CUT_QUERY};
+    return 1;
+}
+
+typedef struct {
+    const char *name; /* the member, with its quotes and colon */
+    Py_ssize_t length;
+} Member;
+
+/* Members of a flow the repeat key never reads that a live cluster writes new on every line:
+ * an L7 response's latency, an HTTP request's headers (X-Request-Id), a DNS answer's TTL, the
+ * summary (it spells the URL and the TCP flags), the query of an HTTP URL. */
+static const Member PER_REQUEST[] = {
+    {"\"latency_ns\":", 13}, {"\"headers\":", 10}, {"\"ttl\":", 6}, {"\"Summary\":", 10},
+    {"\"url\":", 6},
+};
+#define PER_REQUEST_COUNT 5
+
+/* The cut of one per-request member's value at p[value]: 1 made, 0 nothing to cut, -1 not of
+ * the shape. */
+static int per_request_cut(const unsigned char *p, Py_ssize_t value, Py_ssize_t to, int member,
+                           Cut *cut) {
+    Py_ssize_t end = -1;
+    int kind = CUT_STRING;
+    switch (member) {
+    case 0: /* latency_ns: a uint64, a string of digits in protojson */
+        if (value < to && p[value] == '"') {
+            end = skip_integer(p, value + 1, to, 20);
+            if (end < 0 || end >= to || p[end] != '"') return -1;
+            end++;
+        } else {
+            end = skip_integer(p, value, to, 20);
+            kind = CUT_DIGITS;
+        }
+        break;
+    case 1:
+        end = skip_headers(p, value, to);
+        kind = CUT_HEADERS;
+        break;
+    case 2:
+        end = skip_integer(p, value, to, 10);
+        kind = CUT_DIGITS;
+        break;
+    case 3:
+        end = skip_string(p, value, to);
+        break;
+    case 4:
+        return url_query(p, value, to, cut);
+    }
+    if (end < 0) return -1;
+    *cut = (Cut){value, end, kind};
+    return 1;
+}
+
+/* The last '"' in p[from, to), or -1; eight bytes at a time where there is none. */
+static Py_ssize_t last_quote(const unsigned char *p, Py_ssize_t from, Py_ssize_t to) {
+    Py_ssize_t i = to;
+    while (i - from >= 8) {
+        uint64_t word;
+        memcpy(&word, p + i - 8, 8);
+        word ^= 0x2222222222222222ULL; /* a quote's byte becomes zero */
+        if ((word - 0x0101010101010101ULL) & ~word & 0x8080808080808080ULL) break;
+        i -= 8;
+    }
+    while (i > from) {
+        if (p[--i] == '"') return i;
+    }
+    return -1;
+}
+
+static const char LABELS_FIELD[] = "\"labels\":";
+#define LABELS_FIELD_LEN 9
+static const char POD_NAME_FIELD[] = "\"pod_name\":";
+#define POD_NAME_FIELD_LEN 11
+
+/* The cuts of the members found at seen[] (-1: not there), added to cuts[*count]; 0 when one
+ * is not of the shape. */
+static int cut_members(const unsigned char *p, Py_ssize_t to, const Py_ssize_t *seen, Cut *cuts,
+                       int *count) {
+    for (int member = 0; member < PER_REQUEST_COUNT; member++) {
+        if (seen[member] < 0) continue;
+        if (*count == MAX_CUTS) return 0;
+        int made = per_request_cut(p, seen[member] + PER_REQUEST[member].length, to, member,
+                                   &cuts[*count]);
+        if (made < 0) return 0;
+        *count += made;
+    }
+    return 1;
+}
+
+/* The cuts of the per-request members, added to cuts[*count]. They sit after the endpoints
+ * (l7 and Summary come late in a flow), so the quotes of p[from, to) are read backwards from
+ * the end down to the last endpoint's "pod_name" or "labels": its long label list is never
+ * read. One missed is only a finer key. 0 when a member is there twice, not after { or , or its value is not of
+ * the shape: the line is not keyed. */
+static int per_request_cuts(const unsigned char *p, Py_ssize_t from, Py_ssize_t to, Cut *cuts,
+                            int *count) {
+    Py_ssize_t seen[PER_REQUEST_COUNT] = {-1, -1, -1, -1, -1};
+    for (Py_ssize_t i = last_quote(p, from, to - 1); i >= 0; i = last_quote(p, from, i)) {
+        int member;
+        switch (p[i + 1]) {
+        case 'l':
+            if (starts(p, i, to, LABELS_FIELD, LABELS_FIELD_LEN)) return cut_members(p, to, seen, cuts, count);
+            member = 0;
+            break;
+        case 'p':
+            if (starts(p, i, to, POD_NAME_FIELD, POD_NAME_FIELD_LEN)) return cut_members(p, to, seen, cuts, count);
+            continue;
+        case 'h': member = 1; break;
+        case 't': member = 2; break;
+        case 'S': member = 3; break;
+        case 'u': member = 4; break;
+        default: continue;
+        }
+        const Member *m = &PER_REQUEST[member];
+        if (!starts(p, i, to, m->name, m->length)) continue;
+        if (seen[member] >= 0 || i == 0 || (p[i - 1] != '{' && p[i - 1] != ',')) return 0;
+        seen[member] = i;
+    }
+    return cut_members(p, to, seen, cuts, count);
+}
 
 static Py_ssize_t find(const unsigned char *p, Py_ssize_t from, Py_ssize_t to, const char *needle,
                        Py_ssize_t length) {
@@ -158,16 +394,13 @@ static Py_ssize_t find(const unsigned char *p, Py_ssize_t from, Py_ssize_t to, c
     return hit == NULL ? -1 : hit - p;
 }
 
-static int uuid_char(unsigned char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
-}
-
 /* The parts of a line left once its varying values are cut, its reply class (0: no source port,
- * 1: 1..32767, 2: 0 or 32768 and up, as the reply guess reads it) and its time. Returns the
- * number of parts, or 0 when the line is not of the shape. */
+ * 1: 1..32767, 2: 0 or 32768 and up, as the reply guess reads it), its time and its cuts.
+ * Returns the number of parts, or 0 when the line is not of the shape. */
 static int line_parts(const unsigned char *p, Py_ssize_t n, Part parts[MAX_PARTS], int *reply_class,
-                      double *time) {
+                      double *time, Cut cuts[MAX_CUTS], int *cut_count) {
     int count = 0;
+    *cut_count = 0;
     if (n > 0 && p[n - 1] == '\r') n--; /* \r\n ends one line, as universal newlines read it */
     if (n < HEAD_LEN + 24 || memcmp(p, HEAD, HEAD_LEN) != 0 || memchr(p, '\r', (size_t)n) != NULL)
         return 0;
@@ -175,27 +408,28 @@ static int line_parts(const unsigned char *p, Py_ssize_t n, Part parts[MAX_PARTS
     if (quote == NULL) return 0;
     Py_ssize_t cursor = quote - p;
     if (!parse_stamp(p + HEAD_LEN, cursor - HEAD_LEN, time)) return 0;
+    Py_ssize_t rest = cursor;
     /* uuid (newer Hubble) right after the time */
     if (cursor + 1 + UUID_FIELD_LEN < n &&
         memcmp(p + cursor + 1, UUID_FIELD, UUID_FIELD_LEN) == 0) {
         Py_ssize_t value = cursor + 1 + UUID_FIELD_LEN, end = value;
         while (end < n && end - value <= 64 && uuid_char(p[end])) end++;
         if (end < n && p[end] == '"' && end > value && end - value <= 64) {
-            parts[count++] = (Part){p + cursor, value - cursor};
-            cursor = end;
+            cuts[(*cut_count)++] = (Cut){value, end, CUT_UUID};
+            rest = end;
         }
     }
     if (n < 2 || p[n - 2] != '"' || p[n - 1] != '}') return 0;
     /* the wrapper's time, the last member: `,"time":"T"}` */
     Py_ssize_t tail = n - 2, opening = tail - 1;
-    while (opening > cursor && p[opening] != '"') opening--;
+    while (opening > rest && p[opening] != '"') opening--;
     Py_ssize_t stop = n;
     double unused;
-    if (opening - WRAPPER_TIME_LEN + 1 >= cursor &&
+    if (opening - WRAPPER_TIME_LEN + 1 >= rest &&
         memcmp(p + opening - WRAPPER_TIME_LEN + 1, WRAPPER_TIME, WRAPPER_TIME_LEN) == 0 &&
         parse_stamp(p + opening + 1, tail - opening - 1, &unused))
         stop = opening + 1;
-    Py_ssize_t port = find(p, cursor, stop, PORT_FIELD, PORT_FIELD_LEN);
+    Py_ssize_t port = find(p, rest, stop, PORT_FIELD, PORT_FIELD_LEN);
     *reply_class = 0;
     if (port >= 0) {
         Py_ssize_t digits = port + PORT_FIELD_LEN, end = digits;
@@ -209,8 +443,23 @@ static int line_parts(const unsigned char *p, Py_ssize_t n, Part parts[MAX_PARTS
             (p[end] != ',' && p[end] != '}'))
             return 0;
         *reply_class = value > 0 && value < 32768 ? 1 : 2;
-        parts[count++] = (Part){p + cursor, digits - cursor};
-        cursor = end;
+        cuts[(*cut_count)++] = (Cut){digits, end, CUT_PORT};
+    }
+    if (!per_request_cuts(p, port >= 0 ? port : rest, stop, cuts, cut_count)) return 0;
+    /* in line order (a few, so by insertion), never overlapping */
+    for (int i = 1; i < *cut_count; i++) {
+        Cut moving = cuts[i];
+        int j = i;
+        while (j > 0 && cuts[j - 1].start > moving.start) {
+            cuts[j] = cuts[j - 1];
+            j--;
+        }
+        cuts[j] = moving;
+    }
+    for (int i = 0; i < *cut_count; i++) {
+        if (i > 0 && cuts[i].start < cuts[i - 1].end) return 0;
+        parts[count++] = (Part){p + cursor, cuts[i].start - cursor};
+        cursor = cuts[i].end;
     }
     parts[count++] = (Part){p + cursor, stop - cursor};
     if (stop != n) parts[count++] = (Part){p + tail, n - tail};
@@ -349,10 +598,12 @@ static PyObject *Scanner_feed(Scanner *self, PyObject *arg) {
         Py_ssize_t end = newline ? newline - block : size;
         Py_ssize_t next = newline ? end + 1 : size;
         Part parts[MAX_PARTS];
-        int reply_class = 0;
+        Cut cuts[MAX_CUTS];
+        int reply_class = 0, cut_count = 0;
         double time = 0.0;
         Py_ssize_t slot = -1;
-        int count = line_parts(block + start, end - start, parts, &reply_class, &time);
+        int count =
+            line_parts(block + start, end - start, parts, &reply_class, &time, cuts, &cut_count);
         if (count > 0) {
             uint64_t hash[2];
             if (hash_parts(self, parts, count, reply_class, hash) < 0) goto failed;
@@ -389,6 +640,72 @@ failed:
     Py_XDECREF(rest);
     PyBuffer_Release(&view);
     return NULL;
+}
+
+/* The value put in a per-request cut by Scanner.probe: another of its kind. */
+static void probe_value(const unsigned char *p, const Cut *cut, const char **text,
+                        Py_ssize_t *length) {
+    static const char *values[][2] = {
+        [CUT_DIGITS] = {"0", "1"},
+        [CUT_STRING] = {"\"0\"", "\"1\""},
+        [CUT_HEADERS] = {"[]", "[{\"key\":\"0\"}]"},
+        [CUT_QUERY] = {"?0", "?1"},
+    };
+    const char *first = values[cut->kind][0];
+    Py_ssize_t first_length = (Py_ssize_t)strlen(first);
+    int same = cut->end - cut->start == first_length &&
+               memcmp(p + cut->start, first, (size_t)first_length) == 0;
+    *text = values[cut->kind][same];
+    *length = (Py_ssize_t)strlen(*text);
+}
+
+static PyObject *Scanner_probe(Scanner *self, PyObject *arg) {
+    (void)self;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *p = view.buf;
+    Py_ssize_t n = view.len, line = n;
+    if (line > 0 && p[line - 1] == '\n') line--;
+    Part parts[MAX_PARTS];
+    Cut cuts[MAX_CUTS];
+    int reply_class = 0, cut_count = 0, per_request = 0;
+    double time = 0.0;
+    Py_ssize_t size = n;
+    if (line_parts(p, line, parts, &reply_class, &time, cuts, &cut_count) > 0) {
+        for (int i = 0; i < cut_count; i++) {
+            if (cuts[i].kind == CUT_UUID || cuts[i].kind == CUT_PORT) continue;
+            const char *text;
+            Py_ssize_t length;
+            probe_value(p, &cuts[i], &text, &length);
+            size += length - (cuts[i].end - cuts[i].start);
+            per_request++;
+        }
+    }
+    if (per_request == 0) {
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    char *at = PyBytes_AS_STRING(out);
+    Py_ssize_t from = 0;
+    for (int i = 0; i < cut_count; i++) {
+        if (cuts[i].kind == CUT_UUID || cuts[i].kind == CUT_PORT) continue;
+        const char *text;
+        Py_ssize_t length;
+        probe_value(p, &cuts[i], &text, &length);
+        memcpy(at, p + from, (size_t)(cuts[i].start - from));
+        at += cuts[i].start - from;
+        memcpy(at, text, (size_t)length);
+        at += length;
+        from = cuts[i].end;
+    }
+    memcpy(at, p + from, (size_t)(n - from));
+    PyBuffer_Release(&view);
+    return out;
 }
 
 static PyObject *Scanner_stand(Scanner *self, PyObject *arg) {
@@ -433,6 +750,9 @@ static PyMethodDef Scanner_methods[] = {
     {"feed", (PyCFunction)Scanner_feed, METH_O,
      "feed(block) -> (tallied, lines, rest): count the lines of standing keys; rest lists "
      "(index, start, end, slot, time) of every other line, slot -1 when it has no key."},
+    {"probe", (PyCFunction)Scanner_probe, METH_O,
+     "probe(line) -> bytes or None: the line with another value in every per-request cut "
+     "(latency, headers, TTL, summary, URL query), None when it has none or is not keyed."},
     {"stand", (PyCFunction)Scanner_stand, METH_O,
      "stand(slot): later lines of this key are counted here."},
     {"drain", (PyCFunction)Scanner_drain, METH_NOARGS,

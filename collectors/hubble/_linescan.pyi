@@ -8,6 +8,9 @@ class Scanner:
         """``(tallied, lines, rest)``: the lines of standing keys counted, the lines in
         ``block``, and ``(index, start, end, slot, time)`` of every other line (slot -1 when
         the line has no key, time 0.0 then)."""
+    def probe(self, line: bytes) -> bytes | None:
+        """``line`` with another value in each of its per-request cuts (latency, headers, TTL,
+        summary, URL query), or None when it has none or is not of the keyed shape."""
     def stand(self, slot: int) -> None: ...
     def drain(self) -> list[tuple[int, int, float, float]]:
         """``(slot, count, first, last)`` of the lines counted since the last drain."""

@@ -580,7 +580,7 @@ def _flows_in_blocks(
                     ):
                         flows += 1
                         repeats.tallied += 1
-                        if slot >= 0 and stands(line, stamp, key):
+                        if slot >= 0 and stands(line, stamp, key, state.scanner):
                             state.stand(slot, tally)
                         continue
                     flow = _line_flow(path, line, line_number, strict, stats)
@@ -599,7 +599,7 @@ def _flows_in_blocks(
                         and first is not None
                         and generation == state.generation
                         and first.state is not each_line
-                        and stands(line, stamp, key)
+                        and stands(line, stamp, key, state.scanner)
                     ):
                         state.stand(slot, first)
                 extra += len(pieces) - 1

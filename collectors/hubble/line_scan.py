@@ -1,7 +1,8 @@
 """Repeated lines counted in C: the scanner's keys standing for repeat tallies.
 
-Most lines of a Hubble export repeat an earlier line in everything but their time, a uuid and
-the source port. The scanner (``_linescan.c``) cuts those values out of each line of the shape
+Most lines of a Hubble export repeat an earlier line in everything but their time, a uuid, the
+source port and, on L7 lines, values written new for every request. The scanner
+(``_linescan.c``) cuts those values out of each line of the shape
 ``hubble observe -o jsonpb`` writes (``{"flow":{"time":"T",...},...,"time":"T"}``), keys the
 rest and counts a line in C once its key *stands* for a repeat tally. Every other line comes back
 to the reader (collectors/hubble/file.py), which reads it in full as before.
@@ -16,7 +17,14 @@ the same JSON at every other place; and the cut values are ones the repeat key l
   that the first cut time is it (the wrapper's time is never read when the flow has one);
 * the uuid: never read;
 * the source port: read only by the reply guess of a flow without ``is_reply``, as "below
-  32768 or not", which the scanner keys.
+  32768 or not", which the scanner keys;
+* the per-request values, found by member name after the last endpoint: an L7 response's
+  ``latency_ns``, an HTTP request's ``headers`` (X-Request-Id), a DNS answer's ``ttl``, the
+  ``Summary``, and the query of an HTTP ``url`` where ``url_path`` provably drops it. The scanner
+  takes only plain values (digits, printable ASCII strings without ``\\u`` escapes, header lists
+  of such strings), so they are valid JSON that the repeat key skips over; and :func:`stands`
+  checks that the repeat key of the line with other values there (``Scanner.probe``) is the same,
+  so a member of that name anywhere the repeat key reads it keeps its key from standing.
 
 So every later line with a standing key has the first line's repeat key, and adds what a
 tallied line adds (learner/model/repeats.py): one more count and its time. The scanner's times
@@ -105,16 +113,20 @@ class LineTallies:
             self.forget()
 
 
-def stands(line: str, stamp: str, key: tuple[object, ...]) -> bool:
+def stands(line: str, stamp: str, key: tuple[object, ...], scanner: Scanner) -> bool:
     """Whether the first time the scanner cuts from ``line`` is ``stamp``, the flow's time
-    that :func:`repeat_key` read with ``key``, at every line with the scanner's key."""
+    that :func:`repeat_key` read with ``key``, and the per-request values it cuts are ones the
+    repeat key does not read, at every line with the scanner's key."""
     end = line.find('"', _TIME_AT)
     if not line.startswith(_HEAD) or line[_TIME_AT:end] != stamp:
         return False
+    probe = scanner.probe(line.encode())
+    if probe is not None and repeat_key(probe) != (key, stamp):
+        return False
     if line.count('"time"') == 2 and "\\" not in line and _ends_with_wrapper_time(line):
         return True  # the only other time key is the wrapper's: the cut one is the flow's
-    probe = _PROBE_TIMES[stamp == _PROBE_TIMES[0]]
-    return repeat_key(line[:_TIME_AT] + probe + line[end:]) == (key, probe)
+    probe_time = _PROBE_TIMES[stamp == _PROBE_TIMES[0]]
+    return repeat_key(line[:_TIME_AT] + probe_time + line[end:]) == (key, probe_time)
 
 
 def _ends_with_wrapper_time(line: str) -> bool:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import collectors.hubble.file as hubble_file
 import collectors.hubble.line_scan as line_scan
 from collectors.hubble.line_scan import BUILT
+from collectors.hubble.repeat_key import repeat_key
 from collectors.hubble.values import parse_rfc3339
 from learner.model.config import LearnConfig
 from learner.model.repeats import Repeats
@@ -181,6 +182,116 @@ def test_a_uuid_it_cannot_cut_stays_in_the_key() -> None:
     assert odd[0] == odd[1] != odd[2]
 
 
+L7_LINE = (
+    '{"flow":{"time":"%s","verdict":"FORWARDED","IP":{"source":"10.0.0.1",'
+    '"destination":"10.0.0.2"},"l4":{"TCP":{"source_port":40000,"destination_port":9080}},'
+    '"source":{"namespace":"a","labels":["k8s:app=x"],"pod_name":"x-1"},"destination":'
+    '{"namespace":"b","labels":["k8s:app=y"],"pod_name":"y-1"},"Type":"L7","node_name":"n1",'
+    '"l7":{"type":"REQUEST","latency_ns":%s,"http":{"method":"GET","url":"%s",'
+    '"headers":%s}},"traffic_direction":"INGRESS","is_reply":false,"Summary":%s},'
+    '"node_name":"n1","time":"%s"}'
+)
+HEADERS = '[{"key":"Accept","value":"*/*"},{"key":"X-Request-Id","value":"%s"}]'
+
+
+def l7_line(
+    stamp: str = T1,
+    latency: str = '"4200"',
+    url: str = "http://y:9080/api/items?page=2",
+    headers: str = HEADERS % "0b3f6a8e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+    summary: str = '"HTTP/1.1 GET http://y:9080/api/items?page=2"',
+) -> bytes:
+    return (L7_LINE % (stamp, latency, url, headers, summary, stamp)).encode()
+
+
+@needs_scanner
+def test_values_a_live_cluster_writes_new_on_every_line_are_cut() -> None:
+    scanner = Scanner(os.urandom(16))
+    same = slots(
+        scanner,
+        l7_line(),
+        l7_line(T2, latency='"917"'),
+        l7_line(latency="12"),  # a number, not protojson's string
+        l7_line(headers=HEADERS % "ffffffff-0000-4000-8000-000000000000"),
+        l7_line(headers="[]"),
+        l7_line(headers='[{"key":"Via","value":"1.1 \\"proxy\\""}]'),
+        l7_line(url="http://y:9080/api/items?page=3&sort=up"),
+        l7_line(url="http://y:9080/api/items"),  # no query at all
+        l7_line(summary='"another summary"'),
+        l7_line().replace(b'"latency_ns"', b'"ttl":30,"latency_ns"'),
+    )
+    assert same[0] >= 0
+    assert same[:7] + same[8:9] == [same[0]] * 8  # the query-free URL is another text
+    # (9: a ttl member adds a part, 7: the URL without a query keeps its full text)
+    assert len({same[0], same[7], same[9]}) == 3
+
+
+@needs_scanner
+def test_what_the_repeat_key_reads_of_an_l7_line_stays_in_the_key() -> None:
+    scanner = Scanner(os.urandom(16))
+    variants = [
+        l7_line(),
+        l7_line(url="http://y:9080/api/other?page=2"),  # the path
+        l7_line(url="http://z:9080/api/items?page=2"),  # the host: finer, never coarser
+        l7_line().replace(b'"method":"GET"', b'"method":"PUT"'),
+        # url_path reads a query where the part before it has no "/" after "://" (or no
+        # "://"): such a URL is kept whole
+        l7_line(url="http://y?next=/a"),
+        l7_line(url="http://y?next=/b"),
+        l7_line(url="/api/items?next=http://z/a"),
+        l7_line(url="/api/items?next=http://z/b"),
+        l7_line(url="http://y:9080/a?\\u0041"),  # an escape: kept whole
+        l7_line(url="http://y:9080/a?\\u0042"),
+        l7_line(url="http://y:9080/a?é"),  # non-ASCII: kept whole
+        l7_line(url="http://y:9080/a?è"),
+    ]
+    keys = slots(scanner, *variants)
+    assert -1 not in keys
+    assert len(set(keys)) == len(variants)
+
+
+@needs_scanner
+@pytest.mark.parametrize(
+    "data",
+    [
+        l7_line(latency='"0042"'),  # not a JSON number's digits
+        l7_line(latency='"-1"'),
+        l7_line(headers='[{"key":"User-Agent","value":"caf\u00e9"}]'),  # \u is never cut
+        l7_line(headers='[{"key":"User-Agent","value":"café"}]'),  # nor non-ASCII
+        l7_line(headers='[{"name":"X"}]'),
+        l7_line(headers='[{"key":"X"},]'),
+        l7_line(summary="7"),
+        l7_line(summary='"tab\there"').replace(b"\\t", b"\t"),  # a raw tab
+        l7_line().replace(b'"Summary"', b'"latency_ns":"1","Summary"'),  # twice
+        l7_line().replace(b'"is_reply":false,', b'"is_reply":false,"Summary":"x",'),
+    ],
+)
+def test_per_request_values_not_of_the_shape_leave_the_line_unkeyed(data: bytes) -> None:
+    assert key_of(data) == -1
+
+
+@needs_scanner
+def test_the_probe_puts_other_values_where_the_per_request_ones_are_cut() -> None:
+    scanner = Scanner(os.urandom(16))
+    original = l7_line()
+    probe = scanner.probe(original)
+    assert probe is not None and probe != original
+    assert slots(scanner, original) == slots(scanner, probe)
+    record, probed = orjson.loads(original)["flow"], orjson.loads(probe)["flow"]
+    for changed in ("latency_ns", "http", "Summary"):
+        assert (record.get(changed) or record["l7"].get(changed)) != (
+            probed.get(changed) or probed["l7"].get(changed)
+        )
+    assert repeat_key(probe) == repeat_key(original)
+    assert scanner.probe(line()) is None  # nothing per request in it
+    assert scanner.probe(b"{not a flow}") is None
+    # a value equal to the first probe value gets the second
+    zero = l7_line(latency='"0"', headers="[]", summary='"0"', url="http://y/a?0")
+    assert scanner.probe(zero) == l7_line(
+        latency='"1"', headers='[{"key":"0"}]', summary='"1"', url="http://y/a?1"
+    )
+
+
 @needs_scanner
 def test_standing_keys_are_counted_in_c_and_drained_with_their_span() -> None:
     scanner = Scanner(os.urandom(16))
@@ -235,10 +346,33 @@ def _again(record: dict[str, Any], rng: random.Random, at: datetime) -> dict[str
             ports = dict(ports)
             ports["source_port"] = rng.choice([443, 33000, 40000 + rng.randrange(20000)])
             rest["l4"] = {next(iter(rest["l4"])): ports}
+    _new_per_request_values(rest, rng)
     wrapper = {key: value for key, value in record.items() if key != "flow"}
     if "time" in wrapper:
         wrapper["time"] = stamp
     return {"flow": {**head, **rest}, **wrapper}
+
+
+def _new_per_request_values(flow: dict[str, Any], rng: random.Random) -> None:
+    """What a live cluster writes new on every line: latency, request id, TTL, summary, query."""
+    if "Summary" in flow:
+        flow["Summary"] = rng.choice(["", "TCP Flags: ACK", 'DNS Answer "x" TTL: 9'])
+    l7 = flow.get("l7")
+    if type(l7) is not dict:
+        return
+    l7 = flow["l7"] = dict(l7)
+    if "latency_ns" in l7:
+        l7["latency_ns"] = str(rng.randrange(1, 10**9))
+    if type(l7.get("dns")) is dict and "ttl" in l7["dns"]:
+        l7["dns"] = {**l7["dns"], "ttl": rng.randrange(1, 300)}
+    http = l7.get("http")
+    if type(http) is dict:
+        http = l7["http"] = dict(http)
+        request_id = {"key": "X-Request-Id", "value": f"{rng.getrandbits(64):016x}"}
+        http["headers"] = [h for h in http.get("headers") or [] if h.get("key") != "X-Request-Id"]
+        http["headers"].append(request_id)
+        if "url" in http and "?" not in http["url"]:
+            http["url"] += rng.choice(["", f"?page={rng.randrange(9)}"])
 
 
 def export(path: Path, copies: int = 6, seed: int = 3) -> Path:
