@@ -65,6 +65,12 @@ def slots(scanner: Scanner, *lines: bytes) -> list[int]:
     return [slot for _, _, _, slot, _ in rest]
 
 
+def assert_keyed_apart(scanner: Scanner, variants: list[bytes]) -> None:
+    keys = slots(scanner, *variants)
+    assert -1 not in keys
+    assert len(set(keys)) == len(variants)
+
+
 def key_of(data: bytes) -> int:
     scanner = Scanner(os.urandom(16))
     (slot,) = slots(scanner, data)
@@ -153,9 +159,7 @@ def test_every_other_difference_is_another_key() -> None:
         base.replace(b'"source_port":40000,', b""),
         base.replace(b',"time":"' + T1.encode() + b'"}', b"}"),  # no wrapper time
     ]
-    keys = slots(scanner, *variants)
-    assert -1 not in keys
-    assert len(set(keys)) == len(variants)
+    assert_keyed_apart(scanner, variants)
 
 
 @needs_scanner
@@ -245,9 +249,7 @@ def test_what_the_repeat_key_reads_of_an_l7_line_stays_in_the_key() -> None:
         l7_line(url="http://y:9080/a?é"),  # non-ASCII: kept whole
         l7_line(url="http://y:9080/a?è"),
     ]
-    keys = slots(scanner, *variants)
-    assert -1 not in keys
-    assert len(set(keys)) == len(variants)
+    assert_keyed_apart(scanner, variants)
 
 
 @needs_scanner

@@ -81,8 +81,8 @@ def test_a_gzip_file_is_read_whole_and_gives_the_same(tmp_path: Path) -> None:
     assert summary(shared(packed, 2))[:2] == summary(one_reader(plain))[:2]
 
 
-def test_strict_reading_stops_at_the_first_malformed_line_of_the_file(tmp_path: Path) -> None:
-    path = export(tmp_path / "big.jsonl")
+def strict_errors(path: Path) -> tuple[InputError, InputError]:
+    """The error ``--strict`` stops at: one reader's, and three line ranges'."""
     config = LearnConfig()
     with pytest.raises(InputError) as single:
         ingest(read_flows([str(path)], strict=True, stats=CollectorStats()), new_store(config),
@@ -92,7 +92,12 @@ def test_strict_reading_stops_at_the_first_malformed_line_of_the_file(tmp_path: 
             [str(path)], new_store(config), config, jobs=3, strict=True,
             collected=CollectorStats(), normalized=NormalizeStats(), min_share_bytes=SHARE,
         )  # fmt: skip
-    assert str(parallel.value) == str(single.value)
+    return single.value, parallel.value
+
+
+def test_strict_reading_stops_at_the_first_malformed_line_of_the_file(tmp_path: Path) -> None:
+    single, parallel = strict_errors(export(tmp_path / "big.jsonl"))
+    assert str(parallel) == str(single)
 
 
 def test_a_malformed_line_in_a_later_range_is_named_by_its_line_in_the_file(
@@ -102,17 +107,9 @@ def test_a_malformed_line_in_a_later_range_is_named_by_its_line_in_the_file(
     lines = [line for line in export(path).read_text().splitlines() if "broken" not in line]
     lines.insert(len(lines) - 3, '{"flow": {"l4": {"TCP": {}}, "broken"')
     path.write_text("\n".join(lines) + "\n")
-    config = LearnConfig()
-    with pytest.raises(InputError) as single:
-        ingest(read_flows([str(path)], strict=True, stats=CollectorStats()), new_store(config),
-               config, NormalizeStats())  # fmt: skip
-    with pytest.raises(InputError) as parallel:
-        parallel_ingest(
-            [str(path)], new_store(config), config, jobs=3, strict=True,
-            collected=CollectorStats(), normalized=NormalizeStats(), min_share_bytes=SHARE,
-        )  # fmt: skip
-    assert single.value.line == len(lines) - 3
-    assert str(parallel.value) == str(single.value)
+    single, parallel = strict_errors(path)
+    assert single.line == len(lines) - 3
+    assert str(parallel) == str(single)
 
 
 def test_a_byte_order_mark_opening_a_later_range_is_not_taken_off(tmp_path: Path) -> None:
