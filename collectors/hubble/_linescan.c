@@ -243,8 +243,9 @@ static Py_ssize_t skip_headers(const unsigned char *p, Py_ssize_t at, Py_ssize_t
 
 /* The cut of the query (from the first ? or # to the closing quote) of the URL string at p[at]:
  * 1 made, 0 when the URL is kept whole. Only a query that url_path (collectors/hubble/values.py)
- * provably drops is cut: printable ASCII without escapes, and the part before it holds "://"
- * and then a "/" (url_path reads a path out of the query of "http://host?next=/a"). */
+ * provably drops is cut: the URL is printable ASCII with no escape before the query, and the
+ * part before it holds "://" and then a "/" (url_path reads a path out of the query of
+ * "http://host?next=/a"). */
 static int url_query(const unsigned char *p, Py_ssize_t at, Py_ssize_t to, Cut *cut) {
     Py_ssize_t end = skip_string(p, at, to);
     if (end < 0) return 0;
@@ -338,6 +339,7 @@ static const char LABELS_FIELD[] = "\"labels\":";
 #define LABELS_FIELD_LEN 9
 static const char POD_NAME_FIELD[] = "\"pod_name\":";
 #define POD_NAME_FIELD_LEN 11
+#define ENDPOINT (-2)
 
 /* The cuts of the members found at seen[] (-1: not there), added to cuts[*count]; 0 when one
  * is not of the shape. */
@@ -357,27 +359,27 @@ static int cut_members(const unsigned char *p, Py_ssize_t to, const Py_ssize_t *
 /* The cuts of the per-request members, added to cuts[*count]. They sit after the endpoints
  * (l7 and Summary come late in a flow), so the quotes of p[from, to) are read backwards from
  * the end down to the last endpoint's "pod_name" or "labels": its long label list is never
- * read. One missed is only a finer key. 0 when a member is there twice, not after { or , or its value is not of
- * the shape: the line is not keyed. */
+ * read. One missed is only a finer key. 0 when a member is there twice, not after { or , or
+ * its value is not of the shape: the line is not keyed. */
 static int per_request_cuts(const unsigned char *p, Py_ssize_t from, Py_ssize_t to, Cut *cuts,
                             int *count) {
     Py_ssize_t seen[PER_REQUEST_COUNT] = {-1, -1, -1, -1, -1};
     for (Py_ssize_t i = last_quote(p, from, to - 1); i >= 0; i = last_quote(p, from, i)) {
-        int member;
+        int member = -1;
         switch (p[i + 1]) {
         case 'l':
-            if (starts(p, i, to, LABELS_FIELD, LABELS_FIELD_LEN)) return cut_members(p, to, seen, cuts, count);
-            member = 0;
+            member = starts(p, i, to, LABELS_FIELD, LABELS_FIELD_LEN) ? ENDPOINT : 0;
             break;
         case 'p':
-            if (starts(p, i, to, POD_NAME_FIELD, POD_NAME_FIELD_LEN)) return cut_members(p, to, seen, cuts, count);
-            continue;
+            if (starts(p, i, to, POD_NAME_FIELD, POD_NAME_FIELD_LEN)) member = ENDPOINT;
+            break;
         case 'h': member = 1; break;
         case 't': member = 2; break;
         case 'S': member = 3; break;
         case 'u': member = 4; break;
-        default: continue;
         }
+        if (member == ENDPOINT) break; /* the last endpoint: its label list is never read */
+        if (member < 0) continue;
         const Member *m = &PER_REQUEST[member];
         if (!starts(p, i, to, m->name, m->length)) continue;
         if (seen[member] >= 0 || i == 0 || (p[i - 1] != '{' && p[i - 1] != ',')) return 0;
