@@ -153,7 +153,7 @@ typedef struct {
 
 /* What a cut holds: the varying values, and how collectors/hubble/line_scan.py probes the
  * per-request ones (see Scanner.probe). */
-enum { CUT_UUID, CUT_PORT, CUT_DIGITS, CUT_STRING, CUT_HEADERS, CUT_QUERY };
+enum { CUT_UUID, CUT_PORT, CUT_DIGITS, CUT_STRING, CUT_HEADERS, CUT_QUERY, CUT_TRACE };
 
 typedef struct {
     Py_ssize_t start, end;
@@ -241,6 +241,18 @@ static Py_ssize_t skip_headers(const unsigned char *p, Py_ssize_t at, Py_ssize_t
     return -1;
 }
 
+/* The end of a trace context at p[at]: {"parent":{"trace_id":".."}} or a part of it, or -1. */
+static Py_ssize_t skip_trace(const unsigned char *p, Py_ssize_t at, Py_ssize_t to) {
+    if (starts(p, at, to, "{}", 2)) return at + 2;
+    if (!starts(p, at, to, "{\"parent\":{", 11)) return -1;
+    Py_ssize_t i = at + 11;
+    if (starts(p, i, to, "\"trace_id\":", 11)) {
+        i = skip_string(p, i + 11, to);
+        if (i < 0) return -1;
+    }
+    return starts(p, i, to, "}}", 2) ? i + 2 : -1;
+}
+
 /* The cut of the query (from the first ? or # to the closing quote) of the URL string at p[at]:
  * 1 made, 0 when the URL is kept whole. Only a query that url_path (collectors/hubble/values.py)
  * provably drops is cut: the URL is printable ASCII with no escape before the query, and the
@@ -276,12 +288,13 @@ typedef struct {
 
 /* Members of a flow the repeat key never reads that a live cluster writes new on every line:
  * an L7 response's latency, an HTTP request's headers (X-Request-Id), a DNS answer's TTL, the
- * summary (it spells the URL and the TCP flags), the query of an HTTP URL. */
+ * summary (it spells the URL and the TCP flags), the query of an HTTP URL, and the trace a
+ * request carries (trace_context, when the request has a traceparent header). */
 static const Member PER_REQUEST[] = {
     {"\"latency_ns\":", 13}, {"\"headers\":", 10}, {"\"ttl\":", 6}, {"\"Summary\":", 10},
-    {"\"url\":", 6},
+    {"\"url\":", 6}, {"\"trace_context\":", 16},
 };
-#define PER_REQUEST_COUNT 5
+#define PER_REQUEST_COUNT 6
 
 /* The cut of one per-request member's value at p[value]: 1 made, 0 nothing to cut, -1 not of
  * the shape. */
@@ -313,6 +326,10 @@ static int per_request_cut(const unsigned char *p, Py_ssize_t value, Py_ssize_t 
         break;
     case 4:
         return url_query(p, value, to, cut);
+    case 5:
+        end = skip_trace(p, value, to);
+        kind = CUT_TRACE;
+        break;
     }
     if (end < 0) return -1;
     *cut = (Cut){value, end, kind};
@@ -363,7 +380,7 @@ static int cut_members(const unsigned char *p, Py_ssize_t to, const Py_ssize_t *
  * its value is not of the shape: the line is not keyed. */
 static int per_request_cuts(const unsigned char *p, Py_ssize_t from, Py_ssize_t to, Cut *cuts,
                             int *count) {
-    Py_ssize_t seen[PER_REQUEST_COUNT] = {-1, -1, -1, -1, -1};
+    Py_ssize_t seen[PER_REQUEST_COUNT] = {-1, -1, -1, -1, -1, -1};
     for (Py_ssize_t i = last_quote(p, from, to - 1); i >= 0; i = last_quote(p, from, i)) {
         int member = -1;
         switch (p[i + 1]) {
@@ -374,7 +391,7 @@ static int per_request_cuts(const unsigned char *p, Py_ssize_t from, Py_ssize_t 
             if (starts(p, i, to, POD_NAME_FIELD, POD_NAME_FIELD_LEN)) member = ENDPOINT;
             break;
         case 'h': member = 1; break;
-        case 't': member = 2; break;
+        case 't': member = i + 2 < to && p[i + 2] == 'r' ? 5 : 2; break;
         case 'S': member = 3; break;
         case 'u': member = 4; break;
         }
@@ -652,6 +669,7 @@ static void probe_value(const unsigned char *p, const Cut *cut, const char **tex
         [CUT_STRING] = {"\"0\"", "\"1\""},
         [CUT_HEADERS] = {"[]", "[{\"key\":\"0\"}]"},
         [CUT_QUERY] = {"?0", "?1"},
+        [CUT_TRACE] = {"{}", "{\"parent\":{}}"},
     };
     const char *first = values[cut->kind][0];
     Py_ssize_t first_length = (Py_ssize_t)strlen(first);

@@ -20,9 +20,9 @@ the same JSON at every other place; and the cut values are ones the repeat key l
   32768 or not", which the scanner keys;
 * the per-request values, found by member name after the last endpoint: an L7 response's
   ``latency_ns``, an HTTP request's ``headers`` (X-Request-Id), a DNS answer's ``ttl``, the
-  ``Summary``, and the query of an HTTP ``url`` where ``url_path`` provably drops it. The scanner
-  takes only plain values (digits, printable ASCII strings without ``\\u`` escapes, header lists
-  of such strings), so they are valid JSON that the repeat key skips over; and :func:`stands`
+  ``Summary``, a request's ``trace_context``, and the query of an HTTP ``url`` where
+  ``url_path`` provably drops it. The scanner takes only plain values (digits, printable ASCII
+  strings without ``\\u`` escapes, header lists and trace contexts of such strings), so they are valid JSON that the repeat key skips over; and :func:`stands`
   checks that the repeat key of the line with other values there (``Scanner.probe``) is the same,
   so a member of that name anywhere the repeat key reads it keeps its key from standing.
 

@@ -192,7 +192,7 @@ L7_LINE = (
     '"source":{"namespace":"a","labels":["k8s:app=x"],"pod_name":"x-1"},"destination":'
     '{"namespace":"b","labels":["k8s:app=y"],"pod_name":"y-1"},"Type":"L7","node_name":"n1",'
     '"l7":{"type":"REQUEST","latency_ns":%s,"http":{"method":"GET","url":"%s",'
-    '"headers":%s}},"traffic_direction":"INGRESS","is_reply":false,"Summary":%s},'
+    '"headers":%s}},"traffic_direction":"INGRESS",%s"is_reply":false,"Summary":%s},'
     '"node_name":"n1","time":"%s"}'
 )
 HEADERS = '[{"key":"Accept","value":"*/*"},{"key":"X-Request-Id","value":"%s"}]'
@@ -204,8 +204,10 @@ def l7_line(
     url: str = "http://y:9080/api/items?page=2",
     headers: str = HEADERS % "0b3f6a8e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
     summary: str = '"HTTP/1.1 GET http://y:9080/api/items?page=2"',
+    trace: str = "",
 ) -> bytes:
-    return (L7_LINE % (stamp, latency, url, headers, summary, stamp)).encode()
+    member = f'"trace_context":{trace},' if trace else ""
+    return (L7_LINE % (stamp, latency, url, headers, member, summary, stamp)).encode()
 
 
 @needs_scanner
@@ -223,11 +225,16 @@ def test_values_a_live_cluster_writes_new_on_every_line_are_cut() -> None:
         l7_line(url="http://y:9080/api/items"),  # no query at all
         l7_line(summary='"another summary"'),
         l7_line().replace(b'"latency_ns"', b'"ttl":30,"latency_ns"'),
+        l7_line(trace='{"parent":{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}}'),
+        l7_line(trace='{"parent":{"trace_id":"00f067aa0ba902b7"}}'),
+        l7_line(trace="{}"),
     )
     assert same[0] >= 0
     assert same[:7] + same[8:9] == [same[0]] * 8  # the query-free URL is another text
     # (9: a ttl member adds a part, 7: the URL without a query keeps its full text)
     assert len({same[0], same[7], same[9]}) == 3
+    # a trace context adds a member; its value is cut whatever trace it names
+    assert same[10] == same[11] == same[12] not in (same[0], same[7], same[9])
 
 
 @needs_scanner
@@ -263,6 +270,9 @@ def test_what_the_repeat_key_reads_of_an_l7_line_stays_in_the_key() -> None:
         l7_line(headers='[{"name":"X"}]'),
         l7_line(headers='[{"key":"X"},]'),
         l7_line(summary="7"),
+        l7_line(trace='{"parent":{"trace_id":42}}'),
+        l7_line(trace='{"parent":{"span_id":"a"}}'),
+        l7_line(trace='{"parent":{"trace_id":"a"},"x":1}'),
         l7_line(summary='"tab\there"').replace(b"\\t", b"\t"),  # a raw tab
         l7_line().replace(b'"Summary"', b'"latency_ns":"1","Summary"'),  # twice
         l7_line().replace(b'"is_reply":false,', b'"is_reply":false,"Summary":"x",'),
@@ -288,9 +298,13 @@ def test_the_probe_puts_other_values_where_the_per_request_ones_are_cut() -> Non
     assert scanner.probe(line()) is None  # nothing per request in it
     assert scanner.probe(b"{not a flow}") is None
     # a value equal to the first probe value gets the second
-    zero = l7_line(latency='"0"', headers="[]", summary='"0"', url="http://y/a?0")
+    zero = l7_line(latency='"0"', headers="[]", summary='"0"', url="http://y/a?0", trace="{}")
     assert scanner.probe(zero) == l7_line(
-        latency='"1"', headers='[{"key":"0"}]', summary='"1"', url="http://y/a?1"
+        latency='"1"',
+        headers='[{"key":"0"}]',
+        summary='"1"',
+        url="http://y/a?1",
+        trace='{"parent":{}}',
     )
 
 
@@ -356,7 +370,8 @@ def _again(record: dict[str, Any], rng: random.Random, at: datetime) -> dict[str
 
 
 def _new_per_request_values(flow: dict[str, Any], rng: random.Random) -> None:
-    """What a live cluster writes new on every line: latency, request id, TTL, summary, query."""
+    """What a live cluster writes new on every line: latency, request id, TTL, summary, query,
+    trace."""
     if "Summary" in flow:
         flow["Summary"] = rng.choice(["", "TCP Flags: ACK", 'DNS Answer "x" TTL: 9'])
     l7 = flow.get("l7")
@@ -375,6 +390,7 @@ def _new_per_request_values(flow: dict[str, Any], rng: random.Random) -> None:
         http["headers"].append(request_id)
         if "url" in http and "?" not in http["url"]:
             http["url"] += rng.choice(["", f"?page={rng.randrange(9)}"])
+        flow["trace_context"] = {"parent": {"trace_id": f"{rng.getrandbits(128):032x}"}}
 
 
 def export(path: Path, copies: int = 6, seed: int = 3) -> Path:
