@@ -365,9 +365,14 @@ static int cut_members(const unsigned char *p, Py_ssize_t to, const Py_ssize_t *
     for (int member = 0; member < PER_REQUEST_COUNT; member++) {
         if (seen[member] < 0) continue;
         if (*count == MAX_CUTS) return 0;
-        int made = per_request_cut(p, seen[member] + PER_REQUEST[member].length, to, member,
-                                   &cuts[*count]);
+        Cut *cut = &cuts[*count];
+        int made = per_request_cut(p, seen[member] + PER_REQUEST[member].length, to, member, cut);
         if (made < 0) return 0;
+        /* The member ends where its value does: text kept after a number could extend it
+         * ("latency_ns":1.5), and the same text after a string would not be JSON. */
+        if (made && cut->kind != CUT_QUERY && (cut->end >= to || (p[cut->end] != ',' &&
+                                                                 p[cut->end] != '}')))
+            return 0;
         *count += made;
     }
     return 1;

@@ -22,9 +22,11 @@ the same JSON at every other place; and the cut values are ones the repeat key l
   ``latency_ns``, an HTTP request's ``headers`` (X-Request-Id), a DNS answer's ``ttl``, the
   ``Summary``, a request's ``trace_context``, and the query of an HTTP ``url`` where
   ``url_path`` provably drops it. The scanner takes only plain values (digits, printable ASCII
-  strings without ``\\u`` escapes, header lists and trace contexts of such strings), so they are valid JSON that the repeat key skips over; and :func:`stands`
-  checks that the repeat key of the line with other values there (``Scanner.probe``) is the same,
-  so a member of that name anywhere the repeat key reads it keeps its key from standing.
+  strings without ``\\u`` escapes, header lists and trace contexts of such strings), each
+  ending its member (a ``,`` or ``}`` after it: kept text after a number could extend it), so
+  they are valid JSON that the repeat key skips over; and :func:`stands` checks that the repeat
+  key of the line with other values there (``Scanner.probe``) is the same, so a member of that
+  name anywhere the repeat key reads it keeps its key from standing.
 
 So every later line with a standing key has the first line's repeat key, and adds what a
 tallied line adds (learner/model/repeats.py): one more count and its time. The scanner's times

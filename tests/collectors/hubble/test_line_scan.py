@@ -265,6 +265,11 @@ def test_what_the_repeat_key_reads_of_an_l7_line_stays_in_the_key() -> None:
     [
         l7_line(latency='"0042"'),  # not a JSON number's digits
         l7_line(latency='"-1"'),
+        # kept text after a number could extend it: "1.5" is a number, '"7".5' no JSON
+        l7_line(latency="1.5"),
+        l7_line(latency="1e5"),
+        l7_line(latency='"7".5'),
+        l7_line().replace(b'"latency_ns":"4200"', b'"ttl":3.5,"latency_ns":"4200"'),
         l7_line(headers='[{"key":"User-Agent","value":"caf\u00e9"}]'),  # \u is never cut
         l7_line(headers='[{"key":"User-Agent","value":"café"}]'),  # nor non-ASCII
         l7_line(headers='[{"name":"X"}]'),
@@ -280,6 +285,20 @@ def test_what_the_repeat_key_reads_of_an_l7_line_stays_in_the_key() -> None:
 )
 def test_per_request_values_not_of_the_shape_leave_the_line_unkeyed(data: bytes) -> None:
     assert key_of(data) == -1
+
+
+@needs_scanner
+def test_a_number_and_a_string_before_the_same_text_are_never_one_key(tmp_path: Path) -> None:
+    """ "latency_ns":1.5 is a flow; "latency_ns":"7".5 is a broken line: counting the second as
+    a repeat of the first would hide a malformed line."""
+    path = tmp_path / "f.jsonl"
+    number = [l7_line(f"2026-03-01T10:00:0{i}Z", latency="1.5") for i in range(5)]
+    string = [l7_line(f"2026-03-01T10:00:1{i}Z", latency='"7".5') for i in range(5)]
+    path.write_bytes(b"\n".join(number + string) + b"\n")
+    expected, _ = read(path, LearnConfig(), tally=False)
+    assert expected[1].malformed == 5
+    actual, _ = read(path, LearnConfig(), tally=True)
+    assert_same(expected, actual)
 
 
 @needs_scanner
