@@ -777,9 +777,10 @@ def iter_flows_in_range(
     stats: CollectorStats,
     repeats: Repeats | None = None,
 ) -> Iterator[Flow]:
-    """The flows on the lines in bytes ``[start, end)`` of a plain file, numbered as in the
-    whole file: one process's share of a file cut by :func:`collectors.hubble.ranges.
-    line_ranges`. The range that starts the file counts the file in ``stats``.
+    """The flows on the lines in bytes ``[start, end)`` of a plain file: one process's share
+    of a file cut by :func:`collectors.hubble.ranges.line_ranges`. The range that starts the
+    file counts the file in ``stats``. A flow's ``origin`` line counts from the range's start;
+    the problems it reports are numbered as in the whole file.
 
     Lines are numbered from the range's start while it is read, and a problem's line is moved
     to the whole file's numbering only when there is one: counting the lines before the range
@@ -811,14 +812,22 @@ def iter_flows_in_range(
     except InputError as error:
         if start == 0 or not error.line:
             raise
-        raise InputError(path, error.line + lines_before(path, start), error.reason) from error
+        # from None: the error numbered from the range's start would name a wrong line too
+        raise InputError(path, error.line + _lines_before(path, start), error.reason) from None
     except OSError as error:
         raise InputError(path, 0, f"cannot read: {error}") from error
     finally:
         drain_label_warnings(stats.warnings)
         handle.close()
         if start and len(stats.errors) > reported:
-            _renumber(stats.errors, reported, lines_before(path, start))
+            _renumber(stats.errors, reported, _lines_before(path, start))
+
+
+def _lines_before(path: str, start: int) -> int:
+    try:
+        return lines_before(path, start)
+    except OSError as error:  # e.g. rotated away while it was read
+        raise InputError(path, 0, f"cannot read: {error.strerror or error}") from error
 
 
 def _renumber(errors: list[InputError], first: int, lines: int) -> None:
