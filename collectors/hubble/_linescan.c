@@ -290,11 +290,12 @@ typedef struct {
  * an L7 response's latency, an HTTP request's headers (X-Request-Id), a DNS answer's TTL, the
  * summary (it spells the URL and the TCP flags), the query of an HTTP URL, and the trace a
  * request carries (trace_context, when the request has a traceparent header). */
+enum { LATENCY, HEADERS, TTL, SUMMARY, URL, TRACE, PER_REQUEST_COUNT };
+
 static const Member PER_REQUEST[] = {
     {"\"latency_ns\":", 13}, {"\"headers\":", 10}, {"\"ttl\":", 6}, {"\"Summary\":", 10},
     {"\"url\":", 6}, {"\"trace_context\":", 16},
 };
-#define PER_REQUEST_COUNT 6
 
 /* The cut of one per-request member's value at p[value]: 1 made, 0 nothing to cut, -1 not of
  * the shape. */
@@ -303,7 +304,7 @@ static int per_request_cut(const unsigned char *p, Py_ssize_t value, Py_ssize_t 
     Py_ssize_t end = -1;
     int kind = CUT_STRING;
     switch (member) {
-    case 0: /* latency_ns: a uint64, a string of digits in protojson */
+    case LATENCY: /* a uint64, a string of digits in protojson */
         if (value < to && p[value] == '"') {
             end = skip_integer(p, value + 1, to, 20);
             if (end < 0 || end >= to || p[end] != '"') return -1;
@@ -313,20 +314,20 @@ static int per_request_cut(const unsigned char *p, Py_ssize_t value, Py_ssize_t 
             kind = CUT_DIGITS;
         }
         break;
-    case 1:
+    case HEADERS:
         end = skip_headers(p, value, to);
         kind = CUT_HEADERS;
         break;
-    case 2:
+    case TTL:
         end = skip_integer(p, value, to, 10);
         kind = CUT_DIGITS;
         break;
-    case 3:
+    case SUMMARY:
         end = skip_string(p, value, to);
         break;
-    case 4:
+    case URL:
         return url_query(p, value, to, cut);
-    case 5:
+    case TRACE:
         end = skip_trace(p, value, to);
         kind = CUT_TRACE;
         break;
@@ -390,15 +391,15 @@ static int per_request_cuts(const unsigned char *p, Py_ssize_t from, Py_ssize_t 
         int member = -1;
         switch (p[i + 1]) {
         case 'l':
-            member = starts(p, i, to, LABELS_FIELD, LABELS_FIELD_LEN) ? ENDPOINT : 0;
+            member = starts(p, i, to, LABELS_FIELD, LABELS_FIELD_LEN) ? ENDPOINT : LATENCY;
             break;
         case 'p':
             if (starts(p, i, to, POD_NAME_FIELD, POD_NAME_FIELD_LEN)) member = ENDPOINT;
             break;
-        case 'h': member = 1; break;
-        case 't': member = i + 2 < to && p[i + 2] == 'r' ? 5 : 2; break;
-        case 'S': member = 3; break;
-        case 'u': member = 4; break;
+        case 'h': member = HEADERS; break;
+        case 't': member = i + 2 < to && p[i + 2] == 'r' ? TRACE : TTL; break;
+        case 'S': member = SUMMARY; break;
+        case 'u': member = URL; break;
         }
         if (member == ENDPOINT) break; /* the last endpoint: its label list is never read */
         if (member < 0) continue;
