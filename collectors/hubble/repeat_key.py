@@ -29,6 +29,7 @@ Fields read, and where they are in the key:
 
 from __future__ import annotations
 
+from sys import intern
 from typing import Any
 
 import msgspec
@@ -114,6 +115,22 @@ _JOIN = b"\x00".join
 """Raw JSON values never hold a NUL byte (control characters are escaped inside strings), so
 joined with it they stay apart."""
 
+_ENDPOINTS_KEPT = 1 << 14
+_endpoints: dict[bytes, bytes] = {}
+"""One bytes object per distinct raw endpoint. The repeat table holds up to
+learner.model.repeats.ENTRY_LIMIT keys; an endpoint's JSON is most of a line (~600 bytes of
+labels), and keys holding a copy each took ~90 MB when lines seldom repeat."""
+
+
+def _shared(raw: msgspec.Raw) -> bytes:
+    value = bytes(raw)
+    kept = _endpoints.get(value)
+    if kept is None:
+        if len(_endpoints) >= _ENDPOINTS_KEPT:
+            _endpoints.clear()  # keys already made keep theirs: equal values, no longer shared
+        _endpoints[value] = kept = value
+    return kept
+
 
 def repeat_key(line: str | bytes) -> tuple[tuple[object, ...], str] | None:
     """The key of ``line`` and its time, or None when the line must be mapped on its own."""
@@ -168,10 +185,8 @@ def repeat_key(line: str | bytes) -> tuple[tuple[object, ...], str] | None:
             None if flags is None else (bool(flags.SYN), bool(flags.ACK)),
             0 < source_port < _EPHEMERAL_PORT_FLOOR,
         )
-    raw = _JOIN(
+    rest = _JOIN(
         (
-            flow.source,
-            flow.destination,
             flow.IP,
             flow.destination_names,
             flow.egress_allowed_by,
@@ -180,5 +195,18 @@ def repeat_key(line: str | bytes) -> tuple[tuple[object, ...], str] | None:
             flow.ingress_denied_by,
         )
     )
-    key = (raw, protocol, port, verdict, flow.traffic_direction, reply, node, l7_key)
+    direction = flow.traffic_direction
+    # The few distinct short strings are interned: the table holds many keys.
+    key = (
+        _shared(flow.source),
+        _shared(flow.destination),
+        rest,
+        intern(protocol),
+        port,
+        intern(verdict) if type(verdict) is str else verdict,
+        intern(direction) if type(direction) is str else direction,
+        reply,
+        intern(node),
+        l7_key,
+    )
     return key, stamp

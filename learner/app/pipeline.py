@@ -18,7 +18,7 @@ from learner.app.progress import Progress, ProgressSink
 from learner.app.scope import scope_proposal
 from learner.infer.baseline import BaselineLearner
 from learner.infer.least_privilege import PolicyLearner
-from learner.ingest.normalize import normalize
+from learner.ingest.normalize import normalize, skip_reason
 from learner.ingest.owners import group_by_owner, owner_warnings
 from learner.ingest.repeats import apply_repeats
 from learner.model.config import LearnConfig
@@ -110,6 +110,7 @@ def ingest(
         # Every tally is of an edge no peer cap moves, so applying early changes nothing but
         # memory: the table's tallies are applied whenever it is full.
         repeats.on_flush = lambda: apply_repeats(repeats, store, options, stats)
+        repeats.reason_of = lambda flow: skip_reason(flow, options)
     if progress is None:
         if repeats is None:
             for flow in included:

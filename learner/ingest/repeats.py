@@ -18,15 +18,16 @@ def apply_repeats(
     for tally in repeats.tally():
         count = tally.count
         stats.seen += count
-        flow = tally.flow
         if tally.state is TallyState.EDGE and tally.edge is not None:
             stats.included += count
             store.add_repeats(
-                tally.edge, flow.direction, count * flow.count, tally.first, tally.last
+                tally.edge, tally.direction, count * tally.weight, tally.first, tally.last
             )
             changed.add(tally.edge)
         else:
-            reason = skip_reason(flow, options)
+            reason = tally.reason
+            if reason is None and tally.flow is not None:
+                reason = skip_reason(tally.flow, options)
             if tally.state is not TallyState.SET_ASIDE or reason is None:
                 raise AssertionError(f"a tally in state {tally.state} cannot be applied")
             stats.skipped[reason] += count

@@ -25,6 +25,7 @@ from enum import Enum
 
 from learner.model.edges import EdgeKey, EdgeStore
 from learner.model.flow import Flow
+from learner.model.run_stats import SkipReason
 
 __all__ = ["Repeats", "Tally", "TallyState"]
 
@@ -41,12 +42,20 @@ class TallyState(Enum):
 
 
 class Tally:
-    __slots__ = ("count", "edge", "first", "flow", "last", "state")
+    """What later lines of one key add. The first flow is kept only until the consumer has
+    decided it: a full table holds ENTRY_LIMIT tallies, and a flow with its strings is several
+    times a decided tally's size."""
+
+    __slots__ = ("count", "direction", "edge", "first", "flow", "last", "reason", "state", "weight")
 
     def __init__(self, flow: Flow) -> None:
-        self.flow = flow
+        self.flow: Flow | None = flow
         self.state = TallyState.UNDECIDED
         self.edge: EdgeKey | None = None
+        self.reason: SkipReason | None = None
+        """Why normalisation set the first flow aside (TallyState.SET_ASIDE)."""
+        self.direction = flow.direction
+        self.weight = flow.count
         self.count = 0
         """Later lines tallied since the last flush."""
         self.first = flow.time
@@ -83,6 +92,8 @@ class Repeats:
         self.before_forget: Callable[[], object] | None = None
         """Called before the keys are forgotten, so that a reader that counts lines of its own
         (collectors/hubble/line_scan.py) hands them to their tallies first."""
+        self.reason_of: Callable[[Flow], SkipReason | None] | None = None
+        """Why normalisation sets a flow aside: a set-aside tally keeps that, not its flow."""
         self.reader_state: object = None
         """What such a reader keeps across the files of one run."""
         self._flushed: list[Tally] = []
@@ -93,6 +104,9 @@ class Repeats:
         if latest is not None:
             if latest.state is TallyState.UNDECIDED:
                 latest.state = TallyState.SET_ASIDE
+                if self.reason_of is not None and latest.flow is not None:
+                    latest.reason = self.reason_of(latest.flow)
+                    latest.flow = None
             self.latest = None
 
     def first_of(self, key: Hashable, flow: Flow) -> None:
@@ -120,6 +134,7 @@ class Repeats:
         else:
             latest.state = TallyState.EDGE
             latest.edge = edge
+        latest.flow = None
 
     def tally(self) -> list[Tally]:
         """Every tally with lines to apply (the caller applies them and zeroes their count)."""
