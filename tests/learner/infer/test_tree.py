@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
 from learner.infer.selectors import PeerSelector
-from learner.infer.tree import tree_selectors
+from learner.infer.tree import MAX_DEPTH, _best_split, _pure_leaves, tree_selectors
 from learner.infer.universe import Member, Universe, bits_of
 
 
@@ -26,6 +32,7 @@ UNIVERSE = Universe(
     )
 )
 PEERS = bits_of([0, 1, 2])
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_tree_finds_a_three_label_conjunction() -> None:
@@ -66,3 +73,71 @@ def test_names_under_one_key_stay_an_explicit_list() -> None:
 def test_nothing_to_learn_from_without_other_pods() -> None:
     alone = Universe(UNIVERSE.members[:3])
     assert tree_selectors(alone, bits_of([0, 1, 2])) == []
+
+
+def _weighted_gini(rows: list[int], positives: set[int], having: set[int]) -> float:
+    """Reference: n_l·gini_l + n_r·gini_r, from lists of rows, in floats."""
+    total = 0.0
+    for side in ([r for r in rows if r in having], [r for r in rows if r not in having]):
+        if side:
+            share = sum(r in positives for r in side) / len(side)
+            total += len(side) * (1 - share**2 - (1 - share) ** 2)
+    return total
+
+
+def test_each_split_is_the_one_with_the_least_weighted_gini_the_first_on_ties() -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        size = rng.randint(2, 30)
+        rows = [r for r in range(size) if rng.random() < 0.8] or [0, 1]
+        node = bits_of(rows)
+        positives = {r for r in rows if rng.random() < 0.5}
+        hits = len(positives)
+        columns = [bits_of(r for r in range(size) if rng.random() < 0.5) for _ in range(8)]
+        split = _best_split(node, len(rows), hits, bits_of(positives), columns)
+        scores = []
+        for column in columns:
+            having = {r for r in rows if column >> r & 1}
+            if 0 < len(having) < len(rows):
+                scores.append((_weighted_gini(rows, positives, having), column))
+        if not scores:
+            assert split is None
+            continue
+        least = min(score for score, _ in scores)
+        first = next(column for score, column in scores if math.isclose(score, least))
+        assert split == node & first
+
+
+def test_leaves_are_the_positive_only_nodes_of_a_depth_limited_tree() -> None:
+    # Eight rows, positives {0, 1, 2}; feature a holds 0-3, feature b holds 0-2 and 5.
+    rows, positives = bits_of(range(8)), bits_of([0, 1, 2])
+    a, b = bits_of([0, 1, 2, 3]), bits_of([0, 1, 2, 5])
+    assert _pure_leaves(rows, positives, [a, b]) == [bits_of([0, 1, 2])]
+    # Nothing tells the positives apart: no leaf holds only positives.
+    assert _pure_leaves(rows, positives, [bits_of([0, 4])]) == []
+    assert _pure_leaves(rows, positives, []) == []
+
+
+def test_the_tree_stops_at_its_depth() -> None:
+    # Feature i holds positive i alone: each level peels one positive off, the first on ties,
+    # until the depth runs out; the positives left share an impure leaf with the negative.
+    count = MAX_DEPTH + 3
+    rows, positives = bits_of(range(count + 1)), bits_of(range(count))
+    columns = [1 << i for i in range(count)]
+    assert _pure_leaves(rows, positives, columns) == [1 << i for i in range(MAX_DEPTH)]
+
+
+def test_fitting_the_tree_imports_no_machine_learning_library() -> None:
+    """scikit-learn took 1.6 s and ~100 MB to import for a depth-5 tree over a few hundred
+    rows: every run whose peers needed it paid that."""
+    code = (
+        "import sys\n"
+        "from tests.learner.infer.test_tree import PEERS, UNIVERSE\n"
+        "from learner.infer.tree import tree_selectors\n"
+        "assert tree_selectors(UNIVERSE, PEERS)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy', 'numpy')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]"
