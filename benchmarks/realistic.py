@@ -5,7 +5,9 @@ records, replies, both observation points, TCP/UDP/ICMP), spread over ``--namesp
 of their namespaces so there are more workloads and edges, with the namespace labels and
 extra pod labels a production cluster carries (about 1.5 KB a line), fresh timestamps, and the
 values a live cluster writes new on every line: a flow uuid (Hubble 1.13 and later), an L7
-response's latency, an HTTP request's ``X-Request-Id`` and a cached DNS answer's TTL. Each copy
+response's latency, an HTTP request's ``X-Request-Id``, a cached DNS answer's TTL, and the
+client's ephemeral port (each connection has its own: a request's source port, a reply's
+destination port). Each copy
 of a capture line is prepared once; writing a line only splices in those values, so a million
 lines take seconds. Nothing generated here is committed.
 
@@ -32,10 +34,14 @@ UUID_MARK = "@@UUID@@"
 LATENCY_MARK = "@@LATENCY@@"
 REQUEST_ID_MARK = "@@REQUEST-ID@@"
 TTL_MARK = '"@@TTL@@"'  # a number in the line: the quotes go too
-MARKS = (TIME_MARK, UUID_MARK, LATENCY_MARK, REQUEST_ID_MARK, TTL_MARK)
-SHAPE = "realistic2"
-"""Names the generated files: "realistic" files written before the per-line values were added
-must not be taken for these."""
+PORT_MARK = '"@@PORT@@"'
+MARKS = (TIME_MARK, UUID_MARK, LATENCY_MARK, REQUEST_ID_MARK, TTL_MARK, PORT_MARK)
+SHAPE = "realistic3"
+"""Names the generated files, so that files written before a per-line value was added
+("realistic": none; "realistic2": the same ephemeral ports on every loop) are not taken for
+these."""
+EPHEMERAL_PORTS = (32768, 60999)
+"""Linux's default ``ip_local_port_range``: where the captures' client ports are."""
 NAMESPACE_LABEL = "k8s:io.cilium.k8s.namespace.labels."
 
 
@@ -89,6 +95,13 @@ def _per_line_values(flow: dict[str, Any]) -> None:
         dns = l7.get("dns")
         if isinstance(dns, dict) and "ttl" in dns:
             dns["ttl"] = TTL_MARK[1:-1]
+    for ports in (flow.get("l4") or {}).values():
+        if not isinstance(ports, dict):
+            continue
+        for side in ("source_port", "destination_port"):
+            port = ports.get(side)
+            if isinstance(port, int) and EPHEMERAL_PORTS[0] <= port <= EPHEMERAL_PORTS[1]:
+                ports[side] = PORT_MARK[1:-1]
 
 
 def templates(copies: int) -> list[str]:
@@ -146,6 +159,7 @@ def lines(count: int, copies: int, seed: int = 13) -> Iterator[str]:
             str(rng.randrange(200_000, 900_000_000)),
             str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             str(rng.randrange(1, 31)),
+            str(rng.randint(*EPHEMERAL_PORTS)),
         )
         out = [pieces[0]]
         for kind, piece in zip(kinds, pieces[1:], strict=True):

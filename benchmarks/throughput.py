@@ -43,7 +43,7 @@ def simulated(lines: int, scenario: str) -> Path:
     if not flows.exists():
         subprocess.run(
             [sys.executable, "-m", "learner.cli", "simulate", "--scenario", scenario,
-             "--lines", str(lines), "-o", str(target)],
+             "--lines", str(lines), "--output-dir", str(target)],
             check=True,
         )  # fmt: skip
     return flows
@@ -58,13 +58,13 @@ def timed_generate(flows: Path, learner: str) -> dict[str, float]:
         start = time.perf_counter()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(
-            [sys.executable, "-m", "learner.cli", "generate", str(flows), "-o", f"{tmp}/out",
-             "--learner", learner],
+            [sys.executable, "-m", "learner.cli", "generate", str(flows), "--output-dir",
+             f"{tmp}/out", "--learner", learner],
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         wall = time.perf_counter() - start
-        edges = json.loads(Path(f"{tmp}/out/report.json").read_text())["edges"]
+        edges = json.loads(Path(f"{tmp}/out-report/report.json").read_text())["edges"]
     return {
         "wall": wall,
         "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
