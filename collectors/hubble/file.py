@@ -580,7 +580,11 @@ def _flows_in_blocks(
                     ):
                         flows += 1
                         repeats.tallied += 1
-                        if slot >= 0 and stands(line, stamp, key, state.scanner):
+                        if (
+                            slot >= 0
+                            and state.sighted_again(slot)
+                            and stands(line, stamp, key, state.scanner)
+                        ):
                             state.stand(slot, tally)
                         continue
                     flow = _line_flow(path, line, line_number, strict, stats)

@@ -73,6 +73,10 @@ class LineTallies:
         """Lines counted in C so far."""
         self.generation = 0
         """Counts the times every key was forgotten: slots from before are no longer keys."""
+        self.sighted: set[int] = set()
+        """Slots whose line was a repeat read in Python once: standing a key costs a few
+        decodes, spent only on one seen twice (a reply's key holds the client's port, new on
+        every connection: its repeat key is shared, its scanner key seldom is)."""
 
     @classmethod
     def of(cls, repeats: Repeats) -> LineTallies:
@@ -85,6 +89,13 @@ class LineTallies:
         repeats.reader_state = state
         repeats.before_forget = state.forget
         return state
+
+    def sighted_again(self, slot: int) -> bool:
+        """Whether a repeat line with the key of ``slot`` was read in Python before."""
+        if slot in self.sighted:
+            return True
+        self.sighted.add(slot)
+        return False
 
     def stand(self, slot: int, tally: Tally) -> None:
         """Later lines with the key of ``slot`` are lines of ``tally``."""
@@ -107,6 +118,7 @@ class LineTallies:
         self.drain()
         self.scanner.clear()
         self.tallies.clear()
+        self.sighted.clear()
         self.generation += 1
 
     def trim(self) -> None:

@@ -17,7 +17,9 @@ Fields read, and where they are in the key:
 * ``source``, ``destination``, ``IP``, ``destination_names``, the four ``*_allowed_by`` and
   ``*_denied_by`` lists: raw bytes;
 * ``l4``: the protocol's name and ``destination_port`` (``type`` for ICMP); ``source_port``
-  is decoded (an int, or no key) but left out; ``flags`` is not read;
+  is decoded (an int, or no key) but left out; ``flags`` is not read. A TCP, UDP or SCTP flow
+  flagged ``is_reply: true`` is set aside as a reply whatever its port (the client's ephemeral
+  port, new on every connection), so its key says only that the port is a valid one;
 * ``verdict``, ``traffic_direction``, ``is_reply``, ``node_name``: their values;
 * ``l7``: ``type``, ``dns.query``, ``http.method`` and the path of ``http.url`` (a DNS response with
   ``ips`` has no key: its answers are read line by line);
@@ -104,6 +106,7 @@ class _Record(msgspec.Struct):
 _decode = msgspec.json.Decoder(_Record).decode
 
 _PROTOCOLS = frozenset({"TCP", "UDP", "SCTP", "ICMPv4", "ICMPv6"})
+_PORTED = frozenset({"TCP", "UDP", "SCTP"})
 _NO_KEY_VERDICTS = ("DROPPED", 2, "ERROR", 3)
 """Dropped flows are read for their drop reason and sampled, errored ones sampled."""
 _SOCK_TYPES = ("SOCK", 3)
@@ -130,6 +133,19 @@ def _shared(raw: msgspec.Raw) -> bytes:
             _endpoints.clear()  # keys already made keep theirs: equal values, no longer shared
         _endpoints[value] = kept = value
     return kept
+
+
+class _AnyPort:
+    """In a flagged reply's key, any port the mapping reads as one: no decoded value equals it."""
+
+    __slots__ = ()
+
+
+_ANY_PORT = _AnyPort()
+
+
+def _is_port(value: object) -> bool:
+    return type(value) is int and 0 <= value <= 65535
 
 
 def repeat_key(line: str | bytes) -> tuple[tuple[object, ...], str] | None:
@@ -163,7 +179,13 @@ def repeat_key(line: str | bytes) -> tuple[tuple[object, ...], str] | None:
     ((protocol, ports),) = l4.items()
     if protocol not in _PROTOCOLS:
         return None
-    port = None if ports is None else (ports.destination_port, ports.type)
+    port: tuple[object, object] | None = None
+    if ports is not None:
+        port = (ports.destination_port, ports.type)
+        if is_reply is True and protocol in _PORTED and _is_port(ports.destination_port):
+            # A flagged reply is set aside whatever its port, the client's: new on every
+            # connection, it would make every reply its own key.
+            port = (_ANY_PORT, ports.type)
     l7 = flow.l7
     l7_key: tuple[object, ...] | None = None
     if l7 is not None:
