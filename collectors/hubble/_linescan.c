@@ -3,9 +3,10 @@
  * A Scanner reads blocks of whole lines. For each line of the shape `hubble observe -o jsonpb`
  * writes ({"flow":{"time":"T",...},...,"time":"T"}) it cuts out the values that differ between
  * repeats of one flow (the two times, a uuid right after the first time, the digits of the first
- * "source_port", and the per-request values a live cluster writes new on every line: an L7
- * latency, HTTP headers, a DNS TTL, the summary, an HTTP URL's query) and hashes the rest, each
- * part length-prefixed, with a keyed 128-bit SipHash-1-3.
+ * "source_port" and, in a flagged reply, of the "destination_port" after it, and the per-request
+ * values a live cluster writes new on every line: an L7 latency, HTTP headers, a DNS TTL, the
+ * summary, an HTTP URL's query) and hashes the rest, each part length-prefixed, with a keyed
+ * 128-bit SipHash-1-3.
  * Equal hashes mean lines equal but for the cut values (up to a 2^-128 chance per pair). A line
  * whose hash the caller has declared standing (Scanner.stand) is counted in C; every other line
  * goes back to the caller, with its hash's slot and its time, to be read in full.
@@ -145,6 +146,10 @@ static const char PORT_FIELD[] = "\"source_port\":";
 #define PORT_FIELD_LEN 14
 static const char WRAPPER_TIME[] = ",\"time\":\"";
 #define WRAPPER_TIME_LEN 9
+static const char DESTINATION_PORT_FIELD[] = ",\"destination_port\":";
+#define DESTINATION_PORT_FIELD_LEN 20
+static const char REPLY_FLAG[] = "\"is_reply\":true";
+#define REPLY_FLAG_LEN 15
 
 typedef struct {
     const unsigned char *start;
@@ -160,7 +165,7 @@ typedef struct {
     int kind;
 } Cut;
 
-#define MAX_CUTS 8
+#define MAX_CUTS 9
 #define MAX_PARTS (MAX_CUTS + 2)
 
 static int uuid_char(unsigned char c) {
@@ -419,6 +424,25 @@ static Py_ssize_t find(const unsigned char *p, Py_ssize_t from, Py_ssize_t to, c
     return hit == NULL ? -1 : hit - p;
 }
 
+/* The cut of a flagged reply's destination port, the client's: new on every connection, and
+ * read by no one once the flow is a reply. Only right after l4's source port ends at
+ * p[after], and only when the line holds "is_reply":true; probed as a per-request value, so a
+ * key stands only when the repeat key of the line with another port there is the same (an
+ * "is_reply" elsewhere than the flow's keeps it from standing). 1 made, 0 none. */
+static int reply_port_cut(const unsigned char *p, Py_ssize_t after, Py_ssize_t to, Cut *cut) {
+    if (to - after < DESTINATION_PORT_FIELD_LEN ||
+        memcmp(p + after, DESTINATION_PORT_FIELD, DESTINATION_PORT_FIELD_LEN) != 0)
+        return 0;
+    Py_ssize_t value = after + DESTINATION_PORT_FIELD_LEN;
+    Py_ssize_t end = skip_integer(p, value, to, 5);
+    if (end < 0 || end >= to || (p[end] != ',' && p[end] != '}')) return 0;
+    long port = 0;
+    for (Py_ssize_t i = value; i < end; i++) port = port * 10 + (p[i] - '0');
+    if (port > 65535 || find(p, end, to, REPLY_FLAG, REPLY_FLAG_LEN) < 0) return 0;
+    *cut = (Cut){value, end, CUT_DIGITS};
+    return 1;
+}
+
 /* The parts of a line left once its varying values are cut, its reply class (0: no source port,
  * 1: 1..32767, 2: 0 or 32768 and up, as the reply guess reads it), its time and its cuts.
  * Returns the number of parts, or 0 when the line is not of the shape. */
@@ -469,6 +493,7 @@ static int line_parts(const unsigned char *p, Py_ssize_t n, Part parts[MAX_PARTS
             return 0;
         *reply_class = value > 0 && value < 32768 ? 1 : 2;
         cuts[(*cut_count)++] = (Cut){digits, end, CUT_PORT};
+        *cut_count += reply_port_cut(p, end, stop, &cuts[*cut_count]);
     }
     if (!per_request_cuts(p, port >= 0 ? port : rest, stop, cuts, cut_count)) return 0;
     /* in line order (a few, so by insertion), never overlapping */

@@ -18,6 +18,10 @@ the same JSON at every other place; and the cut values are ones the repeat key l
 * the uuid: never read;
 * the source port: read only by the reply guess of a flow without ``is_reply``, as "below
   32768 or not", which the scanner keys;
+* a flagged reply's destination port (the client's, right after the source port, cut only when
+  the line holds ``"is_reply":true``): the repeat key of a flow flagged ``is_reply`` leaves a
+  valid port out, and it is probed like the per-request values below, so an ``is_reply`` that
+  is not the flow's keeps the key from standing;
 * the per-request values, found by member name after the last endpoint: an L7 response's
   ``latency_ns``, an HTTP request's ``headers`` (X-Request-Id), a DNS answer's ``ttl``, the
   ``Summary``, a request's ``trace_context``, and the query of an HTTP ``url`` where

@@ -598,3 +598,46 @@ def test_a_named_pipe_is_read_once_whole(tmp_path: Path) -> None:
     flows = list(read_flows([str(pipe)], source="hubble", stats=stats, repeats=Repeats()))
     writer.join(timeout=30)
     assert stats.records == 3000 and flows
+
+
+def reply_line(destination: str, stamp: str = T1, flag: str = '"is_reply":true') -> bytes:
+    """LINE as the server's reply to a client's port ``destination``."""
+    return (
+        line(stamp)
+        .replace(b'"destination_port":8080', f'"destination_port":{destination}'.encode())
+        .replace(b'"is_reply":false', flag.encode())
+    )
+
+
+@needs_scanner
+def test_a_flagged_replys_destination_port_is_cut() -> None:
+    """It is the client's port, new on every connection: kept, every reply was a new key."""
+    scanner = Scanner(os.urandom(16))
+    ports = ("40000", "51234", "0", "65535")
+    assert len(set(slots(scanner, *(reply_line(p, T2) for p in ports)))) == 1
+    # A request's destination port is its service's.
+    assert_keyed_apart(scanner, [reply_line(p, flag='"is_reply":false') for p in ports])
+    # Not a port, or not written plainly: kept.
+    assert_keyed_apart(scanner, [reply_line(p) for p in ("40000", "65536", "99999", "040000")])
+    probe = scanner.probe(reply_line("40000"))
+    assert probe is not None and b'"destination_port":0}' in probe
+
+
+@needs_scanner
+def test_replies_to_new_client_ports_are_counted_in_c_as_reading_them_learns(
+    tmp_path: Path,
+) -> None:
+    """Counted in C once their key stands; an "is_reply" that is not the flow's (here in l7)
+    lets the scanner cut the port, but the probe keeps the key from standing."""
+    stamps = [f"2026-03-01T10:{n // 60:02d}:{n % 60:02d}Z" for n in range(240)]
+    replies = [reply_line(str(32768 + 13 * n), stamps[n]) for n in range(200)]
+    decoy = '"is_reply":false,"l7":{"type":"REQUEST","is_reply":true}'
+    requests = [reply_line(str(1000 + n), stamps[200 + n], flag=decoy) for n in range(40)]
+    path = tmp_path / "replies.jsonl"
+    path.write_bytes(b"\n".join(replies + requests) + b"\n")
+    expected, _ = read(path, LearnConfig(), tally=False)
+    actual, repeats = read(path, LearnConfig(), tally=True)
+    assert_same(expected, actual)
+    assert repeats is not None
+    state = repeats.reader_state
+    assert isinstance(state, line_scan.LineTallies) and state.counted >= 150
