@@ -3,9 +3,10 @@ gRPC twin of :mod:`collectors.hubble.repeat_key` (which keys JSON lines).
 
 :func:`narrow_repeat_key` reads a :data:`collectors.hubble.narrow.NarrowFlow` and keeps what
 :func:`collectors.hubble.proto.flow_from_narrow`, normalisation and :meth:`EdgeStore.add` read,
-except the time and the source port: the endpoints and addresses as the raw bytes the narrow
+except the time and the source port (and a flagged reply's destination port, the client's:
+the reply is set aside whatever it is): the endpoints and addresses as the raw bytes the narrow
 decode left them in, the rest as decoded values. Two flows with one key map to flows that
-differ only in time, source port and uuid. The source port matters to normalisation only when
+differ only in time, source port, uuid and, for a flagged reply, destination port. The source port matters to normalisation only when
 ``is_reply`` is absent, so a flow without ``is_reply`` has no key; nor has anything the mapping
 treats apart: dropped and errored flows (sampled, read for their drop reason), DNS responses
 with answers (read flow by flow), set-aside kinds (socket translation, debug capture), flows
@@ -51,7 +52,13 @@ def narrow_repeat_key(flow: Any) -> tuple[object, ...] | None:
     if protocol not in _PROTOCOLS:
         return None
     ports = getattr(l4, protocol)
-    port = ports.type if protocol in _ICMP else ports.destination_port
+    if protocol in _ICMP:
+        port = ports.type
+    elif flow.is_reply.value:
+        # Set aside as a reply whatever its port, the client's: new on every connection.
+        port = None
+    else:
+        port = ports.destination_port
     l7_key: tuple[object, ...] | None = None
     if has("l7"):
         l7 = flow.l7

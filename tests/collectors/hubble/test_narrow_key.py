@@ -1,6 +1,6 @@
 """A streamed flow's repeat key must tell apart every two flows that map differently: flows
 with one key are tallied from the first one's mapping, so what the key leaves out (time,
-source port, uuid) is all they may differ in."""
+source port, uuid, a flagged reply's destination port) is all they may differ in."""
 
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ def _mapped(flow: Any) -> Flow | str:
         mapped = flow_from_narrow(flow, Origin("-"))
     except (UnsupportedFlow, InputError) as error:
         return type(error).__name__
-    return mapped._replace(time=0.0, source_port=0)
+    mapped = mapped._replace(time=0.0, source_port=0)
+    if mapped.is_reply and mapped.protocol.has_ports:
+        mapped = mapped._replace(port=0)  # the client's port: a reply is set aside whatever it is
+    return mapped
 
 
 def _wrap(full: flow_pb2.Flow) -> bytes:
@@ -124,6 +127,21 @@ def _tcp_request() -> flow_pb2.Flow:
         ):
             return flow
     raise AssertionError("no TCP request in the fixtures")
+
+
+def test_replies_to_other_client_ports_share_a_key() -> None:
+    """A reply goes to the client's port, new on every connection; as a key it would make
+    every reply its own."""
+    reply = flow_pb2.Flow()
+    reply.CopyFrom(_tcp_request())
+    reply.is_reply.value = True
+    keys = set()
+    for port in (40000, 51234, 65535):
+        reply.l4.TCP.destination_port = port
+        keys.add(narrow_repeat_key(NarrowResponse.FromString(_wrap(reply)).flow))
+    assert len(keys) == 1 and None not in keys
+    reply.is_reply.value = False
+    assert narrow_repeat_key(NarrowResponse.FromString(_wrap(reply)).flow) not in keys
 
 
 @pytest.mark.parametrize("change", sorted(CHANGES))
