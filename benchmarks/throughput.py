@@ -13,7 +13,7 @@ label sets, namespace labels, L7 records, ~1.5 KB a line), also as ``.gz``, and 
 in-process read+normalise+aggregate rate on one core. ``--peer DIR`` points to a virtualenv
 holding hubble-audit2policy (``python3 -m venv DIR && DIR/bin/pip install
 hubble-audit2policy``); the peer then runs on the same file in the same run and the ratio of
-wall times is printed.
+wall times is printed (for a simulated cluster, on its learning day's file).
 
     python benchmarks/throughput.py --realistic --lines 1000000 --peer /tmp/a2p
 """
@@ -115,6 +115,14 @@ def realistic(lines: int, gz: bool) -> Path:
     return path
 
 
+def peer_run(venv: Path, path: Path, tmp: str) -> dict[str, float]:
+    """hubble-audit2policy on ``path``: allowed flows to one file of policies, no cluster."""
+    return child(
+        [str(venv / "bin/hubble-audit2policy"), "--no-enrich", "--verdict", "FORWARDED",
+         "--verdict", "AUDIT", "--single-file", f"{tmp}/peer.yaml", "-o", tmp, str(path)]
+    )  # fmt: skip
+
+
 def warm_page_cache(path: Path) -> None:
     with path.open("rb") as handle:
         while handle.read(1 << 24):
@@ -141,11 +149,7 @@ def run_realistic(args: argparse.Namespace) -> None:
                 alone = child([*learner, str(path), "--output-dir", f"{tmp}/alone", "-j", "1"])
                 report("netpol-learner generate -j 1", args.lines, alone)
             if args.peer and not gz:  # hubble-audit2policy reads plain files only
-                peer = child(
-                    [str(Path(args.peer) / "bin/hubble-audit2policy"), "--no-enrich",
-                     "--verdict", "FORWARDED", "--verdict", "AUDIT", "--single-file",
-                     f"{tmp}/peer.yaml", "-o", tmp, str(path)]
-                )  # fmt: skip
+                peer = peer_run(Path(args.peer), path, tmp)
                 report("hubble-audit2policy", args.lines, peer)
                 print(
                     f"  ratio (ours / peer wall): {ours['wall'] / peer['wall']:.2f},"
@@ -176,6 +180,26 @@ def main() -> None:
     print(f"  wall {result['wall']:.1f} s = {lines / result['wall']:,.0f} lines/s")
     print(f"  cpu  {result['cpu']:.1f} s = {lines / result['cpu']:,.0f} lines/s (one core)")
     print(f"  peak RSS {result['peak_rss_mb']:.0f} MB")
+    if args.peer:  # the peer reads one file: both read the learning day alone
+        run_side_by_side(flows / "learning.jsonl", Path(args.peer))
+
+
+def run_side_by_side(path: Path, peer_venv: Path) -> None:
+    lines = sum(1 for _ in path.open("rb"))
+    print(f"{path} alone ({lines:,} lines), side by side with hubble-audit2policy:")
+    warm_page_cache(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        learner = [sys.executable, "-m", "learner.cli", "generate", str(path)]
+        ours = child([*learner, "--output-dir", f"{tmp}/ours"])
+        report("netpol-learner generate (-j cores)", lines, ours)
+        alone = child([*learner, "--output-dir", f"{tmp}/alone", "-j", "1"])
+        report("netpol-learner generate -j 1", lines, alone)
+        peer = peer_run(peer_venv, path, tmp)
+        report("hubble-audit2policy", lines, peer)
+        print(
+            f"  ratio (ours / peer wall): {ours['wall'] / peer['wall']:.2f},"
+            f" with -j 1 {alone['wall'] / peer['wall']:.2f}"
+        )
 
 
 if __name__ == "__main__":
