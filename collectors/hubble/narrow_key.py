@@ -3,14 +3,15 @@ gRPC twin of :mod:`collectors.hubble.repeat_key` (which keys JSON lines).
 
 :func:`narrow_repeat_key` reads a :data:`collectors.hubble.narrow.NarrowFlow` and keeps what
 :func:`collectors.hubble.proto.flow_from_narrow`, normalisation and :meth:`EdgeStore.add` read,
-except the time and the source port (and a flagged reply's destination port, the client's:
-the reply is set aside whatever it is): the endpoints and addresses as the raw bytes the narrow
-decode left them in, the rest as decoded values. Two flows with one key map to flows that
-differ only in time, source port, uuid and, for a flagged reply, destination port. The source port matters to normalisation only when
-``is_reply`` is absent, so a flow without ``is_reply`` has no key; nor has anything the mapping
-treats apart: dropped and errored flows (sampled, read for their drop reason), DNS responses
-with answers (read flow by flow), set-aside kinds (socket translation, debug capture), flows
-without their own time or node name (the response's stands in), and unknown protocols.
+except the time and the source port (and a flagged reply's destination port, the client's: the
+reply is set aside whatever it is): the endpoints and addresses as the raw bytes the narrow
+decode left them in, the rest as decoded values, a DNS response's answers among them (recording
+the same answers for a name again adds nothing). Two flows with one key map to flows that
+differ only in time, source port, uuid and, for a flagged reply, destination port. The source
+port matters to normalisation only when ``is_reply`` is absent, so a flow without ``is_reply``
+has no key; nor has anything the mapping treats apart: dropped and errored flows (sampled,
+read for their drop reason), set-aside kinds (socket translation, debug capture), flows without
+their own time or node name (the response's stands in), and unknown protocols.
 A flow without a key is mapped on its own (tests/collectors/hubble/test_narrow_key.py checks
 that both ways agree).
 """
@@ -28,7 +29,6 @@ _ICMP = frozenset({"ICMPv4", "ICMPv6"})
 _NO_KEY_VERDICTS = frozenset({flow_pb2.DROPPED, flow_pb2.ERROR})
 _SOCK = flow_pb2.SOCK
 _SET_ASIDE_EVENT_TYPES = frozenset({2, 3, 7})
-_L7_RESPONSE = flow_pb2.RESPONSE
 
 
 def narrow_repeat_key(flow: Any) -> tuple[object, ...] | None:
@@ -65,9 +65,8 @@ def narrow_repeat_key(flow: Any) -> tuple[object, ...] | None:
         record = l7.WhichOneof("record")
         if record == "dns":
             dns = l7.dns
-            if l7.type == _L7_RESPONSE and dns.ips:
-                return None
-            l7_key = (l7.type, record, dns.query)
+            # A response's answers are recorded by name; the same answers again add nothing.
+            l7_key = (l7.type, record, dns.query, tuple(dns.ips))
         elif record == "http":
             http = l7.http
             l7_key = (l7.type, record, http.method, http.url, not http.ListFields())

@@ -21,8 +21,8 @@ Fields read, and where they are in the key:
   flagged ``is_reply: true`` is set aside as a reply whatever its port (the client's ephemeral
   port, new on every connection), so its key says only that the port is a valid one;
 * ``verdict``, ``traffic_direction``, ``is_reply``, ``node_name``: their values;
-* ``l7``: ``type``, ``dns.query``, ``http.method`` and the path of ``http.url`` (a DNS response with
-  ``ips`` has no key: its answers are read line by line);
+* ``l7``: ``type``, ``dns.query`` and a response's ``ips`` (raw: recording the same answers
+  for a name again adds nothing), ``http.method`` and the path of ``http.url``;
 * ``Type``, ``sock_xlate_point``, ``debug_capture_point``, ``event_type.type``: only checked,
   so that a set-aside kind has no key; the reply fallbacks (``reply``, ``trace_reason``)
   are read only without ``is_reply``;

@@ -129,6 +129,23 @@ def _tcp_request() -> flow_pb2.Flow:
     raise AssertionError("no TCP request in the fixtures")
 
 
+def test_dns_answers_are_keyed_by_their_addresses() -> None:
+    """The same answers for a name again add nothing; other answers are another key."""
+    response = flow_pb2.Flow()
+    response.CopyFrom(_tcp_request())
+    response.l7.type = flow_pb2.RESPONSE
+    response.l7.dns.query = "api.example.com."
+
+    def key(*ips: str) -> object:
+        del response.l7.dns.ips[:]
+        response.l7.dns.ips.extend(ips)
+        return narrow_repeat_key(NarrowResponse.FromString(_wrap(response)).flow)
+
+    first = key("192.0.2.1", "192.0.2.2")
+    assert first is not None and key("192.0.2.1", "192.0.2.2") == first
+    assert key("192.0.2.1") != first and key("192.0.2.2", "192.0.2.1") != first
+
+
 def test_replies_to_other_client_ports_share_a_key() -> None:
     """A reply goes to the client's port, new on every connection; as a key it would make
     every reply its own."""
