@@ -24,7 +24,7 @@ from collectors.live_sources import FlowSource, RepeatTallying
 from learner.app.git_loop import ProposalPublishing
 from learner.app.progress import ProgressSink
 from learner.app.session import LearningSession
-from learner.ingest.normalize import normalize
+from learner.ingest.normalize import normalize, skip_reason
 from learner.ingest.stability import (
     LearningStatus,
     WorkloadProgress,
@@ -149,6 +149,8 @@ class LiveLearner:
         self._tallied_applied = 0
         if isinstance(source, RepeatTallying):
             self.repeats = Repeats()
+            options = session.config.normalize_options()
+            self.repeats.reason_of = lambda flow: skip_reason(flow, options)
             source.tally_repeats(self.repeats, self.lock)
 
     # -- health ---------------------------------------------------------------------------

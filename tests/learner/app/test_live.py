@@ -144,6 +144,8 @@ def test_repeats_tallied_from_the_stream_save_what_each_flow_alone_would(tmp_pat
         )
         learner.run()
         assert learner.repeats is not None and learner.repeats.tallied > len(responses) // 4
+        # Decided tallies keep what applying them needs, not their first flow (memory).
+        assert all(tally.flow is None for tally in learner.repeats.entries.values())
         counters = state.counters()
     saved = load_store(str(tmp_path / "state.db"))
     assert sorted(saved.edges) == sorted(expected.edges)
