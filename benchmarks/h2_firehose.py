@@ -173,7 +173,10 @@ class _Connection:
                     return 0
                 self.connection_window -= size
                 self.stream_windows[stream] -= size
-            self.sock.sendall(frame(DATA, 0, stream, data[:size]))
+            try:
+                self.sock.sendall(frame(DATA, 0, stream, data[:size]))
+            except OSError:  # the client went away
+                return -1
             return size
 
     def stream_flows(self, stream: int) -> None:

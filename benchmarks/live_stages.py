@@ -57,6 +57,24 @@ def stage_raw(port: str, limit: int) -> int:
     return count
 
 
+def stage_wire(port: str, limit: int) -> int:
+    """The stream read off its HTTP/2 connection (collectors/grpc_wire.py): each response as
+    its bytes."""
+    from collectors.grpc_wire import WireCall
+    from collectors.hubble.grpc import GET_FLOWS, FlowQuery, build_request
+
+    request = build_request(FlowQuery(), None).SerializeToString()
+    call = WireCall(_options(port), None, GET_FLOWS, request)
+    count = 0
+    for _ in call:
+        count += 1
+        if count >= limit:
+            break
+    call.cancel()
+    call.close()
+    return count
+
+
 def stage_decode(port: str, limit: int) -> int:
     """grpcio + the narrow protobuf decode of each response."""
     from collectors._proto.observer import observer_pb2
@@ -201,6 +219,7 @@ def stage_live(port: str, limit: int) -> int:
 
 STAGES: dict[str, Callable[[str, int], int]] = {
     "raw": stage_raw,
+    "wire": stage_wire,
     "decode": stage_decode,
     "map": stage_map,
     "normalize": stage_normalize,

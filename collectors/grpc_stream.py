@@ -15,6 +15,7 @@ import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
@@ -28,6 +29,8 @@ from learner.model.run_stats import CollectorStats
 log = logging.getLogger(__name__)
 
 DEFAULT_RECONNECT = ReconnectPolicy()
+MAX_MESSAGE = 16 << 20
+"""The largest message a stream accepts (bytes)."""
 
 
 FATAL_CODES = frozenset(
@@ -93,15 +96,50 @@ def _certificate_name(pem: bytes) -> str:
     return ""
 
 
-def _split_host_port(target: str) -> tuple[str, int]:
+def split_host_port(target: str) -> tuple[str, int]:
     host, _, port = target.rpartition(":")
     return host.strip("[]"), int(port)
 
 
+@dataclass(frozen=True, slots=True)
+class TLSMaterial:
+    """What a TLS connection to the server trusts and presents, read and checked once."""
+
+    roots: bytes | None
+    """PEM roots to verify the server with; None: the system's."""
+    server_name: str
+    """Name to check the certificate against; empty: the host dialled."""
+    client_cert_file: str = ""
+    client_key_file: str = ""
+
+
+def tls_material(options: ServerOptions) -> TLSMaterial | None:
+    """The TLS settings of ``options`` (None: plaintext). Raises UsageError,
+    SourceUnavailableError (``--tls-allow-insecure`` could not fetch the certificate)."""
+    if not options.use_tls:
+        return None
+    tls = options.tls
+    if bool(tls.client_cert_file) != bool(tls.client_key_file):
+        raise UsageError("--tls-client-cert-file and --tls-client-key-file go together")
+    roots = b"".join(_read(path, "--tls-ca-cert-files") for path in tls.ca_cert_files) or None
+    server_name = tls.server_name
+    if tls.allow_insecure and roots is None and not options.target.startswith(UNIX_PREFIX):
+        host, port = split_host_port(options.target)
+        try:
+            roots = _presented_certificate(host, port, server_name, options.dial_timeout)
+        except (OSError, ssl.SSLError) as error:
+            raise SourceUnavailableError(options.server, "UNAVAILABLE", str(error)) from error
+        server_name = server_name or _certificate_name(roots)
+    return TLSMaterial(roots, server_name, tls.client_cert_file, tls.client_key_file)
+
+
 def channel_for(
-    options: ServerOptions, reconnect: ReconnectPolicy = DEFAULT_RECONNECT
+    options: ServerOptions,
+    reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
+    material: TLSMaterial | None = None,
 ) -> grpc.Channel:
-    """A channel to the server, with TLS and keepalive as configured. Raises UsageError."""
+    """A channel to the server, with TLS and keepalive as configured (``material``: the TLS
+    settings already read by :func:`tls_material`). Raises UsageError."""
     channel_options: list[tuple[str, Any]] = [
         # Read the flow stream on the consumer's own thread: several times the messages per
         # second of grpcio's default, which hands every message over from a polling thread.
@@ -113,33 +151,20 @@ def channel_for(
         ("grpc.keepalive_timeout_ms", int(options.keepalive_timeout * 1000)),
         ("grpc.keepalive_permit_without_calls", 0),
         ("grpc.http2.max_pings_without_data", 0),
-        ("grpc.max_receive_message_length", 16 << 20),
+        ("grpc.max_receive_message_length", MAX_MESSAGE),
     ]
-    if not options.use_tls:
+    if material is None:
+        material = tls_material(options)
+    if material is None:
         return grpc.insecure_channel(options.target, options=channel_options)
-    tls = options.tls
-    if bool(tls.client_cert_file) != bool(tls.client_key_file):
-        raise UsageError("--tls-client-cert-file and --tls-client-key-file go together")
-    roots = b"".join(_read(path, "--tls-ca-cert-files") for path in tls.ca_cert_files) or None
-    server_name = tls.server_name
-    if tls.allow_insecure and roots is None and not options.target.startswith(UNIX_PREFIX):
-        host, port = _split_host_port(options.target)
-        try:
-            roots = _presented_certificate(host, port, server_name, options.dial_timeout)
-        except (OSError, ssl.SSLError) as error:
-            raise SourceUnavailableError(options.server, "UNAVAILABLE", str(error)) from error
-        server_name = server_name or _certificate_name(roots)
+    key_file, cert_file = material.client_key_file, material.client_cert_file
     credentials = grpc.ssl_channel_credentials(
-        root_certificates=roots,
-        private_key=_read(tls.client_key_file, "--tls-client-key-file")
-        if tls.client_key_file
-        else None,
-        certificate_chain=_read(tls.client_cert_file, "--tls-client-cert-file")
-        if tls.client_cert_file
-        else None,
+        root_certificates=material.roots,
+        private_key=_read(key_file, "--tls-client-key-file") if key_file else None,
+        certificate_chain=_read(cert_file, "--tls-client-cert-file") if cert_file else None,
     )
-    if server_name:
-        channel_options.append(("grpc.ssl_target_name_override", server_name))
+    if material.server_name:
+        channel_options.append(("grpc.ssl_target_name_override", material.server_name))
     return grpc.secure_channel(options.target, credentials, options=channel_options)
 
 
