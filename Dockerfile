@@ -13,7 +13,7 @@ ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm@sha256:081075da77b2b55c23c08825102
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# A C compiler for the one compiled part (collectors/hubble/_linescan.c); only this stage has it.
+# A C compiler for the compiled parts (collectors/hubble/_linescan.c, _wirekey.c); only this stage has it.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*

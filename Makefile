@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck bench protos clean
 
-$(STAMP): pyproject.toml collectors/hubble/_linescan.c collectors/hubble/siphash.h
+$(STAMP): pyproject.toml collectors/hubble/_linescan.c collectors/hubble/_wirekey.c collectors/hubble/siphash.h
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	@# setuptools warns that ext-modules in pyproject.toml are experimental: true, and not news here

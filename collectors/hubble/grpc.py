@@ -30,15 +30,24 @@ from google.protobuf.message import DecodeError
 from collectors._proto.flow import flow_pb2
 from collectors._proto.observer import observer_pb2, observer_pb2_grpc
 from collectors._proto.relay import relay_pb2
-from collectors.grpc_stream import ReconnectingStream, channel_for, is_tls_failure
+from collectors.grpc_stream import (
+    ReconnectingStream,
+    TLSMaterial,
+    channel_for,
+    is_tls_failure,
+    tls_material,
+)
+from collectors.grpc_wire import WireCall
 from collectors.hubble.narrow import NarrowResponse
 from collectors.hubble.narrow_key import narrow_repeat_key
 from collectors.hubble.proto import UnsupportedFlow, flow_from_narrow
+from collectors.hubble.wire_key import BUILT as WIRE_KEY_BUILT
+from collectors.hubble.wire_key import flow_key
 from collectors.k8snames import drain_label_warnings
 from collectors.stream_options import DEFAULT_SERVER, LiveRequest, ReconnectPolicy, ServerOptions
 from learner.model.errors import InputError, SourceUnavailableError
 from learner.model.flow import Flow, Origin, Verdict
-from learner.model.repeats import PROGRESS_EVERY, Repeats, TallyState
+from learner.model.repeats import PROGRESS_EVERY, Repeats, Tally, TallyState
 from learner.model.run_stats import CollectorStats
 
 __all__ = [
@@ -56,6 +65,9 @@ DEFAULT_RECONNECT = ReconnectPolicy()
 GET_FLOWS = "/observer.Observer/GetFlows"
 BOUNDARY_LIMIT = 1024
 """Keys remembered for flows sharing the newest timestamp (more is pathological)."""
+TEMPLATE_LIMIT = 1 << 12
+"""Flows kept to stand for later flows of a key that goes line by line (world peers, mostly;
+under a flood of distinct outside peers every flow is a new key and none is reused)."""
 
 # Codes that a later attempt may not see again. Everything else (UNAVAILABLE, a server going
 # away mid-stream, deadlines, resource exhaustion ...) is retried.
@@ -134,10 +146,10 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
         self.query = query
         self._position_ns = position.time_ns if position else -1
         self._boundary: Counter[str] = Counter(position.boundary if position else ())
-        self._newest: Any = None
-        """The committed response (a NarrowResponse) at ``_position_ns`` whose key is not
+        self._newest: bytes | None = None
+        """The committed response (its wire bytes) at ``_position_ns`` whose key is not
         computed yet."""
-        self._pending: tuple[Any, int] | None = None
+        self._pending: tuple[bytes, int] | None = None
         self._repeats: Repeats | None = None
         self._tally_lock: threading.Lock | None = None
 
@@ -164,24 +176,24 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
         if pending is None:
             return
         self._pending = None
-        response, time_ns = pending
+        body, time_ns = pending
         if time_ns > self._position_ns:
             self._position_ns = time_ns
             self._boundary.clear()
-            self._newest = response  # its key is computed only if it is ever needed
+            self._newest = body  # its key is computed only if it is ever needed
         elif time_ns == self._position_ns:
             self._settle_newest()
             if self._boundary.total() < BOUNDARY_LIMIT:
-                self._boundary[self._key(response)] += 1
+                self._boundary[self._key(body)] += 1
 
     @staticmethod
-    def _key(response: Any) -> str:
+    def _key(body: bytes) -> str:
         """The flow's uuid, else a hash of the whole response as the full schema serialises
-        it (a narrow response keeps the fields it leaves out, undecoded, so nothing is lost)."""
-        uuid: str = response.flow.uuid
+        it (``body``: the response's wire bytes)."""
+        full = observer_pb2.GetFlowsResponse.FromString(body)
+        uuid: str = full.flow.uuid
         if uuid:
             return uuid
-        full = observer_pb2.GetFlowsResponse.FromString(response.SerializeToString())
         digest = hashlib.blake2b(full.SerializeToString(deterministic=True), digest_size=12)
         return "sha:" + digest.hexdigest()
 
@@ -222,27 +234,25 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
 
     def flows(self) -> Iterator[Flow]:
         """Flows as they arrive, across reconnects. Raises SourceUnavailableError."""
-        channel = channel_for(self.options, self.reconnect)
+        material = tls_material(self.options)
+        channel = channel_for(self.options, self.reconnect, material)
         try:
-            yield from self._attempts(channel)
+            yield from self._attempts(channel, material)
         finally:
             self.connected = False
             channel.close()
 
-    def _attempts(self, channel: grpc.Channel) -> Iterator[Flow]:
+    def _attempts(self, channel: grpc.Channel, material: TLSMaterial | None) -> Iterator[Flow]:
         stub = observer_pb2_grpc.ObserverStub(channel)  # type: ignore[no-untyped-call]
-        # The stub's GetFlows decodes every field of every flow; this decodes what we read.
-        get_flows = channel.unary_stream(
-            GET_FLOWS,
-            request_serializer=observer_pb2.GetFlowsRequest.SerializeToString,
-            response_deserializer=NarrowResponse.FromString,
-        )
 
         def attempt() -> Iterator[Flow]:
             self._connect(stub)
             resume_ns, already_counted = self._resume_point()
             since = resume_ns if resume_ns >= 0 else self.query.since_ns
-            call = get_flows(build_request(self.query, since))
+            # The flow stream is read off its own connection, in large chunks (grpc_wire.py):
+            # several times the messages per second of grpcio's one read per message.
+            request = build_request(self.query, since).SerializeToString()
+            call = WireCall(self.options, material, GET_FLOWS, request)
             self._hold_call(call)
             self.connected = True
             yield from self._receive(call, resume_ns, already_counted)
@@ -277,10 +287,46 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
         checking = resume_ns >= 0
         repeats = self._repeats
         entries = repeats.entries if repeats is not None else {}
+        aliases = repeats.aliases if repeats is not None else {}
+        wire_key = flow_key if repeats is not None and WIRE_KEY_BUILT else None
+        templates: dict[bytes, Flow] = {}
+        """Flows of keys that go the whole way line by line, by alias: a later flow of the
+        alias is the same flow at another time (the alias leaves out only what the mapping,
+        normalisation and aggregation do not read of a flow with a key)."""
         lock = self._tally_lock or threading.Lock()
-        for response in call:
+        decode = NarrowResponse.FromString
+        for body in call:
             stats.records += 1
             counters.responses += 1
+            alias: bytes | None = None
+            if wire_key is not None and not checking:
+                # A flow seen before in all but its time is counted off its wire bytes.
+                found = wire_key(body)
+                if found is not None:
+                    alias, seconds, nanos = found
+                    tally = aliases.get(alias)
+                    if tally is not None:
+                        if tally.state is not TallyState.EACH_LINE:
+                            self._tally(tally, seconds, nanos, body, lock)
+                            continue
+                        template = templates.get(alias)
+                        if template is not None:
+                            stats.flows += 1
+                            self._pending = (body, seconds * 1_000_000_000 + nanos)
+                            yield template._replace(
+                                time=seconds + nanos / 1e9 if nanos else float(seconds)
+                            )
+                            self.commit()
+                            repeats.resume()  # type: ignore[union-attr]
+                            continue
+            try:
+                response = decode(body)
+            except DecodeError as error:
+                where = f"{origin.source} response {counters.responses}"
+                stats.bad_record(
+                    InputError(where, 0, f"undecodable response: {error}"), strict=False
+                )
+                continue
             kind = response.WhichOneof("response_types")
             if kind != "flow":
                 self._count_other(response, kind)
@@ -297,7 +343,7 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                     counters.duplicates += 1
                     continue
                 if time_ns == resume_ns:
-                    key = self._key(response)
+                    key = self._key(body)
                     if already_counted[key] > 0:
                         already_counted[key] -= 1
                         counters.duplicates += 1
@@ -311,18 +357,9 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                 if shape is not None:
                     tally = entries.get(shape)
                     if tally is not None and tally.state is not TallyState.EACH_LINE:
-                        nanos = stamp.nanos
-                        with lock:
-                            tally.add(
-                                stamp.seconds + nanos / 1e9 if nanos else float(stamp.seconds)
-                            )
-                            repeats.tallied += 1
-                            stats.flows += 1
-                            self._pending = (response, time_ns)
-                            with self._position_lock:
-                                self._commit()
-                        if repeats.tallied & PROGRESS_EVERY == 0 and repeats.on_progress:
-                            repeats.on_progress()
+                        if alias is not None:
+                            repeats.alias(alias, tally)
+                        self._tally(tally, seconds, nanos, body, lock)
                         continue
             try:
                 flow = flow_from_narrow(
@@ -347,15 +384,45 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                 continue
             stats.flows += 1
             drain_label_warnings(stats.warnings)
-            self._pending = (response, time_ns)
+            self._pending = (body, time_ns)
+            if alias is not None and tally is not None:  # a key that goes line by line
+                if len(templates) >= TEMPLATE_LIMIT:
+                    templates.clear()
+                templates[alias] = flow
+                repeats.alias(alias, tally)  # type: ignore[union-attr]
             if shape is not None and tally is None and repeats is not None:
                 with lock:
                     repeats.first_of(shape, flow)
+                    if alias is not None and repeats.latest is not None:
+                        repeats.alias(alias, repeats.latest)
             yield flow
             # The consumer asks for more, so it is done with this flow (normally it committed it).
             self.commit()
             if repeats is not None:
                 repeats.resume()  # a first flow the consumer did not settle was set aside
+
+    def _tally(
+        self, tally: Tally, seconds: int, nanos: int, body: bytes, lock: threading.Lock
+    ) -> None:
+        """Count a flow that repeats the first of ``tally`` in all but its time, and commit it."""
+        repeats = self._repeats
+        assert repeats is not None
+        time_ns = seconds * 1_000_000_000 + nanos
+        with lock:
+            tally.add(seconds + nanos / 1e9 if nanos else float(seconds))
+            repeats.tallied += 1
+            self.stats.flows += 1
+            with self._position_lock:
+                if time_ns > self._position_ns:  # _commit's common case, without the tuple
+                    self._position_ns = time_ns
+                    if self._boundary:
+                        self._boundary.clear()
+                    self._newest = body
+                else:
+                    self._pending = (body, time_ns)
+                    self._commit()
+        if repeats.tallied & PROGRESS_EVERY == 0 and repeats.on_progress:
+            repeats.on_progress()
 
     def _count_other(self, response: Any, kind: str | None) -> None:
         if kind == "lost_events":

@@ -75,12 +75,19 @@ seen again then goes the whole way once more, which adds nothing new but its cou
 
 PROGRESS_EVERY = 0x3FF
 
+ALIAS_LIMIT = ENTRY_LIMIT
+"""Aliases kept at once (:attr:`Repeats.aliases`; a reader's aliases can be finer than its
+keys, so there can be more of them); past it they are forgotten and found again."""
+
 
 class Repeats:
     """The keys of one reader's lines and what their later lines add."""
 
     def __init__(self) -> None:
         self.entries: dict[Hashable, Tally] = {}
+        self.aliases: dict[Hashable, Tally] = {}
+        """A reader's cheaper keys (collectors/hubble/wire_key.py), each bound to the tally of
+        the key it implies: an alias is never coarser than that key. Forgotten with the keys."""
         self.latest: Tally | None = None
         self.tallied = 0
         """Lines tallied so far (for progress: they never reach the consumer)."""
@@ -119,8 +126,16 @@ class Repeats:
             else:
                 self._flushed.extend(tally for tally in self.entries.values() if tally.count)
             self.entries.clear()
+            self.aliases.clear()
         tally = self.entries[key] = Tally(flow)
         self.latest = tally
+
+    def alias(self, alias: Hashable, tally: Tally) -> None:
+        """``alias`` implies the key of ``tally``."""
+        aliases = self.aliases
+        if len(aliases) >= ALIAS_LIMIT:
+            aliases.clear()
+        aliases[alias] = tally
 
     def settle(self, flow: Flow, edge: EdgeKey, store: EdgeStore) -> None:
         """The consumer added ``flow`` to ``store`` under ``edge``."""

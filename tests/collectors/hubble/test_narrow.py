@@ -90,11 +90,10 @@ def test_the_resume_key_is_the_hash_of_the_full_response() -> None:
     full = parse_line(line)
     assert full is not None
     full.flow.uuid = ""
-    narrow = NarrowResponse.FromString(full.SerializeToString())
     digest = hashlib.blake2b(full.SerializeToString(deterministic=True), digest_size=12)
-    assert HubbleStream._key(narrow) == "sha:" + digest.hexdigest()
+    assert HubbleStream._key(full.SerializeToString()) == "sha:" + digest.hexdigest()
     full.flow.uuid = "u-1"
-    assert HubbleStream._key(NarrowResponse.FromString(full.SerializeToString())) == "u-1"
+    assert HubbleStream._key(full.SerializeToString()) == "u-1"
 
 
 def test_the_narrow_schema_leaves_out_only_fields_learning_never_reads() -> None:
@@ -118,8 +117,12 @@ def test_a_corrupt_endpoint_or_node_status_is_a_bad_record_not_the_end_of_the_st
     status = NarrowResponse(node_status=bytes([0x12, 0x09, 0x01]))
     stats = CollectorStats()
     stream = HubbleStream(ServerOptions(server="127.0.0.1:4245"), stats=stats)
-    flows = list(stream._receive(iter([good[0], corrupt, status, good[1], good[2]]), -1, Counter()))
+    truncated = good[0].SerializeToString()[:40]
+    received = [good[0], corrupt, status, good[1], good[2]]
+    bodies = [message.SerializeToString() for message in received] + [truncated]
+    flows = list(stream._receive(iter(bodies), -1, Counter()))
     assert len(flows) == 3
-    assert stats.malformed == 2
+    assert stats.malformed == 3
+    assert any("undecodable response" in str(e) for e in stats.errors)
     assert any("undecodable flow" in str(e) for e in stats.errors)
     assert any("undecodable node status" in str(e) for e in stats.errors)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from collectors.hubble import file as hubble_file
+from collectors.hubble import grpc as grpc_collector
 from collectors.hubble.grpc import FlowQuery, HubbleStream
 from collectors.stream_options import ReconnectPolicy, ServerOptions
 from learner.app.live import LiveLearner, LiveSettings
@@ -20,6 +21,7 @@ from learner.app.pipeline import new_store
 from learner.app.session import LearningSession
 from learner.ingest.normalize import normalize
 from learner.ingest.state import StateStore, load_store
+from learner.model import repeats as repeats_module
 from learner.model.config import LearnConfig
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from tests.hubble_server import REAL_CAPTURE, HubbleTestServer, RecordedObserver, load_responses
@@ -114,15 +116,28 @@ def test_a_proposal_of_no_policy_keeps_the_last_good_one(
     assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
 
 
-def test_repeats_tallied_from_the_stream_save_what_each_flow_alone_would(tmp_path: Path) -> None:
+@pytest.mark.parametrize("small_tables", [False, True], ids=["", "small tables"])
+@pytest.mark.parametrize("wire_key", [True, False], ids=["wire key", "python key"])
+def test_repeats_tallied_from_the_stream_save_what_each_flow_alone_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wire_key: bool, small_tables: bool
+) -> None:
     """Flows repeating an earlier one in all but time are tallied by the stream, not mapped:
     the saved edges (counts, first and last seen) and counters must be those of adding every
-    flow one by one, as the file path does."""
-    responses = load_responses(sorted(REAL_CAPTURE.glob("basic-sample-*.jsonl")))
+    flow one by one, as the file path does; whether repeats are keyed off their wire bytes
+    (collectors/hubble/wire_key.py) or decoded and keyed in Python. The capture is streamed
+    twice, so that keys are seen again, world peers (which go line by line) among them."""
+    if wire_key and not grpc_collector.WIRE_KEY_BUILT:
+        pytest.skip("the wire key was not built (no C compiler)")
+    monkeypatch.setattr(grpc_collector, "WIRE_KEY_BUILT", wire_key)
+    if small_tables:  # keys, aliases and templates forgotten and found again all along
+        monkeypatch.setattr(repeats_module, "ENTRY_LIMIT", 7)
+        monkeypatch.setattr(repeats_module, "ALIAS_LIMIT", 5)
+        monkeypatch.setattr(grpc_collector, "TEMPLATE_LIMIT", 3)
+    responses = load_responses(sorted(REAL_CAPTURE.glob("basic-sample-*.jsonl"))) * 2
     config = LearnConfig(learner="baseline")
     expected = new_store(config)
     expected_stats = NormalizeStats()
-    for path in sorted(REAL_CAPTURE.glob("basic-sample-*.jsonl")):
+    for path in sorted(REAL_CAPTURE.glob("basic-sample-*.jsonl")) * 2:
         for flow in normalize(
             hubble_file.iter_flows([str(path)], stats=CollectorStats()),
             config.normalize_options(),
@@ -143,7 +158,9 @@ def test_repeats_tallied_from_the_stream_save_what_each_flow_alone_would(tmp_pat
             session, stream, LiveSettings(output=str(tmp_path / "out"), collector="test")
         )
         learner.run()
-        assert learner.repeats is not None and learner.repeats.tallied > len(responses) // 4
+        assert learner.repeats is not None
+        assert learner.repeats.tallied > len(responses) // (8 if small_tables else 2)
+        assert bool(learner.repeats.aliases) == wire_key
         # Decided tallies keep what applying them needs, not their first flow (memory).
         assert all(tally.flow is None for tally in learner.repeats.entries.values())
         counters = state.counters()
