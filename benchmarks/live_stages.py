@@ -37,6 +37,16 @@ def _options(port: str) -> Any:
     return ServerOptions(server=f"127.0.0.1:{port}")
 
 
+def _take(call: Any, limit: int) -> int:
+    """Read up to ``limit`` responses of ``call``; how many."""
+    count = 0
+    for _ in call:
+        count += 1
+        if count >= limit:
+            break
+    return count
+
+
 def stage_raw(port: str, limit: int) -> int:
     """grpcio alone: each response as its bytes."""
     from collectors._proto.observer import observer_pb2
@@ -47,11 +57,7 @@ def stage_raw(port: str, limit: int) -> int:
     call = channel.unary_stream(
         GET_FLOWS, request_serializer=observer_pb2.GetFlowsRequest.SerializeToString
     )(build_request(FlowQuery(), None))
-    count = 0
-    for _ in call:
-        count += 1
-        if count >= limit:
-            break
+    count = _take(call, limit)
     call.cancel()
     channel.close()
     return count
@@ -65,11 +71,7 @@ def stage_wire(port: str, limit: int) -> int:
 
     request = build_request(FlowQuery(), None).SerializeToString()
     call = WireCall(_options(port), None, GET_FLOWS, request)
-    count = 0
-    for _ in call:
-        count += 1
-        if count >= limit:
-            break
+    count = _take(call, limit)
     call.cancel()
     call.close()
     return count
@@ -88,11 +90,7 @@ def stage_decode(port: str, limit: int) -> int:
         request_serializer=observer_pb2.GetFlowsRequest.SerializeToString,
         response_deserializer=NarrowResponse.FromString,
     )(build_request(FlowQuery(), None))
-    count = 0
-    for _ in call:
-        count += 1
-        if count >= limit:
-            break
+    count = _take(call, limit)
     call.cancel()
     channel.close()
     return count
