@@ -115,17 +115,27 @@ def _dial(options: ServerOptions, material: TLSMaterial | None) -> tuple[socket.
             authority = target
     except OSError as error:
         reason = error.strerror or str(error) or type(error).__name__
-        raise WireError(
-            grpc.StatusCode.UNAVAILABLE, f"failed to connect to {target}: {reason}"
-        ) from error
+        raise WireError(grpc.StatusCode.UNAVAILABLE, f"failed to connect: {reason}") from error
     if material is None:
         return sock, authority
     context = _tls_context(material)
     try:
         return context.wrap_socket(sock, server_hostname=material.server_name or host), authority
-    except (ssl.SSLError, ssl.CertificateError, OSError) as error:
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as error:
+        sock.close()  # closed mid-handshake (a server restarting): retried, like any lost link
+        raise WireError(
+            grpc.StatusCode.UNAVAILABLE, "the server closed the connection before it was secured"
+        ) from error
+    except ssl.SSLError as error:  # certificates, versions, ciphers: fatal, see is_tls_failure
         sock.close()
         raise WireError(grpc.StatusCode.UNAVAILABLE, f"TLS handshake failed: {error}") from error
+    except OSError as error:
+        sock.close()
+        reason = error.strerror or type(error).__name__
+        raise WireError(
+            grpc.StatusCode.UNAVAILABLE,
+            f"the server closed the connection before it was secured ({reason})",
+        ) from error
 
 
 def _tls_context(material: TLSMaterial) -> ssl.SSLContext:
@@ -182,13 +192,17 @@ class WireCall:
             SETTINGS_MAX_FRAME_SIZE,
             MAX_FRAME,
         )
-        self._send(
-            PREFACE
-            + _frame(SETTINGS, 0, 0, settings)
-            + _window_update(0, WINDOW - DEFAULT_WINDOW)
-            + _frame(HEADERS, END_HEADERS, STREAM, headers)
-            + _frame(DATA, END_STREAM, STREAM, _MESSAGE_PREFIX.pack(0, len(request)) + request)
-        )
+        try:
+            self._send(
+                PREFACE
+                + _frame(SETTINGS, 0, 0, settings)
+                + _window_update(0, WINDOW - DEFAULT_WINDOW)
+                + _frame(HEADERS, END_HEADERS, STREAM, headers)
+                + _frame(DATA, END_STREAM, STREAM, _MESSAGE_PREFIX.pack(0, len(request)) + request)
+            )
+        except WireError:
+            self.close()
+            raise
         self._sock.settimeout(options.keepalive_time)
 
     def cancel(self) -> None:
@@ -218,6 +232,7 @@ class WireCall:
         unpack_prefix = _MESSAGE_PREFIX.unpack_from
         max_message = self.max_message
         finished = False
+        failure: WireError | None = None
         while not finished:
             frames += self._receive()
             offset = 0
@@ -240,12 +255,18 @@ class WireCall:
                         start, end = start + 1, end - frames[start]
                     body += frames[start:end]
                     if flags & END_STREAM:
-                        raise self._protocol_error("the stream ended without a status")
-                elif self._control(kind, flags, stream, frames[start:end]):
-                    finished = True
-                    break
+                        failure = self._protocol_error("the stream ended without a status")
+                        break
+                else:
+                    try:
+                        finished = self._control(kind, flags, stream, frames[start:end])
+                    except WireError as error:
+                        failure = error  # raised once the messages before it are handed out
+                        break
+                    if finished:
+                        break
             del frames[:offset]
-            if unacknowledged >= WINDOW // 2:
+            if failure is None and unacknowledged >= WINDOW // 2:
                 self._send(
                     _window_update(0, unacknowledged) + _window_update(STREAM, unacknowledged)
                 )
@@ -268,6 +289,8 @@ class WireCall:
                     taken = start + length
                     yield bytes(view[start:taken])
             del body[:taken]
+            if failure is not None:
+                raise failure
         if body:
             raise self._protocol_error("the stream ended inside a message")
 
