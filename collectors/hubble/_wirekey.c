@@ -149,6 +149,49 @@ static int kept(uint32_t number) {
     return 0;
 }
 
+/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF), as the protobuf
+ * parser checks a string field: a value the key leaves out must still be one the parser takes,
+ * or a flow it rejects would be counted as the repeat of one it took. */
+static int valid_utf8(const unsigned char *at, const unsigned char *end) {
+    while (at < end) {
+        unsigned char c = *at++;
+        if (c < 0x80) continue;
+        int more;
+        uint32_t code;
+        if (c >= 0xC2 && c <= 0xDF) more = 1, code = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF) more = 2, code = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4) more = 3, code = c & 0x07;
+        else return 0;
+        if (end - at < more) return 0;
+        for (int i = 0; i < more; i++) {
+            if ((at[i] & 0xC0) != 0x80) return 0;
+            code = code << 6 | (at[i] & 0x3F);
+        }
+        at += more;
+        if ((more == 2 && (code < 0x800 || (code >= 0xD800 && code <= 0xDFFF))) ||
+            (more == 3 && (code < 0x10000 || code > 0x10FFFF)))
+            return 0;
+    }
+    return 1;
+}
+
+/* A message the key leaves out: it must parse, and its string fields (numbers in `strings`,
+ * 0-terminated) must be UTF-8. */
+static int valid_message(const Field *field, const uint32_t *strings) {
+    const unsigned char *at = field->value, *end = field->end;
+    Field inner;
+    while (at < end) {
+        if (!next_field(&at, end, &inner)) return 0;
+        if (inner.type != LEN) continue;
+        for (const uint32_t *number = strings; *number; number++)
+            if (inner.number == *number && !valid_utf8(inner.value, inner.end)) return 0;
+    }
+    return 1;
+}
+
+static const uint32_t NO_STRINGS[] = {0};
+static const uint32_t HEADER_STRINGS[] = {1, 2, 0}; /* HTTPHeader: key, value */
+
 /* google.protobuf.Timestamp: the last seconds and nanos written (as the parser merges). */
 static int read_time(const Field *field, int64_t *seconds, int32_t *nanos) {
     const unsigned char *at = field->value, *end = field->end;
@@ -195,8 +238,9 @@ static int read_l4(const Field *field, L4 *l4) {
             if (inner.number == 2 && inner.type == VARINT) {
                 l4->has_port = 1;
                 l4->port = inner.scalar;
-            } else if (!(inner.number == 1 && inner.type == VARINT) &&
-                       !(inner.number == 3 && protocol.number == 1 && inner.type == LEN)) {
+            } else if (inner.number == 3 && protocol.number == 1 && inner.type == LEN) {
+                if (!valid_message(&inner, NO_STRINGS)) return 0; /* TCP's flags */
+            } else if (!(inner.number == 1 && inner.type == VARINT)) {
                 return 0; /* not a port or TCP's flags: read it in full */
             }
         }
@@ -207,16 +251,23 @@ static int read_l4(const Field *field, L4 *l4) {
 static int write_http(Out *out, const Field *field) {
     const unsigned char *at = field->value, *end = field->end;
     Field inner;
-    char set = 0;
+    uint32_t code = 0; /* the parser keeps the last code, cut to 32 bits */
+    int headers = 0;
     size_t at_len = out_open(out, 'H');
     while (at < end) {
         if (!next_field(&at, end, &inner)) return 0;
-        if (inner.number == 1 && inner.type == VARINT) set |= inner.scalar != 0;
-        else if (inner.number == 5 && inner.type == LEN) set = 1;
-        else out_put(out, inner.start, inner.end - inner.start);
+        if (inner.number == 1 && inner.type == VARINT) {
+            code = (uint32_t)inner.scalar;
+        } else if (inner.number == 5 && inner.type == LEN) {
+            if (!valid_message(&inner, HEADER_STRINGS)) return 0;
+            headers = 1;
+        } else {
+            out_put(out, inner.start, inner.end - inner.start);
+        }
     }
     out_close(out, at_len);
-    out_byte(out, set);
+    out_byte(out, (char)(code != 0 || headers)); /* whether the record has a field: all the
+                                                    mapping asks of these two */
     return 1;
 }
 
@@ -235,14 +286,15 @@ static int write_dns(Out *out, const Field *field) {
 static int write_l7(Out *out, const Field *field) {
     const unsigned char *at = field->value, *end = field->end;
     Field inner;
+    int records = 0; /* several would be merged by the parser: read those in full */
     size_t at_len = out_open(out, 'Y');
     while (at < end) {
         if (!next_field(&at, end, &inner)) return 0;
         if (inner.number == 2 && inner.type == VARINT) continue; /* latency_ns */
         if (inner.number == 100 && inner.type == LEN) {
-            if (!write_dns(out, &inner)) return 0;
+            if (records++ || !write_dns(out, &inner)) return 0;
         } else if (inner.number == 101 && inner.type == LEN) {
-            if (!write_http(out, &inner)) return 0;
+            if (records++ || !write_http(out, &inner)) return 0;
         } else {
             size_t raw = out_open(out, 'R');
             out_put(out, inner.start, inner.end - inner.start);
@@ -262,7 +314,11 @@ static int response_flow(const unsigned char *at, const unsigned char *end, Fiel
         if (field.number == 1 && field.type == LEN) {
             *flow = field;
             flows++;
-        } else if (field.number != 1000 && field.number != 1001) {
+        } else if (field.number == 1000) { /* node_name, decoded though left out */
+            if (field.type == LEN && !valid_utf8(field.value, field.end)) return 0;
+        } else if (field.number == 1001) { /* time */
+            if (field.type == LEN && !valid_message(&field, NO_STRINGS)) return 0;
+        } else {
             return 0;
         }
     }
@@ -282,6 +338,7 @@ static int write_key(Out *kept_fields, Out *rest, const Field *flow, int64_t *se
             if (field.type != LEN || times++ || !read_time(&field, seconds, nanos)) return 0;
             continue;
         case F_UUID:
+            if (field.type == LEN && !valid_utf8(field.value, field.end)) return 0;
             continue;
         case F_L4:
             if (field.type != LEN || l4s++ || !read_l4(&field, &l4)) return 0;

@@ -9,6 +9,7 @@ import struct
 from typing import Any
 
 import pytest
+from google.protobuf.message import DecodeError
 
 from collectors._proto.flow import flow_pb2
 from collectors._proto.observer import observer_pb2
@@ -232,3 +233,72 @@ def test_mangled_bytes_never_crash_it_and_never_merge_two_mappings() -> None:
             continue
         decodable.append(body)
     assert assert_never_coarser(decodable) > 0
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _len_field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _http_flow(*records: bytes) -> bytes:
+    """A request flow whose l7 holds the HTTP ``records`` as written (wire bytes)."""
+    base = flow_pb2.Flow()
+    base.CopyFrom(_tcp_request())
+    base.ClearField("l7")
+    l7 = _varint(1 << 3) + _varint(flow_pb2.REQUEST)
+    l7 += b"".join(_len_field(101, record) for record in records)
+    return _len_field(1, base.SerializeToString() + _len_field(15, l7))
+
+
+@needs_wire_key
+def test_the_http_record_has_a_field_as_the_parser_reads_it() -> None:
+    """Found in review: the key ORed every code it saw, where the parser keeps the last one
+    (cut to 32 bits), so a record the mapping reads as empty shared a key with one it does not;
+    and two records are merged by the parser, so they are read in full."""
+    code_200 = _varint(1 << 3) + _varint(200)
+    code_0 = _varint(1 << 3) + _varint(0)
+    code_2_32 = _varint(1 << 3) + _varint(1 << 32)
+    bodies = [
+        _http_flow(code_200),
+        _http_flow(code_200 + code_0),
+        _http_flow(code_2_32),
+        _http_flow(b""),
+    ]
+    assert assert_never_coarser(bodies) == 2
+    assert key_of(_http_flow(code_200 + code_0)) == key_of(_http_flow(b""))
+    assert flow_key(_http_flow(code_200, code_0)) is None
+
+
+@needs_wire_key
+@pytest.mark.parametrize(
+    "corrupt",
+    ["uuid", "tcp flags", "http header", "node name"],
+)
+def test_a_value_the_key_leaves_out_but_the_parser_rejects_is_read_in_full(corrupt: str) -> None:
+    """Found in review: such a flow got the key of the good one and was counted as its repeat,
+    though reading it says it is a bad record."""
+    flow = flow_pb2.Flow()
+    flow.CopyFrom(_tcp_request())
+    good = flow.SerializeToString()
+    if corrupt == "uuid":
+        body = _len_field(1, good + _len_field(34, b"\xff\xfe"))
+    elif corrupt == "tcp flags":
+        flow.ClearField("l4")
+        tcp = _varint(2 << 3) + _varint(8080) + _len_field(3, b"\x08")
+        body = _len_field(1, flow.SerializeToString() + _len_field(6, _len_field(1, tcp)))
+    elif corrupt == "http header":
+        header = _len_field(5, _len_field(1, b"x-\xc0\xaf"))
+        body = _http_flow(_len_field(3, b"http://web/") + header)
+    else:
+        body = _len_field(1, good) + _len_field(1000, b"node-\xed\xa0\x80")
+    assert flow_key(body) is None
+    with pytest.raises(DecodeError):
+        NarrowResponse.FromString(body)
