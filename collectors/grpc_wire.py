@@ -36,11 +36,15 @@ DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY = 0, 1
 WINDOW_UPDATE, CONTINUATION = 8, 9
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x1, 0x4, 0x8, 0x20
 SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE = 0x2, 0x4, 0x5
+SETTINGS_MAX_HEADER_LIST_SIZE = 0x6
+ENHANCE_YOUR_CALM = 0xB
 DEFAULT_WINDOW = 65_535
 WINDOW = 8 << 20
 """Bytes the server may send ahead of what has been read (stream and connection)."""
 MAX_FRAME = 1 << 20
 READ_SIZE = 1 << 18
+MAX_HEADER_BLOCK = 1 << 16
+"""The largest header block taken (HPACK-encoded): a server sending more is broken."""
 STREAM = 1
 """The call's stream: the first and only one the connection opens."""
 
@@ -68,10 +72,12 @@ _HTTP_STATUS_CODES = {
 class WireError(grpc.RpcError):  # type: ignore[misc]  # grpcio ships no types
     """The call ended with a status other than OK, as grpcio's errors report one."""
 
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+    def __init__(self, code: grpc.StatusCode, details: str, *, too_many_pings: bool = False):
         super().__init__(f"{code.name}: {details}")
         self._code = code
         self._details = details
+        self.too_many_pings = too_many_pings
+        """The server went away because we pinged more often than it allows."""
 
     def code(self) -> grpc.StatusCode:
         return self._code
@@ -83,6 +89,11 @@ class WireError(grpc.RpcError):  # type: ignore[misc]  # grpcio ships no types
 def _frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
     size = len(payload)
     return _FRAME_HEADER.pack(size >> 8, size & 0xFF, kind, flags, stream) + payload
+
+
+def _number(text: str) -> int | None:
+    """A header's decimal number, or None (``str.isdigit`` takes more than ASCII digits)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 
 def _window_update(stream: int, increment: int) -> bytes:
@@ -162,9 +173,13 @@ class WireCall:
         request: bytes,
         *,
         max_message: int = MAX_MESSAGE,
+        keepalive_time: float | None = None,
     ) -> None:
         self.options = options
         self.max_message = max_message
+        self.keepalive_time = options.keepalive_time if keepalive_time is None else keepalive_time
+        """Seconds of silence from the server before it is pinged."""
+        self._goaway: tuple[int, str] | None = None
         self._cancelled = False
         self._sock, authority = _dial(options, material)
         self._decoder = hpack.Decoder()
@@ -184,13 +199,15 @@ class WireCall:
             ]
         )
         settings = struct.pack(
-            ">HIHIHI",
+            ">HIHIHIHI",
             SETTINGS_ENABLE_PUSH,
             0,
             SETTINGS_INITIAL_WINDOW_SIZE,
             WINDOW,
             SETTINGS_MAX_FRAME_SIZE,
             MAX_FRAME,
+            SETTINGS_MAX_HEADER_LIST_SIZE,
+            MAX_HEADER_BLOCK,
         )
         try:
             self._send(
@@ -203,7 +220,7 @@ class WireCall:
         except WireError:
             self.close()
             raise
-        self._sock.settimeout(options.keepalive_time)
+        self._sock.settimeout(self.keepalive_time)
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -218,6 +235,13 @@ class WireCall:
     def __iter__(self) -> Iterator[bytes]:
         try:
             yield from self._messages()
+        except WireError as error:
+            # However the stream then ends (grpc-go closes, grpcio sends a status), a GOAWAY
+            # for pinging too often is what the caller must act on.
+            goaway = self._goaway
+            if goaway is not None and goaway[0] == ENHANCE_YOUR_CALM:
+                error.too_many_pings = "too_many_pings" in goaway[1]
+            raise
         finally:
             self.close()
 
@@ -252,6 +276,9 @@ class WireCall:
                     if stream != STREAM:
                         continue
                     if flags & PADDED:
+                        if size < 1 or frames[start] >= size:
+                            failure = self._protocol_error("padding longer than its frame")
+                            break
                         start, end = start + 1, end - frames[start]
                     body += frames[start:end]
                     if flags & END_STREAM:
@@ -317,7 +344,7 @@ class WireCall:
                 raise self._lost(None)
             if self._ping_outstanding:
                 self._ping_outstanding = False
-                self._sock.settimeout(self.options.keepalive_time)
+                self._sock.settimeout(self.keepalive_time)
             return chunk
 
     def _lost(self, error: OSError | None) -> WireError:
@@ -325,30 +352,40 @@ class WireCall:
             return WireError(grpc.StatusCode.CANCELLED, "cancelled")
         # An SSL error's text would read as a TLS set-up failure, which is not retried.
         reason = "" if error is None or isinstance(error, ssl.SSLError) else f": {error}"
+        if self._goaway is not None:
+            code, detail = self._goaway
+            reason += f" after the server went away (HTTP/2 error {code:#x}) {detail}".rstrip()
         return WireError(grpc.StatusCode.UNAVAILABLE, f"connection lost{reason}")
 
     def _control(self, kind: int, flags: int, stream: int, payload: bytes | bytearray) -> bool:
         """Handle a frame other than DATA; True when the call ended with status OK."""
         if kind in (HEADERS, CONTINUATION):
             return self._header_fragment(kind, flags, stream, payload)
+        size = len(payload)
         if kind == SETTINGS:
+            if size % 6:
+                raise self._protocol_error(f"SETTINGS of {size} bytes")
             if not flags & ACK:
                 self._send(_frame(SETTINGS, ACK, 0))
         elif kind == PING:
+            if size != 8:
+                raise self._protocol_error(f"a PING of {size} bytes")
             if not flags & ACK:
                 self._send(_frame(PING, ACK, 0, bytes(payload)))
         elif kind == RST_STREAM and stream == STREAM:
-            (reason,) = struct.unpack(">I", payload[:4])
+            if size != 4:
+                raise self._protocol_error(f"RST_STREAM of {size} bytes")
+            (reason,) = struct.unpack(">I", payload)
             code = _RESET_CODES.get(reason, grpc.StatusCode.INTERNAL)
             raise WireError(code, f"the server reset the stream (HTTP/2 error {reason:#x})")
         elif kind == GOAWAY:
+            if size < 8:
+                raise self._protocol_error(f"GOAWAY of {size} bytes")
             last_stream, reason = struct.unpack(">II", payload[:8])
+            detail = bytes(payload[8:256]).decode("utf-8", "replace")
+            self._goaway = (reason, detail)  # the stream may finish; the reason tells why not
             if last_stream & 0x7FFFFFFF < STREAM:
-                detail = bytes(payload[8:]).decode("utf-8", "replace")
-                raise WireError(
-                    grpc.StatusCode.UNAVAILABLE,
-                    f"the server is going away (HTTP/2 error {reason:#x}) {detail}".rstrip(),
-                )
+                raise self._lost(None)
         elif kind == PUSH_PROMISE:
             raise self._protocol_error("a push promise, which was refused")
         return False
@@ -359,13 +396,19 @@ class WireCall:
         if kind == HEADERS:
             start, end = 0, len(payload)
             if flags & PADDED:
+                if end < 1:
+                    raise self._protocol_error("padding longer than its frame")
                 start, end = 1, end - payload[0]
             if flags & PRIORITY_FLAG:
                 start += 5
+            if start > end:
+                raise self._protocol_error("padding longer than its frame")
             self._header_block = bytearray(payload[start:end])
             self._header_end_stream = bool(flags & END_STREAM)
         else:
             self._header_block += payload
+        if len(self._header_block) > MAX_HEADER_BLOCK:
+            raise self._protocol_error(f"a header block over {MAX_HEADER_BLOCK} bytes")
         if not flags & END_HEADERS:
             return False
         try:
@@ -388,8 +431,7 @@ class WireCall:
     def _check_response(self, headers: dict[str, str]) -> None:
         status = headers.get(":status", "")
         if status != "200":
-            number = int(status) if status.isdigit() else 0
-            code = _HTTP_STATUS_CODES.get(number, grpc.StatusCode.UNKNOWN)
+            code = _HTTP_STATUS_CODES.get(_number(status) or 0, grpc.StatusCode.UNKNOWN)
             raise WireError(code, f"HTTP status {status or 'missing'} from the server")
         content_type = headers.get("content-type", "")
         if not content_type.startswith("application/grpc"):
@@ -400,7 +442,8 @@ class WireCall:
         raw = trailers.get("grpc-status")
         if raw is None:
             raise self._protocol_error("the stream ended without a status")
-        code = _STATUS_BY_NUMBER.get(int(raw) if raw.isdigit() else -1, grpc.StatusCode.UNKNOWN)
+        number = _number(raw)
+        code = _STATUS_BY_NUMBER.get(-1 if number is None else number, grpc.StatusCode.UNKNOWN)
         if code is grpc.StatusCode.OK:
             return True
         raise WireError(code, unquote(trailers.get("grpc-message", "")))

@@ -149,9 +149,17 @@ class ServerTLS:
 class HubbleTestServer:
     """Start, stop and restart (on the same port) a server for one :class:`RecordedObserver`."""
 
-    def __init__(self, observer: RecordedObserver, *, tls: ServerTLS | None = None) -> None:
+    def __init__(
+        self,
+        observer: RecordedObserver,
+        *,
+        tls: ServerTLS | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
         self.observer = observer
         self.tls = tls
+        self.options = list(options)
+        """grpcio server options (``grpc.http2.*`` ...)."""
         self.port = 0
         self._server: Any = None
 
@@ -160,7 +168,7 @@ class HubbleTestServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> HubbleTestServer:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=self.options)
         observer_pb2_grpc.add_ObserverServicer_to_server(self.observer, server)
         bind = f"127.0.0.1:{self.port}"
         if self.tls is None:

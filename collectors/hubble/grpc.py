@@ -37,7 +37,7 @@ from collectors.grpc_stream import (
     is_tls_failure,
     tls_material,
 )
-from collectors.grpc_wire import WireCall
+from collectors.grpc_wire import WireCall, WireError
 from collectors.hubble.narrow import NarrowResponse
 from collectors.hubble.narrow_key import narrow_repeat_key
 from collectors.hubble.proto import UnsupportedFlow, flow_from_narrow
@@ -152,6 +152,9 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
         self._pending: tuple[bytes, int] | None = None
         self._repeats: Repeats | None = None
         self._tally_lock: threading.Lock | None = None
+        self._keepalive = options.keepalive_time
+        """Seconds of silence before the server is pinged: doubled each time the server says
+        we ping too often (as grpcio does; grpc-go's default allows one ping in 5 minutes)."""
 
     def tally_repeats(self, repeats: Repeats, lock: threading.Lock) -> None:
         """Tally flows that repeat an earlier one in all but time in ``repeats`` instead of
@@ -190,7 +193,10 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
     def _key(body: bytes) -> str:
         """The flow's uuid, else a hash of the whole response as the full schema serialises
         it (``body``: the response's wire bytes)."""
-        full = observer_pb2.GetFlowsResponse.FromString(body)
+        try:
+            full = observer_pb2.GetFlowsResponse.FromString(body)
+        except DecodeError:  # a field learning never reads is corrupt (say, not UTF-8)
+            return "sha:" + hashlib.blake2b(body, digest_size=12).hexdigest()
         uuid: str = full.flow.uuid
         if uuid:
             return uuid
@@ -252,10 +258,22 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
             # The flow stream is read off its own connection, in large chunks (grpc_wire.py):
             # several times the messages per second of grpcio's one read per message.
             request = build_request(self.query, since).SerializeToString()
-            call = WireCall(self.options, material, GET_FLOWS, request)
+            call = WireCall(
+                self.options, material, GET_FLOWS, request, keepalive_time=self._keepalive
+            )
             self._hold_call(call)
             self.connected = True
-            yield from self._receive(call, resume_ns, already_counted)
+            try:
+                yield from self._receive(call, resume_ns, already_counted)
+            except WireError as error:
+                if error.too_many_pings:
+                    self._keepalive *= 2
+                    log.warning(
+                        "%s: the server wants fewer keepalive pings; now every %gs",
+                        self.options.server,
+                        self._keepalive,
+                    )
+                raise
 
         yield from self._reconnecting(attempt, self.query.follow)
 

@@ -252,6 +252,37 @@ def test_padding_and_headers_split_across_frames_are_read() -> None:
         (lambda e: frame(3, 0, 1, struct.pack(">I", 0x7)), "UNAVAILABLE"),
         (lambda e: frame(3, 0, 1, struct.pack(">I", 0x2)), "INTERNAL"),
         (lambda e: frame(7, 0, 0, struct.pack(">II", 0, 0xB) + b"calm"), "UNAVAILABLE"),
+        # Found in review: each of these escaped as IndexError, struct.error or ValueError,
+        # which no reconnect catches, and ended `learn`.
+        (lambda e: frame(1, 0x4, 1, e.encode(OK_HEADERS)) + frame(0, 0x8, 1, b""), "INTERNAL"),
+        (
+            lambda e: (
+                frame(1, 0x4, 1, e.encode(OK_HEADERS))
+                + frame(0, 0x8, 1, bytes([9]) + message(b"x")[:3])
+            ),
+            "INTERNAL",
+        ),
+        (lambda e: frame(1, 0x4 | 0x8, 1, b""), "INTERNAL"),
+        (lambda e: frame(1, 0x4 | 0x20, 1, b"\0\0"), "INTERNAL"),
+        (lambda e: frame(3, 0, 1, b"\0\7"), "INTERNAL"),
+        (lambda e: frame(7, 0, 0, b"\0\0\0\0"), "INTERNAL"),
+        (lambda e: frame(6, 0, 0, b"short"), "INTERNAL"),
+        (
+            lambda e: frame(1, 0x4 | 0x1, 1, e.encode([*OK_HEADERS, ("grpc-status", "\xb2")])),
+            "UNKNOWN",
+        ),
+        (lambda e: frame(1, 0x4 | 0x1, 1, e.encode([(":status", "\xb9")])), "UNKNOWN"),
+        (
+            lambda e: frame(1, 0x4 | 0x1, 1, e.encode([*OK_HEADERS, ("grpc-status", "7" * 5000)])),
+            "UNKNOWN",
+        ),
+        (
+            lambda e: (
+                frame(1, 0, 1, e.encode(OK_HEADERS))
+                + b"".join(frame(9, 0, 1, b"\0" * 16_000) for _ in range(6))
+            ),
+            "INTERNAL",
+        ),
         (
             lambda e: frame(1, 0x4, 1, e.encode(OK_HEADERS)) + frame(0, 0, 1, message(b"z", 1)),
             "INTERNAL",
@@ -265,7 +296,26 @@ def test_padding_and_headers_split_across_frames_are_read() -> None:
             "INTERNAL",
         ),
     ],
-    ids=["404", "503", "refused", "reset", "goaway", "compressed", "cut"],
+    ids=[
+        "404",
+        "503",
+        "refused",
+        "reset",
+        "goaway",
+        "compressed",
+        "cut",
+        "empty padded data",
+        "padding past data",
+        "empty padded headers",
+        "short priority",
+        "short reset",
+        "short goaway",
+        "short ping",
+        "unicode digit status",
+        "unicode digit http status",
+        "status of 5000 digits",
+        "endless continuation",
+    ],  # fmt: skip
 )
 def test_what_ends_a_stream_badly_has_the_code_grpcio_gives(
     frames: Callable[[hpack.Encoder], bytes], code: str
@@ -310,3 +360,18 @@ def test_messages_read_together_with_a_failing_status_are_handed_out_first() -> 
     assert received == [b"one", b"two"]
     assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
     assert raised.value.details() == "going away"
+
+
+def test_a_goaway_for_too_many_pings_is_named_whatever_ends_the_stream() -> None:
+    """grpc-go closes the connection after GOAWAY too_many_pings (last stream 1): the error
+    must say so, for the stream to ping less often (collectors/hubble/grpc.py)."""
+
+    def script(encoder: hpack.Encoder) -> bytes:
+        goaway = frame(7, 0, 0, struct.pack(">II", 1, 0xB) + b"too_many_pings")
+        return frame(1, 0x4, 1, encoder.encode(OK_HEADERS)) + goaway
+
+    with pytest.raises(WireError) as raised:
+        list(call(scripted(script, close=True), keepalive_time=5.0))
+    assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert raised.value.too_many_pings
+    assert "too_many_pings" in raised.value.details()

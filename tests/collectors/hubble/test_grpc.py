@@ -208,6 +208,32 @@ def test_close_from_another_thread_ends_a_follow_stream(
     assert len(received) == 10
 
 
+def test_a_server_that_wants_fewer_pings_is_pinged_half_as_often_after_each_goaway(
+    responses: list[observer_pb2.GetFlowsResponse],
+) -> None:
+    """grpc-go (hubble-relay) allows one ping in 5 minutes by default and sends GOAWAY
+    too_many_pings past it; grpcio's client doubles its keepalive interval then, and so must
+    the stream, or it reconnects every few minutes on a quiet cluster."""
+    strict = [
+        ("grpc.http2.min_ping_interval_without_data_ms", 60_000),
+        ("grpc.http2.max_ping_strikes", 1),
+    ]
+    with HubbleTestServer(RecordedObserver(responses[:3]), options=strict) as server:
+        settings = options(server.address, keepalive_time=0.05, keepalive_timeout=2.0)
+        stream = HubbleStream(settings, FlowQuery(follow=True), reconnect=FAST)
+        consumer = threading.Thread(target=lambda: list(stream.flows()))
+        consumer.start()
+        for _ in range(300):
+            if stream._keepalive >= 0.2:
+                break
+            consumer.join(0.05)
+        stream.close()
+        consumer.join(5)
+    assert stream._keepalive >= 0.2
+    assert "too many pings" in stream.counters.last_error.lower()
+    assert not consumer.is_alive()
+
+
 def test_unix_socket(tmp_path: Path, responses: list[observer_pb2.GetFlowsResponse]) -> None:
     socket_path = tmp_path / "hubble.sock"
     server = grpc.server(futures.ThreadPoolExecutor(2))

@@ -126,3 +126,26 @@ def test_a_corrupt_endpoint_or_node_status_is_a_bad_record_not_the_end_of_the_st
     assert any("undecodable response" in str(e) for e in stats.errors)
     assert any("undecodable flow" in str(e) for e in stats.errors)
     assert any("undecodable node status" in str(e) for e in stats.errors)
+
+
+def test_the_resume_key_of_a_response_the_full_schema_rejects_is_the_hash_of_its_bytes() -> None:
+    """Found in review: a flow whose unread ``Summary`` is not UTF-8 is read (the narrow schema
+    leaves it undecoded) and may be tallied, then the position code decoded it in full and the
+    DecodeError ended the stream."""
+    line = (HUBBLE_FIXTURES / "hubble-otel_basic-sample-10-flows.jsonl").read_text().splitlines()[0]
+    full = parse_line(line)
+    assert full is not None
+    flow = full.flow.SerializeToString() + bytes([0x82, 0xDA, 0x30, 2, 0xFF, 0xFE])  # Summary
+    body = bytes([0x0A]) + _length(len(flow)) + flow
+    NarrowResponse.FromString(body)  # read as a flow
+    digest = hashlib.blake2b(body, digest_size=12)
+    assert HubbleStream._key(body) == "sha:" + digest.hexdigest()
+
+
+def _length(size: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        out.append(byte | (0x80 if size else 0))
+        if not size:
+            return bytes(out)
