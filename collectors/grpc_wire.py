@@ -131,7 +131,7 @@ def _dial(options: ServerOptions, material: TLSMaterial | None) -> tuple[socket.
         return sock, authority
     context = _tls_context(material)
     try:
-        return context.wrap_socket(sock, server_hostname=material.server_name or host), authority
+        secured = context.wrap_socket(sock, server_hostname=material.server_name or host)
     except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as error:
         sock.close()  # closed mid-handshake (a server restarting): retried, like any lost link
         raise WireError(
@@ -147,6 +147,14 @@ def _dial(options: ServerOptions, material: TLSMaterial | None) -> tuple[socket.
             grpc.StatusCode.UNAVAILABLE,
             f"the server closed the connection before it was secured ({reason})",
         ) from error
+    protocol = secured.selected_alpn_protocol()
+    if protocol != "h2":  # an HTTPS endpoint, not gRPC (grpcio refuses it too): fatal
+        secured.close()
+        raise WireError(
+            grpc.StatusCode.UNAVAILABLE,
+            f"TLS: the server did not agree to HTTP/2 (ALPN h2; it chose {protocol or 'none'})",
+        )
+    return secured, authority
 
 
 def _tls_context(material: TLSMaterial) -> ssl.SSLContext:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from concurrent import futures
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from collectors._proto.observer import observer_pb2, observer_pb2_grpc
+from collectors.grpc_stream import TLSMaterial, is_retryable
+from collectors.grpc_wire import WireCall, WireError
 from collectors.hubble.grpc import FlowQuery, HubbleStream, StreamPosition, build_request
 from collectors.stream_options import ReconnectPolicy, ServerOptions, TLSOptions
 from learner.ingest.normalize import normalize
@@ -325,6 +330,31 @@ class PKI:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     return PKI(tmp_path_factory.mktemp("pki"))
+
+
+def test_a_tls_server_that_does_not_speak_http2_is_a_tls_failure(pki: PKI, tmp_path: Path) -> None:
+    """Pointed at an HTTPS endpoint (an ingress, a dashboard), the stream must stop with a
+    reason, not retry an HTTP/2 conversation the server will never hold."""
+    (tmp_path / "server.crt").write_bytes(pki.server.certificate_chain)
+    (tmp_path / "server.key").write_bytes(pki.server.private_key)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+    context.set_alpn_protocols(["http/1.1"])
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with suppress(OSError), context.wrap_socket(connection, server_side=True) as tls:
+            tls.recv(1024)
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    address = f"localhost:{listener.getsockname()[1]}"
+    material = TLSMaterial(pki.ca, "localhost")
+    with pytest.raises(WireError) as raised:
+        WireCall(options(f"tls://{address}"), material, "/observer.Observer/GetFlows", b"")
+    assert "ALPN h2" in raised.value.details()
+    assert not is_retryable(raised.value)
 
 
 def test_tls_with_a_ca_and_server_name(
