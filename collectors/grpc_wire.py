@@ -132,20 +132,23 @@ def _dial(options: ServerOptions, material: TLSMaterial | None) -> tuple[socket.
     context = _tls_context(material)
     try:
         secured = context.wrap_socket(sock, server_hostname=material.server_name or host)
-    except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as error:
-        sock.close()  # closed mid-handshake (a server restarting): retried, like any lost link
-        raise WireError(
-            grpc.StatusCode.UNAVAILABLE, "the server closed the connection before it was secured"
-        ) from error
-    except ssl.SSLError as error:  # certificates, versions, ciphers: fatal, see is_tls_failure
+    except OSError as error:  # ssl.SSLError among them
         sock.close()
-        raise WireError(grpc.StatusCode.UNAVAILABLE, f"TLS handshake failed: {error}") from error
-    except OSError as error:
-        sock.close()
-        reason = error.strerror or type(error).__name__
+        cut_short = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+        if isinstance(error, ssl.SSLError) and not isinstance(error, cut_short):
+            # Certificates, versions, ciphers: fatal (is_tls_failure reads these words).
+            raise WireError(
+                grpc.StatusCode.UNAVAILABLE, f"TLS handshake failed: {error}"
+            ) from error
+        # Closed or reset mid-handshake (a server restarting): retried, like any lost link.
+        reason = (
+            ""
+            if isinstance(error, ssl.SSLError)
+            else f" ({error.strerror or type(error).__name__})"
+        )
         raise WireError(
             grpc.StatusCode.UNAVAILABLE,
-            f"the server closed the connection before it was secured ({reason})",
+            f"the server closed the connection before it was secured{reason}",
         ) from error
     protocol = secured.selected_alpn_protocol()
     if protocol != "h2":  # an HTTPS endpoint, not gRPC (grpcio refuses it too): fatal

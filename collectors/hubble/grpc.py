@@ -179,10 +179,14 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
         if pending is None:
             return
         self._pending = None
-        body, time_ns = pending
+        self._advance(*pending)
+
+    def _advance(self, body: bytes, time_ns: int) -> None:
+        """Move the position past the response ``body`` at ``time_ns`` (position lock held)."""
         if time_ns > self._position_ns:
             self._position_ns = time_ns
-            self._boundary.clear()
+            if self._boundary:
+                self._boundary.clear()
             self._newest = body  # its key is computed only if it is ever needed
         elif time_ns == self._position_ns:
             self._settle_newest()
@@ -425,20 +429,12 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
         """Count a flow that repeats the first of ``tally`` in all but its time, and commit it."""
         repeats = self._repeats
         assert repeats is not None
-        time_ns = seconds * 1_000_000_000 + nanos
         with lock:
             tally.add(seconds + nanos / 1e9 if nanos else float(seconds))
             repeats.tallied += 1
             self.stats.flows += 1
             with self._position_lock:
-                if time_ns > self._position_ns:  # _commit's common case, without the tuple
-                    self._position_ns = time_ns
-                    if self._boundary:
-                        self._boundary.clear()
-                    self._newest = body
-                else:
-                    self._pending = (body, time_ns)
-                    self._commit()
+                self._advance(body, seconds * 1_000_000_000 + nanos)
         if repeats.tallied & PROGRESS_EVERY == 0 and repeats.on_progress:
             repeats.on_progress()
 
