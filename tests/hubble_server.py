@@ -29,6 +29,22 @@ REAL_CAPTURE = HUBBLE_FIXTURES / "real"
 """The real bookinfo capture."""
 
 
+def varint(value: int) -> bytes:
+    """``value`` as a protobuf varint (tests that write wire bytes by hand)."""
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def field(number: int, wire_type: int, payload: bytes) -> bytes:
+    """A protobuf field: its tag, and for a length-delimited one (wire type 2) its length."""
+    length = varint(len(payload)) if wire_type == 2 else b""
+    return varint(number << 3 | wire_type) + length + payload
+
+
 def response_time_ns(response: observer_pb2.GetFlowsResponse) -> int:
     stamp = response.flow.time if response.flow.HasField("time") else response.time
     return int(stamp.seconds) * 1_000_000_000 + int(stamp.nanos)

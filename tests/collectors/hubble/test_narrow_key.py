@@ -129,6 +129,15 @@ def _tcp_request() -> flow_pb2.Flow:
     raise AssertionError("no TCP request in the fixtures")
 
 
+def changed_request(change: str) -> tuple[flow_pb2.Flow, flow_pb2.Flow]:
+    """A captured TCP request, and a copy with ``CHANGES[change]`` made to it."""
+    base = _tcp_request()
+    changed = flow_pb2.Flow()
+    changed.CopyFrom(base)
+    CHANGES[change](changed)
+    return base, changed
+
+
 def test_dns_answers_are_keyed_by_their_addresses() -> None:
     """The same answers for a name again add nothing; other answers are another key."""
     response = flow_pb2.Flow()
@@ -146,27 +155,30 @@ def test_dns_answers_are_keyed_by_their_addresses() -> None:
     assert key("192.0.2.1") != first and key("192.0.2.2", "192.0.2.1") != first
 
 
-def test_replies_to_other_client_ports_share_a_key() -> None:
-    """A reply goes to the client's port, new on every connection; as a key it would make
-    every reply its own."""
+def assert_replies_share_a_key(key_of: Callable[[bytes], object]) -> None:
+    """Flagged replies to other client ports have one key (``key_of`` a response's bytes); the
+    same flow not flagged has another."""
     reply = flow_pb2.Flow()
     reply.CopyFrom(_tcp_request())
     reply.is_reply.value = True
     keys = set()
     for port in (40000, 51234, 65535):
         reply.l4.TCP.destination_port = port
-        keys.add(narrow_repeat_key(NarrowResponse.FromString(_wrap(reply)).flow))
+        keys.add(key_of(_wrap(reply)))
     assert len(keys) == 1 and None not in keys
     reply.is_reply.value = False
-    assert narrow_repeat_key(NarrowResponse.FromString(_wrap(reply)).flow) not in keys
+    assert key_of(_wrap(reply)) not in keys
+
+
+def test_replies_to_other_client_ports_share_a_key() -> None:
+    """A reply goes to the client's port, new on every connection; as a key it would make
+    every reply its own."""
+    assert_replies_share_a_key(lambda body: narrow_repeat_key(NarrowResponse.FromString(body).flow))
 
 
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_a_change_the_mapping_sees_changes_the_key(change: str) -> None:
-    base = _tcp_request()
-    changed = flow_pb2.Flow()
-    changed.CopyFrom(base)
-    CHANGES[change](changed)
+    base, changed = changed_request(change)
     before = NarrowResponse.FromString(_wrap(base)).flow
     after = NarrowResponse.FromString(_wrap(changed)).flow
     key_before, key_after = narrow_repeat_key(before), narrow_repeat_key(after)

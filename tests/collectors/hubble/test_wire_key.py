@@ -16,16 +16,24 @@ from collectors._proto.observer import observer_pb2
 from collectors.hubble.narrow import NarrowFlow, NarrowResponse
 from collectors.hubble.narrow_key import narrow_repeat_key
 from collectors.hubble.wire_key import BUILT, flow_key, kept_fields
-from tests.collectors.hubble.test_narrow_key import CHANGES, KEPT, RESPONSES, _mapped, _tcp_request
+from tests.collectors.hubble.test_narrow_key import (
+    CHANGES,
+    KEPT,
+    RESPONSES,
+    _mapped,
+    _tcp_request,
+    assert_replies_share_a_key,
+    changed_request,
+)
+from tests.collectors.hubble.test_narrow_key import (
+    _wrap as wire,
+)
+from tests.hubble_server import field, varint
 
 needs_wire_key = pytest.mark.skipif(not BUILT, reason="the wire key was not built (no compiler)")
 
 REWRITTEN = {1, 6, 15, 34}
 """time, l4, l7 and uuid: read, but not kept as they are on the wire."""
-
-
-def wire(flow: flow_pb2.Flow) -> bytes:
-    return observer_pb2.GetFlowsResponse(flow=flow).SerializeToString()
 
 
 def key_of(body: bytes) -> bytes | None:
@@ -88,10 +96,7 @@ def test_the_time_is_the_flows() -> None:
 @needs_wire_key
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_a_change_the_mapping_sees_changes_the_wire_key(change: str) -> None:
-    base = _tcp_request()
-    changed = flow_pb2.Flow()
-    changed.CopyFrom(base)
-    CHANGES[change](changed)
+    base, changed = changed_request(change)
     before, after = key_of(wire(base)), key_of(wire(changed))
     assert before is not None
     if change in KEPT:
@@ -153,29 +158,7 @@ def test_an_http_record_with_no_field_is_not_one_with_only_a_code() -> None:
 
 @needs_wire_key
 def test_a_flagged_reply_is_keyed_without_its_clients_port() -> None:
-    reply = flow_pb2.Flow()
-    reply.CopyFrom(_tcp_request())
-    reply.is_reply.value = True
-    keys = set()
-    for port in (40000, 51234, 65535):
-        reply.l4.TCP.destination_port = port
-        keys.add(key_of(wire(reply)))
-    assert len(keys) == 1 and None not in keys
-    reply.is_reply.value = False
-    assert key_of(wire(reply)) not in keys
-
-
-def _field(number: int, wire_type: int, payload: bytes) -> bytes:
-    tag = number << 3 | wire_type
-    out = bytearray()
-    while True:
-        byte, tag = tag & 0x7F, tag >> 7
-        out.append(byte | (0x80 if tag else 0))
-        if not tag:
-            break
-    if wire_type == 2:
-        out += bytes([len(payload)])  # short payloads only
-    return bytes(out) + payload
+    assert_replies_share_a_key(key_of)
 
 
 @needs_wire_key
@@ -189,7 +172,7 @@ def test_what_it_cannot_key_is_read_in_full() -> None:
     assert flow_key(b"\x0a" + struct.pack("B", 0x80) + b"\x01" + flow + flow) is None
     assert flow_key(wire(no_time)) is None
     assert flow_key(wire(_tcp_request())[:-3]) is None  # cut short
-    assert flow_key(_field(1, 2, _field(5, 3, b""))) is None  # a group
+    assert flow_key(field(1, 2, field(5, 3, b""))) is None  # a group
     assert flow_key(b"") is None
 
 
@@ -235,27 +218,14 @@ def test_mangled_bytes_never_crash_it_and_never_merge_two_mappings() -> None:
     assert assert_never_coarser(decodable) > 0
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _len_field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def _http_flow(*records: bytes) -> bytes:
     """A request flow whose l7 holds the HTTP ``records`` as written (wire bytes)."""
     base = flow_pb2.Flow()
     base.CopyFrom(_tcp_request())
     base.ClearField("l7")
-    l7 = _varint(1 << 3) + _varint(flow_pb2.REQUEST)
-    l7 += b"".join(_len_field(101, record) for record in records)
-    return _len_field(1, base.SerializeToString() + _len_field(15, l7))
+    l7 = field(1, 0, varint(flow_pb2.REQUEST))
+    l7 += b"".join(field(101, 2, record) for record in records)
+    return field(1, 2, base.SerializeToString() + field(15, 2, l7))
 
 
 @needs_wire_key
@@ -263,9 +233,9 @@ def test_the_http_record_has_a_field_as_the_parser_reads_it() -> None:
     """Found in review: the key ORed every code it saw, where the parser keeps the last one
     (cut to 32 bits), so a record the mapping reads as empty shared a key with one it does not;
     and two records are merged by the parser, so they are read in full."""
-    code_200 = _varint(1 << 3) + _varint(200)
-    code_0 = _varint(1 << 3) + _varint(0)
-    code_2_32 = _varint(1 << 3) + _varint(1 << 32)
+    code_200 = field(1, 0, varint(200))
+    code_0 = field(1, 0, varint(0))
+    code_2_32 = field(1, 0, varint(1 << 32))
     bodies = [
         _http_flow(code_200),
         _http_flow(code_200 + code_0),
@@ -289,16 +259,16 @@ def test_a_value_the_key_leaves_out_but_the_parser_rejects_is_read_in_full(corru
     flow.CopyFrom(_tcp_request())
     good = flow.SerializeToString()
     if corrupt == "uuid":
-        body = _len_field(1, good + _len_field(34, b"\xff\xfe"))
+        body = field(1, 2, good + field(34, 2, b"\xff\xfe"))
     elif corrupt == "tcp flags":
         flow.ClearField("l4")
-        tcp = _varint(2 << 3) + _varint(8080) + _len_field(3, b"\x08")
-        body = _len_field(1, flow.SerializeToString() + _len_field(6, _len_field(1, tcp)))
+        tcp = field(2, 0, varint(8080)) + field(3, 2, b"\x08")
+        body = field(1, 2, flow.SerializeToString() + field(6, 2, field(1, 2, tcp)))
     elif corrupt == "http header":
-        header = _len_field(5, _len_field(1, b"x-\xc0\xaf"))
-        body = _http_flow(_len_field(3, b"http://web/") + header)
+        header = field(5, 2, field(1, 2, b"x-\xc0\xaf"))
+        body = _http_flow(field(3, 2, b"http://web/") + header)
     else:
-        body = _len_field(1, good) + _len_field(1000, b"node-\xed\xa0\x80")
+        body = field(1, 2, good) + field(1000, 2, b"node-\xed\xa0\x80")
     assert flow_key(body) is None
     with pytest.raises(DecodeError):
         NarrowResponse.FromString(body)
