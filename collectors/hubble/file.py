@@ -48,7 +48,7 @@ from learner.model.input_files import (
     open_text,
     undecodable,
 )
-from learner.model.repeats import PROGRESS_EVERY, Repeats, Tally, TallyState
+from learner.model.repeats import PROGRESS_EVERY, Repeats, Tally
 from learner.model.run_stats import CollectorStats
 
 __all__ = [
@@ -475,11 +475,7 @@ def _flows_in_lines(
             if keyed is not None:
                 key, stamp = keyed
                 tally = entries.get(key)
-                if (
-                    tally is not None
-                    and tally.state is not TallyState.EACH_LINE
-                    and _tallied(tally, stamp)
-                ):
+                if tally is not None and _tallied(tally, stamp):
                     flows += 1
                     repeats.tallied += 1
                     if repeats.tallied & PROGRESS_EVERY == 0 and repeats.on_progress:
@@ -523,7 +519,6 @@ def _flows_in_blocks(
     state = LineTallies.of(repeats)
     tallies = state.tallies
     entries = repeats.entries
-    each_line = TallyState.EACH_LINE
     errors = "strict" if strict else "replace"
     records = flows = 0
     number = first_line  # of the block's first line
@@ -559,7 +554,7 @@ def _flows_in_blocks(
                         slot = -1  # the scanner forgot its keys since this block was fed
                     if slot >= 0:
                         tally = tallies.get(slot)
-                        if tally is not None and tally.state is not each_line:
+                        if tally is not None:
                             tally.add(time)
                             flows += 1
                             repeats.tallied += 1
@@ -573,11 +568,7 @@ def _flows_in_blocks(
                         continue
                     key, stamp = keyed
                     tally = entries.get(key)
-                    if (
-                        tally is not None
-                        and tally.state is not each_line
-                        and _tallied(tally, stamp)
-                    ):
+                    if tally is not None and _tallied(tally, stamp):
                         flows += 1
                         repeats.tallied += 1
                         if (
@@ -602,7 +593,6 @@ def _flows_in_blocks(
                         slot >= 0
                         and first is not None
                         and generation == state.generation
-                        and first.state is not each_line
                         and stands(line, stamp, key, state.scanner)
                     ):
                         state.stand(slot, first)

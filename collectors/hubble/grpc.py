@@ -47,7 +47,7 @@ from collectors.k8snames import drain_label_warnings
 from collectors.stream_options import DEFAULT_SERVER, LiveRequest, ReconnectPolicy, ServerOptions
 from learner.model.errors import InputError, SourceUnavailableError
 from learner.model.flow import Flow, Origin, Verdict
-from learner.model.repeats import PROGRESS_EVERY, Repeats, Tally, TallyState
+from learner.model.repeats import PROGRESS_EVERY, Repeats, Tally
 from learner.model.run_stats import CollectorStats
 
 __all__ = [
@@ -65,9 +65,6 @@ DEFAULT_RECONNECT = ReconnectPolicy()
 GET_FLOWS = "/observer.Observer/GetFlows"
 BOUNDARY_LIMIT = 1024
 """Keys remembered for flows sharing the newest timestamp (more is pathological)."""
-TEMPLATE_LIMIT = 1 << 12
-"""Flows kept to stand for later flows of a key that goes line by line (world peers, mostly;
-under a flood of distinct outside peers every flow is a new key and none is reused)."""
 
 # Codes that a later attempt may not see again. Everything else (UNAVAILABLE, a server going
 # away mid-stream, deadlines, resource exhaustion ...) is retried.
@@ -311,10 +308,6 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
         entries = repeats.entries if repeats is not None else {}
         aliases = repeats.aliases if repeats is not None else {}
         wire_key = flow_key if repeats is not None and WIRE_KEY_BUILT else None
-        templates: dict[bytes, Flow] = {}
-        """Flows of keys that go the whole way line by line, by alias: a later flow of the
-        alias is the same flow at another time (the alias leaves out only what the mapping,
-        normalisation and aggregation do not read of a flow with a key)."""
         lock = self._tally_lock or threading.Lock()
         decode = NarrowResponse.FromString
         for body in call:
@@ -328,19 +321,8 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                     alias, seconds, nanos = found
                     tally = aliases.get(alias)
                     if tally is not None:
-                        if tally.state is not TallyState.EACH_LINE:
-                            self._tally(tally, seconds, nanos, body, lock)
-                            continue
-                        template = templates.get(alias)
-                        if template is not None:
-                            stats.flows += 1
-                            self._pending = (body, seconds * 1_000_000_000 + nanos)
-                            yield template._replace(
-                                time=seconds + nanos / 1e9 if nanos else float(seconds)
-                            )
-                            self.commit()
-                            repeats.resume()  # type: ignore[union-attr]
-                            continue
+                        self._tally(tally, seconds, nanos, body, lock)
+                        continue
             try:
                 response = decode(body)
             except DecodeError as error:
@@ -373,12 +355,11 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
                 else:
                     checking = False
             shape: tuple[object, ...] | None = None
-            tally = None
             if repeats is not None:
                 shape = narrow_repeat_key(message)
                 if shape is not None:
                     tally = entries.get(shape)
-                    if tally is not None and tally.state is not TallyState.EACH_LINE:
+                    if tally is not None:
                         if alias is not None:
                             repeats.alias(alias, tally)
                         self._tally(tally, seconds, nanos, body, lock)
@@ -407,12 +388,7 @@ class HubbleStream(ReconnectingStream[StreamCounters]):
             stats.flows += 1
             drain_label_warnings(stats.warnings)
             self._pending = (body, time_ns)
-            if alias is not None and tally is not None:  # a key that goes line by line
-                if len(templates) >= TEMPLATE_LIMIT:
-                    templates.clear()
-                templates[alias] = flow
-                repeats.alias(alias, tally)  # type: ignore[union-attr]
-            if shape is not None and tally is None and repeats is not None:
+            if shape is not None and repeats is not None:
                 with lock:
                     repeats.first_of(shape, flow)
                     if alias is not None and repeats.latest is not None:

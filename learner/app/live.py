@@ -248,9 +248,9 @@ class LiveLearner:
             settle = None if repeats is None else repeats.settle
             for flow in flows:
                 with lock:
-                    edge = add(flow)
+                    add(flow)
                     if settle is not None:
-                        settle(flow, edge, store)
+                        settle(flow, store)
                     commit()
                 if session.flows_since_save >= limit:
                     self._wake.set()

@@ -118,7 +118,8 @@ def ingest(
             return
         settle = repeats.settle
         for flow in included:
-            settle(flow, add(flow), store)
+            add(flow)
+            settle(flow, store)
         apply_repeats(repeats, store, options, stats)
         return
     try:
@@ -132,7 +133,8 @@ def ingest(
 
                 repeats.on_progress = report
                 for flow in included:
-                    settle(flow, add(flow), store)
+                    add(flow)
+                    settle(flow, store)
                     if stats.included & PROGRESS_EVERY == 0:
                         report()
                 apply_repeats(repeats, store, options, stats)

@@ -20,10 +20,11 @@ def apply_repeats(
         stats.seen += count
         if tally.state is TallyState.EDGE and tally.edge is not None:
             stats.included += count
-            store.add_repeats(
-                tally.edge, tally.direction, count * tally.weight, tally.first, tally.last
+            changed.add(
+                store.add_repeats(
+                    tally.edge, tally.direction, count * tally.weight, tally.first, tally.last
+                )
             )
-            changed.add(tally.edge)
         else:
             reason = tally.reason
             if reason is None and tally.flow is not None:

@@ -103,6 +103,15 @@ class EdgeStats:
         self.folded = max(self.folded, other.folded)
 
 
+def _count(stats: EdgeStats, direction: Direction, count: int) -> None:
+    if direction == Direction.EGRESS:
+        stats.egress_count += count
+    elif direction == Direction.INGRESS:
+        stats.ingress_count += count
+    else:
+        stats.other_count += count
+
+
 def _add_samples(samples: list[str], new: Iterable[str]) -> None:
     for item in new:
         if len(samples) >= SAMPLE_LIMIT:
@@ -192,44 +201,28 @@ class EdgeStore:
     def __len__(self) -> int:
         return len(self.edges)
 
-    def add(self, flow: Flow) -> EdgeKey:
+    def key_of(self, flow: Flow) -> EdgeKey:
+        """The edge of ``flow``'s two ends, protocol and port, before the peer cap places it."""
         source, destination = flow.source, flow.destination
         pair = (id(source), id(destination), flow.protocol, flow.port)
         known = self._keys.get(pair)
         if known is not None and known[0] is source and known[1] is destination:
-            key = known[2]
-        else:
-            key = EdgeKey(
-                self._observe_endpoint(source),
-                self._observe_endpoint(destination),
-                str(flow.protocol),
-                flow.port,
-            )
-            if len(self._keys) >= SEEN_LIMIT:
-                self._keys.clear()
-            self._keys[pair] = (source, destination, key)
-        stats = self.edges.get(key)
-        if stats is None and self.peer_cap is not None:
-            placed = self.peer_cap.place(key, self.edges)
-            if placed != key:
-                key = placed
-                stats = self.edges.get(key)
-                if stats is None:
-                    folded = self.peer_cap.limit
-                    stats = self.edges[key] = EdgeStats(flow.time, flow.time, folded=folded)
-        if stats is None:
-            stats = EdgeStats(first_seen=flow.time, last_seen=flow.time)
-            self.edges[key] = stats
-        elif flow.time < stats.first_seen:
-            stats.first_seen = flow.time
-        elif flow.time > stats.last_seen:
-            stats.last_seen = flow.time
-        if flow.direction == Direction.EGRESS:
-            stats.egress_count += flow.count
-        elif flow.direction == Direction.INGRESS:
-            stats.ingress_count += flow.count
-        else:
-            stats.other_count += flow.count
+            return known[2]
+        key = EdgeKey(
+            self._observe_endpoint(source),
+            self._observe_endpoint(destination),
+            str(flow.protocol),
+            flow.port,
+        )
+        if len(self._keys) >= SEEN_LIMIT:
+            self._keys.clear()
+        self._keys[pair] = (source, destination, key)
+        return key
+
+    def add(self, flow: Flow) -> EdgeKey:
+        """Take in ``flow``; the edge it went to (the peer cap may fold it into another)."""
+        key, stats = self._stats_at(self.key_of(flow), flow.time, flow.time)
+        _count(stats, flow.direction, flow.count)
         if len(stats.source_pods) < SAMPLE_LIMIT:
             _add_samples(stats.source_pods, (flow.source.pod,))
         if len(stats.destination_pods) < SAMPLE_LIMIT:
@@ -244,20 +237,35 @@ class EdgeStore:
 
     def add_repeats(
         self, key: EdgeKey, direction: Direction, count: int, first: float, last: float
-    ) -> None:
-        """What ``count`` more flows like one already added under ``key`` add: counts and the
-        time span (their pods, names and requests are that flow's, already sampled)."""
-        stats = self.edges[key]
+    ) -> EdgeKey:
+        """What ``count`` more flows like one added with :meth:`key_of` ``key`` add: counts
+        and the time span (their pods, names and requests are that flow's, already sampled).
+        They go where a new flow of ``key`` would, which is where the first one's edge is by
+        now when the peer cap has folded it since; returns that edge."""
+        placed, stats = self._stats_at(key, first, last)
+        _count(stats, direction, count)
+        return placed
+
+    def _stats_at(self, key: EdgeKey, first: float, last: float) -> tuple[EdgeKey, EdgeStats]:
+        """The edge that flows of ``key`` from ``first`` to ``last`` go to, and its stats with
+        that span taken in."""
+        stats = self.edges.get(key)
+        if stats is None and self.peer_cap is not None:
+            placed = self.peer_cap.place(key, self.edges)
+            if placed != key:
+                key = placed
+                stats = self.edges.get(key)
+                if stats is None:
+                    folded = self.peer_cap.limit
+                    stats = self.edges[key] = EdgeStats(first, last, folded=folded)
+        if stats is None:
+            stats = self.edges[key] = EdgeStats(first_seen=first, last_seen=last)
+            return key, stats
         if first < stats.first_seen:
             stats.first_seen = first
         if last > stats.last_seen:
             stats.last_seen = last
-        if direction == Direction.EGRESS:
-            stats.egress_count += count
-        elif direction == Direction.INGRESS:
-            stats.ingress_count += count
-        else:
-            stats.other_count += count
+        return key, stats
 
     def _observe_endpoint(self, endpoint: Endpoint) -> Identity:
         seen = self._seen.get(id(endpoint))

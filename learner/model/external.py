@@ -319,10 +319,12 @@ class PeerCap:
         edges: dict[K, S],
         start: int | None = None,
     ) -> None:
-        level = group.level + 1 if start is None else start
+        # A group at the class level can still be over a cap smaller than the classes it has
+        # (public and private): there is no coarser level, so it stays there.
+        level = min(group.level + 1, CLASS) if start is None else start
         while True:
             folded = {o: self.at_level(o, level) for o in group.outside}
-            if len(set(folded.values())) <= self.limit or level == CLASS:
+            if len(set(folded.values())) <= self.limit or level >= CLASS:
                 break
             level += 1
         for old, new in sorted(folded.items()):

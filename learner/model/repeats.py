@@ -15,7 +15,11 @@ The protocol between the reader and the consumer (:func:`learner.app.pipeline.in
 * when the reader resumes and the tally is still undecided, normalisation set the flow aside
   (a reply, a health check...), and later lines of the key only count as set aside too.
 
-Edges the peer cap may fold are never tallied: where their flows land depends on the order.
+A tally applied to an edge goes where a new flow of that edge would go then
+(:meth:`EdgeStore.add_repeats`): an edge to an outside address may have been folded by the
+peer cap since its first flow, and later lines land on the folded edge, as they would have
+when read one by one and moved with it (folding depends on the distinct addresses only, never
+on how often one is seen, so repeats never fold anything).
 """
 
 from __future__ import annotations
@@ -36,9 +40,8 @@ class TallyState(Enum):
     SET_ASIDE = "set aside"
     """Normalisation set the first flow aside: later lines count the same reason."""
     EDGE = "edge"
-    """The first flow went to an edge no peer cap can move: later lines count on that edge."""
-    EACH_LINE = "each line"
-    """Later lines must go the whole way, one by one."""
+    """The first flow went to an edge: later lines count there, or where the peer cap has
+    folded it since."""
 
 
 class Tally:
@@ -137,18 +140,13 @@ class Repeats:
             aliases.clear()
         aliases[alias] = tally
 
-    def settle(self, flow: Flow, edge: EdgeKey, store: EdgeStore) -> None:
-        """The consumer added ``flow`` to ``store`` under ``edge``."""
+    def settle(self, flow: Flow, store: EdgeStore) -> None:
+        """The consumer added ``flow`` to ``store``."""
         latest = self.latest
         if latest is None or latest.flow is not flow:
             return
-        cap = store.peer_cap
-        movable = cap is not None and cap.group_of(edge) is not None
-        if movable or edge not in store.edges:
-            latest.state = TallyState.EACH_LINE
-        else:
-            latest.state = TallyState.EDGE
-            latest.edge = edge
+        latest.state = TallyState.EDGE
+        latest.edge = store.key_of(flow)
         latest.flow = None
 
     def tally(self) -> list[Tally]:

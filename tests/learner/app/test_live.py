@@ -116,25 +116,30 @@ def test_a_proposal_of_no_policy_keeps_the_last_good_one(
     assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.parametrize("peer_cap", [5000, 1], ids=["", "peer cap 1"])
 @pytest.mark.parametrize("small_tables", [False, True], ids=["", "small tables"])
 @pytest.mark.parametrize("wire_key", [True, False], ids=["wire key", "python key"])
 def test_repeats_tallied_from_the_stream_save_what_each_flow_alone_would(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wire_key: bool, small_tables: bool
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    wire_key: bool,
+    small_tables: bool,
+    peer_cap: int,
 ) -> None:
     """Flows repeating an earlier one in all but time are tallied by the stream, not mapped:
     the saved edges (counts, first and last seen) and counters must be those of adding every
     flow one by one, as the file path does; whether repeats are keyed off their wire bytes
     (collectors/hubble/wire_key.py) or decoded and keyed in Python. The capture is streamed
-    twice, so that keys are seen again, world peers (which go line by line) among them."""
+    twice, so that keys are seen again, world peers among them; with a cap of one outside
+    peer, their edges fold while their repeats are being tallied."""
     if wire_key and not grpc_collector.WIRE_KEY_BUILT:
         pytest.skip("the wire key was not built (no C compiler)")
     monkeypatch.setattr(grpc_collector, "WIRE_KEY_BUILT", wire_key)
-    if small_tables:  # keys, aliases and templates forgotten and found again all along
+    if small_tables:  # keys and aliases forgotten and found again all along
         monkeypatch.setattr(repeats_module, "ENTRY_LIMIT", 7)
         monkeypatch.setattr(repeats_module, "ALIAS_LIMIT", 5)
-        monkeypatch.setattr(grpc_collector, "TEMPLATE_LIMIT", 3)
     responses = load_responses(sorted(REAL_CAPTURE.glob("basic-sample-*.jsonl"))) * 2
-    config = LearnConfig(learner="baseline")
+    config = LearnConfig(learner="baseline", max_external_peers=peer_cap)
     expected = new_store(config)
     expected_stats = NormalizeStats()
     for path in sorted(REAL_CAPTURE.glob("basic-sample-*.jsonl")) * 2:
@@ -165,6 +170,7 @@ def test_repeats_tallied_from_the_stream_save_what_each_flow_alone_would(
         assert all(tally.flow is None for tally in learner.repeats.entries.values())
         counters = state.counters()
     saved = load_store(str(tmp_path / "state.db"))
+    assert any(stats.folded for stats in expected.edges.values()) == (peer_cap == 1)
     assert sorted(saved.edges) == sorted(expected.edges)
     for key, stats in expected.edges.items():
         assert saved.edges[key] == stats, key

@@ -318,3 +318,64 @@ def test_a_full_repeat_table_holds_keys_and_counts_not_the_lines_flows(tmp_path:
         shared = by_endpoint.setdefault(key[0], key[0])  # type: ignore[index]
         assert shared is key[0]  # type: ignore[index]
     assert held / len(keys) < 1600, f"{held / len(keys):.0f} bytes a key"
+
+
+def _outside_peer_lines(seed: int) -> list[str]:
+    """A pod talking to, and called from, outside addresses that fold at every level (nearby
+    public addresses, other /24s, private ones, IPv6), each address seen again and again with
+    its first sightings spread through the file, so that folds happen between repeats."""
+    rng = random.Random(seed)
+    addresses = (
+        [f"203.0.113.{n}" for n in range(1, 6)]
+        + [f"198.51.{n}.7" for n in range(4)]
+        + [f"172.20.{n}.9" for n in range(3)]
+        + [f"2001:db8::{n:x}" for n in range(1, 4)]
+    )
+    pod = {
+        "ID": 7,
+        "identity": 4242,
+        "namespace": "shop",
+        "labels": ["k8s:app=web", "k8s:io.kubernetes.pod.namespace=shop"],
+        "pod_name": "web-5d8f9c7b6d-x2kqp",
+    }
+    world = {"identity": 2, "labels": ["reserved:world"]}
+    lines = []
+    for n in range(900):
+        address = rng.choice(addresses[: 2 + n // 40])  # new addresses keep arriving
+        outbound = rng.random() < 0.7
+        source, destination = (pod, world) if outbound else (world, pod)
+        flow = {
+            "time": f"2026-03-01T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}.{rng.randrange(10**9):09d}Z",
+            "verdict": "FORWARDED",
+            "IP": {
+                "source": "10.0.0.7" if outbound else address,
+                "destination": address if outbound else "10.0.0.7",
+                "ipVersion": "IPv6" if ":" in address else "IPv4",
+            },
+            "l4": {"TCP": {"source_port": rng.randrange(32768, 60999), "destination_port": 443}},
+            "source": source,
+            "destination": destination,
+            "node_name": "node-1",
+            "traffic_direction": "EGRESS" if outbound else "INGRESS",
+            "is_reply": False,
+        }
+        lines.append(
+            orjson.dumps({"flow": flow, "node_name": "node-1", "time": flow["time"]}).decode()
+        )
+    return lines
+
+
+@pytest.mark.parametrize("cap", [1, 2, 3, 8])
+def test_repeats_of_outside_peers_tallied_while_the_peer_cap_folds_their_edges(
+    tmp_path: Path, cap: int
+) -> None:
+    """Edges to outside addresses are folded by the peer cap as new addresses arrive; the
+    repeats of an address tallied before and after its edge folded land where reading every
+    line one by one puts them (the folded edge), with the same counts and times."""
+    path = tmp_path / "outside.jsonl"
+    path.write_text("\n".join(_outside_peer_lines(cap)) + "\n")
+    config = LearnConfig(max_external_peers=cap)
+    tallied = assert_tallied_as_read(path, config)
+    assert tallied > 600
+    (store, _, _), _ = read(path, config, tally=True)
+    assert any(stats.folded for stats in store.edges.values())

@@ -64,6 +64,14 @@ def test_too_many_prefixes_fold_into_the_address_class() -> None:
     assert outside(store) == [FOLDED_PRIVATE]
 
 
+def test_a_cap_below_the_number_of_classes_keeps_both_classes_and_ends() -> None:
+    """Found by a test with a cap of one: public and private peers of one group are two
+    classes, over that cap, and folding went on looking for a level past the class forever."""
+    store = egress_store(1, ["11.0.0.1", "10.9.0.1", "11.0.0.2", "10.9.0.2", "11.7.0.1"])
+    assert outside(store) == [FOLDED_PUBLIC, FOLDED_PRIVATE]
+    assert sum(stats.count for stats in store.edges.values()) == 5
+
+
 def test_groups_are_per_port_and_direction() -> None:
     store = EdgeStore(peer_cap=PeerCap(5, ()))
     for address in addresses(6):
