@@ -21,13 +21,16 @@ DEFAULT_INTERVAL = 10.0
 """Seconds between plain progress lines when stderr is not a terminal."""
 TERMINAL_DELAY = 0.5
 """Short work finishes before a terminal line appears."""
+TERMINAL_REDRAW = 0.2
+"""Seconds between redraws of the terminal line, at most."""
 
 
 @dataclass(frozen=True)
 class ProgressStyle:
     mode: ProgressMode = "off"
     interval: float = DEFAULT_INTERVAL
-    """Seconds between lines in ``lines`` mode (0: at every update)."""
+    """Seconds between lines in ``lines`` mode (0: at every update); on a terminal, a shorter
+    one than the line's own delay and redraw interval replaces them."""
 
 
 class ProgressSink(Protocol):
@@ -96,8 +99,9 @@ class Progress:
             unit_divisor=1024,
             file=self._stream,
             leave=False,
-            delay=TERMINAL_DELAY,
-            mininterval=0.2,
+            # A shorter --progress-interval draws sooner and more often here too.
+            delay=min(TERMINAL_DELAY, self.style.interval),
+            mininterval=min(TERMINAL_REDRAW, self.style.interval),
             dynamic_ncols=True,
         )
 

@@ -132,7 +132,8 @@ def add_progress_flags(
         default=None,
         metavar="SECONDS",
         help="when stderr is not a terminal (CI logs), print a progress line every SECONDS "
-        f"(default {default_interval:g}; on a terminal one line is redrawn in place)",
+        f"(default {default_interval:g}; on a terminal one line is redrawn in place, "
+        "every 0.2 s or SECONDS if shorter)",
     )
 
 
