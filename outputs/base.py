@@ -90,6 +90,9 @@ def _inside(root: str, path: str) -> bool:
     return os.path.commonpath([root, os.path.realpath(path)]) == root
 
 
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+
+
 def write_tree(files: Mapping[str, str], out_dir: str) -> None:
     """Replace ``out_dir`` with exactly ``files``, atomically: readers never see half of it.
 
@@ -112,13 +115,21 @@ def write_tree(files: Mapping[str, str], out_dir: str) -> None:
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".netpol-learner-", dir=parent)
     try:
+        folders = {staging}
         for relative, text in files.items():
             path = os.path.join(staging, relative)
-            if not _inside(staging, path):  # resolved, so a link cannot lead out either
-                raise UsageError(f"refusing to write {relative!r}: outside the output directory")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
+            folder = os.path.dirname(path)
+            if folder not in folders:
+                # Resolved, so a link cannot lead out either; checked once a folder, as a file
+                # in it is never followed (O_NOFOLLOW).
+                if not _inside(staging, folder):
+                    raise UsageError(
+                        f"refusing to write {relative!r}: outside the output directory"
+                    )
+                os.makedirs(folder, exist_ok=True)
+                folders.add(folder)
+            with open(os.open(path, _FILE_FLAGS, 0o666), "wb") as handle:
+                handle.write(text.encode("utf-8"))
         old = None
         if os.path.exists(out_dir):
             old = out_dir + ".old-" + os.path.basename(staging)

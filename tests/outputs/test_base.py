@@ -26,3 +26,11 @@ def test_write_tree_writes_plain_relative_paths(tmp_path: Path) -> None:
     out = tmp_path / "out"
     write_tree({"ns/a.yaml": "a: 1\n", "kustomization.yaml": "b: 2\n"}, str(out))
     assert (out / "ns" / "a.yaml").read_text() == "a: 1\n"
+
+
+def test_write_tree_writes_the_text_as_utf8_bytes_untranslated(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    text = "# caf\u00e9 \u2014 \U0001f600\r\nkind: NetworkPolicy\n"
+    write_tree({"a/b/c.yaml": text, "a/d.yaml": "x\n"}, str(out))
+    assert (out / "a" / "b" / "c.yaml").read_bytes() == text.encode("utf-8")
+    assert (out / "a" / "d.yaml").read_bytes() == b"x\n"
