@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from learner.model.diff_result import DiffResult
 from learner.model.edges import EdgeStore, edge_keys
 from learner.model.policy import ProposedPolicy, Rule
@@ -125,4 +127,12 @@ def diff_report_json(diff: DiffResult, store: EdgeStore) -> dict[str, Any]:
 
 
 def dumps(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """The report's JSON text: as ``json.dumps(indent=2, sort_keys=True, ensure_ascii=False)``
+    writes it, by orjson, several times faster. They agree on everything a report holds
+    (strings, integers, booleans, null, lists, objects with string keys: the schema has no
+    numbers but integers; tests/outputs/report/test_json_report.py); what orjson refuses (a
+    lone surrogate, an integer past 64 bits, another type) goes through ``json``."""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    except TypeError:
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
