@@ -2,19 +2,21 @@
 stores, merge the stores.
 
 Aggregation is a merge (counts add, first/last seen take min/max, samples union), so each
-worker reads whole files, or a byte range of a big plain Hubble export cut at line starts, into
-its own :class:`~learner.model.edges.EdgeStore`, and the parent folds them together in input
-order: the same result as one process, on ``jobs`` cores. The same map-and-merge is how a
-distributed engine would run the pipeline (see docs/performance.md).
+share (whole files, or a byte range of a big plain Hubble export cut at line starts) is read
+into its own :class:`~learner.model.edges.EdgeStore`, the first by this process and the others
+by ``jobs - 1`` workers, and the stores are folded together in input order: the same result as
+one process, on ``jobs`` cores. The same map-and-merge is how a distributed engine would run
+the pipeline (see docs/performance.md).
 
-Workers report how far they are (flows, bytes) in shared counters, one slot per share, which
-the parent sums into one progress display while it waits.
+Every share reports how far it is (flows, bytes) in shared counters, one slot per share, which
+this process sums into one progress display as it reads and while it waits.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from collectors.hubble.file import iter_flows_in_range, read_by_lines
@@ -27,6 +29,9 @@ from learner.model.input_files import expand_inputs
 from learner.model.repeats import Repeats
 from learner.model.run_stats import CollectorStats, NormalizeStats
 
+Part = tuple[EdgeStore, CollectorStats, NormalizeStats]
+"""What one share gives: its store and its counters."""
+
 POLL_SECONDS = 0.2
 """How often the parent sums the workers' counters while it waits."""
 
@@ -35,12 +40,18 @@ if TYPE_CHECKING:
 
     Counters = SynchronizedArray[int]
 _shared: tuple[Counters, Counters] | None = None  # noqa: F821 - only for the type checker
-"""In a worker: the (flows, bytes) counters of every share, set by :func:`_share_counters`."""
+"""In a worker, and in the parent while it reads its share: the (flows, bytes) counters of
+every share, set by :func:`_share_counters`."""
 
 
 def _share_counters(items: Counters, positions: Counters) -> None:
     global _shared
     _shared = (items, positions)
+
+
+def _share_counters_off() -> None:
+    global _shared
+    _shared = None
 
 
 class SharedSlot:
@@ -60,10 +71,27 @@ class SharedSlot:
         pass
 
 
+class ShownSlot(SharedSlot):
+    """The share read by the parent: its progress goes to its slot, and every share's sum is
+    shown (the workers' slots included) as it reads."""
+
+    def __init__(self, slot: int, show: Callable[[], None]) -> None:
+        super().__init__(slot)
+        self.show = show
+
+    def update(self, items: int, position: int | None = None) -> None:
+        super().update(items, position)
+        self.show()
+
+
 def ingest_files(
-    paths: Sequence[str], config: LearnConfig, source: str, strict: bool, slot: int | None = None
+    paths: Sequence[str],
+    config: LearnConfig,
+    source: str,
+    strict: bool,
+    progress: ProgressSink | None = None,
 ) -> tuple[EdgeStore, CollectorStats, NormalizeStats]:
-    """One worker's share: read ``paths`` into a fresh store."""
+    """One share: read ``paths`` into a fresh store."""
     store = new_store(config)
     collected, normalized = CollectorStats(), NormalizeStats()
     repeats = Repeats()
@@ -72,7 +100,7 @@ def ingest_files(
         store,
         config,
         normalized,
-        None if slot is None else SharedSlot(slot),
+        progress,
         repeats,
     )
     store.forget_endpoints()
@@ -85,14 +113,19 @@ starting a process costs more than it saves."""
 
 
 def ingest_range(
-    path: str, start: int, end: int, config: LearnConfig, strict: bool, slot: int | None = None
+    path: str,
+    start: int,
+    end: int,
+    config: LearnConfig,
+    strict: bool,
+    progress: ProgressSink | None = None,
 ) -> tuple[EdgeStore, CollectorStats, NormalizeStats]:
-    """One worker's share of a big plain Hubble file: the lines in bytes ``[start, end)``."""
+    """One share of a big plain Hubble file: the lines in bytes ``[start, end)``."""
     store = new_store(config)
     collected, normalized = CollectorStats(), NormalizeStats()
     repeats = Repeats()
     flows = iter_flows_in_range(path, start, end, strict=strict, stats=collected, repeats=repeats)
-    ingest(flows, store, config, normalized, None if slot is None else SharedSlot(slot), repeats)
+    ingest(flows, store, config, normalized, progress, repeats)
     store.forget_endpoints()
     return store, collected, normalized
 
@@ -191,31 +224,46 @@ def _map_and_merge(
     slots = len(ranges) or len(dealt)
     items = multiprocessing.Array("q", slots)
     positions = multiprocessing.Array("q", slots)
+
+    def show() -> None:
+        if progress is not None:
+            progress.update(sum(items[:]), sum(positions[:]))
+
+    def share(slot: int, sink: SharedSlot) -> Callable[[], Part]:
+        if ranges:
+            start, end = ranges[slot]
+            return partial(ingest_range, files[0], start, end, config, strict, sink)
+        return partial(ingest_files, dealt[slot], config, source, strict, sink)
+
     with ProcessPoolExecutor(
-        max_workers=min(jobs, slots),
+        max_workers=max(1, min(jobs, slots) - 1),
         initializer=_share_counters,
         initargs=(items, positions),
     ) as pool:
-        if ranges:
-            futures = [
-                pool.submit(ingest_range, files[0], start, end, config, strict, slot)
-                for slot, (start, end) in enumerate(ranges)
-            ]
-        else:
-            futures = [
-                pool.submit(ingest_files, share, config, source, strict, slot)
-                for slot, share in enumerate(dealt)
-            ]
+        futures = [pool.submit(share(slot, SharedSlot(slot))) for slot in range(1, slots)]
+        # The first share is read here while the workers read the others: this process would
+        # only wait otherwise, and its share is not sent between processes.
+        _share_counters(items, positions)
+        try:
+            part = share(0, ShownSlot(0, show))()
+        finally:
+            _share_counters_off()
+        _merge(part, store, collected, normalized)
         # In submission order, never completion order, so the result never depends on timing.
-        # Line ranges are submitted in file order: the same merge, and under --strict the same
-        # first error, as one reader. Whole files are dealt by size.
+        # Line ranges are in file order: the same merge, and under --strict the same first
+        # error, as one reader. Whole files are dealt by size.
         for future in futures:
             while progress is not None and not future.done():
                 wait([future], timeout=POLL_SECONDS)
-                progress.update(sum(items[:]), sum(positions[:]))
-            part, part_collected, part_normalized = future.result()
-            store.merge(part)
-            collected.merge(part_collected)
-            normalized.merge(part_normalized)
-        if progress is not None:
-            progress.update(sum(items[:]), sum(positions[:]))
+                show()
+            _merge(future.result(), store, collected, normalized)
+        show()
+
+
+def _merge(
+    part: Part, store: EdgeStore, collected: CollectorStats, normalized: NormalizeStats
+) -> None:
+    part_store, part_collected, part_normalized = part
+    store.merge(part_store)
+    collected.merge(part_collected)
+    normalized.merge(part_normalized)
