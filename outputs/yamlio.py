@@ -28,8 +28,9 @@ class Commented:
     comment: str
 
 
-_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:@-]*$")
-_NUMBER_LIKE = re.compile(r"^[-+.]?[0-9][0-9a-fA-F_.:eExXoObB+-]*$")
+# \Z, not $: $ also matches before a final newline, and "A\n" was written unquoted.
+_PLAIN_SAFE = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:@-]*\Z")
+_NUMBER_LIKE = re.compile(r"[-+.]?[0-9][0-9a-fA-F_.:eExXoObB+-]*\Z")
 _RISKY_WORDS = {
     "y", "yes", "n", "no", "true", "false", "on", "off", "null", "~", "",
 }  # fmt: skip

@@ -66,7 +66,9 @@ def test_dump_all_separates_documents() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["\x7f", "a\x85b", "\u2028", "\ufeffx", "\x9f", 1e-05, 1e16, -2.5e-300, 0.1]
+    "value",
+    ["\x7f", "a\x85b", "\u2028", "\ufeffx", "\x9f", 1e-05, 1e16, -2.5e-300, 0.1, "A\n", "1\n"],
 )
 def test_values_the_fuzzer_found_read_back_exactly(value: object) -> None:
     assert yaml.safe_load(dump({"k": value})) == {"k": value}
+    assert yaml.safe_load(dump({value: "v"})) == {value: "v"}
