@@ -107,8 +107,9 @@ def ingest(
         flows, options, stats, on_denied=store.note_denied, on_answer=store.note_answers
     )
     if repeats is not None:
-        # Every tally is of an edge no peer cap moves, so applying early changes nothing but
-        # memory: the table's tallies are applied whenever it is full.
+        # Applying early changes nothing but memory (a tally lands where its edge is by then,
+        # as its lines read one by one would have): the table's tallies are applied whenever
+        # it is full.
         repeats.on_flush = lambda: apply_repeats(repeats, store, options, stats)
         repeats.reason_of = lambda flow: skip_reason(flow, options)
     if progress is None:

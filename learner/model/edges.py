@@ -252,12 +252,13 @@ class EdgeStore:
         stats = self.edges.get(key)
         if stats is None and self.peer_cap is not None:
             placed = self.peer_cap.place(key, self.edges)
-            if placed != key:
-                key = placed
-                stats = self.edges.get(key)
-                if stats is None:
-                    folded = self.peer_cap.limit
-                    stats = self.edges[key] = EdgeStats(first, last, folded=folded)
+            # Looked up even when placed is key: an address already written folded (a prefix,
+            # a class) can be the very edge the group was just folded into.
+            stats = self.edges.get(placed)
+            if stats is None and placed != key:
+                folded = self.peer_cap.limit
+                stats = self.edges[placed] = EdgeStats(first, last, folded=folded)
+            key = placed
         if stats is None:
             stats = self.edges[key] = EdgeStats(first_seen=first, last_seen=last)
             return key, stats

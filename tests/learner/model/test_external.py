@@ -172,3 +172,14 @@ def test_a_reloaded_group_folds_as_the_process_that_learned_it() -> None:
     reloaded = EdgeStore(peer_cap=PeerCap(2, cluster))
     reloaded.merge(learned)
     assert outside(reloaded) == kept
+
+
+def test_an_address_already_folded_keeps_the_flows_folded_into_its_edge() -> None:
+    """Found in review: an outside end written folded (a class) is the edge its group folds
+    into; the store created it anew over the flows the fold had just moved there."""
+    store = egress_store(1, ["203.0.113.1", "203.0.113.1", FOLDED_PUBLIC])
+    assert outside(store) == [FOLDED_PUBLIC]
+    (stats,) = store.edges.values()
+    assert stats.count == 3
+    assert stats.folded == 1
+    assert stats.first_seen == 1_700_000_000.0
