@@ -40,18 +40,12 @@ if TYPE_CHECKING:
 
     Counters = SynchronizedArray[int]
 _shared: tuple[Counters, Counters] | None = None  # noqa: F821 - only for the type checker
-"""In a worker, and in the parent while it reads its share: the (flows, bytes) counters of
-every share, set by :func:`_share_counters`."""
+"""In a worker: the (flows, bytes) counters of every share, set by :func:`_share_counters`."""
 
 
 def _share_counters(items: Counters, positions: Counters) -> None:
     global _shared
     _shared = (items, positions)
-
-
-def _share_counters_off() -> None:
-    global _shared
-    _shared = None
 
 
 class SharedSlot:
@@ -71,17 +65,25 @@ class SharedSlot:
         pass
 
 
-class ShownSlot(SharedSlot):
-    """The share read by the parent: its progress goes to its slot, and every share's sum is
-    shown (the workers' slots included) as it reads."""
+class ShownSlot:
+    """The share read by the parent: its progress goes to its slot of ``counters``, and every
+    share's sum is shown (the workers' slots included) as it reads."""
 
-    def __init__(self, slot: int, show: Callable[[], None]) -> None:
-        super().__init__(slot)
+    def __init__(
+        self, slot: int, counters: tuple[Counters, Counters], show: Callable[[], None]
+    ) -> None:
+        self.slot = slot
+        self.counters = counters
         self.show = show
 
     def update(self, items: int, position: int | None = None) -> None:
-        super().update(items, position)
+        self.counters[0][self.slot] = items
+        if position is not None:
+            self.counters[1][self.slot] = position
         self.show()
+
+    def close(self) -> None:
+        pass
 
 
 def ingest_files(
@@ -90,7 +92,7 @@ def ingest_files(
     source: str,
     strict: bool,
     progress: ProgressSink | None = None,
-) -> tuple[EdgeStore, CollectorStats, NormalizeStats]:
+) -> Part:
     """One share: read ``paths`` into a fresh store."""
     store = new_store(config)
     collected, normalized = CollectorStats(), NormalizeStats()
@@ -119,7 +121,7 @@ def ingest_range(
     config: LearnConfig,
     strict: bool,
     progress: ProgressSink | None = None,
-) -> tuple[EdgeStore, CollectorStats, NormalizeStats]:
+) -> Part:
     """One share of a big plain Hubble file: the lines in bytes ``[start, end)``."""
     store = new_store(config)
     collected, normalized = CollectorStats(), NormalizeStats()
@@ -229,7 +231,7 @@ def _map_and_merge(
         if progress is not None:
             progress.update(sum(items[:]), sum(positions[:]))
 
-    def share(slot: int, sink: SharedSlot) -> Callable[[], Part]:
+    def share(slot: int, sink: ProgressSink) -> Callable[[], Part]:
         if ranges:
             start, end = ranges[slot]
             return partial(ingest_range, files[0], start, end, config, strict, sink)
@@ -243,12 +245,7 @@ def _map_and_merge(
         futures = [pool.submit(share(slot, SharedSlot(slot))) for slot in range(1, slots)]
         # The first share is read here while the workers read the others: this process would
         # only wait otherwise, and its share is not sent between processes.
-        _share_counters(items, positions)
-        try:
-            part = share(0, ShownSlot(0, show))()
-        finally:
-            _share_counters_off()
-        _merge(part, store, collected, normalized)
+        _merge(share(0, ShownSlot(0, (items, positions), show))(), store, collected, normalized)
         # In submission order, never completion order, so the result never depends on timing.
         # Line ranges are in file order: the same merge, and under --strict the same first
         # error, as one reader. Whole files are dealt by size.
