@@ -1,7 +1,5 @@
 """``python -m learner.cli``: the same as the ``netpol-learner`` command."""
 
-import sys
+from learner.cli.program import command
 
-from learner.cli.program import main
-
-sys.exit(main())
+command()
