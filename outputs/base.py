@@ -99,6 +99,41 @@ def write_tree(files: Mapping[str, str], out_dir: str) -> None:
     The tree is written beside ``out_dir`` and renamed into place; the previous contents are
     removed afterwards.
     """
+    stage_tree(files, out_dir).commit()
+
+
+class StagedTree:
+    """A tree written beside the directory it is to replace, not yet in its place."""
+
+    def __init__(self, staging: str, out_dir: str) -> None:
+        self.staging = staging
+        self.out_dir = out_dir
+
+    def commit(self) -> None:
+        """Put the tree in place of ``out_dir`` and remove what was there."""
+        try:
+            old = None
+            if os.path.exists(self.out_dir):
+                old = self.out_dir + ".old-" + os.path.basename(self.staging)
+                os.rename(self.out_dir, old)
+            os.rename(self.staging, self.out_dir)
+        except BaseException:
+            self.discard()
+            raise
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self) -> None:
+        """Remove the staged tree; ``out_dir`` stays as it was."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def stage_tree(files: Mapping[str, str], out_dir: str) -> StagedTree:
+    """Write ``files`` beside ``out_dir``, for :meth:`StagedTree.commit` to put in its place.
+
+    Refuses (UsageError) an ``out_dir`` that is not a directory netpol-learner wrote, and any
+    file whose path would lead outside it.
+    """
     out_dir = os.path.abspath(out_dir)
     for relative in files:
         check_relative_path(relative)
@@ -130,13 +165,7 @@ def write_tree(files: Mapping[str, str], out_dir: str) -> None:
                 folders.add(folder)
             with open(os.open(path, _FILE_FLAGS, 0o666), "wb") as handle:
                 handle.write(text.encode("utf-8"))
-        old = None
-        if os.path.exists(out_dir):
-            old = out_dir + ".old-" + os.path.basename(staging)
-            os.rename(out_dir, old)
-        os.rename(staging, out_dir)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return StagedTree(staging, out_dir)

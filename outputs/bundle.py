@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 
 from learner.model.errors import UsageError
-from outputs.base import write_tree
+from outputs.base import StagedTree, stage_tree
 
 REPORT_FILES = frozenset({"report.md", "report.json", "status.json"})
 """Bundle entries that are not Kubernetes objects: they go to the report directory."""
@@ -54,8 +54,42 @@ def split_bundle(bundle: Mapping[str, str]) -> tuple[dict[str, str], dict[str, s
 def write_bundle(bundle: Mapping[str, str], manifest_dir: str, report_dir: str | None) -> str:
     """Write the manifests to ``manifest_dir`` and the report beside it; returns the report
     directory. Each directory is replaced atomically (see :func:`outputs.base.write_tree`)."""
+    return stage_bundle(bundle, manifest_dir, report_dir).commit()
+
+
+class StagedBundle:
+    """A run's two directories written beside their places (:func:`stage_bundle`)."""
+
+    def __init__(self, manifests: StagedTree, report: StagedTree) -> None:
+        self.manifests = manifests
+        self.report = report
+
+    def commit(self) -> str:
+        """Put both in place; returns the report directory."""
+        try:
+            self.manifests.commit()
+        except BaseException:
+            self.report.discard()
+            raise
+        self.report.commit()
+        return self.report.out_dir
+
+    def discard(self) -> None:
+        self.manifests.discard()
+        self.report.discard()
+
+
+def stage_bundle(
+    bundle: Mapping[str, str], manifest_dir: str, report_dir: str | None
+) -> StagedBundle:
+    """Write the manifests and the report beside their directories, not yet in place: a run
+    that must still pass a check writes while the check runs and commits after it."""
     reports = report_dir_for(manifest_dir, report_dir)
     manifests, report = split_bundle(bundle)
-    write_tree(manifests, manifest_dir)
-    write_tree(report, reports)
-    return reports
+    staged_manifests = stage_tree(manifests, manifest_dir)
+    try:
+        staged_report = stage_tree(report, reports)
+    except BaseException:
+        staged_manifests.discard()
+        raise
+    return StagedBundle(staged_manifests, staged_report)
