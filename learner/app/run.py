@@ -18,7 +18,7 @@ from learner.app.pipeline import (
     render_policies,
 )
 from learner.app.scope import check_worth_writing, keep_other_namespaces
-from learner.app.selfcheck import self_check
+from learner.app.selfcheck import PendingCheck, start_self_check
 from learner.ingest.edges_file import load_edges, save_edges
 from learner.model.config import CNI, DEFAULT_MAX_MALFORMED, LearnConfig
 from learner.model.edges import EdgeStore
@@ -26,7 +26,7 @@ from learner.model.inventory import Inventory
 from learner.model.policy import Proposal
 from learner.model.repeats import Repeats
 from learner.model.run_stats import CollectorStats, NormalizeStats
-from outputs.bundle import manifest_link, report_dir_for, write_bundle
+from outputs.bundle import manifest_link, report_dir_for, stage_bundle
 from outputs.report.documents import report_files
 
 Reader = Callable[[Sequence[str], EdgeStore, CollectorStats, NormalizeStats], None]
@@ -82,38 +82,75 @@ def render_bundle(
     pass a copy of a store that keeps learning. ``manifest_link`` is the manifest directory
     seen from the report directory, for report.md's links to the policy files.
     """
+    proposal, bundle, _ = _render_checking(
+        store,
+        inventory,
+        config,
+        collected=collected,
+        normalized=normalized,
+        current_source=current_source,
+        kubeconfig=kubeconfig,
+        context=context,
+        statuses=statuses,
+        manifest_link=manifest_link,
+        check_aside=False,
+    )
+    return proposal, bundle
+
+
+def _render_checking(
+    store: EdgeStore,
+    inventory: Inventory | None,
+    config: LearnConfig,
+    *,
+    collected: CollectorStats,
+    normalized: NormalizeStats,
+    current_source: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    statuses: Mapping[str, str] | None,
+    manifest_link: str,
+    check_aside: bool,
+) -> tuple[Proposal, dict[str, str], PendingCheck]:
+    """:func:`render_bundle`, with the self-check perhaps still running aside
+    (:func:`~learner.app.selfcheck.start_self_check`): nothing may be written before its
+    ``wait()``."""
     proposal = build_proposal(store, inventory, config)
     files = render_policies(proposal, config)
     full_inventory = effective_inventory(store, inventory)
-    self_check(proposal, files, store, full_inventory, config)
-    bundle = dict(files)
-    bundle.update(
-        report_files(
-            proposal=proposal,
-            store=store,
-            collected=collected,
-            normalized=normalized,
-            config=config,
-            policy_files=files,
-            diff=(
-                diff_sources(
-                    current=current_source,
-                    proposed_files=files,
-                    store=store,
-                    inventory=full_inventory,
-                    kubeconfig=kubeconfig,
-                    context=context,
-                    cni=CNI(config.cni),
-                    cidr_match_nodes=config.cidr_match_nodes,
-                )
-                if current_source
-                else None
-            ),
-            statuses=statuses,
-            manifest_link=manifest_link,
+    check = start_self_check(proposal, files, store, full_inventory, config, aside=check_aside)
+    try:
+        bundle = dict(files)
+        bundle.update(
+            report_files(
+                proposal=proposal,
+                store=store,
+                collected=collected,
+                normalized=normalized,
+                config=config,
+                policy_files=files,
+                diff=(
+                    diff_sources(
+                        current=current_source,
+                        proposed_files=files,
+                        store=store,
+                        inventory=full_inventory,
+                        kubeconfig=kubeconfig,
+                        context=context,
+                        cni=CNI(config.cni),
+                        cidr_match_nodes=config.cidr_match_nodes,
+                    )
+                    if current_source
+                    else None
+                ),
+                statuses=statuses,
+                manifest_link=manifest_link,
+            )
         )
-    )
-    return proposal, bundle
+    except BaseException:
+        check.abandon()
+        raise
+    return proposal, bundle, check
 
 
 def _ingest_here(
@@ -174,7 +211,9 @@ def learn_and_render(
         _ingest_here(inputs, store, config, source, strict, collected, normalized, env)
     if save_edges_path:
         save_edges(save_edges_path, store, collected, normalized, config.cni)
-    proposal, bundle = render_bundle(
+    # With several cores the self-check runs beside the report and the writing, which is put
+    # in place only once the check has passed.
+    proposal, bundle, check = _render_checking(
         store,
         inventory,
         config,
@@ -183,18 +222,30 @@ def learn_and_render(
         current_source=current_source,
         kubeconfig=kubeconfig,
         context=context,
+        statuses=None,
         manifest_link=manifest_link(output, reports),
+        check_aside=jobs > 1,
     )
-    check_worth_writing(
-        policies=len(proposal.policies),
-        collected=collected,
-        normalized=normalized,
-        learned_before=bool(state_path),
-        max_malformed=max_malformed,
-        allow_empty=allow_empty,
-    )
-    bundle = keep_other_namespaces(bundle, output, config.namespaces)
-    written_report_dir = write_bundle(bundle, output, reports)
+    try:
+        check_worth_writing(
+            policies=len(proposal.policies),
+            collected=collected,
+            normalized=normalized,
+            learned_before=bool(state_path),
+            max_malformed=max_malformed,
+            allow_empty=allow_empty,
+        )
+        bundle = keep_other_namespaces(bundle, output, config.namespaces)
+        staged = stage_bundle(bundle, output, reports)
+    except BaseException:
+        check.abandon()
+        raise
+    try:
+        check.wait()
+    except BaseException:
+        staged.discard()
+        raise
+    written_report_dir = staged.commit()
     return RunResult(
         proposal=proposal,
         store=store,

@@ -6,8 +6,13 @@ test hold that). A failure is a bug in the learner or a renderer, so it stops th
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -95,3 +100,71 @@ def self_check(
             f"the proposal would deny {len(problems)} observed connections it was learned from "
             f"(a bug: please report it): {shown}"
         )
+
+
+ASIDE_MIN_EDGES = 200
+"""Below this many edges the check takes milliseconds: less than starting a process."""
+
+
+class PendingCheck:
+    """A self-check that may still be running in a child process (:func:`start_self_check`)."""
+
+    def __init__(self, pid: int | None, check: Callable[[], None]) -> None:
+        self.pid = pid
+        self.check = check
+
+    def wait(self) -> None:
+        """Return once the check has passed; raise what the check raises when it has not."""
+        if self.pid is None:
+            return
+        pid, self.pid = self.pid, None
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            # The child tells only pass or fail: the check runs again here, to raise its own
+            # error (or to pass, when the child died of something else, such as memory).
+            self.check()
+
+    def abandon(self) -> None:
+        """Stop the check: the run failed before it needed the verdict."""
+        if self.pid is None:
+            return
+        pid, self.pid = self.pid, None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def start_self_check(
+    proposal: Proposal,
+    files: Mapping[str, str],
+    store: EdgeStore,
+    inventory: Inventory,
+    config: LearnConfig,
+    *,
+    aside: bool,
+) -> PendingCheck:
+    """:func:`self_check`, now, or with ``aside`` in a forked child on another core while this
+    process writes the report and stages the files, which it puts in place only after
+    :meth:`PendingCheck.wait`. The child sees the run as it is at the fork and changes nothing
+    this process reads. Small runs, other threads (a fork copies only this one, and locks
+    another holds stay held) and systems other than Linux check here."""
+
+    def check() -> None:
+        self_check(proposal, files, store, inventory, config)
+
+    if not (aside and _can_fork() and len(store.edges) >= ASIDE_MIN_EDGES):
+        check()
+        return PendingCheck(None, check)
+    pid = os.fork()
+    if pid == 0:  # the child: its exit status is the verdict, and it never returns
+        status = 1
+        try:
+            check()
+            status = 0
+        finally:
+            os._exit(status)
+    return PendingCheck(pid, check)
+
+
+def _can_fork() -> bool:
+    return sys.platform == "linux" and threading.active_count() == 1

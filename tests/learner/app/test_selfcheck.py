@@ -4,9 +4,14 @@ lost a rule still fails the run."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+
 import pytest
 import yaml
 
+from learner.app import selfcheck
 from learner.app.pipeline import (
     build_proposal,
     effective_inventory,
@@ -15,7 +20,7 @@ from learner.app.pipeline import (
     read_flows,
     render_policies,
 )
-from learner.app.selfcheck import documents_from_files, self_check
+from learner.app.selfcheck import documents_from_files, self_check, start_self_check
 from learner.model.config import LearnConfig, RenderOptions
 from learner.model.errors import SelfCheckError
 from learner.model.run_stats import CollectorStats, NormalizeStats
@@ -82,3 +87,85 @@ def test_text_built_from_rendered_text_is_parsed_as_written() -> None:
     assert [d.body for d in documents_from_files(edited)] == [
         d.body for d in documents_from_files(files)
     ]
+
+
+def broken_files(files: dict[str, str]) -> dict[str, str]:
+    """``files`` with one policy's ingress rules emptied: a renderer that lost them."""
+    path, text = next(
+        (path, text)
+        for path, text in sorted(files.items())
+        if isinstance(text, YamlText) and text.documents[0]["spec"].get("ingress")
+    )
+    document = text.documents[0]
+    emptied = {**document, "spec": {**document["spec"], "ingress": []}}
+    return {**files, path: YamlText(str(text), [emptied])}
+
+
+@pytest.fixture
+def aside_for_any_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bookinfo capture has fewer edges than a check is worth a process for."""
+    monkeypatch.setattr(selfcheck, "ASIDE_MIN_EDGES", 0)
+
+
+@pytest.mark.usefixtures("aside_for_any_run")
+def test_a_check_aside_passes_and_fails_as_the_check_here_does() -> None:
+    config = LearnConfig()
+    proposal, store, inventory = learned(config)
+    files = render_policies(proposal, config)
+    passing = start_self_check(proposal, files, store, inventory, config, aside=True)
+    assert passing.pid is not None  # a child judges it
+    passing.wait()
+    failing = start_self_check(proposal, broken_files(files), store, inventory, config, aside=True)
+    assert failing.pid is not None
+    with pytest.raises(SelfCheckError, match="would deny"):
+        failing.wait()
+
+
+@pytest.mark.usefixtures("aside_for_any_run")
+def test_a_child_that_died_leaves_the_verdict_to_this_process() -> None:
+    config = LearnConfig()
+    proposal, store, inventory = learned(config)
+    files = render_policies(proposal, config)
+    for judged, fails in ((files, False), (broken_files(files), True)):
+        pending = start_self_check(proposal, judged, store, inventory, config, aside=True)
+        assert pending.pid is not None
+        os.kill(pending.pid, signal.SIGKILL)  # as the kernel's OOM killer would
+        if fails:
+            with pytest.raises(SelfCheckError, match="would deny"):
+                pending.wait()
+        else:
+            pending.wait()
+
+
+@pytest.mark.usefixtures("aside_for_any_run")
+def test_an_abandoned_check_leaves_no_process_behind() -> None:
+    config = LearnConfig()
+    proposal, store, inventory = learned(config)
+    files = render_policies(proposal, config)
+    pending = start_self_check(proposal, files, store, inventory, config, aside=True)
+    child = pending.pid
+    assert child is not None
+    pending.abandon()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # reaped: no zombie left
+
+
+def test_small_runs_and_runs_with_threads_are_checked_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = LearnConfig()
+    proposal, store, inventory = learned(config)
+    files = render_policies(proposal, config)
+    assert len(store.edges) < selfcheck.ASIDE_MIN_EDGES
+    with pytest.raises(SelfCheckError):  # raised at once, not at wait()
+        start_self_check(proposal, broken_files(files), store, inventory, config, aside=True)
+    monkeypatch.setattr(selfcheck, "ASIDE_MIN_EDGES", 0)
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        with pytest.raises(SelfCheckError):
+            start_self_check(proposal, broken_files(files), store, inventory, config, aside=True)
+    finally:
+        release.set()
+        thread.join()
