@@ -14,7 +14,7 @@ from learner.app.console import Env
 from learner.app.run import learn_and_render
 from learner.model.config import LearnConfig
 from learner.model.errors import SelfCheckError
-from outputs.yamlio import YamlText
+from tests.learner.app.test_selfcheck import broken_files
 from tests.outputs.report.test_proposal_report import real_samples
 
 
@@ -22,17 +22,6 @@ def tree(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
     }
-
-
-def lose_a_rule(files: dict[str, str]) -> dict[str, str]:
-    path, text = next(
-        (path, text)
-        for path, text in sorted(files.items())
-        if isinstance(text, YamlText) and text.documents[0]["spec"].get("ingress")
-    )
-    document = text.documents[0]
-    emptied = {**document, "spec": {**document["spec"], "ingress": []}}
-    return {**files, path: YamlText(f"# lost its ingress rules\n{text}", [emptied])}
 
 
 def generate(out: Path, jobs: int) -> None:
@@ -54,7 +43,7 @@ def test_a_proposal_that_fails_its_check_leaves_the_good_one_in_place(
     assert written and report
     rendered = run.render_policies
     monkeypatch.setattr(
-        run, "render_policies", lambda *args, **kwargs: lose_a_rule(rendered(*args, **kwargs))
+        run, "render_policies", lambda *args, **kwargs: broken_files(rendered(*args, **kwargs))
     )
     with pytest.raises(SelfCheckError, match="would deny"):
         generate(out, jobs)

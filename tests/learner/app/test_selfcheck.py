@@ -20,7 +20,12 @@ from learner.app.pipeline import (
     read_flows,
     render_policies,
 )
-from learner.app.selfcheck import documents_from_files, self_check, start_self_check
+from learner.app.selfcheck import (
+    PendingCheck,
+    documents_from_files,
+    self_check,
+    start_self_check,
+)
 from learner.model.config import LearnConfig, RenderOptions
 from learner.model.errors import SelfCheckError
 from learner.model.run_stats import CollectorStats, NormalizeStats
@@ -65,17 +70,8 @@ def test_a_file_that_lost_a_rule_still_fails_the_self_check() -> None:
     proposal, store, inventory = learned(config)
     files = render_policies(proposal, config)
     self_check(proposal, files, store, inventory, config)  # as written: passes
-    path, text = next(
-        (path, text)
-        for path, text in sorted(files.items())
-        if isinstance(text, YamlText) and text.documents[0]["spec"].get("ingress")
-    )
-    document = text.documents[0]
-    emptied = {**document, "spec": {**document["spec"], "ingress": []}}
-    broken = dict(files)
-    broken[path] = YamlText(str(text), [emptied])
     with pytest.raises(SelfCheckError, match="would deny"):
-        self_check(proposal, broken, store, inventory, config)
+        self_check(proposal, broken_files(files), store, inventory, config)
 
 
 def test_text_built_from_rendered_text_is_parsed_as_written() -> None:
@@ -90,7 +86,8 @@ def test_text_built_from_rendered_text_is_parsed_as_written() -> None:
 
 
 def broken_files(files: dict[str, str]) -> dict[str, str]:
-    """``files`` with one policy's ingress rules emptied: a renderer that lost them."""
+    """``files`` with one policy's ingress rules emptied (its text says so): a renderer that
+    lost them."""
     path, text = next(
         (path, text)
         for path, text in sorted(files.items())
@@ -98,7 +95,16 @@ def broken_files(files: dict[str, str]) -> dict[str, str]:
     )
     document = text.documents[0]
     emptied = {**document, "spec": {**document["spec"], "ingress": []}}
-    return {**files, path: YamlText(str(text), [emptied])}
+    return {**files, path: YamlText(f"# lost its ingress rules\n{text}", [emptied])}
+
+
+def start_check(*, broken: bool) -> PendingCheck:
+    """The bookinfo capture's check, started aside, of its files as rendered or ``broken``."""
+    config = LearnConfig()
+    proposal, store, inventory = learned(config)
+    files = render_policies(proposal, config)
+    judged = broken_files(files) if broken else files
+    return start_self_check(proposal, judged, store, inventory, config, aside=True)
 
 
 @pytest.fixture
@@ -109,40 +115,31 @@ def aside_for_any_run(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("aside_for_any_run")
 def test_a_check_aside_passes_and_fails_as_the_check_here_does() -> None:
-    config = LearnConfig()
-    proposal, store, inventory = learned(config)
-    files = render_policies(proposal, config)
-    passing = start_self_check(proposal, files, store, inventory, config, aside=True)
+    passing = start_check(broken=False)
     assert passing.pid is not None  # a child judges it
     passing.wait()
-    failing = start_self_check(proposal, broken_files(files), store, inventory, config, aside=True)
+    failing = start_check(broken=True)
     assert failing.pid is not None
     with pytest.raises(SelfCheckError, match="would deny"):
         failing.wait()
 
 
 @pytest.mark.usefixtures("aside_for_any_run")
-def test_a_child_that_died_leaves_the_verdict_to_this_process() -> None:
-    config = LearnConfig()
-    proposal, store, inventory = learned(config)
-    files = render_policies(proposal, config)
-    for judged, fails in ((files, False), (broken_files(files), True)):
-        pending = start_self_check(proposal, judged, store, inventory, config, aside=True)
-        assert pending.pid is not None
-        os.kill(pending.pid, signal.SIGKILL)  # as the kernel's OOM killer would
-        if fails:
-            with pytest.raises(SelfCheckError, match="would deny"):
-                pending.wait()
-        else:
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_child_that_died_leaves_the_verdict_to_this_process(broken: bool) -> None:
+    pending = start_check(broken=broken)
+    assert pending.pid is not None
+    os.kill(pending.pid, signal.SIGKILL)  # as the kernel's OOM killer would
+    if broken:
+        with pytest.raises(SelfCheckError, match="would deny"):
             pending.wait()
+    else:
+        pending.wait()
 
 
 @pytest.mark.usefixtures("aside_for_any_run")
 def test_an_abandoned_check_leaves_no_process_behind() -> None:
-    config = LearnConfig()
-    proposal, store, inventory = learned(config)
-    files = render_policies(proposal, config)
-    pending = start_self_check(proposal, files, store, inventory, config, aside=True)
+    pending = start_check(broken=False)
     child = pending.pid
     assert child is not None
     pending.abandon()
@@ -153,19 +150,15 @@ def test_an_abandoned_check_leaves_no_process_behind() -> None:
 def test_small_runs_and_runs_with_threads_are_checked_here(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = LearnConfig()
-    proposal, store, inventory = learned(config)
-    files = render_policies(proposal, config)
-    assert len(store.edges) < selfcheck.ASIDE_MIN_EDGES
-    with pytest.raises(SelfCheckError):  # raised at once, not at wait()
-        start_self_check(proposal, broken_files(files), store, inventory, config, aside=True)
+    with pytest.raises(SelfCheckError):  # a small run: raised at once, not at wait()
+        start_check(broken=True)
     monkeypatch.setattr(selfcheck, "ASIDE_MIN_EDGES", 0)
     release = threading.Event()
     thread = threading.Thread(target=release.wait)
     thread.start()
     try:
         with pytest.raises(SelfCheckError):
-            start_self_check(proposal, broken_files(files), store, inventory, config, aside=True)
+            start_check(broken=True)
     finally:
         release.set()
         thread.join()
