@@ -7,6 +7,7 @@ test hold that). A failure is a bug in the learner or a renderer, so it stops th
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -112,16 +113,24 @@ class PendingCheck:
     def __init__(self, pid: int | None, check: Callable[[], None]) -> None:
         self.pid = pid
         self.check = check
+        self.judge_here = False
+        """The child could not say the check passed: this process's check is the verdict."""
 
     def wait(self) -> None:
         """Return once the check has passed; raise what the check raises when it has not."""
-        if self.pid is None:
-            return
-        pid, self.pid = self.pid, None
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
+        if self.pid is not None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+            except ChildProcessError:  # reaped by someone else (SIGCHLD ignored): no verdict
+                status = -1
+            except BaseException:  # interrupted while waiting: the child must not outlive it
+                self.abandon()
+                raise
+            self.pid = None
             # The child tells only pass or fail: the check runs again here, to raise its own
             # error (or to pass, when the child died of something else, such as memory).
+            self.judge_here = status == -1 or os.waitstatus_to_exitcode(status) != 0
+        if self.judge_here:
             self.check()
 
     def abandon(self) -> None:
@@ -131,7 +140,8 @@ class PendingCheck:
         pid, self.pid = self.pid, None
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def start_self_check(
@@ -155,10 +165,24 @@ def start_self_check(
     if not (aside and _can_fork() and len(store.edges) >= ASIDE_MIN_EDGES):
         check()
         return PendingCheck(None, check)
-    pid = os.fork()
+    parent = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError:  # no process to be had (a process limit): the check runs here
+        check()
+        return PendingCheck(None, check)
+    except BaseException:
+        # A signal handled right after the fork raises in both processes: the child must
+        # never go back into the caller's code.
+        if os.getpid() != parent:
+            os._exit(1)
+        raise
     if pid == 0:  # the child: its exit status is the verdict, and it never returns
         status = 1
         try:
+            # The collector would touch every object, copying the parent's pages; the child
+            # lives for one check.
+            gc.disable()
             check()
             status = 0
         finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 import yaml
@@ -162,3 +163,45 @@ def test_small_runs_and_runs_with_threads_are_checked_here(
     finally:
         release.set()
         thread.join()
+
+
+@pytest.mark.usefixtures("aside_for_any_run")
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_child_reaped_elsewhere_leaves_the_verdict_to_this_process(broken: bool) -> None:
+    pending = start_check(broken=broken)
+    assert pending.pid is not None
+    os.waitpid(pending.pid, 0)  # as with SIGCHLD ignored: its status is gone
+    for _ in range(2):  # and asked again, the same verdict
+        if broken:
+            with pytest.raises(SelfCheckError, match="would deny"):
+                pending.wait()
+        else:
+            pending.wait()
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.usefixtures("aside_for_any_run")
+def test_interrupted_while_waiting_the_child_does_not_outlive_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(selfcheck, "self_check", lambda *args: time.sleep(60))
+    pending = start_check(broken=False)
+    child = pending.pid
+    assert child is not None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(Interrupted):
+            pending.wait()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # killed and reaped
