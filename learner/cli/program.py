@@ -130,9 +130,15 @@ def exit_process(status: int) -> NoReturn:
         sys.exit(status)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        # A reader that went away, or a stream already closed: nothing left to tell anyone.
-        with contextlib.suppress(OSError, ValueError):
+        try:
             stream.flush()
+        except (BrokenPipeError, ValueError):  # a reader that went away, a stream closed
+            pass
+        except OSError as exc:  # output lost (a full disk): as Python's own exit, status 120
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"{PROG}: error: cannot write the output: {exc}\n")
+                sys.stderr.flush()
+            status = status or 120
     os._exit(status)
 
 

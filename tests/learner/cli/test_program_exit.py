@@ -112,3 +112,24 @@ def test_python_m_runs_the_command_with_its_status(tmp_path: Path) -> None:
     )
     assert failed.returncode == 5
     assert "Traceback" not in failed.stderr
+
+
+def test_output_lost_at_exit_is_said_and_fails_the_command(tmp_path: Path) -> None:
+    with open("/dev/full", "w") as full:  # every write fails: no space left
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from learner.cli.program import exit_process\n"
+                "print('wrote 3 policies')\n"
+                "exit_process(0)\n",
+            ],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=BUFFERED,
+            check=False,
+        )
+    assert done.returncode == 120  # what Python's own exit gives
+    assert "cannot write the output" in done.stderr
