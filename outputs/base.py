@@ -9,6 +9,7 @@ file text. Renderers translate; they never re-learn.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -111,17 +112,26 @@ class StagedTree:
 
     def commit(self) -> None:
         """Put the tree in place of ``out_dir`` and remove what was there."""
+        old = self.put_in_place()
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def put_in_place(self) -> str | None:
+        """Rename the tree to ``out_dir``; returns where the tree it replaced went, for the
+        caller to remove (None when there was none). On failure ``out_dir`` is as it was."""
+        old = None
         try:
-            old = None
             if os.path.exists(self.out_dir):
                 old = self.out_dir + ".old-" + os.path.basename(self.staging)
                 os.rename(self.out_dir, old)
             os.rename(self.staging, self.out_dir)
         except BaseException:
+            if old is not None and not os.path.exists(self.out_dir):
+                with contextlib.suppress(OSError):
+                    os.rename(old, self.out_dir)
             self.discard()
             raise
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
+        return old
 
     def discard(self) -> None:
         """Remove the staged tree; ``out_dir`` stays as it was."""

@@ -10,6 +10,7 @@ status.json) go to a separate directory: ``--report-dir``, by default a sibling 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 
 from learner.model.errors import UsageError
@@ -65,13 +66,16 @@ class StagedBundle:
         self.report = report
 
     def commit(self) -> str:
-        """Put both in place; returns the report directory."""
+        """Put both in place, then remove what they replaced; returns the report directory."""
         try:
-            self.manifests.commit()
+            old_manifests = self.manifests.put_in_place()
         except BaseException:
             self.report.discard()
             raise
-        self.report.commit()
+        old_report = self.report.put_in_place()
+        for old in (old_manifests, old_report):
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
         return self.report.out_dir
 
     def discard(self) -> None:

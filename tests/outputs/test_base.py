@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,14 @@ def test_a_bundle_whose_report_cannot_be_staged_stages_nothing(tmp_path: Path) -
     with pytest.raises(UsageError, match="refusing to replace"):
         stage_bundle({"a.yaml": "a: 1\n", "report.md": "# r\n"}, str(tmp_path / "out"), None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out-report"]
+
+
+def test_a_tree_that_cannot_be_put_in_place_leaves_the_old_one(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree({"a.yaml": "old\n"}, str(out))
+    staged = stage_tree({"a.yaml": "new\n"}, str(out))
+    shutil.rmtree(staged.staging)  # its rename into place fails
+    with pytest.raises(FileNotFoundError):
+        staged.commit()
+    assert (out / "a.yaml").read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
