@@ -112,9 +112,7 @@ class StagedTree:
 
     def commit(self) -> None:
         """Put the tree in place of ``out_dir`` and remove what was there."""
-        old = self.put_in_place()
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
+        remove_replaced(self.put_in_place())
 
     def put_in_place(self) -> str | None:
         """Rename the tree to ``out_dir``; returns where the tree it replaced went, for the
@@ -136,6 +134,13 @@ class StagedTree:
     def discard(self) -> None:
         """Remove the staged tree; ``out_dir`` stays as it was."""
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def remove_replaced(*olds: str | None) -> None:
+    """Remove the trees :meth:`StagedTree.put_in_place` moved aside (None: nothing was)."""
+    for old in olds:
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def stage_tree(files: Mapping[str, str], out_dir: str) -> StagedTree:

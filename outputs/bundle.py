@@ -10,11 +10,10 @@ status.json) go to a separate directory: ``--report-dir``, by default a sibling 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping
 
 from learner.model.errors import UsageError
-from outputs.base import StagedTree, stage_tree
+from outputs.base import StagedTree, remove_replaced, stage_tree
 
 REPORT_FILES = frozenset({"report.md", "report.json", "status.json"})
 """Bundle entries that are not Kubernetes objects: they go to the report directory."""
@@ -72,10 +71,7 @@ class StagedBundle:
         except BaseException:
             self.report.discard()
             raise
-        old_report = self.report.put_in_place()
-        for old in (old_manifests, old_report):
-            if old:
-                shutil.rmtree(old, ignore_errors=True)
+        remove_replaced(old_manifests, self.report.put_in_place())
         return self.report.out_dir
 
     def discard(self) -> None:

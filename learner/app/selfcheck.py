@@ -122,14 +122,16 @@ class PendingCheck:
             try:
                 _, status = os.waitpid(self.pid, 0)
             except ChildProcessError:  # reaped by someone else (SIGCHLD ignored): no verdict
-                status = -1
+                passed = False
             except BaseException:  # interrupted while waiting: the child must not outlive it
                 self.abandon()
                 raise
+            else:
+                passed = os.waitstatus_to_exitcode(status) == 0
             self.pid = None
             # The child tells only pass or fail: the check runs again here, to raise its own
             # error (or to pass, when the child died of something else, such as memory).
-            self.judge_here = status == -1 or os.waitstatus_to_exitcode(status) != 0
+            self.judge_here = not passed
         if self.judge_here:
             self.check()
 
