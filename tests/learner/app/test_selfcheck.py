@@ -108,6 +108,15 @@ def start_check(*, broken: bool) -> PendingCheck:
     return start_self_check(proposal, judged, store, inventory, config, aside=True)
 
 
+def expect_verdict(pending: PendingCheck, *, broken: bool) -> None:
+    """``wait()`` raises the check's error for broken files and returns for sound ones."""
+    if broken:
+        with pytest.raises(SelfCheckError, match="would deny"):
+            pending.wait()
+    else:
+        pending.wait()
+
+
 @pytest.fixture
 def aside_for_any_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bookinfo capture has fewer edges than a check is worth a process for."""
@@ -131,11 +140,7 @@ def test_a_child_that_died_leaves_the_verdict_to_this_process(broken: bool) -> N
     pending = start_check(broken=broken)
     assert pending.pid is not None
     os.kill(pending.pid, signal.SIGKILL)  # as the kernel's OOM killer would
-    if broken:
-        with pytest.raises(SelfCheckError, match="would deny"):
-            pending.wait()
-    else:
-        pending.wait()
+    expect_verdict(pending, broken=broken)
 
 
 @pytest.mark.usefixtures("aside_for_any_run")
@@ -172,11 +177,7 @@ def test_a_child_reaped_elsewhere_leaves_the_verdict_to_this_process(broken: boo
     assert pending.pid is not None
     os.waitpid(pending.pid, 0)  # as with SIGCHLD ignored: its status is gone
     for _ in range(2):  # and asked again, the same verdict
-        if broken:
-            with pytest.raises(SelfCheckError, match="would deny"):
-                pending.wait()
-        else:
-            pending.wait()
+        expect_verdict(pending, broken=broken)
 
 
 class Interrupted(Exception):

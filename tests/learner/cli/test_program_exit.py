@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import IO
 
 from tests.outputs.report.test_proposal_report import real_samples
 
@@ -15,10 +16,13 @@ BUFFERED = {name: value for name, value in os.environ.items() if name != "PYTHON
 """The environment with Python's output buffered, as a command run from a shell has it."""
 
 
-def run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, tmp_path: Path, stdout: int | IO[str] = subprocess.PIPE
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
         env=BUFFERED,
@@ -69,21 +73,15 @@ def test_a_reader_that_went_away_is_not_an_error(tmp_path: Path) -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)  # nobody will read what the command writes
     try:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys\n"
-                "from learner.cli.program import exit_process\n"
-                "sys.stdout.write('x' * 10)\n"
-                "exit_process(0)\n",
-            ],
+        done = run_python(
+            """
+            import sys
+            from learner.cli.program import exit_process
+            sys.stdout.write("x" * 10)
+            exit_process(0)
+            """,
+            tmp_path,
             stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-            env=BUFFERED,
-            check=False,
         )
     finally:
         os.close(write_end)
@@ -116,20 +114,14 @@ def test_python_m_runs_the_command_with_its_status(tmp_path: Path) -> None:
 
 def test_output_lost_at_exit_is_said_and_fails_the_command(tmp_path: Path) -> None:
     with open("/dev/full", "w") as full:  # every write fails: no space left
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from learner.cli.program import exit_process\n"
-                "print('wrote 3 policies')\n"
-                "exit_process(0)\n",
-            ],
+        done = run_python(
+            """
+            from learner.cli.program import exit_process
+            print("wrote 3 policies")
+            exit_process(0)
+            """,
+            tmp_path,
             stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-            env=BUFFERED,
-            check=False,
         )
     assert done.returncode == 120  # what Python's own exit gives
     assert "cannot write the output" in done.stderr
