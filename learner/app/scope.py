@@ -14,7 +14,8 @@ from fnmatch import fnmatchcase
 
 import yaml
 
-from learner.model.errors import NothingToWriteError
+from learner.model.config import DEFAULT_MAX_MALFORMED
+from learner.model.errors import NothingToWriteError, UsageError
 from learner.model.policy import Proposal
 from learner.model.run_stats import CollectorStats, NormalizeStats
 from outputs.networkpolicy import kustomization
@@ -84,17 +85,59 @@ def check_worth_writing(
     if allow_empty:
         return
     hint = " (--allow-empty writes anyway)"
-    if collected.records and collected.malformed * 100 > max_malformed * collected.records:
-        share = 100 * collected.malformed / collected.records
-        raise NothingToWriteError(
-            f"{collected.malformed:,} of {collected.records:,} records are malformed "
-            f"({share:.0f}% > --max-malformed {max_malformed:g}%): nothing written{hint}"
-            + "".join(f"\n  {error}" for error in collected.errors[:5])
-        )
-    if not learned_before and normalized.included == 0:
-        raise NothingToWriteError(f"no flow was used: nothing written{hint}")
+    problem = _evidence_problem(
+        collected,
+        normalized,
+        max_malformed=max_malformed,
+        limit=f"--max-malformed {max_malformed:g}%",
+        no_flow=None if learned_before else "no flow was used",
+    )
+    if problem is not None:
+        what, details = problem
+        raise NothingToWriteError(f"{what}: nothing written{hint}{details}")
     if policies == 0:
         raise NothingToWriteError(f"the run would write 0 policies: nothing written{hint}")
+
+
+def check_worth_judging(
+    collected: CollectorStats, normalized: NormalizeStats, *, no_flow: str | None
+) -> None:
+    """UsageError when the flows read are no ground for a verdict: mostly malformed, or none
+    used when ``no_flow`` (what to say then) is given, the verdict being about them. A gate
+    never passes because it judged nothing."""
+    problem = _evidence_problem(
+        collected,
+        normalized,
+        max_malformed=DEFAULT_MAX_MALFORMED,
+        limit=f"{DEFAULT_MAX_MALFORMED:g}%",
+        no_flow=no_flow,
+    )
+    if problem is not None:
+        what, _ = problem  # the malformed records were shown as they were skipped
+        raise UsageError(f"{what}: nothing to judge")
+
+
+def _evidence_problem(
+    collected: CollectorStats,
+    normalized: NormalizeStats,
+    *,
+    max_malformed: float,
+    limit: str,
+    no_flow: str | None,
+) -> tuple[str, str] | None:
+    """(what is wrong, the first malformed records) when the flows read are no evidence:
+    more than ``max_malformed`` percent malformed, or, when ``no_flow`` says how to word it,
+    none used."""
+    if collected.records and collected.malformed * 100 > max_malformed * collected.records:
+        share = 100 * collected.malformed / collected.records
+        return (
+            f"{collected.malformed:,} of {collected.records:,} records are malformed "
+            f"({share:.0f}% > {limit})",
+            "".join(f"\n  {error}" for error in collected.errors[:5]),
+        )
+    if no_flow is not None and normalized.included == 0:
+        return no_flow, ""
+    return None
 
 
 def keep_other_namespaces(

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     from learner.app.compare import diff_sources
     from learner.app.pipeline import effective_inventory, new_store, reading_progress
     from learner.app.run import load_inventory
+    from learner.app.scope import check_worth_judging
     from outputs.report.documents import diff_report_files
 
     output = resolve_output(args, env, formats=OUTPUT_FORMATS, default="text")
@@ -127,9 +128,17 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     store = new_store(config)
     collected = CollectorStats()
     if inputs:
+        normalized = NormalizeStats()
         progress = reading_progress(env, inputs)
-        read_into_store(args, inputs, store, config, collected, NormalizeStats(), progress)
+        read_into_store(args, inputs, store, config, collected, normalized, progress)
         store.resolve_unlabelled()
+        for error in collected.errors:
+            env.warning(f"skipped {error}")
+        # Flows a verdict rests on: without any, --fail-on newly-blocked would pass unjudged.
+        needs_flows = args.fail_on == "newly-blocked" and not args.inventory
+        check_worth_judging(
+            collected, normalized, no_flow="no flow was used" if needs_flows else None
+        )
     inventory = effective_inventory(
         store, load_inventory(args.inventory, args.kubeconfig, args.context)
     )
@@ -143,8 +152,6 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
         cni=CNI(resolve_cni(args.cni, args.source, inputs)),
         cidr_match_nodes=args.cilium_cidr_match_nodes,
     )
-    for error in collected.errors:
-        env.warning(f"skipped {error}")
     print_summary(env, diff)
     files = diff_report_files(diff, store)
     if args.report:

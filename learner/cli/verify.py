@@ -54,7 +54,8 @@ examples:
   netpol-learner verify --policies policies/ flows/ --include-dropped -o json
 
 exit status: 0 nothing would be denied, 1 some observed connection would be denied,
-2 bad flags, input or manifests, 3 cluster unreachable.
+2 bad flags, input or manifests, or no flow to check (mostly malformed, or none used),
+3 cluster unreachable.
 """
 
 
@@ -278,12 +279,11 @@ def report_reading(env: Env, collected: CollectorStats, normalized: NormalizeSta
         env.warning(f"... and {collected.malformed - len(collected.errors):,} more malformed")
     if collected.lost_events:
         env.warning(f"the CNI reported {collected.lost_events:,} lost events: flows are missing")
-    if normalized.included == 0:
-        env.warning("no flows to check (see --include-dropped, or the inputs are empty)")
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     from learner.app.pipeline import effective_inventory, new_store, reading_progress
+    from learner.app.scope import check_worth_judging
     from learner.semantics.cni import as_enforced_by
 
     output = resolve_output(args, env, formats=OUTPUT_FORMATS, default="text")
@@ -307,6 +307,11 @@ def run(args: argparse.Namespace, env: Env) -> ExitStatus:
     )
     store.resolve_unlabelled()
     report_reading(env, collected, normalized)
+    check_worth_judging(
+        collected,
+        normalized,
+        no_flow="no flow to check (see --include-dropped, or the inputs are empty)",
+    )
     given = None
     if args.inventory:
         from learner.ingest.inventory_load import load_inventory

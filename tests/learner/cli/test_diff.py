@@ -79,6 +79,47 @@ def test_no_policy_on_either_side_is_an_error_not_a_passing_gate(tmp_path: Path)
     assert "nothing to compare" in err
 
 
+def flows_that_say_nothing(tmp_path: Path) -> dict[str, Path]:
+    empty, malformed = tmp_path / "empty.jsonl", tmp_path / "malformed.jsonl"
+    empty.write_text("")
+    malformed.write_text('garbage\n{"flow": {}}\n')
+    return {"empty": empty, "malformed": malformed}
+
+
+@pytest.mark.parametrize("kind", ["empty", "malformed"])
+def test_a_gate_over_flows_that_say_nothing_fails_instead_of_passing(
+    kind: str, generated: Path, tmp_path: Path
+) -> None:
+    flows = flows_that_say_nothing(tmp_path)[kind]
+    empty = tmp_path / "none"
+    empty.mkdir()  # every observed connection would be newly blocked: if there were any
+    status, out, err = run_cli(
+        "diff", "--current", str(generated), "--proposed", str(empty), str(flows),
+        "--cni", "generic", "--fail-on", "newly-blocked",
+    )  # fmt: skip
+    assert status == ExitStatus.USAGE
+    assert "nothing to judge" in err
+    assert out == ""
+
+
+def test_without_a_flow_verdict_asked_for_an_empty_flow_file_still_diffs(
+    generated: Path, tmp_path: Path
+) -> None:
+    flows = flows_that_say_nothing(tmp_path)
+    status, out, _ = run_cli(
+        "diff", "--current", str(generated), "--proposed", str(generated),
+        str(flows["empty"]), "--cni", "generic", "--fail-on", "any-change",
+    )  # fmt: skip
+    assert status == ExitStatus.SUCCESS  # the files are compared: the same
+    assert "files: 0 added, 0 removed, 0 changed" in out
+    status, _, err = run_cli(
+        "diff", "--current", str(generated), "--proposed", str(generated),
+        str(flows["malformed"]), "--cni", "generic", "--fail-on", "any-change",
+    )  # fmt: skip
+    assert status == ExitStatus.USAGE  # bad input is bad input
+    assert "records are malformed" in err
+
+
 def test_removing_one_rule_reports_the_blocked_edge(generated: Path, tmp_path: Path) -> None:
     proposed = policy_copy(generated, tmp_path)
     target = proposed / "kube-system" / "coredns.yaml"

@@ -101,10 +101,15 @@ def test_verify_takes_n_and_it_narrows_the_check(policies: Path) -> None:
         run_cli("verify", "--policies", str(policies), str(real_samples()), "-o", "json")[1]
     )
     one = run_cli(
-        "verify", "--policies", str(policies), str(real_samples()), "-o", "json", "-n", "nowhere"
+        "verify", "--policies", str(policies), str(real_samples()), "-o", "json", "-n", "jaeger"
     )
     assert one[0] == ExitStatus.SUCCESS, one[2]
-    assert everything["flows"] > 0 and json.loads(one[1])["flows"] < everything["flows"]
+    assert 0 < json.loads(one[1])["flows"] < everything["flows"]
+    nowhere = run_cli(
+        "verify", "--policies", str(policies), str(real_samples()), "-o", "json", "-n", "nowhere"
+    )
+    assert nowhere[0] == ExitStatus.USAGE  # narrowed to nothing: nothing was checked
+    assert "no flow to check" in nowhere[2]
 
 
 @pytest.mark.parametrize("command", ["generate", "verify", "diff"])

@@ -133,13 +133,28 @@ def deny_all_ingress(tmp_path: Path, namespace: str) -> str:
 def test_dropped_flows_only_with_include_dropped(tmp_path: Path) -> None:
     policies = deny_all_ingress(tmp_path, "corp-prod")
     status, out, err = run("--policies", policies, DROPPED_FLOW)
-    assert status == 0
-    assert "no flows to check" in err
-    assert out.startswith("checked 0 observed connections")
+    assert status == 2  # nothing was checked: a gate must not pass
+    assert "no flow to check (see --include-dropped" in err
+    assert out == ""
     status, out, err = run("--policies", policies, DROPPED_FLOW, "--include-dropped")
     assert status == 1
     assert "DENIED pod:agent-restricted/agent-id=agt-log-reader-001,app=agent-probe" in out
     assert "NetworkPolicy corp-prod/deny-all" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [("", "no flow to check"), ("garbage\n{}\n", "2 of 2 records are malformed")],
+)
+def test_flows_that_say_nothing_fail_the_check_instead_of_passing(
+    content: str, said: str, tmp_path: Path
+) -> None:
+    flows = tmp_path / "flows.jsonl"
+    flows.write_text(content)
+    status, out, err = run("--policies", deny_all_ingress(tmp_path, "corp-prod"), str(flows))
+    assert status == 2
+    assert f"{said}" in err and "nothing to judge" in err
+    assert out == ""
 
 
 def test_named_ports_without_inventory_get_a_note(tmp_path: Path) -> None:
